@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+/**
+ * Builds the package:
+ *   1. tsc: sdk/, infra/, handlers/, examples/, test/ -> dist/ (ESM + .d.ts + source maps);
+ *   2. esbuild: the CommonJS entry dist/cjs/index.cjs, with .d.cts declarations beside it.
+ * Deterministic: same sources, same bytes.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const dist = join(root, 'dist');
+
+rmSync(join(dist, 'cjs'), { recursive: true, force: true });
+execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], {
+  stdio: 'inherit',
+  cwd: root,
+});
+
+// CommonJS entry. The bundle keeps the ESM build's layout in mind: import.meta.url is defined
+// as the URL the code has in the ESM build, so relative URLs (the worker thread's entry,
+// lazily imported backends) point into dist/ exactly as they do from ESM.
+await build({
+  entryPoints: [join(dist, 'sdk/index.js')],
+  outfile: join(dist, 'cjs/index.cjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: true,
+  keepNames: true,
+  logLevel: 'warning',
+  // Backends stay in the ESM build and are loaded with import() from both builds.
+  supported: { 'dynamic-import': true },
+  define: { 'import.meta.url': '__volleyEsmUrl' },
+  banner: {
+    js: "const __volleyEsmUrl = require('node:url').pathToFileURL(require('node:path').join(__dirname, '../sdk/index.js')).href;",
+  },
+  plugins: [
+    {
+      name: 'external-backends',
+      setup(b) {
+        b.onResolve({ filter: /\/infra\// }, (args) => ({ path: args.path, external: true }));
+      },
+    },
+  ],
+});
+
+// Declarations for require(): the ESM .d.ts files, renamed .d.cts with their imports adjusted.
+function copyDecls(from, to) {
+  for (const ent of readdirSync(from, { withFileTypes: true })) {
+    const src = join(from, ent.name);
+    if (ent.isDirectory()) copyDecls(src, join(to, ent.name));
+    else if (ent.name.endsWith('.d.ts')) {
+      mkdirSync(to, { recursive: true });
+      const text = readFileSync(src, 'utf8').replace(/(from\s+|import\()(['"])(\.{1,2}\/[^'"]+)\.js\2/g, '$1$2$3.cjs$2');
+      writeFileSync(join(to, ent.name.replace(/\.d\.ts$/, '.d.cts')), text);
+    }
+  }
+}
+copyDecls(join(dist, 'sdk'), join(dist, 'cjs'));
+console.log(`built ${relative(process.cwd(), dist) || 'dist'}/ (ESM, CJS, declarations)`);

@@ -1,0 +1,18 @@
+import type { Backend } from '../../sdk/backend.js';
+import type { ResolvedInitOptions } from '../../sdk/options.js';
+import { MemoryStore } from './memory-store.js';
+import { WorkerPool } from './pool.js';
+
+/** The embedded runtime: worker threads on this machine sharing an in-memory object store. */
+export function createLocalBackend(options: ResolvedInitOptions): Backend & { pool: WorkerPool; store: MemoryStore } {
+  const store = new MemoryStore();
+  const pool = new WorkerPool(options.local, store);
+  return {
+    name: 'local',
+    invoker: pool,
+    pool,
+    store,
+    maxConcurrency: options.maxConcurrency,
+    keyPrefix: '',
+  };
+}

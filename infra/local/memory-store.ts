@@ -1,0 +1,56 @@
+import { ObjectStoreError } from '../../sdk/errors.js';
+import type { ObjectStore } from '../../sdk/backend.js';
+
+/** Bytes in shared memory: handed to worker threads without a copy. */
+export function toShared(bytes: Uint8Array): Uint8Array {
+  if (bytes.buffer instanceof SharedArrayBuffer) return bytes;
+  const shared = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+  shared.set(bytes);
+  return shared;
+}
+
+/**
+ * The embedded runtime's object store: objects live in the driver process as
+ * SharedArrayBuffers, so worker threads read them without copying them through messages.
+ */
+export class MemoryStore implements ObjectStore {
+  private readonly objects = new Map<string, Uint8Array>();
+
+  async put(key: string, bytes: Uint8Array): Promise<void> {
+    this.putSync(key, bytes);
+  }
+
+  putSync(key: string, bytes: Uint8Array): void {
+    this.objects.set(key, toShared(bytes));
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    return this.getSync(key);
+  }
+
+  getSync(key: string): Uint8Array {
+    const b = this.objects.get(key);
+    if (!b) {
+      throw new ObjectStoreError(`object ${key} is not in the embedded runtime's store: it was removed by shutdown() or never written`, key);
+    }
+    return b;
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    let n = 0;
+    for (const k of [...this.objects.keys()]) {
+      if (k.startsWith(prefix)) {
+        this.objects.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Total bytes held, for tests and benchmarks. */
+  get size(): number {
+    let n = 0;
+    for (const b of this.objects.values()) n += b.byteLength;
+    return n;
+  }
+}

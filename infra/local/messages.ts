@@ -1,0 +1,13 @@
+/** Messages between the pool (driver) and a worker thread. */
+import type { ResultEnvelope, TaskEnvelope } from '../../sdk/protocol.js';
+
+export type ToWorker =
+  | { t: 'task'; env: TaskEnvelope }
+  | { t: 'got'; id: number; bytes?: Uint8Array; error?: string }
+  | { t: 'stored'; id: number; error?: string };
+
+export type FromWorker =
+  | { t: 'ready' }
+  | { t: 'result'; res: ResultEnvelope }
+  | { t: 'get'; id: number; key: string }
+  | { t: 'put'; id: number; key: string; bytes: Uint8Array };

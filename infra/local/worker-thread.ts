@@ -1,0 +1,80 @@
+/**
+ * Entry point of an embedded-runtime worker thread: the local twin of the Lambda handler.
+ * It runs one task at a time through the shared worker-side code; its object store is the
+ * driver's MemoryStore, reached by messages that carry shared memory, not copies.
+ */
+import { parentPort } from 'node:worker_threads';
+import { ObjectStoreError } from '../../sdk/errors.js';
+import type { ObjectStore } from '../../sdk/backend.js';
+import { markWorker } from '../../sdk/context.js';
+import { executeTask } from '../../sdk/worker/execute.js';
+import { toShared } from './memory-store.js';
+import type { FromWorker, ToWorker } from './messages.js';
+
+markWorker();
+const port = parentPort!;
+const send = (m: FromWorker) => port.postMessage(m);
+
+let nextId = 0;
+const waiting = new Map<number, { resolve: (b: Uint8Array | undefined) => void; reject: (e: Error) => void; key: string }>();
+
+function request(m: FromWorker & { id: number; key: string }): Promise<Uint8Array | undefined> {
+  return new Promise((resolve, reject) => {
+    waiting.set(m.id, { resolve, reject, key: m.key });
+    send(m);
+  });
+}
+
+const store: ObjectStore = {
+  async get(key) {
+    return (await request({ t: 'get', id: ++nextId, key }))!;
+  },
+  async put(key, bytes) {
+    await request({ t: 'put', id: ++nextId, key, bytes: toShared(bytes) });
+  },
+  async deletePrefix() {
+    throw new Error('workers do not delete objects');
+  },
+};
+
+const modules = new Map<string, Promise<unknown>>();
+const loadModule = (url: string) => {
+  let p = modules.get(url);
+  if (!p) modules.set(url, (p = import(url)));
+  return p;
+};
+
+port.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'task':
+      executeTask(m.env, { store, loadModule }).then(
+        (res) => send({ t: 'result', res }),
+        (err: unknown) => {
+          // Only a malformed envelope gets here; report it as the task's failure.
+          send({
+            t: 'result',
+            res: {
+              v: 1,
+              kind: 'error',
+              taskId: m.env?.taskId ?? '?',
+              error: { name: (err as Error).name, message: (err as Error).message, stack: (err as Error).stack },
+              fault: 'infrastructure',
+              timing: { fetchMs: 0, runMs: 0, storeMs: 0 },
+            },
+          });
+        },
+      );
+      break;
+    case 'got':
+    case 'stored': {
+      const w = waiting.get(m.id);
+      waiting.delete(m.id);
+      if (!w) return;
+      if (m.error) w.reject(new ObjectStoreError(m.error, w.key));
+      else w.resolve(m.t === 'got' ? m.bytes : undefined);
+      break;
+    }
+  }
+});
+
+send({ t: 'ready' });

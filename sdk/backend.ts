@@ -1,0 +1,43 @@
+/**
+ * The two interfaces a target implements. Everything else (API, orchestrator, worker-side
+ * execution, serialization) is shared by every target.
+ */
+import type { ResultEnvelope, TaskEnvelope } from './protocol.js';
+
+/** Where serialized objects live: memory for the embedded runtime, S3 on AWS. */
+export interface ObjectStore {
+  /** Stores bytes under key. Writing the same key twice with the same bytes must be harmless. */
+  put(key: string, bytes: Uint8Array): Promise<void>;
+  /** Reads the bytes under key; rejects with ObjectStoreError when absent. */
+  get(key: string): Promise<Uint8Array>;
+  /** Removes every object whose key starts with prefix; resolves to how many were removed. */
+  deletePrefix(prefix: string): Promise<number>;
+}
+
+export interface InvokeOptions {
+  timeoutMs: number;
+  memoryMB: number;
+}
+
+/** How a task is run: a worker thread for the embedded runtime, a Lambda invocation on AWS. */
+export interface Invoker {
+  /**
+   * Runs one task. Resolves with the worker's result envelope (which may carry a user error);
+   * rejects with a TaskError subclass for infrastructure faults (crash, timeout, throttling
+   * given up), naming the function and, where known, the log location.
+   */
+  invoke(envelope: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope>;
+  /** Stops every worker or connection; nothing keeps the process alive afterwards. */
+  close(): Promise<void>;
+}
+
+/** A target: an invoker, a store, and how many tasks it runs at once. */
+export interface Backend {
+  readonly name: string;
+  readonly invoker: Invoker;
+  readonly store: ObjectStore;
+  /** How many tasks the orchestrator keeps in flight. */
+  readonly maxConcurrency: number;
+  /** Key prefix under which the store keeps all of volley's objects. */
+  readonly keyPrefix: string;
+}

@@ -1,0 +1,34 @@
+/**
+ * volley: Ray's task model on AWS Lambda.
+ *
+ * ```ts
+ * import { remote, get, isWorker } from 'volley';
+ * const square = remote(function square(x: number) { return x * x; });
+ * if (!isWorker()) console.log(await get(square.remote(4)));
+ * ```
+ *
+ * @packageDocumentation
+ */
+export { remote, type RemoteFunction, type RemoteArgs, type RefOr, type AnyFunction } from './remote.js';
+export { ObjectRef } from './ref.js';
+export { Matrix, seededRandom } from './matrix.js';
+export { Runtime, type GetOptions, type WaitOptions, type WaitResult, type TaskStats } from './runtime.js';
+export { init, shutdown, isWorker } from './context.js';
+export type { InitOptions, TaskOptions, LocalOptions } from './options.js';
+export type { ObjectStore, Invoker, Backend, InvokeOptions } from './backend.js';
+export {
+  VolleyError,
+  UsageError,
+  ConfigError,
+  SerializationError,
+  DuplicateTaskError,
+  TaskError,
+  DependencyError,
+  TaskTimeoutError,
+  WorkerCrashedError,
+  GetTimeoutError,
+  ObjectStoreError,
+  type RemoteErrorInfo,
+} from './errors.js';
+export { ProtocolError } from './protocol.js';
+export { get, put, wait } from './api.js';

@@ -1,0 +1,114 @@
+import { UsageError } from './errors.js';
+
+const BRAND = Symbol.for('volley.Matrix');
+
+/**
+ * A dense row-major matrix of float64 values. It travels between tasks as raw bytes
+ * (its `data` is a Float64Array), never as JSON.
+ *
+ * @public
+ */
+export class Matrix {
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: Float64Array;
+  /** @internal brand that survives two copies of the library being loaded (ESM and CJS). */
+  readonly [BRAND] = true;
+
+  constructor(rows: number, cols: number, data?: Float64Array) {
+    if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0) {
+      throw new UsageError(`Matrix dimensions must be non-negative integers, got ${rows}x${cols}`);
+    }
+    const n = rows * cols;
+    if (data !== undefined && !(data instanceof Float64Array)) {
+      throw new UsageError(`Matrix data must be a Float64Array, got ${Object.prototype.toString.call(data)}`);
+    }
+    if (data !== undefined && data.length !== n) {
+      throw new UsageError(`Matrix ${rows}x${cols} needs ${n} values, but data has ${data.length}`);
+    }
+    this.rows = rows;
+    this.cols = cols;
+    this.data = data ?? new Float64Array(n);
+  }
+
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+
+  /** A rows x cols matrix of independent standard normal values (Box-Muller). */
+  static random(rows: number, cols: number, rng: () => number = Math.random): Matrix {
+    const m = new Matrix(rows, cols);
+    const d = m.data;
+    for (let i = 0; i < d.length; i += 2) {
+      const u = 1 - rng();
+      const v = rng();
+      const r = Math.sqrt(-2 * Math.log(u));
+      d[i] = r * Math.cos(2 * Math.PI * v);
+      if (i + 1 < d.length) d[i + 1] = r * Math.sin(2 * Math.PI * v);
+    }
+    return m;
+  }
+
+  /** The value at row i, column j. */
+  get(i: number, j: number): number {
+    return this.data[i * this.cols + j]!;
+  }
+
+  /** The matrix product this · other. */
+  multiply(other: Matrix): Matrix {
+    if (this.cols !== other.rows) {
+      throw new UsageError(`cannot multiply a ${this.rows}x${this.cols} matrix by a ${other.rows}x${other.cols} matrix`);
+    }
+    const n = this.rows;
+    const m = this.cols;
+    const p = other.cols;
+    const a = this.data;
+    const b = other.data;
+    const out = new Matrix(n, p);
+    const c = out.data;
+    // i-k-j order: the inner loop walks rows of b and c contiguously.
+    for (let i = 0; i < n; i++) {
+      const ci = i * p;
+      for (let k = 0; k < m; k++) {
+        const aik = a[i * m + k]!;
+        if (aik === 0) continue;
+        const bk = k * p;
+        for (let j = 0; j < p; j++) c[ci + j]! += aik * b[bk + j]!;
+      }
+    }
+    return out;
+  }
+
+  /** The element-wise sum this + other. */
+  add(other: Matrix): Matrix {
+    if (this.rows !== other.rows || this.cols !== other.cols) {
+      throw new UsageError(`cannot add a ${this.rows}x${this.cols} matrix to a ${other.rows}x${other.cols} matrix`);
+    }
+    const out = new Matrix(this.rows, this.cols);
+    const a = this.data;
+    const b = other.data;
+    const c = out.data;
+    for (let i = 0; i < c.length; i++) c[i] = a[i]! + b[i]!;
+    return out;
+  }
+
+  /** Sum of all elements: a cheap checksum for comparing results. */
+  sum(): number {
+    let s = 0;
+    const d = this.data;
+    for (let i = 0; i < d.length; i++) s += d[i]!;
+    return s;
+  }
+}
+
+/** A small seeded PRNG (mulberry32), so that examples and tests can reproduce matrices. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,123 @@
+import { pathToFileURL } from 'node:url';
+import { UsageError } from './errors.js';
+import type { Matrix } from './matrix.js';
+import { resolveTaskOptionsInput, type TaskOptions } from './options.js';
+import type { ObjectRef } from './ref.js';
+import { registerTask, type TaskDefinition } from './registry.js';
+import { currentRuntime } from './context.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyFunction = (...args: any[]) => any;
+
+type Opaque =
+  | string | number | boolean | bigint | symbol | null | undefined
+  | AnyFunction | Date | RegExp | ArrayBuffer | ArrayBufferView
+  | Map<unknown, unknown> | Set<unknown> | Matrix | ObjectRef<unknown>;
+
+/**
+ * What may be passed where a task expects a `T`: the value, a ref to it, or (inside arrays and
+ * plain objects) the same structure with refs in place of any of its parts. Refs inside Map,
+ * Set or class instances are not resolved.
+ *
+ * @public
+ */
+export type RefOr<T> =
+  | T
+  | ObjectRef<T>
+  | (T extends Opaque ? never : T extends readonly unknown[] ? { [K in keyof T]: RefOr<T[K]> } : T extends object ? { [K in keyof T]: RefOr<T[K]> } : never);
+
+/** The parameters of `rf.remote(...)` for a function with parameters P. @public */
+export type RemoteArgs<P extends readonly unknown[]> = { [K in keyof P]: RefOr<P[K]> };
+
+/**
+ * A function registered as a task. Call `rf.remote(...args)` to run it as a task; calling
+ * `rf(...)` directly is an error.
+ *
+ * @public
+ */
+export interface RemoteFunction<F extends AnyFunction> {
+  (...args: never[]): never;
+  /** Submits a task and returns a ref to its (awaited) result at once. */
+  remote(...args: RemoteArgs<Parameters<F>>): ObjectRef<Awaited<ReturnType<F>>>;
+  /** A copy of this remote function with some options overridden (the task name stays). */
+  options(overrides: Omit<TaskOptions, 'name'>): RemoteFunction<F>;
+  /** The task's registered name. */
+  readonly taskName: string;
+  /** Options given to remote() and options(). */
+  readonly taskOptions: Readonly<TaskOptions>;
+  /** @internal */
+  readonly definition: TaskDefinition;
+}
+
+/** file: URL of the module that called remote(), found from the call stack. */
+function callerModule(skip: AnyFunction): string | undefined {
+  const origPrepare = Error.prepareStackTrace;
+  const origLimit = Error.stackTraceLimit;
+  try {
+    Error.stackTraceLimit = 20;
+    Error.prepareStackTrace = (_e, callSites) => callSites;
+    const holder: { stack?: unknown } = {};
+    Error.captureStackTrace(holder, skip);
+    const sites = holder.stack as NodeJS.CallSite[] | undefined;
+    for (const site of sites ?? []) {
+      const file = site.getFileName();
+      if (!file || file.startsWith('node:') || file.startsWith('internal/')) continue;
+      return file.startsWith('file:') ? file : pathToFileURL(file).href;
+    }
+    return undefined;
+  } finally {
+    Error.prepareStackTrace = origPrepare;
+    Error.stackTraceLimit = origLimit;
+  }
+}
+
+function makeRemoteFunction<F extends AnyFunction>(def: TaskDefinition, opts: TaskOptions): RemoteFunction<F> {
+  const rf = function () {
+    throw new UsageError(
+      `${def.name} is a remote function and cannot be called directly: call ${def.name}.remote(...args) and read the result with get(ref)`,
+    );
+  } as unknown as RemoteFunction<F>;
+  Object.defineProperties(rf, {
+    name: { value: def.name },
+    taskName: { value: def.name, enumerable: true },
+    taskOptions: { value: Object.freeze({ ...opts }), enumerable: true },
+    definition: { value: def },
+    remote: {
+      value: (...args: unknown[]) => currentRuntime().submit(rf as RemoteFunction<AnyFunction>, args),
+    },
+    options: {
+      value: (overrides: Omit<TaskOptions, 'name'>) => {
+        const o = resolveTaskOptionsInput(`${def.name}.options()`, overrides);
+        if (o.name !== undefined) {
+          throw new UsageError(`${def.name}.options() cannot change the task name: a name is a task's identity; call remote(fn, { name }) instead`);
+        }
+        return makeRemoteFunction<F>(def, { ...opts, ...o });
+      },
+    },
+  });
+  return rf;
+}
+
+/**
+ * Turns a function into a remote function (Ray's `@ray.remote`). The function must be
+ * defined at a module's top level, so that workers importing that module register it too;
+ * its name (or `options.name`) identifies it everywhere.
+ *
+ * @public
+ */
+export function remote<F extends AnyFunction>(fn: F, options?: TaskOptions): RemoteFunction<F> {
+  if (typeof fn !== 'function') {
+    throw new UsageError(`remote() takes a function, got ${fn === null ? 'null' : typeof fn}`);
+  }
+  const opts = resolveTaskOptionsInput('remote()', options);
+  const name = opts.name ?? fn.name;
+  if (!name) {
+    throw new UsageError(
+      'remote() needs a named function, because the name identifies the task in every worker: write remote(function myTask(...) {...}) or remote(fn, { name: "myTask" })',
+    );
+  }
+  delete opts.name;
+  const def: TaskDefinition = { name, fn, module: callerModule(remote) };
+  registerTask(def);
+  return makeRemoteFunction<F>(def, opts);
+}

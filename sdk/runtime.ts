@@ -1,0 +1,502 @@
+/**
+ * A Runtime is one driver session: the orchestrator that holds the task DAG, the table of
+ * objects, and the backend (invoker + store) of its target.
+ *
+ * A task is dispatched when every ref among its arguments is ready; ready tasks run up to
+ * `maxConcurrency` at once; a failed task fails its dependents without running them. Workers
+ * receive refs as refs (inline bytes or store keys) and read values themselves: the driver
+ * only reads a value when `get` asks for it.
+ */
+import type { Backend } from './backend.js';
+import {
+  DependencyError,
+  GetTimeoutError,
+  TaskError,
+  UsageError,
+  VolleyError,
+} from './errors.js';
+import { resolveInitOptions, type InitOptions, type ResolvedInitOptions, type ResolvedTaskOptions } from './options.js';
+import { PROTOCOL_VERSION, type Payload, type ResultEnvelope, type TaskEnvelope, type Timing } from './protocol.js';
+import { ObjectRef } from './ref.js';
+import type { AnyFunction, RemoteArgs, RemoteFunction } from './remote.js';
+import { decode, encode, encodeArgs } from './serialize.js';
+import { createBackend } from './targets.js';
+
+const PENDING = 0;
+const READY = 1;
+const FAILED = 2;
+
+interface ObjectEntry {
+  readonly id: string;
+  /** What produces it: a task's function name, or "put". */
+  readonly label: string;
+  state: typeof PENDING | typeof READY | typeof FAILED;
+  payload?: Payload;
+  error?: Error;
+  timing?: Timing;
+  listeners?: Set<() => void>;
+  dependents?: Task[];
+}
+
+interface Task {
+  readonly id: string;
+  readonly fn: string;
+  readonly module?: string;
+  readonly options: ResolvedTaskOptions;
+  readonly deps: string[];
+  args?: Payload;
+  /** Ref arguments not ready yet, plus a pending upload of large arguments. */
+  missing: number;
+  done: boolean;
+}
+
+/** Options of `get`. @public */
+export interface GetOptions {
+  /** Give up after this many ms with a GetTimeoutError. Default: wait forever. */
+  timeoutMs?: number;
+}
+
+/** Options of `wait`. @public */
+export interface WaitOptions {
+  /** How many refs must be ready. Default: 1. */
+  numReturns?: number;
+  /** Return after this many ms even if fewer are ready. Default: wait forever. */
+  timeoutMs?: number;
+}
+
+/** Result of `wait`: both lists in input order. @public */
+export interface WaitResult<T> {
+  ready: ObjectRef<T>[];
+  pending: ObjectRef<T>[];
+}
+
+/** Per-function totals of what workers reported, for profiling. @public */
+export interface TaskStats {
+  tasks: number;
+  fetchMs: number;
+  runMs: number;
+  storeMs: number;
+}
+
+type Values<R extends readonly ObjectRef<unknown>[]> = { [K in keyof R]: R[K] extends ObjectRef<infer T> ? T : never };
+
+function checkTimeout(where: string, t: unknown): number | undefined {
+  if (t === undefined || t === Infinity) return undefined;
+  if (typeof t !== 'number' || Number.isNaN(t) || t < 0) {
+    throw new UsageError(`${where}: timeoutMs must be a number >= 0 (or omitted to wait forever), got ${String(t)}`);
+  }
+  return t;
+}
+
+/**
+ * One driver session on one target. The top-level `init()/get()/put()/wait()/shutdown()` use a
+ * default Runtime; create your own to run several side by side or to pass one explicitly.
+ *
+ * @public
+ */
+export class Runtime {
+  readonly jobId: string;
+  readonly options: ResolvedInitOptions;
+  private backend?: Backend;
+  private readonly starting: Promise<Backend>;
+  private closed = false;
+  private seq = 0;
+  private readonly objects = new Map<string, ObjectEntry>();
+  private readonly queue: Task[] = [];
+  private queueHead = 0;
+  private running = 0;
+  private readonly statsByFn = new Map<string, TaskStats>();
+
+  constructor(options?: InitOptions) {
+    this.options = resolveInitOptions(options);
+    this.jobId = this.options.jobId;
+    this.starting = createBackend(this.options).then((b) => {
+      if (this.closed) {
+        void b.invoker.close();
+        throw new UsageError('the runtime was shut down while starting');
+      }
+      this.backend = b;
+      this.pump();
+      return b;
+    });
+    // Failures surface through ready() and through every task; never as an unhandled rejection.
+    this.starting.catch((err: unknown) => this.failAllPending(err instanceof Error ? err : new VolleyError(String(err))));
+  }
+
+  /** Resolves once the backend is up (workers can be started, the store reached). */
+  async ready(): Promise<this> {
+    await this.starting;
+    return this;
+  }
+
+  get isShutdown(): boolean {
+    return this.closed;
+  }
+
+  /** Target name of the backend ('local', ...). */
+  get target(): string {
+    return this.options.target;
+  }
+
+  /** Submits a task (what `rf.remote(...args)` does on the default runtime). */
+  remote<F extends AnyFunction>(rf: RemoteFunction<F>, ...args: RemoteArgs<Parameters<F>>): ObjectRef<Awaited<ReturnType<F>>> {
+    return this.submit(rf, args as unknown[]) as ObjectRef<Awaited<ReturnType<F>>>;
+  }
+
+  /** @internal */
+  submit(rf: RemoteFunction<AnyFunction>, args: unknown[]): ObjectRef<unknown> {
+    this.checkOpen(`${rf.taskName}.remote()`);
+    const depSet = new Set<string>();
+    const bytes = encodeArgs(args, (ref, path) => {
+      if (ref.owner !== (this as unknown) || !this.objects.has(ref.id)) {
+        throw new UsageError(`${path} is a ref from another runtime (${ref.id}); refs can only be used on the runtime that made them`);
+      }
+      depSet.add(ref.id);
+    });
+    const id = this.newId(rf.taskName);
+    const task: Task = {
+      id,
+      fn: rf.taskName,
+      module: rf.definition.module,
+      options: {
+        timeoutMs: rf.taskOptions.timeoutMs ?? this.options.taskTimeoutMs,
+        memoryMB: rf.taskOptions.memoryMB ?? this.options.taskMemoryMB,
+      },
+      deps: [...depSet],
+      missing: 0,
+      done: false,
+    };
+    const entry: ObjectEntry = { id, label: rf.taskName, state: PENDING };
+    this.objects.set(id, entry);
+
+    let failedDep: ObjectEntry | undefined;
+    for (const depId of task.deps) {
+      const dep = this.objects.get(depId)!;
+      if (dep.state === FAILED) failedDep ??= dep;
+      else if (dep.state === PENDING) {
+        (dep.dependents ??= []).push(task);
+        task.missing++;
+      }
+    }
+    if (failedDep) {
+      this.failTask(task, new DependencyError(task.fn, task.id, failedDep.error!));
+    } else if (bytes.length > this.options.inlineThresholdBytes) {
+      // Large arguments are uploaded once by the driver and reach the worker as a store key.
+      task.missing++;
+      let key = '';
+      this.starting
+        .then((b) => b.store.put((key = `${this.jobPrefix(b)}${id}.args`), bytes))
+        .then(
+          () => {
+            task.args = { kind: 'stored', key, size: bytes.length };
+            this.depReady(task);
+          },
+          (err: unknown) => this.failTask(task, err as Error),
+        );
+    } else {
+      task.args = { kind: 'inline', bytes };
+      if (task.missing === 0) this.enqueue(task);
+    }
+    return new ObjectRef(id, this as never);
+  }
+
+  /** Stores a value once and returns a ref to pass to many tasks (Ray's `put`). */
+  put<T>(value: T): ObjectRef<T> {
+    this.checkOpen('put()');
+    const bytes = encode(value, 'put(value)');
+    const id = this.newId('put');
+    const entry: ObjectEntry = { id, label: 'put', state: PENDING };
+    this.objects.set(id, entry);
+    if (bytes.length <= this.options.inlineThresholdBytes) {
+      this.settle(entry, { kind: 'inline', bytes });
+    } else {
+      let key = '';
+      this.starting
+        .then((b) => b.store.put((key = `${this.jobPrefix(b)}${id}`), bytes))
+        .then(
+          () => this.settle(entry, { kind: 'stored', key, size: bytes.length }),
+          (err: unknown) => this.settleFailed(entry, err as Error),
+        );
+    }
+    return new ObjectRef<T>(id, this as never);
+  }
+
+  /** The value of one ref, or the values of several in order; re-throws a task's failure. */
+  get<T>(ref: ObjectRef<T>, options?: GetOptions): Promise<T>;
+  get<R extends readonly ObjectRef<unknown>[]>(refs: readonly [...R], options?: GetOptions): Promise<Values<R>>;
+  get<T>(refs: readonly ObjectRef<T>[], options?: GetOptions): Promise<T[]>;
+  async get(refOrRefs: ObjectRef<unknown> | readonly ObjectRef<unknown>[], options?: GetOptions): Promise<unknown> {
+    const single = !Array.isArray(refOrRefs);
+    const refs = (single ? [refOrRefs] : refOrRefs) as readonly ObjectRef<unknown>[];
+    const entries = this.entriesOf('get()', refs);
+    const timeoutMs = checkTimeout('get()', options?.timeoutMs);
+    if (options !== undefined) this.checkOptions('get()', options, ['timeoutMs']);
+    if (!(await this.settled(entries, entries.length, timeoutMs))) {
+      throw new GetTimeoutError(timeoutMs!, entries.filter((e) => e.state === PENDING).map((e) => `${e.id}`));
+    }
+    for (const e of entries) if (e.state === FAILED) throw e.error;
+    if (single) return this.valueOf(entries[0]!);
+    return Promise.all(entries.map((e) => this.valueOf(e)));
+  }
+
+  /** Waits until `numReturns` of the refs are ready (done or failed), or the timeout passes. */
+  async wait<T>(refs: readonly ObjectRef<T>[], options?: WaitOptions): Promise<WaitResult<T>> {
+    if (!Array.isArray(refs)) {
+      throw new UsageError(`wait() takes an array of refs, got ${refs === null ? 'null' : typeof refs}; wrap a single ref: wait([ref])`);
+    }
+    this.checkOptions('wait()', options, ['numReturns', 'timeoutMs']);
+    const entries = this.entriesOf('wait()', refs);
+    const seen = new Map<string, number>();
+    refs.forEach((r, i) => {
+      const j = seen.get(r.id);
+      if (j !== undefined) throw new UsageError(`wait() got the same ref ${r.id} twice (positions ${j} and ${i}); pass each ref once`);
+      seen.set(r.id, i);
+    });
+    const numReturns = options?.numReturns ?? Math.min(1, refs.length);
+    if (!Number.isInteger(numReturns) || numReturns < (refs.length === 0 ? 0 : 1) || numReturns > refs.length) {
+      throw new UsageError(`wait(): numReturns must be an integer from 1 to the number of refs (${refs.length}), got ${String(numReturns)}`);
+    }
+    const timeoutMs = checkTimeout('wait()', options?.timeoutMs);
+    await this.settled(entries, numReturns, timeoutMs);
+    const ready: ObjectRef<T>[] = [];
+    const pending: ObjectRef<T>[] = [];
+    entries.forEach((e, i) => (e.state !== PENDING && ready.length < numReturns ? ready : pending).push(refs[i]!));
+    return { ready, pending };
+  }
+
+  /** What workers reported, by task function: counts and total fetch/run/store times. */
+  stats(): Map<string, TaskStats> {
+    return new Map([...this.statsByFn].map(([k, v]) => [k, { ...v }]));
+  }
+
+  /** Stops every worker or connection and removes the job's stored objects. Idempotent. */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.failAllPending(new UsageError('the runtime was shut down before this task finished'));
+    let backend: Backend | undefined;
+    try {
+      backend = await this.starting;
+    } catch {
+      return;
+    }
+    try {
+      await backend.store.deletePrefix(this.jobPrefix(backend));
+    } finally {
+      await backend.invoker.close();
+      this.objects.clear();
+    }
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  private jobPrefix(b: Backend): string {
+    return `${b.keyPrefix}jobs/${this.jobId}/`;
+  }
+
+  private newId(label: string): string {
+    return `${label}-${(++this.seq).toString(36)}`;
+  }
+
+  private checkOpen(what: string): void {
+    if (this.closed) throw new UsageError(`${what} was called after shutdown(); call init() (or create a new Runtime) first`);
+  }
+
+  private checkOptions(where: string, options: object | undefined, valid: string[]): void {
+    if (options === undefined) return;
+    if (typeof options !== 'object' || options === null) throw new UsageError(`${where}: options must be an object (${valid.join(', ')})`);
+    const unknown = Object.keys(options).filter((k) => !valid.includes(k));
+    if (unknown.length) throw new UsageError(`${where} got unknown option(s) ${unknown.join(', ')}; valid options are: ${valid.join(', ')}`);
+  }
+
+  private entriesOf(where: string, refs: readonly unknown[]): ObjectEntry[] {
+    return refs.map((r, i) => {
+      if (!(r instanceof ObjectRef)) {
+        throw new UsageError(`${where}: item ${i} is not an ObjectRef (got ${r === null ? 'null' : typeof r}); pass refs returned by .remote() or put()`);
+      }
+      const e = this.objects.get(r.id);
+      if (!e || r.owner !== (this as unknown)) {
+        throw new UsageError(
+          this.closed
+            ? `${where}: ref ${r.id} belongs to a runtime that was shut down; its value is gone`
+            : `${where}: ref ${r.id} belongs to another runtime; use that runtime's get()`,
+        );
+      }
+      return e;
+    });
+  }
+
+  /** Resolves true once n of the entries are settled, false on timeout. */
+  private settled(entries: ObjectEntry[], n: number, timeoutMs: number | undefined): Promise<boolean> {
+    let done = 0;
+    for (const e of entries) if (e.state !== PENDING) done++;
+    if (done >= n) return Promise.resolve(true);
+    if (timeoutMs === 0) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const listening: ObjectEntry[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (ok: boolean) => {
+        if (timer) clearTimeout(timer);
+        for (const e of listening) e.listeners?.delete(onSettle);
+        resolve(ok);
+      };
+      const onSettle = () => {
+        if (++done >= n) finish(true);
+      };
+      for (const e of entries) {
+        if (e.state === PENDING) {
+          (e.listeners ??= new Set()).add(onSettle);
+          listening.push(e);
+        }
+      }
+      if (timeoutMs !== undefined) timer = setTimeout(() => finish(false), timeoutMs);
+    });
+  }
+
+  private async valueOf(e: ObjectEntry): Promise<unknown> {
+    const p = e.payload!;
+    if (p.kind === 'inline') return decode(p.bytes);
+    const backend = await this.starting;
+    return decode(await backend.store.get(p.key));
+  }
+
+  private enqueue(task: Task): void {
+    this.queue.push(task);
+    this.pump();
+  }
+
+  private depReady(task: Task): void {
+    if (task.done) return;
+    if (--task.missing === 0) this.enqueue(task);
+  }
+
+  private pump(): void {
+    const backend = this.backend;
+    if (!backend || this.closed) return;
+    while (this.running < this.options.maxConcurrency && this.queueHead < this.queue.length) {
+      const task = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = undefined as never;
+      if (task.done) continue;
+      this.dispatch(task, backend);
+    }
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  private dispatch(task: Task, backend: Backend): void {
+    const deps: Record<string, Payload> = {};
+    for (const id of task.deps) deps[id] = this.objects.get(id)!.payload!;
+    const envelope: TaskEnvelope = {
+      v: PROTOCOL_VERSION,
+      kind: 'task',
+      job: this.jobId,
+      taskId: task.id,
+      fn: task.fn,
+      module: task.module,
+      args: task.args!,
+      deps,
+      resultKey: `${this.jobPrefix(backend)}${task.id}`,
+      inlineLimit: this.options.inlineThresholdBytes,
+    };
+    this.running++;
+    backend.invoker.invoke(envelope, task.options).then(
+      (res) => {
+        this.running--;
+        this.complete(task, res);
+        this.pump();
+      },
+      (err: unknown) => {
+        this.running--;
+        this.failTask(
+          task,
+          err instanceof TaskError
+            ? err
+            : new TaskError(`Task ${task.fn} (${task.id}) could not be run: ${(err as Error)?.message ?? String(err)}`, {
+                functionName: task.fn,
+                taskId: task.id,
+                fault: 'infrastructure',
+                cause: err,
+              }),
+        );
+        this.pump();
+      },
+    );
+  }
+
+  private complete(task: Task, res: ResultEnvelope): void {
+    if (task.done) return;
+    const entry = this.objects.get(task.id)!;
+    entry.timing = res.timing;
+    const s = this.statsByFn.get(task.fn) ?? { tasks: 0, fetchMs: 0, runMs: 0, storeMs: 0 };
+    s.tasks++;
+    s.fetchMs += res.timing.fetchMs;
+    s.runMs += res.timing.runMs;
+    s.storeMs += res.timing.storeMs;
+    this.statsByFn.set(task.fn, s);
+    task.done = true;
+    switch (res.kind) {
+      case 'value':
+        this.settle(entry, { kind: 'inline', bytes: res.bytes });
+        break;
+      case 'stored':
+        this.settle(entry, { kind: 'stored', key: res.key, size: res.size });
+        break;
+      case 'error': {
+        const err = TaskError.fromRemote(task.fn, task.id, res.error);
+        if (res.fault === 'infrastructure') (err as { fault: string }).fault = 'infrastructure';
+        this.settleFailed(entry, err);
+        break;
+      }
+    }
+  }
+
+  private failTask(task: Task, err: Error): void {
+    if (task.done) return;
+    task.done = true;
+    this.settleFailed(this.objects.get(task.id)!, err);
+  }
+
+  private settle(entry: ObjectEntry, payload: Payload): void {
+    if (entry.state !== PENDING) return;
+    entry.state = READY;
+    entry.payload = payload;
+    const deps = entry.dependents;
+    entry.dependents = undefined;
+    this.notify(entry);
+    if (deps) for (const t of deps) this.depReady(t);
+  }
+
+  /** Fails an entry and, transitively, every task waiting on it (iteratively: chains may be long). */
+  private settleFailed(first: ObjectEntry, firstErr: Error): void {
+    const work: Array<[ObjectEntry, Error]> = [[first, firstErr]];
+    while (work.length) {
+      const [entry, err] = work.pop()!;
+      if (entry.state !== PENDING) continue;
+      entry.state = FAILED;
+      entry.error = err;
+      const deps = entry.dependents;
+      entry.dependents = undefined;
+      this.notify(entry);
+      for (const t of deps ?? []) {
+        if (t.done) continue;
+        t.done = true;
+        work.push([this.objects.get(t.id)!, new DependencyError(t.fn, t.id, err)]);
+      }
+    }
+  }
+
+  private notify(entry: ObjectEntry): void {
+    const ls = entry.listeners;
+    if (!ls) return;
+    entry.listeners = undefined;
+    for (const l of ls) l();
+  }
+
+  private failAllPending(err: Error): void {
+    for (const e of this.objects.values()) {
+      if (e.state === PENDING) this.settleFailed(e, err);
+    }
+  }
+}

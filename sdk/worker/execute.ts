@@ -1,0 +1,107 @@
+/**
+ * The code that runs a task inside a worker. The Lambda handler and the embedded runtime's
+ * worker threads both call `executeTask`; only the ObjectStore they pass differs.
+ */
+import { toRemoteErrorInfo } from '../errors.js';
+import type { ObjectStore } from '../backend.js';
+import {
+  PROTOCOL_VERSION,
+  validateTaskEnvelope,
+  type Payload,
+  type ResultEnvelope,
+  type TaskEnvelope,
+  type Timing,
+} from '../protocol.js';
+import { lookupTask } from '../registry.js';
+import { decode, encode } from '../serialize.js';
+
+export interface WorkerContext {
+  store: ObjectStore;
+  /** Loads a task's module on demand (embedded runtime); Lambda bundles have every task loaded. */
+  loadModule?: (url: string) => Promise<unknown>;
+}
+
+async function payloadBytes(p: Payload, store: ObjectStore): Promise<Uint8Array> {
+  return p.kind === 'inline' ? p.bytes : store.get(p.key);
+}
+
+function errorResult(taskId: string, err: unknown, fault: 'user' | 'infrastructure', timing: Timing): ResultEnvelope {
+  return { v: PROTOCOL_VERSION, kind: 'error', taskId, error: toRemoteErrorInfo(err), fault, timing };
+}
+
+async function resolveFunction(env: TaskEnvelope, ctx: WorkerContext): Promise<(...args: unknown[]) => unknown> {
+  let def = lookupTask(env.fn);
+  if (!def && env.module && ctx.loadModule) {
+    await ctx.loadModule(env.module);
+    def = lookupTask(env.fn);
+  }
+  if (!def) {
+    const err = new Error(
+      `task ${JSON.stringify(env.fn)} is not registered in this worker: ` +
+        (env.module && ctx.loadModule
+          ? `its module ${env.module} was loaded but did not call remote() with that name`
+          : 'its module is not in the worker bundle; list it in volley.config.json "tasks" and rebuild (npm run build)'),
+    );
+    err.name = 'TaskNotFoundError';
+    throw err;
+  }
+  return def.fn as (...args: unknown[]) => unknown;
+}
+
+/**
+ * Validates and runs one task envelope. Never throws for a task's own failure: a user's
+ * exception, an unserializable result or an unreadable argument all become an `error` result.
+ */
+export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<ResultEnvelope> {
+  const env = validateTaskEnvelope(raw);
+  const timing: Timing = { fetchMs: 0, runMs: 0, storeMs: 0 };
+  const t0 = performance.now();
+
+  let fn: (...args: unknown[]) => unknown;
+  let args: unknown[];
+  try {
+    fn = await resolveFunction(env, ctx);
+    const ids = Object.keys(env.deps);
+    const values = new Map<string, unknown>();
+    if (ids.length > 0) {
+      const bytes = await Promise.all(ids.map((id) => payloadBytes(env.deps[id]!, ctx.store)));
+      for (let i = 0; i < ids.length; i++) values.set(ids[i]!, decode(bytes[i]!));
+    }
+    const argBytes = await payloadBytes(env.args, ctx.store);
+    args = decode(argBytes, (id) => {
+      if (!values.has(id)) throw new Error(`ref ${id} is used by the arguments but missing from the envelope's deps`);
+      return values.get(id);
+    }) as unknown[];
+  } catch (err) {
+    timing.fetchMs = performance.now() - t0;
+    return errorResult(env.taskId, err, 'infrastructure', timing);
+  }
+  const t1 = performance.now();
+  timing.fetchMs = t1 - t0;
+
+  let value: unknown;
+  try {
+    value = await fn(...args);
+  } catch (err) {
+    timing.runMs = performance.now() - t1;
+    return errorResult(env.taskId, err, 'user', timing);
+  }
+  const t2 = performance.now();
+  timing.runMs = t2 - t1;
+
+  try {
+    const bytes = encode(value, `result of ${env.fn}`);
+    if (bytes.length <= env.inlineLimit) {
+      timing.storeMs = performance.now() - t2;
+      return { v: PROTOCOL_VERSION, kind: 'value', taskId: env.taskId, bytes, timing };
+    }
+    await ctx.store.put(env.resultKey, bytes);
+    timing.storeMs = performance.now() - t2;
+    return { v: PROTOCOL_VERSION, kind: 'stored', taskId: env.taskId, key: env.resultKey, size: bytes.length, timing };
+  } catch (err) {
+    timing.storeMs = performance.now() - t2;
+    // An unserializable result is the task's own doing; a store failure is not.
+    const fault = (err as Error)?.name === 'SerializationError' ? 'user' : 'infrastructure';
+    return errorResult(env.taskId, err, fault, timing);
+  }
+}
