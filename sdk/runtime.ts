@@ -107,10 +107,15 @@ export class Runtime {
   private running = 0;
   private readonly statsByFn = new Map<string, TaskStats>();
 
-  constructor(options?: InitOptions) {
+  /**
+   * @param options - see InitOptions.
+   * @param internals - @internal a ready-made backend (tests, custom targets).
+   */
+  constructor(options?: InitOptions, internals?: { backend?: Backend }) {
     this.options = resolveInitOptions(options);
     this.jobId = this.options.jobId;
-    this.starting = createBackend(this.options).then((b) => {
+    const made = internals?.backend ? Promise.resolve(internals.backend) : createBackend(this.options);
+    this.starting = made.then((b) => {
       if (this.closed) {
         void b.invoker.close();
         throw new UsageError('the runtime was shut down while starting');

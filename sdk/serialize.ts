@@ -21,7 +21,8 @@ const FLAG_MARKED = 1;
 type Marker =
   | { [MARK]: 'ref'; id: string }
   | { [MARK]: 'matrix'; rows: number; cols: number; data: Float64Array }
-  | { [MARK]: 'buffer'; bytes: Uint8Array };
+  | { [MARK]: 'buffer'; bytes: Uint8Array }
+  | { [MARK]: 'bare'; props: Record<string, unknown> };
 
 const TYPED_ARRAY_PROTOS = new Set<object>(
   [
@@ -116,6 +117,13 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
         }
         out![k] = y;
       }
+    }
+    if (proto === null) {
+      // V8 would give it Object.prototype; a marker keeps the null prototype.
+      st.marked = true;
+      const mk: Marker = { [MARK]: 'bare', props: { ...(out ?? rec) } };
+      st.seen.set(obj, mk);
+      return mk;
     }
     return out ?? obj;
   }
@@ -214,30 +222,44 @@ export function decode(bytes: Uint8Array, resolveRef?: RefResolver): unknown {
   const flag = buf[0];
   const value = deserialize(buf.subarray(1));
   if (flag === FLAG_PLAIN) return value;
-  return revive(value, resolveRef, new Set());
+  return revive(value, resolveRef, new Map());
 }
 
 function isMarker(v: unknown): v is Marker {
   return typeof v === 'object' && v !== null && Object.prototype.hasOwnProperty.call(v, MARK);
 }
 
-function reviveMarker(m: Marker, resolveRef: RefResolver | undefined): unknown {
+function reviveMarker(m: Marker, resolveRef: RefResolver | undefined, seen: Map<object, unknown>): unknown {
+  if (seen.has(m)) return seen.get(m);
+  let out: unknown;
   switch (m[MARK]) {
+    case 'bare': {
+      const o = Object.create(null) as Record<string, unknown>;
+      seen.set(m, o);
+      for (const [k, x] of Object.entries(m.props)) o[k] = revive(x, resolveRef, seen);
+      return o;
+    }
     case 'ref':
       if (!resolveRef) throw new SerializationError(`found a ref (${m.id}) where none can be resolved`, 'value');
-      return resolveRef(m.id);
+      out = resolveRef(m.id);
+      break;
     case 'matrix':
-      return new Matrix(m.rows, m.cols, m.data);
+      out = new Matrix(m.rows, m.cols, m.data);
+      break;
     case 'buffer':
-      return Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
+      out = Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
+      break;
   }
+  seen.set(m, out);
+  return out;
 }
 
-function revive(v: unknown, resolveRef: RefResolver | undefined, seen: Set<object>): unknown {
+/** Replaces markers in place; `seen` maps each visited object (or marker) to what replaces it. */
+function revive(v: unknown, resolveRef: RefResolver | undefined, seen: Map<object, unknown>): unknown {
   if (typeof v !== 'object' || v === null) return v;
-  if (isMarker(v)) return reviveMarker(v, resolveRef);
-  if (seen.has(v)) return v;
-  seen.add(v);
+  if (isMarker(v)) return reviveMarker(v, resolveRef, seen);
+  if (seen.has(v)) return seen.get(v);
+  seen.set(v, v);
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       const x = v[i];

@@ -1,0 +1,9 @@
+import { Runtime } from 'volley';
+import { defineScenarios } from '../scenarios.js';
+
+defineScenarios({
+  tier: 'the embedded runtime',
+  start: () => new Runtime({ local: { maxWorkers: 16 } }).ready(),
+  matrixSize: 150,
+  sleepScale: 0.3,
+});

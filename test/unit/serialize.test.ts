@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Matrix, ObjectRef, SerializationError } from 'volley';
+import { decode, encode, encodeArgs } from '../../sdk/serialize.js';
+
+const owner = { jobId: 'j' };
+
+describe('serialization', () => {
+  it('round-trips Map, Set, Date, BigInt, nested structures, cycles and special numbers', () => {
+    const v: Record<string, unknown> = {
+      map: new Map<unknown, unknown>([['a', 1], [2, { b: [1, 2] }]]),
+      set: new Set(['x', 3]),
+      date: new Date('2026-01-02T03:04:05Z'),
+      big: 12345678901234567890n,
+      nums: [-0, NaN, Infinity, 1.5, undefined, null],
+      nested: { deep: { deeper: ['ok'] } },
+      bare: Object.assign(Object.create(null), { k: 1 }),
+    };
+    v.self = v;
+    const back = decode(encode(v)) as typeof v;
+    assert.deepEqual(back.map, v.map);
+    assert.deepEqual(back.set, v.set);
+    assert.equal((back.date as Date).toISOString(), '2026-01-02T03:04:05.000Z');
+    assert.equal(back.big, 12345678901234567890n);
+    assert.ok(Object.is((back.nums as number[])[0], -0));
+    assert.ok(Number.isNaN((back.nums as number[])[1]));
+    assert.deepEqual(back.nested, v.nested);
+    assert.equal(Object.getPrototypeOf(back.bare), null);
+    assert.equal(back.self, back);
+  });
+
+  it('moves typed arrays as raw bytes, not JSON numbers', () => {
+    const data = new Float64Array(100_000).map((_, i) => Math.sqrt(i) + 0.123456789);
+    const bytes = encode(data);
+    assert.ok(bytes.length < 800_000 + 64, `encoded ${bytes.length} bytes for 800,000 bytes of floats`);
+    const back = decode(bytes);
+    assert.ok(back instanceof Float64Array);
+    assert.deepEqual(back, data);
+    for (const T of [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, BigInt64Array, BigUint64Array] as const) {
+      const a = T === BigInt64Array || T === BigUint64Array ? new T([1n, 2n]) : new (T as Int8ArrayConstructor)([1, 2, 3]);
+      const b = decode(encode(a)) as typeof a;
+      assert.equal(b.constructor, T);
+      assert.deepEqual(b, a);
+    }
+  });
+
+  it('keeps Buffers as Buffers and Matrix as Matrix', () => {
+    const back = decode(encode({ buf: Buffer.from('héllo'), m: new Matrix(2, 2, new Float64Array([1, 2, 3, 4])) })) as { buf: Buffer; m: Matrix };
+    assert.ok(Buffer.isBuffer(back.buf));
+    assert.equal(back.buf.toString(), 'héllo');
+    assert.ok(back.m instanceof Matrix);
+    assert.equal(back.m.get(1, 0), 3);
+  });
+
+  it('never aliases shared memory it decodes from', () => {
+    const src = encode(new Float64Array([1, 2, 3]));
+    const shared = new Uint8Array(new SharedArrayBuffer(src.length));
+    shared.set(src);
+    const a = decode(shared) as Float64Array;
+    a[0] = 99;
+    assert.deepEqual(decode(shared), new Float64Array([1, 2, 3]));
+  });
+
+  it('rejects what would not survive, naming the path and the fix', () => {
+    class Point {
+      constructor(readonly x: number) {}
+    }
+    const cases: Array<[unknown, RegExp, string]> = [
+      [{ f: () => 1 }, /a function/, 'value.f'],
+      [[1, Symbol('s')], /a symbol/, 'value[1]'],
+      [{ p: new Point(1) }, /instance of class Point.*plain object/, 'value.p'],
+      [{ [Symbol('k')]: 1 }, /symbol keys/, 'value'],
+      [new Map([['k', new Point(2)]]), /class Point/, 'value.get("k")'],
+      [{ e: new Error('x') }, /an Error/, 'value.e'],
+      [Promise.resolve(1), /class Promise/, 'value'],
+      [{ r: new ObjectRef('a-1', owner) }, /refs can be passed as task arguments/, 'value.r'],
+    ];
+    for (const [v, re, path] of cases) {
+      assert.throws(() => encode(v), (e: unknown) => e instanceof SerializationError && re.test(e.message) && e.path === path, `for ${path}`);
+    }
+  });
+
+  it('collects refs nested in arrays and plain objects and resolves them on decode', () => {
+    const r1 = new ObjectRef('a-1', owner);
+    const r2 = new ObjectRef('b-2', owner);
+    const found: string[] = [];
+    const bytes = encodeArgs([r1, { list: [1, r2, { again: r1 }] }, 'plain'], (ref, path) => found.push(`${ref.id}@${path}`));
+    assert.deepEqual(found, ['a-1@args[0]', 'b-2@args[1].list[1]']);
+    const values: Record<string, unknown> = { 'a-1': 'ONE', 'b-2': [2] };
+    assert.deepEqual(decode(bytes, (id) => values[id]), ['ONE', { list: [1, [2], { again: 'ONE' }] }, 'plain']);
+  });
+
+  it('does not copy argument structures that hold no refs', () => {
+    const arr = [1, 2, 3];
+    const bytes = encodeArgs([arr], () => assert.fail('no refs here'));
+    assert.deepEqual(decode(bytes), [[1, 2, 3]]);
+  });
+});
