@@ -7,7 +7,8 @@
  * walk before it rejects what would not survive, and swaps the two library types that must
  * survive (ObjectRef, Matrix) and Buffers for tagged markers that `decode` turns back.
  *
- * Layout: one flag byte (0 = no markers, 1 = markers present), then V8's serialization.
+ * Layout: V8's serialization of the value itself when it holds no markers; otherwise of a
+ * root marker wrapping it, so `decode` knows whether to look for markers at all.
  */
 import { deserialize, serialize } from 'node:v8';
 import { SerializationError } from './errors.js';
@@ -15,14 +16,13 @@ import { Matrix } from './matrix.js';
 import { ObjectRef } from './ref.js';
 
 const MARK = '\u0000volley';
-const FLAG_PLAIN = 0;
-const FLAG_MARKED = 1;
 
 type Marker =
   | { [MARK]: 'ref'; id: string }
   | { [MARK]: 'matrix'; rows: number; cols: number; data: Float64Array }
   | { [MARK]: 'buffer'; bytes: Uint8Array }
-  | { [MARK]: 'bare'; props: Record<string, unknown> };
+  | { [MARK]: 'bare'; props: Record<string, unknown> }
+  | { [MARK]: 'root'; value: unknown };
 
 const TYPED_ARRAY_PROTOS = new Set<object>(
   [
@@ -178,16 +178,13 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
 }
 
 function finish(value: unknown, marked: boolean, path: string): Uint8Array {
-  let body: Buffer;
   try {
-    body = serialize(value);
+    // V8 returns a buffer of its own (not a slice of Node's pool, which postMessage would
+    // copy whole), so it is used as it is.
+    return serialize(marked ? { [MARK]: 'root', value } : value);
   } catch (err) {
     throw new SerializationError(`${path} cannot be serialized: ${(err as Error).message}`, path, { cause: err });
   }
-  const out = Buffer.allocUnsafe(body.length + 1);
-  out[0] = marked ? FLAG_MARKED : FLAG_PLAIN;
-  body.copy(out, 1);
-  return out;
 }
 
 /** Encodes a task result or a `put` value (no refs allowed inside). */
@@ -217,12 +214,10 @@ export type RefResolver = (id: string) => unknown;
  */
 export function decode(bytes: Uint8Array, resolveRef?: RefResolver): unknown {
   if (bytes.length === 0) throw new SerializationError('cannot decode an empty payload', 'value');
-  let buf = bytes;
-  if (buf.buffer instanceof SharedArrayBuffer) buf = Uint8Array.prototype.slice.call(buf);
-  const flag = buf[0];
-  const value = deserialize(buf.subarray(1));
-  if (flag === FLAG_PLAIN) return value;
-  return revive(value, resolveRef, new Map());
+  const buf = bytes.buffer instanceof SharedArrayBuffer ? Uint8Array.prototype.slice.call(bytes) : bytes;
+  const value = deserialize(buf) as unknown;
+  if (!isMarker(value) || value[MARK] !== 'root') return value;
+  return revive(value.value, resolveRef, new Map());
 }
 
 function isMarker(v: unknown): v is Marker {
@@ -239,6 +234,8 @@ function reviveMarker(m: Marker, resolveRef: RefResolver | undefined, seen: Map<
       for (const [k, x] of Object.entries(m.props)) o[k] = revive(x, resolveRef, seen);
       return o;
     }
+    case 'root':
+      throw new SerializationError('malformed payload: a nested root marker', 'value');
     case 'ref':
       if (!resolveRef) throw new SerializationError(`found a ref (${m.id}) where none can be resolved`, 'value');
       out = resolveRef(m.id);
