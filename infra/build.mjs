@@ -2,14 +2,16 @@
 /**
  * Builds the package:
  *   1. tsc: sdk/, infra/, handlers/, examples/, test/ -> dist/ (ESM + .d.ts + source maps);
- *   2. esbuild: the CommonJS entry dist/cjs/index.cjs, with .d.cts declarations beside it.
+ *   2. esbuild: the CommonJS entry dist/cjs/index.cjs, with .d.cts declarations beside it;
+ *   3. esbuild: the Lambda worker bundle dist/lambda/worker.mjs (+ .map), with the task modules
+ *      listed in volley.config.json (see infra/bundle.ts).
  * Deterministic: same sources, same bytes.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -65,4 +67,8 @@ function copyDecls(from, to) {
   }
 }
 copyDecls(join(dist, 'sdk'), join(dist, 'cjs'));
-console.log(`built ${relative(process.cwd(), dist) || 'dist'}/ (ESM, CJS, declarations)`);
+
+// The Lambda worker bundle: handler + the task modules of volley.config.json.
+const { bundleWorker } = await import(pathToFileURL(join(dist, 'infra/bundle.js')).href);
+const lambda = await bundleWorker({ projectRoot: root, outdir: join(dist, 'lambda') });
+console.log(`built ${relative(process.cwd(), dist) || 'dist'}/ (ESM, CJS, declarations; Lambda bundle ${(lambda.bytes / 1e6).toFixed(1)} MB with ${lambda.tasks.length} task module(s))`);

@@ -12,5 +12,11 @@ export async function createBackend(options: ResolvedInitOptions): Promise<Backe
       const { createLocalBackend } = (await import(new URL('../infra/local/backend.js', import.meta.url).href)) as typeof import('../infra/local/backend.js');
       return createLocalBackend(options);
     }
+    case 'aws':
+    case 'localstack':
+    case 'emulator': {
+      const { createAwsBackend } = (await import(new URL('./aws/backend.js', import.meta.url).href)) as typeof import('./aws/backend.js');
+      return createAwsBackend(options);
+    }
   }
 }

@@ -1,0 +1,50 @@
+/**
+ * The backend of the `aws`, `localstack` and `emulator` targets: a Lambda invoker and an S3
+ * store, with the function and bucket named by options, environment, or the deployed stack.
+ * Loaded only when such a target is chosen.
+ */
+import type { Backend } from '../backend.js';
+import type { ResolvedInitOptions } from '../options.js';
+import { makeLambdaClient, makeS3Client } from './clients.js';
+import { LambdaInvoker } from './lambda-invoker.js';
+import { S3Store } from './s3-store.js';
+import { readStackOutputs } from './stack.js';
+
+export type AwsBackend = Backend & { invoker: LambdaInvoker; store: S3Store; functionName: string; bucket: string };
+
+export async function createAwsBackend(options: ResolvedInitOptions): Promise<AwsBackend> {
+  const a = options.aws!;
+  const target = options.target as 'aws' | 'localstack' | 'emulator';
+  let { functionName, bucket } = a;
+  if (!functionName || !bucket) {
+    const out = await readStackOutputs({
+      stackName: a.stackName,
+      region: a.region,
+      endpoint: target === 'localstack' ? (a.lambdaEndpoint ?? a.s3Endpoint) : undefined,
+      credentials: a.credentials,
+      deployHint: `npx volley deploy --target ${target}${a.stackName.endsWith('-dev') || a.stackName.endsWith('-local') ? '' : ` (stack ${a.stackName})`}`,
+    });
+    functionName ??= out.functionName;
+    bucket ??= out.bucket;
+  }
+  const maxSockets = options.maxConcurrency;
+  const s3 = a.s3Client ?? makeS3Client({ region: a.region, endpoint: a.s3Endpoint, credentials: a.credentials, maxSockets, forcePathStyle: a.forcePathStyle }, a.s3ClientConfig);
+  const lambda = a.lambdaClient ?? makeLambdaClient({ region: a.region, endpoint: a.lambdaEndpoint, credentials: a.credentials, maxSockets }, a.lambdaClientConfig);
+  const store = new S3Store(s3, bucket, { multipartThresholdBytes: a.multipartThresholdBytes });
+  const invoker = new LambdaInvoker(lambda, store, {
+    functionName,
+    invokeGraceMs: a.invokeGraceMs,
+    baseDelayMs: a.throttleBaseDelayMs,
+    maxDelayMs: a.throttleMaxDelayMs,
+    giveUpMs: a.throttleGiveUpMs,
+    ownsClient: a.lambdaClient === undefined,
+  });
+  const ownsS3 = a.s3Client === undefined;
+  // The store's client closes with the invoker, after the runtime's last cleanup.
+  const close = invoker.close.bind(invoker);
+  invoker.close = async () => {
+    await close();
+    if (ownsS3) s3.destroy();
+  };
+  return { name: target, invoker, store, maxConcurrency: options.maxConcurrency, keyPrefix: a.keyPrefix, functionName, bucket };
+}

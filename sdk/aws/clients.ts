@@ -1,0 +1,58 @@
+/**
+ * AWS SDK clients as volley builds them: HTTP keep-alive agents sized to the configured
+ * concurrency (the SDK's default agent allows 50 sockets, which would silently cap a wider
+ * fan-out), our own throttling retry for Lambda, and endpoint settings per target.
+ */
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { LambdaClient, type LambdaClientConfig } from '@aws-sdk/client-lambda';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+/** A request handler whose agents keep up to `maxSockets` connections open per host. */
+export function keepAliveHandler(maxSockets: number): NodeHttpHandler {
+  const sockets = Number.isFinite(maxSockets) ? Math.max(1, maxSockets) : Infinity;
+  return new NodeHttpHandler({
+    httpAgent: new HttpAgent({ keepAlive: true, maxSockets: sockets }),
+    httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: sockets }),
+  });
+}
+
+export interface ClientSettings {
+  region?: string;
+  endpoint?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  maxSockets: number;
+}
+
+function common(s: ClientSettings): { region?: string; endpoint?: string; credentials?: ClientSettings['credentials'] } {
+  const c: { region?: string; endpoint?: string; credentials?: ClientSettings['credentials'] } = {};
+  if (s.region) c.region = s.region;
+  if (s.endpoint) c.endpoint = s.endpoint;
+  if (s.credentials) c.credentials = s.credentials;
+  return c;
+}
+
+/**
+ * The Lambda client. `maxAttempts: 1`: the SDK would otherwise retry 5xx answers and dropped
+ * connections, running a task twice; volley retries only throttles (see throttle.ts), which
+ * provably did not run.
+ */
+export function makeLambdaClient(s: ClientSettings, extra: LambdaClientConfig = {}): LambdaClient {
+  return new LambdaClient({ ...common(s), maxAttempts: 1, requestHandler: keepAliveHandler(s.maxSockets), ...extra });
+}
+
+/**
+ * The S3 client. For a custom endpoint (LocalStack, s3rver): path-style URLs, and checksums
+ * only where an operation requires them, because s3rver does not understand the aws-chunked
+ * framing the SDK uses for checksummed streams and would store the framing as data.
+ */
+export function makeS3Client(s: ClientSettings & { forcePathStyle: boolean }, extra: S3ClientConfig = {}): S3Client {
+  return new S3Client({
+    ...common(s),
+    forcePathStyle: s.forcePathStyle,
+    ...(s.endpoint ? { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } : {}),
+    requestHandler: keepAliveHandler(s.maxSockets),
+    ...extra,
+  });
+}

@@ -1,0 +1,169 @@
+/**
+ * The invoker on Lambda: one synchronous `InvokeCommand` (RequestResponse) per task.
+ *
+ * - A user's exception comes back as a result value; `FunctionError`, a Lambda timeout or an
+ *   out-of-memory kill are infrastructure faults, rejected as TaskError subclasses naming the
+ *   function and its log group (with the request id to search for).
+ * - A throttled call is retried with backoff (it never ran, so nothing is lost or duplicated).
+ * - The request never exceeds Lambda's 6 MB limit: arguments above the inline threshold are
+ *   already in the store, and if many small inline values together are too large, the largest
+ *   are moved to the store before sending.
+ */
+import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
+import type { InvokeOptions, Invoker, ObjectStore } from '../backend.js';
+import { TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
+import { PROTOCOL_VERSION, fromWire, toWire, validateResultEnvelope, type Payload, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
+import { ThrottledTooLong, retryThrottled, type Clock, type ThrottlePolicy } from './throttle.js';
+import { LAMBDA_PAYLOAD_LIMIT, type LambdaRequest, type LambdaResponse } from './wire.js';
+
+export interface LambdaInvokerOptions extends ThrottlePolicy {
+  functionName: string;
+  /** Extra wait past a task's timeoutMs before the driver gives up on the call. */
+  invokeGraceMs: number;
+  /** Close the client on close() (true when volley built it). */
+  ownsClient: boolean;
+  /** Request payload limit; Lambda's is 6 MB. */
+  payloadLimitBytes?: number;
+  clock?: Clock;
+}
+
+/** Where a function's logs are: its CloudWatch log group, and the request id to search for. */
+export function logLocation(functionName: string, requestId?: string): string {
+  const name = functionName.includes(':function:') ? functionName.split(':function:')[1]!.split(':')[0]! : functionName;
+  return `CloudWatch log group /aws/lambda/${name}${requestId ? `, request id ${requestId}` : ''}`;
+}
+
+function requestBytes(env: TaskEnvelope, options: InvokeOptions): Uint8Array {
+  const req: LambdaRequest = { v: PROTOCOL_VERSION, kind: 'invoke', task: toWire(env), timeoutMs: options.timeoutMs, memoryMB: options.memoryMB };
+  return Buffer.from(JSON.stringify(req));
+}
+
+export class LambdaInvoker implements Invoker {
+  private readonly limit: number;
+  private closed = false;
+  private readonly inflight = new Set<AbortController>();
+
+  constructor(
+    readonly client: LambdaClient,
+    private readonly store: ObjectStore,
+    private readonly options: LambdaInvokerOptions,
+  ) {
+    // Headroom for the JSON around the envelope and for the service's own accounting.
+    this.limit = (options.payloadLimitBytes ?? LAMBDA_PAYLOAD_LIMIT) - 16 * 1024;
+  }
+
+  async invoke(env: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope> {
+    const fn = this.options.functionName;
+    if (this.closed) throw new TaskError(`Task ${env.fn} (${env.taskId}) was not run: the runtime was shut down`, { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure' });
+    const payload = await this.fitPayload(env, options);
+    const ctl = new AbortController();
+    this.inflight.add(ctl);
+    const deadlineMs = options.timeoutMs + this.options.invokeGraceMs;
+    const timer = setTimeout(() => ctl.abort(new Error('deadline')), deadlineMs);
+    let out: InvokeCommandOutput;
+    try {
+      out = await retryThrottled(
+        () => this.client.send(new InvokeCommand({ FunctionName: fn, InvocationType: 'RequestResponse', Payload: payload }), { abortSignal: ctl.signal }),
+        this.options,
+        { signal: ctl.signal, clock: this.options.clock },
+      );
+    } catch (err) {
+      if (ctl.signal.aborted && !this.closed) {
+        throw new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, `${logLocation(fn)} (no answer from Lambda function ${fn} within ${deadlineMs} ms)`);
+      }
+      if (err instanceof ThrottledTooLong) {
+        throw new TaskError(
+          `Task ${env.fn} (${env.taskId}) was not run: Lambda function ${fn} throttled it ${err.attempts} times over ${Math.round(err.elapsedMs / 1000)} s; ` +
+            'lower init({ maxConcurrency }), or raise the function\'s reserved concurrency or the account\'s concurrency quota',
+          { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err },
+        );
+      }
+      const e = err as { name?: string; message?: string };
+      throw new TaskError(
+        `Task ${env.fn} (${env.taskId}) could not be invoked on Lambda function ${fn}: ${e?.name ?? 'Error'}: ${e?.message ?? String(err)}` +
+          (e?.name === 'ResourceNotFoundException' ? '; deploy the worker (npx volley deploy) or check init({ aws: { functionName } })' : ''),
+        { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err },
+      );
+    } finally {
+      clearTimeout(timer);
+      this.inflight.delete(ctl);
+    }
+    return this.readResponse(env, options, out);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const c of this.inflight) c.abort(new Error('closed'));
+    if (this.options.ownsClient) this.client.destroy();
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  private readResponse(env: TaskEnvelope, options: InvokeOptions, out: InvokeCommandOutput): ResultEnvelope {
+    const fn = this.options.functionName;
+    const requestId = out.$metadata.requestId;
+    const text = out.Payload ? Buffer.from(out.Payload).toString('utf8') : '';
+    if (out.FunctionError) {
+      let info: { errorType?: string; errorMessage?: string } = {};
+      try {
+        info = JSON.parse(text) as typeof info;
+      } catch {
+        info = { errorMessage: text };
+      }
+      const logs = logLocation(fn, requestId);
+      const message = `${info.errorType ?? out.FunctionError}: ${info.errorMessage ?? '(no message)'}`;
+      if (/Task timed out|Lambda timeout|Sandbox\.Timedout/i.test(`${info.errorType} ${info.errorMessage}`)) {
+        throw new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, `${logs}; Lambda function ${fn} reported: ${message}`);
+      }
+      const oom = /OutOfMemory|out of memory|heap limit|signal: killed/i.test(`${info.errorType} ${info.errorMessage}`);
+      throw new WorkerCrashedError(
+        env.fn,
+        env.taskId,
+        oom
+          ? `Lambda function ${fn} ran out of memory (${message}); give the task more with .options({ memoryMB }) and deploy the function with that much (npx volley deploy --memory <MB>)`
+          : `Lambda function ${fn} returned FunctionError ${out.FunctionError}: ${message}`,
+        { logs },
+      );
+    }
+    let res: ResultEnvelope;
+    let logs: string | undefined;
+    try {
+      const wire = JSON.parse(text) as LambdaResponse;
+      logs = typeof wire.logs === 'string' ? wire.logs : undefined;
+      res = validateResultEnvelope(fromWire(wire));
+    } catch (err) {
+      throw new WorkerCrashedError(env.fn, env.taskId, `Lambda function ${fn} answered something that is not a volley result (${(err as Error).message}); deploy the worker from the same volley version as the driver`, {
+        logs: logLocation(fn, requestId),
+        cause: err,
+      });
+    }
+    if (res.kind === 'error' && res.fault === 'infrastructure' && res.error.name === 'TaskTimeoutError') {
+      throw new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, logs ?? logLocation(fn, requestId));
+    }
+    return res;
+  }
+
+  /** The request bytes, after moving the largest inline values to the store if they do not fit. */
+  private async fitPayload(env: TaskEnvelope, options: InvokeOptions): Promise<Uint8Array> {
+    let bytes = requestBytes(env, options);
+    if (bytes.byteLength <= this.limit) return bytes;
+    const spilled: TaskEnvelope = { ...env, deps: { ...env.deps } };
+    const inline: Array<{ size: number; set: (p: Payload) => void; bytes: Uint8Array; name: string }> = [];
+    if (env.args.kind === 'inline') {
+      const b = env.args.bytes;
+      inline.push({ size: b.byteLength, bytes: b, name: 'args', set: (p) => (spilled.args = p) });
+    }
+    for (const [id, p] of Object.entries(env.deps)) {
+      if (p.kind === 'inline') inline.push({ size: p.bytes.byteLength, bytes: p.bytes, name: id, set: (q) => (spilled.deps[id] = q) });
+    }
+    inline.sort((a, b) => b.size - a.size);
+    for (const item of inline) {
+      const key = `${env.resultKey}.in.${item.name}`;
+      await this.store.put(key, item.bytes);
+      item.set({ kind: 'stored', key, size: item.size });
+      bytes = requestBytes(spilled, options);
+      if (bytes.byteLength <= this.limit) return bytes;
+    }
+    return bytes;
+  }
+}

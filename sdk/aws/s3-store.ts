@@ -1,0 +1,157 @@
+/**
+ * The object store on S3. Keys are laid out per job (`<prefix>jobs/<job>/<object>`), so one
+ * job's objects are listed and removed together; the bucket's lifecycle rule expires whatever
+ * a crashed driver left behind.
+ */
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { ObjectStore } from '../backend.js';
+import { ObjectStoreError } from '../errors.js';
+
+export interface S3StoreOptions {
+  /** Objects larger than this go up in parts. */
+  multipartThresholdBytes: number;
+  /** Part size of multipart uploads. Default: 8 MiB. */
+  partSizeBytes?: number;
+  /** Parts uploaded at once. Default: 4. */
+  partConcurrency?: number;
+}
+
+function status(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+}
+
+function describeError(err: unknown): string {
+  const e = err as { name?: string; message?: string; code?: string };
+  return `${e?.name ?? 'Error'}${e?.code && e.code !== e.name ? ` (${e.code})` : ''}: ${e?.message ?? String(err)}`;
+}
+
+export class S3Store implements ObjectStore {
+  private readonly partSize: number;
+  private readonly partConcurrency: number;
+
+  constructor(
+    readonly client: S3Client,
+    readonly bucket: string,
+    private readonly options: S3StoreOptions,
+  ) {
+    this.partSize = options.partSizeBytes ?? 8 * 1024 * 1024;
+    this.partConcurrency = options.partConcurrency ?? 4;
+  }
+
+  /**
+   * Writes once: `If-None-Match: *` makes S3 refuse to replace an existing object (412), so a
+   * second execution of a task (a retried invocation) cannot replace or corrupt the result the
+   * first one wrote; the 412 is success, since the object is there. Endpoints that ignore the
+   * header (s3rver does) overwrite instead: the last write of the same key wins, whole.
+   */
+  async put(key: string, bytes: Uint8Array): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (bytes.byteLength > this.options.multipartThresholdBytes) {
+          await new Upload({
+            client: this.client,
+            params: { Bucket: this.bucket, Key: key, Body: bytes, IfNoneMatch: '*' },
+            partSize: this.partSize,
+            queueSize: this.partConcurrency,
+          }).done();
+        } else {
+          await this.client.send(
+            new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentLength: bytes.byteLength, IfNoneMatch: '*' }),
+          );
+        }
+        return;
+      } catch (err) {
+        const code = status(err);
+        if (code === 412) return; // already written by an earlier execution: first write wins
+        // 409 ConditionalRequestConflict: another conditional write of this key is in flight; try again, then 412 settles it.
+        if (code === 409 && attempt < 5) {
+          await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+          continue;
+        }
+        throw new ObjectStoreError(
+          `could not write object ${key} (${bytes.byteLength} bytes) to bucket ${this.bucket}: ${describeError(err)}; check that the bucket exists and that the credentials may s3:PutObject in it`,
+          key,
+          { cause: err },
+        );
+      }
+    }
+  }
+
+  /** Reads an object into one buffer, sized from Content-Length when S3 sends it. */
+  async get(key: string): Promise<Uint8Array> {
+    let body: AsyncIterable<Uint8Array>;
+    let length: number | undefined;
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      body = res.Body as unknown as AsyncIterable<Uint8Array>;
+      length = res.ContentLength;
+    } catch (err) {
+      const e = err as { name?: string };
+      if (e?.name === 'NoSuchKey' || status(err) === 404) {
+        throw new ObjectStoreError(
+          `object ${key} is not in bucket ${this.bucket}: it was removed (shutdown, volley cleanup, or the bucket's lifecycle expiry) or never written`,
+          key,
+          { cause: err },
+        );
+      }
+      throw new ObjectStoreError(`could not read object ${key} from bucket ${this.bucket}: ${describeError(err)}`, key, { cause: err });
+    }
+    try {
+      if (length !== undefined) {
+        const out = new Uint8Array(length);
+        let at = 0;
+        for await (const chunk of body) {
+          if (at + chunk.byteLength > length) throw new Error(`the body is longer than its Content-Length ${length}`);
+          out.set(chunk, at);
+          at += chunk.byteLength;
+        }
+        if (at !== length) throw new Error(`the body ended after ${at} of ${length} bytes`);
+        return out;
+      }
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of body) chunks.push(chunk);
+      return Buffer.concat(chunks);
+    } catch (err) {
+      throw new ObjectStoreError(`could not read object ${key} from bucket ${this.bucket}: ${describeError(err)}`, key, { cause: err });
+    }
+  }
+
+  /** Lists and deletes every object under prefix, 1000 at a time. */
+  async deletePrefix(prefix: string): Promise<number> {
+    let removed = 0;
+    let token: string | undefined;
+    try {
+      do {
+        const page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+        );
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+        const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
+        if (keys.length === 0) continue;
+        const res = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }),
+        );
+        if (res.Errors && res.Errors.length > 0) {
+          const first = res.Errors[0]!;
+          throw new Error(`${res.Errors.length} object(s) were not deleted, e.g. ${first.Key}: ${first.Code} ${first.Message}`);
+        }
+        removed += keys.length;
+      } while (token);
+    } catch (err) {
+      if (err instanceof ObjectStoreError) throw err;
+      throw new ObjectStoreError(
+        `could not remove the objects under ${prefix} in bucket ${this.bucket} (${removed} removed so far): ${describeError(err)}; the bucket's lifecycle rule expires them, or run npx volley cleanup`,
+        prefix,
+        { cause: err },
+      );
+    }
+    return removed;
+  }
+}

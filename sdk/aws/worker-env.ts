@@ -1,0 +1,51 @@
+/**
+ * The one place the Lambda worker reads its environment. serverless.yml sets these variables;
+ * a missing one is a ConfigError saying which and how to fix it.
+ */
+import { ConfigError } from '../errors.js';
+
+export interface WorkerEnv {
+  /** The object-store bucket (VOLLEY_BUCKET). */
+  bucket: string;
+  /** Objects larger than this go up in parts (VOLLEY_MULTIPART_THRESHOLD_BYTES, default 16 MiB). */
+  multipartThresholdBytes: number;
+  /** A custom S3 endpoint: AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL (LocalStack sets it inside its Lambdas). */
+  s3Endpoint?: string;
+  region?: string;
+  /** Memory of this function in MB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE), when known. */
+  memoryMB?: number;
+  functionName?: string;
+  /** Where this worker's logs are, when known. */
+  logs?: string;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string, why: string): string {
+  const v = env[name];
+  if (v === undefined || v === '' || v === '[object Object]') {
+    throw new ConfigError(
+      `the worker's environment variable ${name} is not set (${why}); serverless.yml sets it: deploy the worker with npx volley deploy, or set it on the function`,
+    );
+  }
+  return v;
+}
+
+export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
+  const bucket = required(env, 'VOLLEY_BUCKET', 'the bucket of the object store');
+  const threshold = env.VOLLEY_MULTIPART_THRESHOLD_BYTES;
+  const multipartThresholdBytes = threshold === undefined || threshold === '' ? 16 * 1024 * 1024 : Number(threshold);
+  if (!Number.isInteger(multipartThresholdBytes) || multipartThresholdBytes < 5 * 1024 * 1024) {
+    throw new ConfigError(`the worker's environment variable VOLLEY_MULTIPART_THRESHOLD_BYTES must be an integer >= 5242880 (S3's smallest part), got ${JSON.stringify(threshold)}`);
+  }
+  const mem = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
+  const group = env.AWS_LAMBDA_LOG_GROUP_NAME;
+  const stream = env.AWS_LAMBDA_LOG_STREAM_NAME;
+  return {
+    bucket,
+    multipartThresholdBytes,
+    s3Endpoint: env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined,
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
+    memoryMB: Number.isFinite(mem) && mem > 0 ? mem : undefined,
+    functionName: env.AWS_LAMBDA_FUNCTION_NAME || undefined,
+    logs: group ? `CloudWatch log group ${group}${stream ? `, stream ${stream}` : ''}` : undefined,
+  };
+}
