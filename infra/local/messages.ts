@@ -2,7 +2,7 @@
 import type { ResultEnvelope, TaskEnvelope } from '../../sdk/protocol.js';
 
 export type ToWorker =
-  | { t: 'task'; env: TaskEnvelope }
+  | { t: 'tasks'; envs: TaskEnvelope[] }
   | { t: 'got'; id: number; bytes?: Uint8Array; error?: string }
   | { t: 'stored'; id: number; error?: string };
 

@@ -7,7 +7,12 @@
  *   makes the first one ready later), and an idle worker is stopped after `idleTimeoutMs`;
  * - a task past its timeout is stopped with its worker and reported as a TaskTimeoutError;
  * - a worker that dies (process.exit, uncaught error, out of memory) is replaced and its
- *   task reported as a WorkerCrashedError.
+ *   task reported as a WorkerCrashedError;
+ * - tasks of a function known to be short (its runs so far averaged under `SHORT_TASK_MS`) are
+ *   handed to a worker several at a time when many are queued: the worker still runs them one
+ *   after another and reports each result at once, but one message carries the batch, which
+ *   is what bounds throughput for tiny tasks. A batch's tasks that had not started when its
+ *   worker died or timed out go back to the front of the queue.
  *
  * Hand-written rather than built on tinypool or piscina: those pools cannot grow by the
  * start-up policy above, answer a worker's object-store requests while a task runs, or tell
@@ -29,10 +34,16 @@ interface Job {
   reject: (e: Error) => void;
 }
 
+/** Below this average run time, a function's tasks may be sent to a worker in batches. */
+const SHORT_TASK_MS = 1;
+/** Most tasks sent to one worker in one message. */
+const MAX_BATCH = 32;
+
 interface Slot {
   worker: Worker;
   ready: boolean;
-  job?: Job;
+  /** Tasks handed to this worker, in the order it runs them; the first is running. */
+  jobs: Job[];
   timer?: NodeJS.Timeout;
   idleTimer?: NodeJS.Timeout;
   /** Why the pool is stopping this worker, so its exit is not reported as a crash. */
@@ -56,6 +67,8 @@ export class WorkerPool implements Invoker {
   private startedTotal = 0;
   private closed = false;
   private readonly spawnConcurrency = Math.max(1, availableParallelism());
+  /** Moving average of each function's run time, from the workers' reports. */
+  private readonly runMs = new Map<string, number>();
 
   constructor(
     private readonly options: ResolvedLocalOptions,
@@ -70,7 +83,7 @@ export class WorkerPool implements Invoker {
     return new Promise((resolve, reject) => {
       const job: Job = { env, timeoutMs: options.timeoutMs, resolve, reject };
       const slot = this.idle.pop();
-      if (slot) this.assign(slot, job);
+      if (slot) this.assign(slot, [job]);
       else {
         this.queue.push(job);
         this.grow();
@@ -80,7 +93,7 @@ export class WorkerPool implements Invoker {
 
   stats(): PoolStats {
     let busy = 0;
-    for (const s of this.slots) if (s.job) busy++;
+    for (const s of this.slots) if (s.jobs.length) busy++;
     return { started: this.startedTotal, alive: this.slots.size, busy, queued: this.queue.length - this.queueHead };
   }
 
@@ -119,7 +132,7 @@ export class WorkerPool implements Invoker {
 
   private spawn(): void {
     const worker = new Worker(this.entry);
-    const slot: Slot = { worker, ready: false };
+    const slot: Slot = { worker, ready: false, jobs: [] };
     this.slots.add(slot);
     this.starting++;
     this.startedTotal++;
@@ -139,11 +152,18 @@ export class WorkerPool implements Invoker {
         this.grow();
         return;
       case 'result': {
-        const job = slot.job;
-        if (!job) return;
-        this.finishJob(slot);
+        const job = slot.jobs[0];
+        // After a timeout the pool has given up on this worker; a late result is dropped.
+        if (!job || slot.stopping || m.res.taskId !== job.env.taskId) return;
+        slot.jobs.shift();
+        const prev = this.runMs.get(job.env.fn);
+        const ran = m.res.timing.runMs + m.res.timing.fetchMs + m.res.timing.storeMs;
+        this.runMs.set(job.env.fn, prev === undefined ? ran : 0.8 * prev + 0.2 * ran);
+        if (slot.timer) clearTimeout(slot.timer);
+        slot.timer = undefined;
         job.resolve(m.res);
-        this.release(slot);
+        if (slot.jobs.length > 0) this.startTimer(slot);
+        else this.release(slot);
         return;
       }
       case 'get': {
@@ -163,34 +183,58 @@ export class WorkerPool implements Invoker {
     }
   }
 
-  private assign(slot: Slot, job: Job): void {
+  private assign(slot: Slot, jobs: Job[]): void {
     if (slot.idleTimer) {
       clearTimeout(slot.idleTimer);
       slot.idleTimer = undefined;
     }
-    slot.job = job;
+    slot.jobs = jobs;
     slot.worker.ref();
-    slot.timer = setTimeout(() => this.onTimeout(slot), job.timeoutMs);
-    slot.worker.postMessage({ t: 'task', env: job.env } satisfies ToWorker);
+    this.startTimer(slot);
+    slot.worker.postMessage({ t: 'tasks', envs: jobs.map((j) => j.env) } satisfies ToWorker);
   }
 
-  private finishJob(slot: Slot): void {
-    if (slot.timer) clearTimeout(slot.timer);
-    slot.timer = undefined;
-    slot.job = undefined;
+  /** The timer always belongs to the worker's running task, the first of its jobs. */
+  private startTimer(slot: Slot): void {
+    slot.timer = setTimeout(() => this.onTimeout(slot), slot.jobs[0]!.timeoutMs);
+  }
+
+  private isShort(job: Job): boolean {
+    const ms = this.runMs.get(job.env.fn);
+    return ms !== undefined && ms < SHORT_TASK_MS;
+  }
+
+  /** Takes the next task, and more behind it while they are short and the queue is long. */
+  private takeBatch(): Job[] {
+    const first = this.queue[this.queueHead]!;
+    this.queue[this.queueHead++] = undefined as never;
+    const batch = [first];
+    if (this.isShort(first)) {
+      const limit = Math.min(MAX_BATCH, Math.floor(this.queued() / Math.max(1, this.slots.size)) + 1);
+      while (batch.length < limit && this.queueHead < this.queue.length && this.isShort(this.queue[this.queueHead]!)) {
+        batch.push(this.queue[this.queueHead]!);
+        this.queue[this.queueHead++] = undefined as never;
+      }
+    }
+    if (this.queueHead === this.queue.length) {
+      this.queue.length = 0;
+      this.queueHead = 0;
+    }
+    return batch;
+  }
+
+  /** Tasks of a stopped worker that had not started go back to the front of the queue. */
+  private requeue(jobs: Job[]): void {
+    if (jobs.length === 0) return;
+    this.queue.splice(this.queueHead, 0, ...jobs);
+    this.grow();
   }
 
   /** A free worker takes the next queued task, or goes idle (and stops keeping the process alive). */
   private release(slot: Slot): void {
     if (this.closed || slot.stopping) return;
     if (this.queueHead < this.queue.length) {
-      const job = this.queue[this.queueHead]!;
-      this.queue[this.queueHead++] = undefined as never;
-      if (this.queueHead === this.queue.length) {
-        this.queue.length = 0;
-        this.queueHead = 0;
-      }
-      this.assign(slot, job);
+      this.assign(slot, this.takeBatch());
       return;
     }
     slot.worker.unref();
@@ -206,12 +250,14 @@ export class WorkerPool implements Invoker {
   }
 
   private onTimeout(slot: Slot): void {
-    const job = slot.job;
+    const [job, ...notStarted] = slot.jobs;
     if (!job) return;
-    this.finishJob(slot);
+    slot.jobs = [];
+    slot.timer = undefined;
     slot.stopping = 'timeout';
     void slot.worker.terminate();
     job.reject(new TaskTimeoutError(job.env.fn, job.env.taskId, job.timeoutMs));
+    this.requeue(notStarted);
   }
 
   private onExit(slot: Slot, code: number): void {
@@ -220,9 +266,11 @@ export class WorkerPool implements Invoker {
     if (i >= 0) this.idle.splice(i, 1);
     if (!slot.ready) this.starting--;
     if (slot.idleTimer) clearTimeout(slot.idleTimer);
-    const job = slot.job;
+    const [job, ...notStarted] = slot.jobs;
     if (job) {
-      this.finishJob(slot);
+      if (slot.timer) clearTimeout(slot.timer);
+      slot.jobs = [];
+      this.requeue(notStarted);
       const e = slot.error as (Error & { code?: string }) | undefined;
       const detail = e
         ? e.code === 'ERR_WORKER_OUT_OF_MEMORY'

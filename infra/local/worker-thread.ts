@@ -8,6 +8,7 @@ import { ObjectStoreError } from '../../sdk/errors.js';
 import type { ObjectStore } from '../../sdk/backend.js';
 import { markWorker } from '../../sdk/context.js';
 import { executeTask } from '../../sdk/worker/execute.js';
+import type { ResultEnvelope, TaskEnvelope } from '../../sdk/protocol.js';
 import { toShared } from './memory-store.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
@@ -44,26 +45,31 @@ const loadModule = (url: string) => {
   return p;
 };
 
+/** Runs the tasks of one message one after another, reporting each result as it is ready. */
+async function runTasks(envs: TaskEnvelope[]): Promise<void> {
+  for (const env of envs) {
+    let res: ResultEnvelope;
+    try {
+      res = await executeTask(env, { store, loadModule });
+    } catch (err) {
+      // Only a malformed envelope gets here; report it as the task's failure.
+      res = {
+        v: 1,
+        kind: 'error',
+        taskId: env?.taskId ?? '?',
+        error: { name: (err as Error).name, message: (err as Error).message, stack: (err as Error).stack },
+        fault: 'infrastructure',
+        timing: { fetchMs: 0, runMs: 0, storeMs: 0 },
+      };
+    }
+    send({ t: 'result', res });
+  }
+}
+
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
-    case 'task':
-      executeTask(m.env, { store, loadModule }).then(
-        (res) => send({ t: 'result', res }),
-        (err: unknown) => {
-          // Only a malformed envelope gets here; report it as the task's failure.
-          send({
-            t: 'result',
-            res: {
-              v: 1,
-              kind: 'error',
-              taskId: m.env?.taskId ?? '?',
-              error: { name: (err as Error).name, message: (err as Error).message, stack: (err as Error).stack },
-              fault: 'infrastructure',
-              timing: { fetchMs: 0, runMs: 0, storeMs: 0 },
-            },
-          });
-        },
-      );
+    case 'tasks':
+      void runTasks(m.envs);
       break;
     case 'got':
     case 'stored': {
