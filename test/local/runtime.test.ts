@@ -12,7 +12,8 @@ import {
   shutdown,
   wait,
 } from 'volley';
-import { add, countCalls, crash, inc, nap } from '../fixtures/tasks.js';
+import { add, countCalls, crash, inc, nap, quickUnless } from '../fixtures/tasks.js';
+import { TaskTimeoutError } from 'volley';
 
 describe('the default runtime (top-level API)', () => {
   after(() => shutdown());
@@ -71,6 +72,22 @@ describe('the embedded runtime', () => {
     assert.match(err.message, /exited with code 3/);
     assert.deepEqual(await rt.get([1, 2, 3].map((x) => rt.remote(inc, x))), [2, 3, 4]);
   });
+
+  for (const how of ['exit', 'hang'] as const) {
+    it(`loses no task when a worker ${how === 'exit' ? 'dies' : 'times out'} among many short tasks`, async () => {
+      const rt = start({ local: { maxWorkers: 2 } });
+      const fn = quickUnless.options({ timeoutMs: 1500 });
+      // Warm up: the pool learns that this function is short and starts batching it.
+      await rt.get(Array.from({ length: 20 }, (_, i) => rt.remote(fn, i, -1, how)));
+      const refs = Array.from({ length: 400 }, (_, i) => rt.remote(fn, i, 150, how));
+      const settled = await Promise.allSettled(refs.map((r) => rt.get(r)));
+      const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [[i, s.reason] as const] : []));
+      assert.equal(failed.length, 1, `failures: ${failed.map(([i, e]) => `${i}: ${String(e)}`).join('; ')}`);
+      assert.equal(failed[0]![0], 150);
+      assert.ok(how === 'exit' ? failed[0]![1] instanceof WorkerCrashedError : failed[0]![1] instanceof TaskTimeoutError, String(failed[0]![1]));
+      settled.forEach((s, i) => i !== 150 && assert.deepEqual(s, { status: 'fulfilled', value: i }));
+    });
+  }
 
   it('keeps module state between tasks on a warm worker, like Lambda', async () => {
     const rt = start({ local: { maxWorkers: 1 } });
