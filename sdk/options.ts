@@ -85,7 +85,7 @@ export interface InitOptions {
   target?: Target;
   /** Values up to this many bytes travel inside the task envelope; larger ones go through the object store. Default: 102400. */
   inlineThresholdBytes?: number;
-  /** Most tasks in flight at once. Default: the local pool's `maxWorkers` (local), 100 (aws), 16 (localstack, emulator). */
+  /** Most tasks in flight at once. Default: 32 × `local.maxWorkers` (local: the pool queues the rest), 100 (aws), 16 (localstack, emulator). */
   maxConcurrency?: number;
   /** Default per-task timeout in ms. Default: 300000. */
   taskTimeoutMs?: number;
@@ -188,6 +188,12 @@ const AWS_KEYS = [
   's3Client', 's3ClientConfig', 'lambdaClient', 'lambdaClientConfig',
 ] as const;
 
+/**
+ * Tasks in flight per local worker: the pool queues what its workers cannot take yet, and hands
+ * short tasks to a worker several at a time, which needs a queue to draw from.
+ */
+const LOCAL_TASKS_PER_WORKER = 32;
+
 export const localDefaults: ResolvedLocalOptions = { maxWorkers: 32, minWorkers: 0, idleTimeoutMs: 30_000 };
 
 const initDefaults = {
@@ -267,7 +273,7 @@ export function resolveInitOptions(o: InitOptions | undefined, env: NodeJS.Proce
   return {
     target,
     inlineThresholdBytes: opts.inlineThresholdBytes ?? initDefaults.inlineThresholdBytes,
-    maxConcurrency: opts.maxConcurrency ?? (target === 'local' ? local.maxWorkers : awsTargetDefaults[target].maxConcurrency),
+    maxConcurrency: opts.maxConcurrency ?? (target === 'local' ? local.maxWorkers * LOCAL_TASKS_PER_WORKER : awsTargetDefaults[target].maxConcurrency),
     taskTimeoutMs: opts.taskTimeoutMs ?? initDefaults.taskTimeoutMs,
     taskMemoryMB: opts.taskMemoryMB ?? initDefaults.taskMemoryMB,
     jobId: opts.jobId ?? randomJobId(),
