@@ -120,6 +120,17 @@ describe('the embedded runtime', () => {
     assert.throws(() => new Runtime({ local: { maxWorkers: 0 } }), (e: unknown) => e instanceof UsageError && /maxWorkers/.test(e.message));
   });
 
+  it('grows the pool on demand up to maxWorkers and reclaims idle workers', async () => {
+    const rt = start({ local: { maxWorkers: 3, idleTimeoutMs: 200 } });
+    const pool = ((await (rt as unknown as { starting: Promise<{ pool: { stats(): { alive: number; started: number } } }> }).starting)).pool;
+    assert.equal(pool.stats().alive, 0, 'no worker before the first task');
+    await rt.get(Array.from({ length: 6 }, (_, i) => rt.remote(nap, 150, `n${i}`)));
+    assert.equal(pool.stats().started, 3);
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(pool.stats().alive, 0, 'idle workers were stopped');
+    assert.equal(await rt.get(rt.remote(add, 1, 2)), 3);
+  });
+
   it('shutdown stops every worker thread it started', async () => {
     const before = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;
     const rt = new Runtime({ local: { maxWorkers: 4 } });
