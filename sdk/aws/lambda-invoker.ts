@@ -41,7 +41,7 @@ function requestBytes(env: TaskEnvelope, options: InvokeOptions): Uint8Array {
 export class LambdaInvoker implements Invoker {
   private readonly limit: number;
   private closed = false;
-  private readonly inflight = new Set<AbortController>();
+  private readonly inflight = new Map<AbortController, Promise<unknown>>();
 
   constructor(
     readonly client: LambdaClient,
@@ -57,18 +57,27 @@ export class LambdaInvoker implements Invoker {
     if (this.closed) throw new TaskError(`Task ${env.fn} (${env.taskId}) was not run: the runtime was shut down`, { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure' });
     const payload = await this.fitPayload(env, options);
     const ctl = new AbortController();
-    this.inflight.add(ctl);
     const deadlineMs = options.timeoutMs + this.options.invokeGraceMs;
     const timer = setTimeout(() => ctl.abort(new Error('deadline')), deadlineMs);
     let out: InvokeCommandOutput;
     try {
-      out = await retryThrottled(
+      const call = retryThrottled(
         () => this.client.send(new InvokeCommand({ FunctionName: fn, InvocationType: 'RequestResponse', Payload: payload }), { abortSignal: ctl.signal }),
         this.options,
         { signal: ctl.signal, clock: this.options.clock },
       );
+      this.inflight.set(ctl, call.catch(() => undefined));
+      out = await call;
     } catch (err) {
-      if (ctl.signal.aborted && !this.closed) {
+      if (this.closed) {
+        throw new TaskError(`Task ${env.fn} (${env.taskId}) was abandoned: the runtime was shut down while it ran on Lambda function ${fn}`, {
+          functionName: env.fn,
+          taskId: env.taskId,
+          fault: 'infrastructure',
+          cause: err,
+        });
+      }
+      if (ctl.signal.aborted) {
         throw new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, `${logLocation(fn)} (no answer from Lambda function ${fn} within ${deadlineMs} ms)`);
       }
       if (err instanceof ThrottledTooLong) {
@@ -91,9 +100,13 @@ export class LambdaInvoker implements Invoker {
     return this.readResponse(env, options, out);
   }
 
+  /** Abandons calls in flight (their tasks fail), waits until they have settled, closes the client. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const c of this.inflight) c.abort(new Error('closed'));
+    for (const c of this.inflight.keys()) c.abort(new Error('closed'));
+    await Promise.all(this.inflight.values());
+    // Let the invoke() continuations (which fail their tasks) run before the caller moves on.
+    await new Promise((r) => setImmediate(r));
     if (this.options.ownsClient) this.client.destroy();
   }
 

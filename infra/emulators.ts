@@ -1,0 +1,298 @@
+/**
+ * Local emulators of the two AWS services volley uses, on free loopback ports:
+ *
+ * - `s3rver` (S3), run in this process on its own directory;
+ * - `serverless-offline` on `osls` (the Lambda Invoke API), run as a child process from the
+ *   real serverless.yml with a real worker bundle; each invocation runs in a worker thread.
+ *
+ * Every start returns a `stop()` that ends what it started and waits for it; a child process
+ * still alive when this process exits is killed. Used by the emulator test tier, benchmarks
+ * and anyone who wants to try the AWS path without an account:
+ *
+ *   const emu = await startEmulators();
+ *   const rt = new Runtime({ target: 'emulator', aws: emu.aws });
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { bundleWorker } from './bundle.js';
+
+const require = createRequire(import.meta.url);
+
+/** The repository (or installed package) root: where serverless.yml is. */
+export function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(join(dir, 'serverless.yml'))) return dir;
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find serverless.yml above ' + fileURLToPath(import.meta.url));
+}
+
+/** A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon after). */
+export function freePort(): Promise<number> {
+  return new Promise((resolveP, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolveP(port));
+    });
+  });
+}
+
+export interface Stoppable {
+  /** Base URL, e.g. http://127.0.0.1:41234 */
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+interface S3rverInstance {
+  run(): Promise<{ port: number }>;
+  close(): Promise<void>;
+  httpServer?: Server;
+}
+
+/** Starts s3rver in this process with `buckets` created. Credentials: S3RVER / S3RVER. */
+export async function startS3rver(o: { buckets: string[]; directory?: string }): Promise<Stoppable & { directory: string }> {
+  const S3rver = require('s3rver') as new (opts: object) => S3rverInstance;
+  const ownDir = o.directory === undefined;
+  const directory = o.directory ?? mkdtempSync(join(tmpdir(), 'volley-s3rver-'));
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory,
+    configureBuckets: o.buckets.map((name) => ({ name })),
+  });
+  const { port } = await server.run();
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    directory,
+    async stop() {
+      server.httpServer?.closeAllConnections();
+      await server.close();
+      if (ownDir) rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function killOnExit(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const c of live) {
+        try {
+          process.kill(-c.pid!, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    });
+  }
+}
+
+function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolveP) => {
+    const kill = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid!, sig); // the whole process group: serverless and anything it started
+      } catch {
+        /* already gone */
+      }
+    };
+    const t = setTimeout(() => kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolveP();
+    });
+    kill('SIGTERM');
+  });
+}
+
+export interface OfflineOptions {
+  /** S3 endpoint the worker uses (s3rver's). */
+  s3Endpoint: string;
+  /** Bucket the worker writes results to. */
+  bucket: string;
+  /** Folder of worker.mjs, relative to the project root. Default: dist/lambda. */
+  bundleDir?: string;
+  /** serverless stage; the function is named volley-<stage>-worker. Default: emulator. */
+  stage?: string;
+  /** Give up starting after this many ms. Default: 60000. */
+  startTimeoutMs?: number;
+  /** Print serverless-offline's output. Default: false (kept, and shown if start-up fails). */
+  verbose?: boolean;
+}
+
+/** Starts serverless-offline (osls) from serverless.yml; resolves once its Lambda API listens. */
+export async function startServerlessOffline(o: OfflineOptions): Promise<Stoppable & { functionName: string }> {
+  const root = projectRoot();
+  const stage = o.stage ?? 'emulator';
+  const bin = require.resolve('osls/bin/serverless.js', { paths: [root] });
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const args = [
+      bin, 'offline', 'start',
+      '--stage', stage,
+      '--param', `bucket=${o.bucket}`,
+      '--param', `bundleDir=${o.bundleDir ?? 'dist/lambda'}`,
+      '--host', '127.0.0.1',
+      '--lambdaPort', String(port),
+      '--httpPort', String(await freePort()),
+      '--noPrependStageInUrl',
+    ];
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      // serverless-offline passes AWS_* variables through to the worker.
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_REGION: 'us-east-1',
+      AWS_ENDPOINT_URL_S3: o.s3Endpoint,
+      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+      AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+      SLS_TELEMETRY_DISABLED: '1',
+      SLS_NOTIFICATIONS_MODE: 'off',
+      SLS_DEPRECATION_DISABLE: '*',
+      NODE_NO_WARNINGS: '1',
+    };
+    const child = spawn(process.execPath, args, { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    killOnExit(child);
+    let output = '';
+    const ready = await new Promise<boolean>((resolveP, reject) => {
+      const timer = setTimeout(() => reject(new Error(`serverless-offline did not start within ${o.startTimeoutMs ?? 60_000} ms:\n${output}`)), o.startTimeoutMs ?? 60_000);
+      const onData = (d: Buffer) => {
+        const s = d.toString();
+        output += s;
+        if (o.verbose) process.stderr.write(s);
+        if (output.includes(`127.0.0.1:${port}`)) {
+          clearTimeout(timer);
+          resolveP(true);
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        if (/EADDRINUSE/.test(output) && attempt < 3) resolveP(false);
+        else reject(new Error(`serverless-offline exited with code ${code} while starting:\n${output}`));
+      });
+    }).catch(async (err: Error) => {
+      await stopChild(child);
+      throw err;
+    });
+    if (!ready) continue;
+    // Keep draining its output so it never blocks on a full pipe.
+    if (!o.verbose) {
+      child.stdout!.removeAllListeners('data').resume();
+      child.stderr!.removeAllListeners('data').resume();
+    }
+    return { endpoint: `http://127.0.0.1:${port}`, functionName: `volley-${stage}-worker`, stop: () => stopChild(child) };
+  }
+}
+
+export interface Emulators {
+  /** Pass as `new Runtime({ target: 'emulator', aws: emu.aws })`. */
+  aws: { lambdaEndpoint: string; s3Endpoint: string; functionName: string; bucket: string };
+  stop(): Promise<void>;
+}
+
+export interface EmulatorOptions {
+  /** Extra task modules to bundle (relative to the project root), e.g. test fixtures. With none, the default bundle dist/lambda is used. */
+  extraTasks?: string[];
+  bucket?: string;
+  verbose?: boolean;
+}
+
+/** Bundles the worker (when extra tasks are given), starts s3rver and serverless-offline. */
+export async function startEmulators(o: EmulatorOptions = {}): Promise<Emulators> {
+  const root = projectRoot();
+  const bucket = o.bucket ?? 'volley-emulator';
+  let bundleDir = 'dist/lambda';
+  if (o.extraTasks?.length) {
+    bundleDir = '.volley/emulator';
+    await bundleWorker({ projectRoot: root, outdir: resolve(root, bundleDir), extraTasks: o.extraTasks });
+  } else if (!existsSync(join(root, bundleDir, 'worker.mjs'))) {
+    throw new Error(`${join(root, bundleDir, 'worker.mjs')} is missing: run npm run build first`);
+  }
+  const s3 = await startS3rver({ buckets: [bucket] });
+  let offline;
+  try {
+    offline = await startServerlessOffline({ s3Endpoint: s3.endpoint, bucket, bundleDir, verbose: o.verbose });
+  } catch (err) {
+    await s3.stop();
+    throw err;
+  }
+  return {
+    aws: { lambdaEndpoint: offline.endpoint, s3Endpoint: s3.endpoint, functionName: offline.functionName, bucket },
+    async stop() {
+      await offline.stop();
+      await s3.stop();
+    },
+  };
+}
+
+/**
+ * For benchmarks: an endpoint of the Lambda Invoke API that answers every call at once with a
+ * small valid result, in a worker thread of its own (so it does not share the client's
+ * event loop). Measures the client side of invocation: serialization, HTTP, parsing.
+ */
+export async function startInstantLambda(): Promise<Stoppable & { invocations(): Promise<number> }> {
+  const source = `
+    const http = require('node:http');
+    const { parentPort } = require('node:worker_threads');
+    let n = 0;
+    const body = JSON.stringify({ v: 1, kind: 'value', taskId: 'bench', bytes: { $b64: 'AAE=' }, timing: { fetchMs: 0, runMs: 0, storeMs: 0 } });
+    const server = http.createServer((req, res) => {
+      req.on('data', () => {});
+      req.on('end', () => {
+        n++;
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-amzn-requestid': 'r' + n });
+        res.end(body);
+      });
+    });
+    server.keepAliveTimeout = 60000;
+    server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port }));
+    parentPort.on('message', (m) => {
+      if (m === 'count') parentPort.postMessage({ count: n });
+      if (m === 'stop') { server.closeAllConnections(); server.close(() => process.exit(0)); }
+    });
+  `;
+  const worker = new Worker(source, { eval: true });
+  const port = await new Promise<number>((resolveP, reject) => {
+    worker.once('message', (m: { port: number }) => resolveP(m.port));
+    worker.once('error', reject);
+  });
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    invocations: () =>
+      new Promise((resolveP) => {
+        const on = (m: { count?: number }) => {
+          if (m.count !== undefined) {
+            worker.off('message', on);
+            resolveP(m.count);
+          }
+        };
+        worker.on('message', on);
+        worker.postMessage('count');
+      }),
+    async stop() {
+      const exited = new Promise((r) => worker.once('exit', r));
+      worker.postMessage('stop');
+      await exited;
+    },
+  };
+}
