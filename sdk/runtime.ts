@@ -15,7 +15,7 @@ import {
   UsageError,
   VolleyError,
 } from './errors.js';
-import { resolveInitOptions, type InitOptions, type ResolvedInitOptions, type ResolvedTaskOptions } from './options.js';
+import { checkKeys, resolveInitOptions, type InitOptions, type ResolvedInitOptions, type ResolvedTaskOptions } from './options.js';
 import { PROTOCOL_VERSION, type Payload, type ResultEnvelope, type TaskEnvelope, type Timing } from './protocol.js';
 import { ObjectRef } from './ref.js';
 import type { AnyFunction, RemoteArgs, RemoteFunction } from './remote.js';
@@ -235,7 +235,7 @@ export class Runtime {
     const refs = (single ? [refOrRefs] : refOrRefs) as readonly ObjectRef<unknown>[];
     const entries = this.entriesOf('get()', refs);
     const timeoutMs = checkTimeout('get()', options?.timeoutMs);
-    if (options !== undefined) this.checkOptions('get()', options, ['timeoutMs']);
+    if (options !== undefined) checkKeys('get()', options, ['timeoutMs']);
     if (!(await this.settled(entries, entries.length, timeoutMs))) {
       throw new GetTimeoutError(timeoutMs!, entries.filter((e) => e.state === PENDING).map((e) => `${e.id}`));
     }
@@ -249,7 +249,7 @@ export class Runtime {
     if (!Array.isArray(refs)) {
       throw new UsageError(`wait() takes an array of refs, got ${refs === null ? 'null' : typeof refs}; wrap a single ref: wait([ref])`);
     }
-    this.checkOptions('wait()', options, ['numReturns', 'timeoutMs']);
+    checkKeys('wait()', options, ['numReturns', 'timeoutMs']);
     const entries = this.entriesOf('wait()', refs);
     const seen = new Map<string, number>();
     refs.forEach((r, i) => {
@@ -305,13 +305,6 @@ export class Runtime {
 
   private checkOpen(what: string): void {
     if (this.closed) throw new UsageError(`${what} was called after shutdown(); call init() (or create a new Runtime) first`);
-  }
-
-  private checkOptions(where: string, options: object | undefined, valid: string[]): void {
-    if (options === undefined) return;
-    if (typeof options !== 'object' || options === null) throw new UsageError(`${where}: options must be an object (${valid.join(', ')})`);
-    const unknown = Object.keys(options).filter((k) => !valid.includes(k));
-    if (unknown.length) throw new UsageError(`${where} got unknown option(s) ${unknown.join(', ')}; valid options are: ${valid.join(', ')}`);
   }
 
   private entriesOf(where: string, refs: readonly unknown[]): ObjectEntry[] {
