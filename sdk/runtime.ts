@@ -22,6 +22,13 @@ import type { AnyFunction, RemoteArgs, RemoteFunction } from './remote.js';
 import { decode, encode, encodeArgs } from './serialize.js';
 import { createBackend } from './targets.js';
 
+/**
+ * Most inline bytes (arguments plus ref values) one envelope carries. Beyond it the largest
+ * inline values are written to the store once and passed by key, so a task with many small
+ * ref arguments still fits in a Lambda request (6 MB of JSON, bytes as base64).
+ */
+const ENVELOPE_INLINE_BUDGET = 3 * 1024 * 1024;
+
 const PENDING = 0;
 const READY = 1;
 const FAILED = 2;
@@ -32,6 +39,8 @@ interface ObjectEntry {
   readonly label: string;
   state: typeof PENDING | typeof READY | typeof FAILED;
   payload?: Payload;
+  /** The inline payload written to the store, once an envelope had no room for it. */
+  spilled?: Promise<Payload>;
   error?: Error;
   timing?: Timing;
   listeners?: Set<() => void>;
@@ -385,7 +394,41 @@ export class Runtime {
 
   private dispatch(task: Task, backend: Backend): void {
     const deps: Record<string, Payload> = {};
-    for (const id of task.deps) deps[id] = this.objects.get(id)!.payload!;
+    let inline = task.args!.kind === 'inline' ? task.args!.bytes.length : 0;
+    for (const id of task.deps) {
+      const p = this.objects.get(id)!.payload!;
+      deps[id] = p;
+      if (p.kind === 'inline') inline += p.bytes.length;
+    }
+    this.running++;
+    if (inline <= ENVELOPE_INLINE_BUDGET) this.invoke(task, backend, deps);
+    else {
+      this.spill(task, deps, inline, backend).then(
+        () => this.invoke(task, backend, deps),
+        (err: unknown) => this.finished(task, err),
+      );
+    }
+  }
+
+  /** Moves the largest inline ref values of an envelope to the store until it fits the budget. */
+  private async spill(task: Task, deps: Record<string, Payload>, inline: number, backend: Backend): Promise<void> {
+    const bySize = task.deps
+      .filter((id) => deps[id]!.kind === 'inline')
+      .sort((a, b) => (deps[b] as { bytes: Uint8Array }).bytes.length - (deps[a] as { bytes: Uint8Array }).bytes.length);
+    const waits: Promise<void>[] = [];
+    for (const id of bySize) {
+      if (inline <= ENVELOPE_INLINE_BUDGET) break;
+      const entry = this.objects.get(id)!;
+      const bytes = (entry.payload as { bytes: Uint8Array }).bytes;
+      inline -= bytes.length;
+      const key = `${this.jobPrefix(backend)}${id}`;
+      entry.spilled ??= backend.store.put(key, bytes).then((): Payload => ({ kind: 'stored', key, size: bytes.length }));
+      waits.push(entry.spilled.then((p) => void (deps[id] = p)));
+    }
+    await Promise.all(waits);
+  }
+
+  private invoke(task: Task, backend: Backend, deps: Record<string, Payload>): void {
     const envelope: TaskEnvelope = {
       v: PROTOCOL_VERSION,
       kind: 'task',
@@ -398,29 +441,30 @@ export class Runtime {
       resultKey: `${this.jobPrefix(backend)}${task.id}`,
       inlineLimit: this.options.inlineThresholdBytes,
     };
-    this.running++;
     backend.invoker.invoke(envelope, task.options).then(
-      (res) => {
-        this.running--;
-        this.complete(task, res);
-        this.pump();
-      },
-      (err: unknown) => {
-        this.running--;
-        this.failTask(
-          task,
-          err instanceof TaskError
-            ? err
-            : new TaskError(`Task ${task.fn} (${task.id}) could not be run: ${(err as Error)?.message ?? String(err)}`, {
-                functionName: task.fn,
-                taskId: task.id,
-                fault: 'infrastructure',
-                cause: err,
-              }),
-        );
-        this.pump();
-      },
+      (res) => this.finished(task, undefined, res),
+      (err: unknown) => this.finished(task, err),
     );
+  }
+
+  /** A dispatched task came back with a result envelope, or could not be run at all. */
+  private finished(task: Task, err: unknown, res?: ResultEnvelope): void {
+    this.running--;
+    if (res) this.complete(task, res);
+    else {
+      this.failTask(
+        task,
+        err instanceof TaskError
+          ? err
+          : new TaskError(`Task ${task.fn} (${task.id}) could not be run: ${(err as Error)?.message ?? String(err)}`, {
+              functionName: task.fn,
+              taskId: task.id,
+              fault: 'infrastructure',
+              cause: err,
+            }),
+      );
+    }
+    this.pump();
   }
 
   private complete(task: Task, res: ResultEnvelope): void {

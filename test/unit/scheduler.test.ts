@@ -9,7 +9,7 @@ import type { Backend, InvokeOptions, ObjectStore } from '../../sdk/backend.js';
 import type { ResultEnvelope, TaskEnvelope } from '../../sdk/protocol.js';
 import { executeTask } from '../../sdk/worker/execute.js';
 import { MemoryStore } from '../../infra/local/memory-store.js';
-import { add, failIfNegative, inc, madd, makeMatrix, matmul, describe as describeValue } from '../fixtures/tasks.js';
+import { add, deepSum, failIfNegative, inc, madd, makeMatrix, matmul, describe as describeValue } from '../fixtures/tasks.js';
 
 class CountingStore implements ObjectStore {
   gets: string[] = [];
@@ -140,6 +140,26 @@ describe('orchestrator', () => {
     const { ready, pending } = await rt.wait([dep1, dep2], { numReturns: 2 });
     assert.equal(ready.length, 2, 'failed refs count as ready in wait()');
     assert.equal(pending.length, 0);
+    await rt.shutdown();
+  });
+});
+
+describe('envelope size', () => {
+  it('passes many small ref values by key once they would overflow one envelope', async () => {
+    const f = fakeBackend();
+    const rt = new Runtime({}, { backend: f.backend });
+    // 40 values of ~90 KiB: each is inline (under 100 KiB), together 3.5 MiB.
+    const parts = Array.from({ length: 40 }, (_, i) => rt.put(new Float64Array(11_500).fill(i)));
+    const total = await rt.get(rt.remote(deepSum, parts.map((p) => ({ p }))));
+    assert.equal(total, 11_500 * (39 * 40) / 2, 'every value arrived intact');
+    const env = f.invoked.at(-1)!;
+    const inlineBytes = [env.args, ...Object.values(env.deps)].reduce((n, p) => n + (p.kind === 'inline' ? p.bytes.length : 0), 0);
+    assert.ok(inlineBytes <= 3 * 1024 * 1024, `envelope carries ${inlineBytes} inline bytes`);
+    assert.ok(f.driverStore.puts.length > 0 && f.driverStore.puts.length < 40, `${f.driverStore.puts.length} values moved to the store`);
+    // A second task with the same refs reuses what was already written.
+    const before = f.driverStore.puts.length;
+    await rt.get(rt.remote(deepSum, parts));
+    assert.equal(f.driverStore.puts.length, before);
     await rt.shutdown();
   });
 });
