@@ -1,0 +1,206 @@
+/**
+ * The S3 store and the Lambda invoker over the wire: the store against s3rver, the invoker
+ * against small HTTP servers speaking Lambda's Invoke API that throttle, fail or time out on
+ * purpose (serverless-offline cannot be made to), and a whole runtime's cleanup.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ObjectStoreError, TaskError, TaskTimeoutError, WorkerCrashedError } from 'volley';
+import { makeLambdaClient, makeS3Client } from '../../sdk/aws/clients.js';
+import { LambdaInvoker } from '../../sdk/aws/lambda-invoker.js';
+import { S3Store } from '../../sdk/aws/s3-store.js';
+import { bundleWorker } from '../../infra/bundle.js';
+import { startS3rver, projectRoot } from '../../infra/emulators.js';
+import { PROTOCOL_VERSION, type TaskEnvelope } from '../../sdk/protocol.js';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const BUCKET = 'volley-wire';
+let s3rver: Awaited<ReturnType<typeof startS3rver>>;
+let store: S3Store;
+
+before(async () => {
+  s3rver = await startS3rver({ buckets: [BUCKET] });
+  const client = makeS3Client({ region: 'us-east-1', endpoint: s3rver.endpoint, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, maxSockets: 8, forcePathStyle: true });
+  store = new S3Store(client, BUCKET, { multipartThresholdBytes: 5 * 1024 * 1024, partSizeBytes: 5 * 1024 * 1024 });
+});
+after(async () => {
+  store?.client.destroy();
+  await s3rver?.stop();
+});
+
+function bytes(n: number, seed: number): Uint8Array<ArrayBuffer> {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+}
+
+describe('S3 store on s3rver', () => {
+  it('round-trips small and multipart objects byte for byte', async () => {
+    const small = bytes(1000, 1);
+    const large = bytes(12 * 1024 * 1024 + 7, 2); // three parts through lib-storage
+    await store.put('volley/jobs/j1/small', small);
+    await store.put('volley/jobs/j1/large', large);
+    assert.deepEqual(await store.get('volley/jobs/j1/small'), small);
+    const back = await store.get('volley/jobs/j1/large');
+    assert.equal(back.byteLength, large.byteLength);
+    assert.ok(Buffer.from(back).equals(Buffer.from(large)));
+  });
+
+  it('a second write of the same key is harmless (the task result of a retried execution)', async () => {
+    const b = bytes(3000, 3);
+    await store.put('volley/jobs/j1/result', b);
+    await store.put('volley/jobs/j1/result', b);
+    assert.deepEqual(await store.get('volley/jobs/j1/result'), b);
+  });
+
+  it('removes one job\'s objects and leaves the others', async () => {
+    for (let i = 0; i < 5; i++) await store.put(`volley/jobs/j2/o${i}`, bytes(10, i));
+    await store.put('volley/jobs/j3/keep', bytes(10, 9));
+    assert.equal(await store.deletePrefix('volley/jobs/j2/'), 5);
+    const left = await store.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'volley/jobs/' }));
+    assert.ok(!(left.Contents ?? []).some((o) => o.Key!.startsWith('volley/jobs/j2/')));
+    assert.ok((left.Contents ?? []).some((o) => o.Key === 'volley/jobs/j3/keep'));
+  });
+
+  it('a missing object is an ObjectStoreError that says why it may be gone', async () => {
+    await assert.rejects(store.get('volley/jobs/none/x'), (e: unknown) => e instanceof ObjectStoreError && /lifecycle expiry/.test(e.message) && e.key === 'volley/jobs/none/x');
+  });
+});
+
+/** A local endpoint of the Lambda Invoke API whose answers the test scripts. */
+async function fakeLambda(answer: (n: number, body: string, req: IncomingMessage) => { status: number; headers?: Record<string, string>; body: string }): Promise<{ endpoint: string; server: Server; calls: string[] }> {
+  const calls: string[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      calls.push(body);
+      const a = answer(calls.length, body, req);
+      res.writeHead(a.status, { 'content-type': 'application/json', 'x-amzn-requestid': `req-${calls.length}`, ...a.headers });
+      res.end(a.body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server, calls };
+}
+
+function envelope(id: string, argBytes = new Uint8Array([0, 1])): TaskEnvelope {
+  return { v: PROTOCOL_VERSION, kind: 'task', job: 'j', taskId: id, fn: 'work', args: { kind: 'inline', bytes: argBytes }, deps: {}, resultKey: `volley/jobs/j/${id}`, inlineLimit: 100 };
+}
+
+const ok = (taskId: string) => JSON.stringify({ v: 1, kind: 'value', taskId, bytes: { $b64: 'AAE=' }, timing: { fetchMs: 0, runMs: 0, storeMs: 0 } });
+
+function invokerFor(endpoint: string, extra: Partial<ConstructorParameters<typeof LambdaInvoker>[2]> = {}): LambdaInvoker {
+  const client = makeLambdaClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxSockets: 4 });
+  return new LambdaInvoker(client, store, { functionName: 'volley-test-worker', invokeGraceMs: 2000, baseDelayMs: 5, maxDelayMs: 20, giveUpMs: 5000, ownsClient: true, ...extra });
+}
+
+describe('Lambda invoker over HTTP', () => {
+  it('retries a throttled invocation until it runs, sending the task once more per 429 and no more', async () => {
+    const fake = await fakeLambda((n) =>
+      n <= 3
+        ? { status: 429, headers: { 'x-amzn-errortype': 'TooManyRequestsException' }, body: JSON.stringify({ message: 'Rate Exceeded.', Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded' }) }
+        : { status: 200, body: ok('t1') },
+    );
+    const inv = invokerFor(fake.endpoint);
+    try {
+      const res = await inv.invoke(envelope('t1'), { timeoutMs: 5000, memoryMB: 1024 });
+      assert.equal(res.kind, 'value');
+      assert.equal(fake.calls.length, 4);
+      assert.ok(fake.calls.every((c) => c === fake.calls[0]), 'every attempt carries the same task');
+    } finally {
+      await inv.close();
+      fake.server.close();
+    }
+  });
+
+  it('reports FunctionError timeouts, out-of-memory and crashes as TaskError subclasses naming the function and its logs', async () => {
+    const answers = [
+      { errorMessage: '2024-01-01T00:00:00.000Z abc Task timed out after 3.00 seconds' },
+      { errorType: 'Runtime.OutOfMemory', errorMessage: 'RequestId: abc Error: Runtime exited with error: signal: killed' },
+      { errorType: 'Runtime.ImportModuleError', errorMessage: "Error: Cannot find module 'worker'" },
+    ];
+    const fake = await fakeLambda((n) => ({ status: 200, headers: { 'x-amz-function-error': 'Unhandled' }, body: JSON.stringify(answers[n - 1]) }));
+    const inv = invokerFor(fake.endpoint);
+    try {
+      const timeout = await inv.invoke(envelope('a'), { timeoutMs: 3000, memoryMB: 1024 }).catch((e: unknown) => e);
+      assert.ok(timeout instanceof TaskTimeoutError, String(timeout));
+      assert.match(timeout.logs ?? '', /\/aws\/lambda\/volley-test-worker, request id req-1/);
+      const oom = await inv.invoke(envelope('b'), { timeoutMs: 3000, memoryMB: 1024 }).catch((e: unknown) => e);
+      assert.ok(oom instanceof WorkerCrashedError, String(oom));
+      assert.match(oom.message, /volley-test-worker ran out of memory.*memoryMB/);
+      const crash = await inv.invoke(envelope('c'), { timeoutMs: 3000, memoryMB: 1024 }).catch((e: unknown) => e);
+      assert.ok(crash instanceof WorkerCrashedError && crash.fault === 'infrastructure');
+      assert.match(crash.message, /FunctionError Unhandled: Runtime.ImportModuleError/);
+    } finally {
+      await inv.close();
+      fake.server.close();
+    }
+  });
+
+  it('stops waiting after timeoutMs + grace when the function never answers', async () => {
+    const fake = await fakeLambda(() => ({ status: 200, body: ok('x') }));
+    fake.server.removeAllListeners('request');
+    fake.server.on('request', () => {}); // never answers
+    const inv = invokerFor(fake.endpoint, { invokeGraceMs: 100 });
+    try {
+      await assert.rejects(inv.invoke(envelope('slow'), { timeoutMs: 200, memoryMB: 1024 }), (e: unknown) => e instanceof TaskTimeoutError && e.timeoutMs === 200);
+    } finally {
+      await inv.close();
+      fake.server.closeAllConnections();
+      fake.server.close();
+    }
+  });
+
+  it('never sends more than the payload limit: large inline values move to the store', async () => {
+    const fake = await fakeLambda(() => ({ status: 200, body: ok('big') }));
+    const inv = invokerFor(fake.endpoint, { payloadLimitBytes: 200_000 });
+    try {
+      const env = envelope('big', bytes(90_000, 5));
+      env.deps = { d1: { kind: 'inline', bytes: bytes(90_000, 6) }, d2: { kind: 'inline', bytes: bytes(10, 7) } };
+      await inv.invoke(env, { timeoutMs: 1000, memoryMB: 1024 });
+      const sent = JSON.parse(fake.calls[0]!) as { task: { args: { kind: string; key?: string }; deps: Record<string, { kind: string; key?: string }> } };
+      assert.ok(fake.calls[0]!.length <= 200_000);
+      const stored = [sent.task.args, ...Object.values(sent.task.deps)].filter((p) => p.kind === 'stored');
+      assert.ok(stored.length >= 1);
+      assert.equal(sent.task.deps.d2!.kind, 'inline');
+      for (const p of stored) assert.ok((await store.get(p.key!)).byteLength === 90_000);
+    } finally {
+      await inv.close();
+      fake.server.close();
+    }
+  });
+
+  it('a call to a function that does not exist names the fix', async () => {
+    const fake = await fakeLambda(() => ({ status: 404, headers: { 'x-amzn-errortype': 'ResourceNotFoundException' }, body: JSON.stringify({ Type: 'User', Message: 'Function not found: x' }) }));
+    const inv = invokerFor(fake.endpoint);
+    try {
+      await assert.rejects(inv.invoke(envelope('nf'), { timeoutMs: 1000, memoryMB: 1024 }), (e: unknown) => e instanceof TaskError && /npx volley deploy/.test(e.message));
+    } finally {
+      await inv.close();
+      fake.server.close();
+    }
+  });
+});
+
+describe('worker bundle', () => {
+  it('is deterministic: the same sources give the same bytes', async () => {
+    const root = projectRoot();
+    const dirs = ['.volley/bundle-a', '.volley/bundle-b'];
+    try {
+      for (const d of dirs) await bundleWorker({ projectRoot: root, outdir: join(root, d) });
+      for (const f of ['worker.mjs', 'worker.mjs.map']) {
+        assert.ok(readFileSync(join(root, dirs[0]!, f)).equals(readFileSync(join(root, dirs[1]!, f))), `${f} differs between two builds`);
+      }
+      const map = readFileSync(join(root, dirs[0]!, 'worker.mjs.map'), 'utf8');
+      assert.ok(!map.includes(root), 'the source map holds no absolute paths');
+      assert.match(readFileSync(join(root, dirs[0]!, 'worker.mjs'), 'utf8'), /"sleepTask"/, 'task names are kept');
+    } finally {
+      for (const d of dirs) rmSync(join(root, d), { recursive: true, force: true });
+    }
+  });
+});
