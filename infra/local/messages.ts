@@ -8,6 +8,6 @@ export type ToWorker =
 
 export type FromWorker =
   | { t: 'ready' }
-  | { t: 'result'; res: ResultEnvelope }
+  | { t: 'results'; results: ResultEnvelope[] }
   | { t: 'get'; id: number; key: string }
   | { t: 'put'; id: number; key: string; bytes: Uint8Array };

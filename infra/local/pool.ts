@@ -10,9 +10,12 @@
  *   task reported as a WorkerCrashedError;
  * - tasks of a function known to be short (its runs so far averaged under `SHORT_TASK_MS`) are
  *   handed to a worker several at a time when many are queued: the worker still runs them one
- *   after another and reports each result at once, but one message carries the batch, which
- *   is what bounds throughput for tiny tasks. A batch's tasks that had not started when its
- *   worker died or timed out go back to the front of the queue.
+ *   after another, and reports results together at most ~2 ms apart (at once after a slower
+ *   task), so one message carries many tasks or results, which is what bounds throughput for
+ *   tiny tasks. The worker marks which task of its batch is running in shared memory; when it
+ *   dies or times out, that task fails, and the batch's other tasks whose results had not
+ *   arrived go back to the front of the queue (a short task may then run twice: results lost
+ *   with a dead worker are recomputed, never invented).
  *
  * Hand-written rather than built on tinypool or piscina: those pools cannot grow by the
  * start-up policy above, answer a worker's object-store requests while a task runs, or tell
@@ -42,8 +45,14 @@ const MAX_BATCH = 32;
 interface Slot {
   worker: Worker;
   ready: boolean;
-  /** Tasks handed to this worker, in the order it runs them; the first is running. */
+  /** Tasks handed to this worker whose results have not arrived, in the order it runs them. */
   jobs: Job[];
+  /** Running a batch of short tasks (counted in shortRunning). */
+  short: boolean;
+  /** Position in the current batch of jobs[0]. */
+  batchBase: number;
+  /** The worker writes the position in its batch of the task it is running here. */
+  progress: Int32Array;
   timer?: NodeJS.Timeout;
   idleTimer?: NodeJS.Timeout;
   /** Why the pool is stopping this worker, so its exit is not reported as a crash. */
@@ -69,6 +78,11 @@ export class WorkerPool implements Invoker {
   private readonly spawnConcurrency = Math.max(1, availableParallelism());
   /** Moving average of each function's run time, from the workers' reports. */
   private readonly runMs = new Map<string, number>();
+  /**
+   * Workers running short tasks. Kept to one per core: more threads than cores only take
+   * turns waking each other, while a few busy workers with long batches keep the cores full.
+   */
+  private shortRunning = 0;
 
   constructor(
     private readonly options: ResolvedLocalOptions,
@@ -81,13 +95,8 @@ export class WorkerPool implements Invoker {
   invoke(env: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope> {
     if (this.closed) return Promise.reject(new Error('the worker pool is closed'));
     return new Promise((resolve, reject) => {
-      const job: Job = { env, timeoutMs: options.timeoutMs, resolve, reject };
-      const slot = this.idle.pop();
-      if (slot) this.assign(slot, [job]);
-      else {
-        this.queue.push(job);
-        this.grow();
-      }
+      this.queue.push({ env, timeoutMs: options.timeoutMs, resolve, reject });
+      this.schedule();
     });
   }
 
@@ -119,20 +128,38 @@ export class WorkerPool implements Invoker {
     return this.queue.length - this.queueHead;
   }
 
+  /** Hands queued tasks to idle workers, then starts workers for what is left. */
+  private schedule(): void {
+    while (this.queueHead < this.queue.length && this.idle.length > 0) {
+      const short = this.isShort(this.queue[this.queueHead]!);
+      if (short && this.shortRunning >= this.spawnConcurrency) break;
+      const slot = this.idle.pop()!;
+      slot.short = short;
+      if (short) this.shortRunning++;
+      this.assign(slot, this.takeBatch(short));
+    }
+    this.grow();
+  }
+
   private grow(): void {
+    if (this.queueHead >= this.queue.length) return;
+    const demand = this.isShort(this.queue[this.queueHead]!)
+      ? this.spawnConcurrency - this.shortRunning - this.idle.length
+      : this.queued();
     while (
       !this.closed &&
       this.starting < this.spawnConcurrency &&
       this.slots.size < this.options.maxWorkers &&
-      this.queued() > this.starting
+      demand > this.starting
     ) {
       this.spawn();
     }
   }
 
   private spawn(): void {
-    const worker = new Worker(this.entry);
-    const slot: Slot = { worker, ready: false, jobs: [] };
+    const progress = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(this.entry, { workerData: { progress } });
+    const slot: Slot = { worker, ready: false, jobs: [], short: false, batchBase: 0, progress };
     this.slots.add(slot);
     this.starting++;
     this.startedTotal++;
@@ -151,17 +178,21 @@ export class WorkerPool implements Invoker {
         this.release(slot);
         this.grow();
         return;
-      case 'result': {
-        const job = slot.jobs[0];
-        // After a timeout the pool has given up on this worker; a late result is dropped.
-        if (!job || slot.stopping || m.res.taskId !== job.env.taskId) return;
-        slot.jobs.shift();
-        const prev = this.runMs.get(job.env.fn);
-        const ran = m.res.timing.runMs + m.res.timing.fetchMs + m.res.timing.storeMs;
-        this.runMs.set(job.env.fn, prev === undefined ? ran : 0.8 * prev + 0.2 * ran);
+      case 'results': {
+        // After a timeout the pool has given up on this worker; late results are dropped.
+        if (slot.stopping) return;
         if (slot.timer) clearTimeout(slot.timer);
         slot.timer = undefined;
-        job.resolve(m.res);
+        for (const res of m.results) {
+          const job = slot.jobs[0];
+          if (!job || res.taskId !== job.env.taskId) continue;
+          slot.jobs.shift();
+          slot.batchBase++;
+          const prev = this.runMs.get(job.env.fn);
+          const ran = res.timing.runMs + res.timing.fetchMs + res.timing.storeMs;
+          this.runMs.set(job.env.fn, prev === undefined ? ran : 0.8 * prev + 0.2 * ran);
+          job.resolve(res);
+        }
         if (slot.jobs.length > 0) this.startTimer(slot);
         else this.release(slot);
         return;
@@ -189,6 +220,7 @@ export class WorkerPool implements Invoker {
       slot.idleTimer = undefined;
     }
     slot.jobs = jobs;
+    slot.batchBase = 0;
     slot.worker.ref();
     this.startTimer(slot);
     slot.worker.postMessage({ t: 'tasks', envs: jobs.map((j) => j.env) } satisfies ToWorker);
@@ -205,12 +237,12 @@ export class WorkerPool implements Invoker {
   }
 
   /** Takes the next task, and more behind it while they are short and the queue is long. */
-  private takeBatch(): Job[] {
+  private takeBatch(short: boolean): Job[] {
     const first = this.queue[this.queueHead]!;
     this.queue[this.queueHead++] = undefined as never;
     const batch = [first];
-    if (this.isShort(first)) {
-      const limit = Math.min(MAX_BATCH, Math.floor(this.queued() / Math.max(1, this.slots.size)) + 1);
+    if (short) {
+      const limit = Math.min(MAX_BATCH, Math.ceil(this.queued() / this.spawnConcurrency) + 1);
       while (batch.length < limit && this.queueHead < this.queue.length && this.isShort(this.queue[this.queueHead]!)) {
         batch.push(this.queue[this.queueHead]!);
         this.queue[this.queueHead++] = undefined as never;
@@ -227,18 +259,17 @@ export class WorkerPool implements Invoker {
   private requeue(jobs: Job[]): void {
     if (jobs.length === 0) return;
     this.queue.splice(this.queueHead, 0, ...jobs);
-    this.grow();
+    this.schedule();
   }
 
   /** A free worker takes the next queued task, or goes idle (and stops keeping the process alive). */
   private release(slot: Slot): void {
+    this.endShort(slot);
     if (this.closed || slot.stopping) return;
-    if (this.queueHead < this.queue.length) {
-      this.assign(slot, this.takeBatch());
-      return;
-    }
-    slot.worker.unref();
     this.idle.push(slot);
+    this.schedule();
+    if (slot.jobs.length > 0 || slot.idleTimer) return;
+    slot.worker.unref();
     slot.idleTimer = setTimeout(() => {
       if (this.slots.size <= this.options.minWorkers) return;
       const i = this.idle.indexOf(slot);
@@ -249,15 +280,32 @@ export class WorkerPool implements Invoker {
     slot.idleTimer.unref();
   }
 
-  private onTimeout(slot: Slot): void {
-    const [job, ...notStarted] = slot.jobs;
-    if (!job) return;
+  private endShort(slot: Slot): void {
+    if (slot.short) {
+      slot.short = false;
+      this.shortRunning--;
+    }
+  }
+
+  /** Splits a stopped worker's jobs into the one it was running and the ones to run again. */
+  private takeFailed(slot: Slot): { job?: Job; again: Job[] } {
+    this.endShort(slot);
+    const running = Atomics.load(slot.progress, 0) - slot.batchBase;
+    const jobs = slot.jobs;
     slot.jobs = [];
+    if (slot.timer) clearTimeout(slot.timer);
     slot.timer = undefined;
+    const i = running >= 0 && running < jobs.length ? running : 0;
+    return { job: jobs[i], again: [...jobs.slice(0, i), ...jobs.slice(i + 1)] };
+  }
+
+  private onTimeout(slot: Slot): void {
+    const { job, again } = this.takeFailed(slot);
+    if (!job) return;
     slot.stopping = 'timeout';
     void slot.worker.terminate();
     job.reject(new TaskTimeoutError(job.env.fn, job.env.taskId, job.timeoutMs));
-    this.requeue(notStarted);
+    this.requeue(again);
   }
 
   private onExit(slot: Slot, code: number): void {
@@ -266,11 +314,9 @@ export class WorkerPool implements Invoker {
     if (i >= 0) this.idle.splice(i, 1);
     if (!slot.ready) this.starting--;
     if (slot.idleTimer) clearTimeout(slot.idleTimer);
-    const [job, ...notStarted] = slot.jobs;
+    const { job, again } = this.takeFailed(slot);
     if (job) {
-      if (slot.timer) clearTimeout(slot.timer);
-      slot.jobs = [];
-      this.requeue(notStarted);
+      this.requeue(again);
       const e = slot.error as (Error & { code?: string }) | undefined;
       const detail = e
         ? e.code === 'ERR_WORKER_OUT_OF_MEMORY'
@@ -287,6 +333,6 @@ export class WorkerPool implements Invoker {
       }
       return;
     }
-    this.grow();
+    this.schedule();
   }
 }

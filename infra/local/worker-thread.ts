@@ -3,7 +3,7 @@
  * It runs one task at a time through the shared worker-side code; its object store is the
  * driver's MemoryStore, reached by messages that carry shared memory, not copies.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { ObjectStoreError } from '../../sdk/errors.js';
 import type { ObjectStore } from '../../sdk/backend.js';
 import { markWorker } from '../../sdk/context.js';
@@ -14,6 +14,10 @@ import type { FromWorker, ToWorker } from './messages.js';
 
 markWorker();
 const port = parentPort!;
+/** Where this worker marks the position in its batch of the task it is running. */
+const progress = (workerData as { progress: Int32Array }).progress;
+/** Results are sent together at most this far apart, and at once after a slower task. */
+const FLUSH_MS = 2;
 const send = (m: FromWorker) => port.postMessage(m);
 
 let nextId = 0;
@@ -45,9 +49,14 @@ const loadModule = (url: string) => {
   return p;
 };
 
-/** Runs the tasks of one message one after another, reporting each result as it is ready. */
+/** Runs the tasks of one message one after another; see FLUSH_MS for when results go out. */
 async function runTasks(envs: TaskEnvelope[]): Promise<void> {
-  for (const env of envs) {
+  let pending: ResultEnvelope[] = [];
+  let lastFlush = performance.now();
+  for (let i = 0; i < envs.length; i++) {
+    Atomics.store(progress, 0, i);
+    const env = envs[i]!;
+    const started = performance.now();
     let res: ResultEnvelope;
     try {
       res = await executeTask(env, { store, loadModule });
@@ -62,7 +71,13 @@ async function runTasks(envs: TaskEnvelope[]): Promise<void> {
         timing: { fetchMs: 0, runMs: 0, storeMs: 0 },
       };
     }
-    send({ t: 'result', res });
+    pending.push(res);
+    const now = performance.now();
+    if (i === envs.length - 1 || now - started >= FLUSH_MS / 2 || now - lastFlush >= FLUSH_MS) {
+      send({ t: 'results', results: pending });
+      pending = [];
+      lastFlush = now;
+    }
   }
 }
 
