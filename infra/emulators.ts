@@ -296,3 +296,17 @@ export async function startInstantLambda(): Promise<Stoppable & { invocations():
     },
   };
 }
+
+/** `node dist/infra/emulators.js`: starts both emulators with the default bundle until Ctrl-C. */
+if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  const emu = await startEmulators({ extraTasks: process.argv.slice(2) });
+  console.log('# volley emulators are running; in another shell:');
+  console.log('export VOLLEY_TARGET=emulator');
+  console.log(`export VOLLEY_LAMBDA_ENDPOINT=${emu.aws.lambdaEndpoint}`);
+  console.log(`export VOLLEY_S3_ENDPOINT=${emu.aws.s3Endpoint}`);
+  console.log(`export VOLLEY_FUNCTION_NAME=${emu.aws.functionName}`);
+  console.log(`export VOLLEY_BUCKET=${emu.aws.bucket}`);
+  const stop = () => void emu.stop().then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}

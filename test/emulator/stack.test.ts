@@ -1,0 +1,58 @@
+/**
+ * serverless.yml packages offline (osls `serverless package`, through `volley package`), and
+ * the template it produces has what the stack promises: a private, encrypted, TLS-only bucket
+ * with lifecycle expiry, least-privilege IAM, and the outputs the driver reads.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { projectRoot } from '../../infra/emulators.js';
+import { parseCli } from '../../infra/cli.js';
+import { UsageError } from 'volley';
+
+type Template = { Resources: Record<string, { Type: string; Properties: Record<string, any> }>; Outputs: Record<string, { Value: unknown }> };
+
+describe('the worker stack', () => {
+  it('packages offline with the bundle and nothing else, into a least-privilege template', () => {
+    const root = projectRoot();
+    const r = spawnSync(process.execPath, [join(root, 'dist/infra/cli.js'), 'package', '--target', 'aws', '--stage', 'ci', '--memory', '2048'], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+      timeout: 120_000,
+    });
+    assert.equal(r.status, 0, `volley package failed:\n${r.stdout}\n${r.stderr}`);
+    const dir = join(root, '.volley/deploy/.serverless');
+    const t = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
+    const fn = t.Resources.WorkerLambdaFunction!.Properties;
+    assert.match(fn.Runtime, /^nodejs2[02]\.x$/);
+    assert.equal(fn.MemorySize, 2048);
+    assert.equal(fn.Handler, 'dist/lambda/worker.handler');
+    assert.deepEqual(fn.Environment.Variables.VOLLEY_BUCKET, { Ref: 'VolleyBucket' });
+
+    const bucket = t.Resources.VolleyBucket!.Properties;
+    assert.ok(Object.values(bucket.PublicAccessBlockConfiguration).every((v) => v === true));
+    assert.equal(bucket.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm, 'AES256');
+    assert.equal(bucket.LifecycleConfiguration.Rules[0].Prefix, 'volley/');
+    const policy = JSON.stringify(t.Resources.VolleyBucketPolicy!.Properties.PolicyDocument);
+    assert.match(policy, /"aws:SecureTransport":"false"/);
+
+    const statements = JSON.stringify(t.Resources.IamRoleLambdaExecution!.Properties.Policies);
+    assert.match(statements, /s3:GetObject/);
+    assert.ok(!/"s3:\*"|"lambda:\*"|"Resource":"\*"/.test(statements), `no wildcard grants: ${statements}`);
+    assert.match(statements, /function:volley-ci-worker/);
+
+    assert.deepEqual(t.Outputs.WorkerFunctionName!.Value, { Ref: 'WorkerLambdaFunction' });
+    assert.deepEqual(t.Outputs.BucketName!.Value, { Ref: 'VolleyBucket' });
+  });
+
+  it('the CLI checks its arguments and names the valid choices', () => {
+    assert.throws(() => parseCli(['deploy']), (e: unknown) => e instanceof UsageError && /--target aws\|localstack/.test(e.message));
+    assert.throws(() => parseCli(['launch', '--target', 'aws']), (e: unknown) => e instanceof UsageError && /valid commands are: deploy, package, info, remove, cleanup/.test(e.message));
+    assert.throws(() => parseCli(['cleanup', '--target', 'aws']), /--job ID.*--all/);
+    assert.equal(parseCli(['deploy', '--target', 'localstack']).stage, 'local');
+    assert.deepEqual(parseCli(['deploy', '--target', 'aws', '--tasks', 'a.ts,b.ts']).tasks, ['a.ts', 'b.ts']);
+  });
+});
