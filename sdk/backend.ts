@@ -12,6 +12,11 @@ export interface ObjectStore {
   get(key: string): Promise<Uint8Array>;
   /** Removes every object whose key starts with prefix; resolves to how many were removed. */
   deletePrefix(prefix: string): Promise<number>;
+  /**
+   * Optional: allocates bytes that `put` can keep without copying (shared memory for the
+   * embedded runtime). Encoders write large values straight into it.
+   */
+  allocate?(size: number): Uint8Array;
 }
 
 export interface InvokeOptions {

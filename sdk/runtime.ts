@@ -161,12 +161,16 @@ export class Runtime {
   submit(rf: RemoteFunction<AnyFunction>, args: unknown[]): ObjectRef<unknown> {
     this.checkOpen(`${rf.taskName}.remote()`);
     const depSet = new Set<string>();
-    const bytes = encodeArgs(args, (ref, path) => {
-      if (ref.owner !== (this as unknown) || !this.objects.has(ref.id)) {
-        throw new UsageError(`${path} is a ref from another runtime (${ref.id}); refs can only be used on the runtime that made them`);
-      }
-      depSet.add(ref.id);
-    });
+    const bytes = encodeArgs(
+      args,
+      (ref, path) => {
+        if (ref.owner !== (this as unknown) || !this.objects.has(ref.id)) {
+          throw new UsageError(`${path} is a ref from another runtime (${ref.id}); refs can only be used on the runtime that made them`);
+        }
+        depSet.add(ref.id);
+      },
+      this.allocator,
+    );
     const id = this.newId(rf.taskName);
     const task: Task = {
       id,
@@ -217,7 +221,7 @@ export class Runtime {
   /** Stores a value once and returns a ref to pass to many tasks (Ray's `put`). */
   put<T>(value: T): ObjectRef<T> {
     this.checkOpen('put()');
-    const bytes = encode(value, 'put(value)');
+    const bytes = encode(value, 'put(value)', this.allocator);
     const id = this.newId('put');
     const entry: ObjectEntry = { id, label: 'put', state: PENDING };
     this.objects.set(id, entry);
@@ -303,6 +307,12 @@ export class Runtime {
   }
 
   // --- internals ---------------------------------------------------------------------------
+
+  /** Large encodings go straight into the store's own memory when it offers any. */
+  private readonly allocator = (n: number): Uint8Array => {
+    const store = this.backend?.store;
+    return n > this.options.inlineThresholdBytes && store?.allocate ? store.allocate(n) : new Uint8Array(n);
+  };
 
   private jobPrefix(b: Backend): string {
     return `${b.keyPrefix}jobs/${this.jobId}/`;

@@ -8,7 +8,11 @@
  * survive (ObjectRef, Matrix) and Buffers for tagged markers that `decode` turns back.
  *
  * Layout: V8's serialization of the value itself when it holds no markers; otherwise of a
- * root marker wrapping it, so `decode` knows whether to look for markers at all.
+ * root marker wrapping it, so `decode` knows whether to look for markers at all. Binary data of
+ * 64 KiB or more (typed arrays, Buffers, ArrayBuffers, a Matrix's data) is framed instead of
+ * going through V8's serializer, which copies it through a growing buffer: the output is
+ *   'V' | u32 header length | V8 header | 8-byte-aligned raw segments
+ * written with one copy into one buffer, which the caller may allocate in shared memory.
  */
 import { deserialize, serialize } from 'node:v8';
 import { SerializationError } from './errors.js';
@@ -19,10 +23,21 @@ const MARK = '\u0000volley';
 
 type Marker =
   | { [MARK]: 'ref'; id: string }
-  | { [MARK]: 'matrix'; rows: number; cols: number; data: Float64Array }
-  | { [MARK]: 'buffer'; bytes: Uint8Array }
+  | { [MARK]: 'matrix'; rows: number; cols: number; data: unknown }
+  | { [MARK]: 'buffer'; bytes: unknown }
   | { [MARK]: 'bare'; props: Record<string, unknown> }
-  | { [MARK]: 'root'; value: unknown };
+  | { [MARK]: 'bin'; type: string; seg: number }
+  | { [MARK]: 'root'; value: unknown; segs?: number[] };
+
+/** Binary data at least this large is framed as a raw segment. */
+const SEGMENT_MIN = 64 * 1024;
+/** First byte of a framed payload; V8's own payloads start with 0xFF. */
+const FRAMED = 0x56;
+
+const BINARY_TYPES: Record<string, new (b: ArrayBuffer, off: number, len: number) => ArrayBufferView> = {
+  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+  Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView,
+} as never;
 
 const TYPED_ARRAY_PROTOS = new Set<object>(
   [
@@ -37,6 +52,7 @@ export type RefSink = (ref: ObjectRef<unknown>, path: string) => void;
 interface WalkState {
   seen: Map<object, unknown>;
   marked: boolean;
+  segments: Uint8Array[];
   onRef?: RefSink;
   refsNotAllowed: string;
 }
@@ -75,7 +91,7 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
     const m = obj as Matrix;
     if (!(m.data instanceof Float64Array)) fail(`${path}.data`, 'not a Float64Array', 'build matrices with new Matrix(rows, cols, data)');
     st.marked = true;
-    const mk: Marker = { [MARK]: 'matrix', rows: m.rows, cols: m.cols, data: m.data };
+    const mk: Marker = { [MARK]: 'matrix', rows: m.rows, cols: m.cols, data: walk(m.data, `${path}.data`, st) };
     st.seen.set(obj, mk);
     return mk;
   }
@@ -129,13 +145,22 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
   }
   if (Buffer.isBuffer(obj)) {
     st.marked = true;
-    const mk: Marker = { [MARK]: 'buffer', bytes: new Uint8Array(obj.buffer, obj.byteOffset, obj.byteLength) };
+    const bytes = new Uint8Array(obj.buffer, obj.byteOffset, obj.byteLength);
+    const mk: Marker = { [MARK]: 'buffer', bytes: walk(bytes, path, st) };
     st.seen.set(obj, mk);
     return mk;
   }
-  if (TYPED_ARRAY_PROTOS.has(proto!) || proto === ArrayBuffer.prototype || proto === Date.prototype || proto === RegExp.prototype) {
-    return obj;
+  if (TYPED_ARRAY_PROTOS.has(proto!) || proto === ArrayBuffer.prototype) {
+    const view = ArrayBuffer.isView(obj) ? obj : new Uint8Array(obj as ArrayBuffer);
+    if (view.byteLength < SEGMENT_MIN) return obj;
+    st.marked = true;
+    st.segments.push(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+    const type = ArrayBuffer.isView(obj) ? (proto as { constructor: { name: string } }).constructor.name : 'ArrayBuffer';
+    const mk: Marker = { [MARK]: 'bin', type, seg: st.segments.length - 1 };
+    st.seen.set(obj, mk);
+    return mk;
   }
+  if (proto === Date.prototype || proto === RegExp.prototype) return obj;
   if (proto === Map.prototype) {
     const map = obj as Map<unknown, unknown>;
     let out: Map<unknown, unknown> | undefined;
@@ -177,104 +202,164 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
   return fail(path, describe(obj), 'class instances would lose their prototype; send a plain object, an array, a typed array or a Matrix');
 }
 
-function finish(value: unknown, marked: boolean, path: string): Uint8Array {
+/** Allocates the output of `encode`; a store may allocate it in shared memory. */
+export type Allocator = (size: number) => Uint8Array;
+
+const defaultAlloc: Allocator = (n) => new Uint8Array(n);
+const align8 = (n: number) => (n + 7) & ~7;
+
+function finish(value: unknown, st: WalkState, path: string, alloc: Allocator): Uint8Array {
+  let header: Buffer;
+  const segs = st.segments.map((b) => b.byteLength);
   try {
     // V8 returns a buffer of its own (not a slice of Node's pool, which postMessage would
-    // copy whole), so it is used as it is.
-    return serialize(marked ? { [MARK]: 'root', value } : value);
+    // copy whole), so a payload without segments is used as it is.
+    header = serialize(st.marked ? { [MARK]: 'root', value, ...(segs.length ? { segs } : {}) } : value);
   } catch (err) {
     throw new SerializationError(`${path} cannot be serialized: ${(err as Error).message}`, path, { cause: err });
   }
+  if (segs.length === 0) return header;
+  let at = align8(5 + header.length);
+  const total = segs.reduce((n, len) => n + align8(len), at);
+  const out = alloc(total);
+  out[0] = FRAMED;
+  new DataView(out.buffer, out.byteOffset, 5).setUint32(1, header.length, true);
+  out.set(header, 5);
+  for (const seg of st.segments) {
+    out.set(seg, at);
+    at += align8(seg.byteLength);
+  }
+  return out;
+}
+
+function newState(onRef?: RefSink): WalkState {
+  return {
+    seen: new Map(),
+    marked: false,
+    segments: [],
+    onRef,
+    refsNotAllowed: 'refs can be passed as task arguments, not stored inside results or put() values; return the value instead',
+  };
 }
 
 /** Encodes a task result or a `put` value (no refs allowed inside). */
-export function encode(value: unknown, path = 'value'): Uint8Array {
-  const st: WalkState = {
-    seen: new Map(),
-    marked: false,
-    refsNotAllowed: 'refs can be passed as task arguments, not stored inside results or put() values; return the value instead',
-  };
+export function encode(value: unknown, path = 'value', alloc: Allocator = defaultAlloc): Uint8Array {
+  const st = newState();
   const v = walk(value, path, st);
-  return finish(v, st.marked, path);
+  return finish(v, st, path, alloc);
 }
 
 /** Encodes a task's argument list; refs anywhere in arrays and plain objects are collected in order. */
-export function encodeArgs(args: readonly unknown[], onRef: RefSink): Uint8Array {
-  const st: WalkState = { seen: new Map(), marked: false, onRef, refsNotAllowed: '' };
+export function encodeArgs(args: readonly unknown[], onRef: RefSink, alloc: Allocator = defaultAlloc): Uint8Array {
+  const st = newState(onRef);
   const v = args.map((a, i) => walk(a, `args[${i}]`, st));
-  return finish(v, st.marked, 'args');
+  return finish(v, st, 'args', alloc);
 }
 
 /** Resolves a ref id found in encoded arguments to its value. */
 export type RefResolver = (id: string) => unknown;
 
+/** Raw segments of a framed payload, by index. */
+type Segments = Uint8Array[];
+
 /**
- * Decodes bytes made by `encode`/`encodeArgs`. Bytes in shared memory are copied first, so the
- * value never aliases a store's buffer (tasks may mutate their arguments freely).
+ * Decodes bytes made by `encode`/`encodeArgs`. The value never aliases `bytes`: binary data is
+ * copied out, so a task may mutate its arguments, and two reads of one payload are independent.
  */
 export function decode(bytes: Uint8Array, resolveRef?: RefResolver): unknown {
   if (bytes.length === 0) throw new SerializationError('cannot decode an empty payload', 'value');
-  const buf = bytes.buffer instanceof SharedArrayBuffer ? Uint8Array.prototype.slice.call(bytes) : bytes;
-  const value = deserialize(buf) as unknown;
+  let value: unknown;
+  let segments: Segments = [];
+  if (bytes[0] === FRAMED) {
+    const headerLen = new DataView(bytes.buffer, bytes.byteOffset, 5).getUint32(1, true);
+    value = deserialize(Uint8Array.prototype.slice.call(bytes, 5, 5 + headerLen));
+    const root = value as { segs?: number[] };
+    let at = align8(5 + headerLen);
+    segments = (root.segs ?? []).map((len) => {
+      const seg = bytes.subarray(at, at + len);
+      at += align8(len);
+      return seg;
+    });
+  } else {
+    // V8 makes typed arrays that view their input: give it a private copy.
+    value = deserialize(Uint8Array.prototype.slice.call(bytes));
+  }
   if (!isMarker(value) || value[MARK] !== 'root') return value;
-  return revive(value.value, resolveRef, new Map());
+  return revive(value.value, { resolveRef, segments }, new Map());
+}
+
+interface ReviveContext {
+  resolveRef?: RefResolver;
+  segments: Segments;
 }
 
 function isMarker(v: unknown): v is Marker {
   return typeof v === 'object' && v !== null && Object.prototype.hasOwnProperty.call(v, MARK);
 }
 
-function reviveMarker(m: Marker, resolveRef: RefResolver | undefined, seen: Map<object, unknown>): unknown {
+function reviveMarker(m: Marker, cx: ReviveContext, seen: Map<object, unknown>): unknown {
   if (seen.has(m)) return seen.get(m);
   let out: unknown;
   switch (m[MARK]) {
     case 'bare': {
       const o = Object.create(null) as Record<string, unknown>;
       seen.set(m, o);
-      for (const [k, x] of Object.entries(m.props)) o[k] = revive(x, resolveRef, seen);
+      for (const [k, x] of Object.entries(m.props)) o[k] = revive(x, cx, seen);
       return o;
     }
     case 'root':
       throw new SerializationError('malformed payload: a nested root marker', 'value');
     case 'ref':
-      if (!resolveRef) throw new SerializationError(`found a ref (${m.id}) where none can be resolved`, 'value');
-      out = resolveRef(m.id);
+      if (!cx.resolveRef) throw new SerializationError(`found a ref (${m.id}) where none can be resolved`, 'value');
+      out = cx.resolveRef(m.id);
       break;
     case 'matrix':
-      out = new Matrix(m.rows, m.cols, m.data);
+      out = new Matrix(m.rows, m.cols, revive(m.data, cx, seen) as Float64Array);
       break;
-    case 'buffer':
-      out = Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
+    case 'buffer': {
+      const b = revive(m.bytes, cx, seen) as Uint8Array;
+      out = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
       break;
+    }
+    case 'bin': {
+      const seg = cx.segments[m.seg];
+      const Type = m.type === 'ArrayBuffer' ? undefined : BINARY_TYPES[m.type];
+      if (!seg || (m.type !== 'ArrayBuffer' && !Type)) throw new SerializationError(`malformed payload: binary segment ${m.seg} (${m.type})`, 'value');
+      const copy = new ArrayBuffer(seg.byteLength);
+      new Uint8Array(copy).set(seg);
+      const per = (Type as unknown as { BYTES_PER_ELEMENT?: number })?.BYTES_PER_ELEMENT ?? 1;
+      out = Type ? new Type(copy, 0, seg.byteLength / per) : copy;
+      break;
+    }
   }
   seen.set(m, out);
   return out;
 }
 
 /** Replaces markers in place; `seen` maps each visited object (or marker) to what replaces it. */
-function revive(v: unknown, resolveRef: RefResolver | undefined, seen: Map<object, unknown>): unknown {
+function revive(v: unknown, cx: ReviveContext, seen: Map<object, unknown>): unknown {
   if (typeof v !== 'object' || v === null) return v;
-  if (isMarker(v)) return reviveMarker(v, resolveRef, seen);
+  if (isMarker(v)) return reviveMarker(v, cx, seen);
   if (seen.has(v)) return seen.get(v);
   seen.set(v, v);
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       const x = v[i];
-      if (typeof x === 'object' && x !== null) v[i] = revive(x, resolveRef, seen);
+      if (typeof x === 'object' && x !== null) v[i] = revive(x, cx, seen);
     }
   } else if (v instanceof Map) {
     const entries = [...v.entries()];
     v.clear();
-    for (const [k, x] of entries) v.set(revive(k, resolveRef, seen), revive(x, resolveRef, seen));
+    for (const [k, x] of entries) v.set(revive(k, cx, seen), revive(x, cx, seen));
   } else if (v instanceof Set) {
     const items = [...v];
     v.clear();
-    for (const x of items) v.add(revive(x, resolveRef, seen));
+    for (const x of items) v.add(revive(x, cx, seen));
   } else if (!ArrayBuffer.isView(v) && !(v instanceof Date) && !(v instanceof RegExp) && !(v instanceof ArrayBuffer)) {
     const rec = v as Record<string, unknown>;
     for (const k of Object.keys(rec)) {
       const x = rec[k];
-      if (typeof x === 'object' && x !== null) rec[k] = revive(x, resolveRef, seen);
+      if (typeof x === 'object' && x !== null) rec[k] = revive(x, cx, seen);
     }
   }
   return v;

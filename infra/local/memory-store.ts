@@ -1,10 +1,15 @@
 import { ObjectStoreError } from '../../sdk/errors.js';
 import type { ObjectStore } from '../../sdk/backend.js';
 
+/** New zeroed bytes in shared memory. */
+export function allocateShared(size: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(size));
+}
+
 /** Bytes in shared memory: handed to worker threads without a copy. */
 export function toShared(bytes: Uint8Array): Uint8Array {
   if (bytes.buffer instanceof SharedArrayBuffer) return bytes;
-  const shared = new Uint8Array(new SharedArrayBuffer(bytes.byteLength));
+  const shared = allocateShared(bytes.byteLength);
   shared.set(bytes);
   return shared;
 }
@@ -15,6 +20,10 @@ export function toShared(bytes: Uint8Array): Uint8Array {
  */
 export class MemoryStore implements ObjectStore {
   private readonly objects = new Map<string, Uint8Array>();
+
+  allocate(size: number): Uint8Array {
+    return allocateShared(size);
+  }
 
   async put(key: string, bytes: Uint8Array): Promise<void> {
     this.putSync(key, bytes);

@@ -9,7 +9,7 @@ import type { ObjectStore } from '../../sdk/backend.js';
 import { markWorker } from '../../sdk/context.js';
 import { executeTask } from '../../sdk/worker/execute.js';
 import type { ResultEnvelope, TaskEnvelope } from '../../sdk/protocol.js';
-import { toShared } from './memory-store.js';
+import { allocateShared, toShared } from './memory-store.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
 markWorker();
@@ -40,6 +40,7 @@ const store: ObjectStore = {
   async deletePrefix() {
     throw new Error('workers do not delete objects');
   },
+  allocate: allocateShared,
 };
 
 const modules = new Map<string, Promise<unknown>>();

@@ -90,7 +90,8 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
   timing.runMs = t2 - t1;
 
   try {
-    const bytes = encode(value, `result of ${env.fn}`);
+    const store = ctx.store;
+    const bytes = encode(value, `result of ${env.fn}`, (n) => (n > env.inlineLimit && store.allocate ? store.allocate(n) : new Uint8Array(n)));
     if (bytes.length <= env.inlineLimit) {
       timing.storeMs = performance.now() - t2;
       return { v: PROTOCOL_VERSION, kind: 'value', taskId: env.taskId, bytes, timing };

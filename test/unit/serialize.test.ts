@@ -32,7 +32,7 @@ describe('serialization', () => {
   it('moves typed arrays as raw bytes, not JSON numbers', () => {
     const data = new Float64Array(100_000).map((_, i) => Math.sqrt(i) + 0.123456789);
     const bytes = encode(data);
-    assert.ok(bytes.length < 800_000 + 64, `encoded ${bytes.length} bytes for 800,000 bytes of floats`);
+    assert.ok(bytes.length < 800_000 + 128, `encoded ${bytes.length} bytes for 800,000 bytes of floats`);
     const back = decode(bytes);
     assert.ok(back instanceof Float64Array);
     assert.deepEqual(back, data);
@@ -42,6 +42,38 @@ describe('serialization', () => {
       assert.equal(b.constructor, T);
       assert.deepEqual(b, a);
     }
+  });
+
+  it('frames large binary data: every kind round-trips, shared references stay shared, reads are independent', () => {
+    const big = new Float64Array(20_000).map((_, i) => i / 3);
+    const value = {
+      big,
+      again: big,
+      buf: Buffer.alloc(100_000, 7),
+      ab: new Uint8Array(70_000).fill(3).buffer,
+      dv: new DataView(new ArrayBuffer(80_000)),
+      m: new Matrix(300, 300, new Float64Array(90_000).fill(0.5)),
+      small: new Int16Array([1, -2]),
+    };
+    const shared: Uint8Array[] = [];
+    const bytes = encode(value, 'value', (n) => {
+      const b = new Uint8Array(new SharedArrayBuffer(n));
+      shared.push(b);
+      return b;
+    });
+    assert.equal(shared.length, 1, 'one allocation, from the given allocator');
+    assert.equal(bytes.buffer, shared[0]!.buffer);
+    const back = decode(bytes) as typeof value;
+    assert.deepEqual(back.big, big);
+    assert.equal(back.again, back.big);
+    assert.ok(Buffer.isBuffer(back.buf) && back.buf.length === 100_000 && back.buf.every((x) => x === 7));
+    assert.ok(back.ab instanceof ArrayBuffer && new Uint8Array(back.ab).every((x) => x === 3));
+    assert.ok(back.dv instanceof DataView && back.dv.byteLength === 80_000);
+    assert.ok(back.m instanceof Matrix && back.m.get(299, 299) === 0.5);
+    assert.deepEqual(back.small, new Int16Array([1, -2]));
+    back.big[0] = 42;
+    assert.equal((decode(bytes) as typeof value).big[0], 0, 'a second read is not changed by the first');
+    assert.ok(!(back.big.buffer instanceof SharedArrayBuffer), 'values never live in the store\'s shared memory');
   });
 
   it('keeps Buffers as Buffers and Matrix as Matrix', () => {
