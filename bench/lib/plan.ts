@@ -1,0 +1,99 @@
+/**
+ * What a run measures: the jobs (one system, one workload, one fresh child process each), the
+ * figures they report, and the caps that keep the slowest peer from taking the whole run.
+ */
+import type { SystemName } from '../systems/types.js';
+import type { BenchOptions } from './cli.js';
+import type { WorkloadName, WorkloadParams } from './workloads.js';
+
+export interface Job {
+  group: 'w1' | 'w2' | 'w3' | 'hop' | 'scale';
+  system: SystemName;
+  workload: WorkloadName;
+  params: WorkloadParams;
+  /** Prefix of the figure keys this job reports (scaling: "noop@1000."). */
+  prefix: string;
+  run: number;
+  runs: number;
+  label: string;
+}
+
+export interface MetricDef {
+  key: string;
+  label: string;
+  /** How to show it: ms shown as seconds ('s'), ms, tasks/s, or bytes shown as MB. */
+  unit: 's' | 'ms' | 'tasks/s' | 'MB';
+  higherIsBetter?: boolean;
+}
+
+export const HEADLINE_METRICS: MetricDef[] = [
+  { key: 'w1ColdMs', label: 'W1 sleep fan-out, with start-up', unit: 's' },
+  { key: 'w1WarmMs', label: 'W1 sleep fan-out, warm', unit: 's' },
+  { key: 'w2TotalMs', label: 'W2 matrix DAG, total', unit: 's' },
+  { key: 'w2MatmulMs', label: 'W2 matmul (2 products, in-task time)', unit: 's' },
+  { key: 'w3TasksPerSec', label: 'W3 1,000 concurrent no-ops', unit: 'tasks/s', higherIsBetter: true },
+  { key: 'w3SeqMedianMs', label: 'W3 sequential round trip, median of 200', unit: 'ms' },
+];
+
+export function hopMetrics(bytes: number[]): MetricDef[] {
+  return bytes.map((b) => ({ key: `hop${Math.round(b / 1e6)}MBMs`, label: `object hop, ${Math.round(b / 1e6)} MB Float64Array`, unit: 'ms' }));
+}
+
+export interface Plan {
+  jobs: Job[];
+  hopBytes: number[];
+  scaleN: number[];
+  w2Size: number;
+  notes: string[];
+}
+
+export function makePlan(o: BenchOptions): Plan {
+  const others: SystemName[] = [...o.systems];
+  if (o.emulator) others.push('emulator');
+  const systems: SystemName[] = ['pool', ...others];
+  const w2Size = o.quick ? 300 : 1000;
+  const hopBytes = o.quick ? [8e6] : [8e6, 100e6];
+  const scaleN = o.quick ? [10, 100, 1000] : [10, 100, 1000, 10000];
+  const notes: string[] = [];
+  const want = (g: string) => !o.only || o.only.includes(g);
+  const jobs: Job[] = [];
+
+  const add = (group: Job['group'], workload: WorkloadName, params: WorkloadParams, prefix: string, label: string, runsFor: (s: SystemName) => number, which = systems) => {
+    const maxRuns = Math.max(...which.map(runsFor));
+    for (let run = 0; run < maxRuns; run++) {
+      for (const system of which) {
+        const runs = runsFor(system);
+        if (run < runs) jobs.push({ group, system, workload, params, prefix, run, runs, label });
+      }
+    }
+  };
+  const all = () => o.runs;
+  const slowPeer = systems.includes('faast') && !o.quick;
+
+  if (want('w1')) add('w1', 'w1', {}, '', 'W1 sleep fan-out (cold + warm)', all);
+  if (want('w2')) {
+    add('w2', 'w2', { size: w2Size }, '', `W2 matrix DAG ${w2Size}x${w2Size}`, (s) => (s === 'faast' && slowPeer ? 1 : o.runs));
+    if (slowPeer && o.runs > 1) notes.push(`faast.js W2 ran once, not ${o.runs} times: it sends each 8 MB matrix as JSON and takes tens of seconds per run.`);
+  }
+  if (want('w3')) add('w3', 'w3', { concurrent: 1000, sequential: 200 }, '', 'W3 no-op throughput and latency', all);
+  // faast.js sends a Float64Array as a JSON number array: 100 MB of random doubles is ~250 MB of text.
+  const cheap = systems.filter((s) => s !== 'faast' || !o.quick);
+  if (want('hop')) {
+    for (const bytes of hopBytes) {
+      const which = bytes > 8e6 ? cheap.filter((s) => s !== 'faast') : cheap;
+      add('hop', 'hop', { hopBytes: [bytes] }, '', `object hop ${Math.round(bytes / 1e6)} MB`, all, which);
+    }
+    if (systems.includes('faast') && !o.quick) notes.push('faast.js skips the 100 MB hop: it would send 12.5 million random doubles as about 250 MB of JSON text.');
+  }
+  if (want('scale')) {
+    for (const kind of ['noop', 'tree'] as const) {
+      for (const n of scaleN) {
+        add('scale', kind === 'noop' ? 'scale-noop' : 'scale-tree', { n }, `${kind}@${n}.`, `scaling: ${kind === 'noop' ? `${n} no-ops` : `sum tree over ${n}`}`,
+          (s) => (s === 'faast' && slowPeer && n >= 10000 ? 1 : o.runs), cheap);
+      }
+    }
+    if (slowPeer && o.runs > 1) notes.push(`faast.js ran the N = 10,000 scaling points once, not ${o.runs} times (about 1,000 tasks/s: tens of seconds each).`);
+  }
+  if (o.quick && systems.includes('faast')) notes.push('--quick: faast.js runs W1, W2 and W3 only; W2 is 300x300 for every system.');
+  return { jobs, hopBytes, scaleN, w2Size, notes };
+}

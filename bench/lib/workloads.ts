@@ -1,0 +1,104 @@
+/**
+ * The workloads, written once against the System interface. Each runs in a fresh child
+ * process (bench/child.ts) and returns named figures in ms (or tasks/s, or bytes).
+ */
+import type { System } from '../systems/types.js';
+
+/** W1 of the seed: 16 sleep tasks, 9.9 s of sleep in all, 1.5 s the longest. */
+export const W1_DURATIONS = [0.1, 0.2, 0.1, 0.5, 0.7, 0.9, 0.5, 0.4, 1.5, 1.3, 1.0, 0.3, 0.7, 0.6, 0.3, 0.8];
+
+export type WorkloadName = 'w1' | 'w2' | 'w3' | 'hop' | 'scale-noop' | 'scale-tree';
+
+export interface WorkloadParams {
+  /** W2 matrix size. */
+  size?: number;
+  /** W3: concurrent no-ops and sequential round trips. */
+  concurrent?: number;
+  sequential?: number;
+  /** Object hop sizes in bytes. */
+  hopBytes?: number[];
+  /** Scaling: number of tasks or tree inputs. */
+  n?: number;
+}
+
+export type Figures = Record<string, number>;
+
+const now = () => performance.now();
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function check(what: string, ok: boolean): void {
+  if (!ok) throw new Error(`${what}: wrong result`);
+}
+
+export async function runWorkload(sys: System, name: WorkloadName, p: WorkloadParams): Promise<Figures> {
+  switch (name) {
+    case 'w1': {
+      // Start-up included: from before the pool/runtime exists until the last result is in.
+      const t0 = now();
+      await sys.start();
+      const cold = await sys.sleepFanout(W1_DURATIONS);
+      const t1 = now();
+      const warm = await sys.sleepFanout(W1_DURATIONS);
+      const t2 = now();
+      check('W1', cold.length === 16 && warm.length === 16 && cold[8] === 'slept 1.5 s');
+      return { w1ColdMs: t1 - t0, w1WarmMs: t2 - t1 };
+    }
+    case 'w2': {
+      const size = p.size ?? 1000;
+      await sys.start();
+      await sys.matrixDag(Math.min(size, 64)); // warm: workers up, code paths compiled
+      const t0 = now();
+      const r = await sys.matrixDag(size);
+      const totalMs = now() - t0;
+      check('W2', Number.isFinite(r.checksum));
+      return { w2TotalMs: totalMs, w2MatmulMs: r.matmulMs, w2Checksum: r.checksum };
+    }
+    case 'w3': {
+      const n = p.concurrent ?? 1000;
+      const seq = p.sequential ?? 200;
+      await sys.start();
+      await sys.noops(Math.min(n, 200)); // warm
+      const t0 = now();
+      await sys.noops(n);
+      const tps = n / ((now() - t0) / 1000);
+      for (let i = 0; i < 20; i++) await sys.roundTrip();
+      const lat: number[] = [];
+      for (let i = 0; i < seq; i++) {
+        const s = now();
+        await sys.roundTrip();
+        lat.push(now() - s);
+      }
+      return { w3TasksPerSec: tps, w3SeqMedianMs: median(lat), w3SeqMinMs: Math.min(...lat) };
+    }
+    case 'hop': {
+      await sys.start();
+      await sys.hop(new Float64Array(1024)); // warm
+      const out: Figures = {};
+      for (const bytes of p.hopBytes ?? [8e6, 100e6]) {
+        const a = new Float64Array(Math.round(bytes / 8));
+        for (let i = 0; i < a.length; i++) a[i] = Math.random(); // real doubles: no system gets cheap text
+        const t0 = now();
+        const len = await sys.hop(a);
+        out[`hop${Math.round(bytes / 1e6)}MBMs`] = now() - t0;
+        check('hop', len === a.length);
+      }
+      return out;
+    }
+    case 'scale-noop':
+    case 'scale-tree': {
+      const n = p.n ?? 10;
+      await sys.start();
+      await sys.noops(16); // warm
+      const t0 = now();
+      if (name === 'scale-noop') await sys.noops(n);
+      else check('tree', (await sys.sumTree(n)) === (n * (n - 1)) / 2);
+      const makespanMs = now() - t0;
+      return { makespanMs, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+    }
+  }
+}

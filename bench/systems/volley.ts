@@ -1,0 +1,69 @@
+/** volley, through an explicit Runtime: the embedded runtime, or another target (emulator tier). */
+import { Runtime, type InitOptions, type ObjectRef } from 'volley';
+import * as t from '../tasks/volley-tasks.js';
+import type { System } from './types.js';
+
+export class VolleySystem implements System {
+  private rt?: Runtime;
+
+  constructor(
+    readonly name: string,
+    private readonly options: InitOptions = {},
+  ) {}
+
+  private get runtime(): Runtime {
+    if (!this.rt) throw new Error('start() first');
+    return this.rt;
+  }
+
+  async start(): Promise<void> {
+    this.rt = await new Runtime(this.options).ready();
+  }
+
+  async sleepFanout(seconds: readonly number[]): Promise<string[]> {
+    const rt = this.runtime;
+    return rt.get(seconds.map((s) => rt.remote(t.sleepTask, s)));
+  }
+
+  async matrixDag(size: number): Promise<{ checksum: number; matmulMs: number }> {
+    const rt = this.runtime;
+    const before = rt.stats().get('multiply')?.runMs ?? 0;
+    const [m1, m2, m3, m4] = [1, 2, 3, 4].map((seed) => rt.remote(t.createMatrix, size, seed));
+    const p1 = rt.remote(t.multiply, m1!, m2!);
+    const p2 = rt.remote(t.multiply, m3!, m4!);
+    const result = await rt.get(rt.remote(t.sum, p1, p2));
+    const matmulMs = (rt.stats().get('multiply')?.runMs ?? 0) - before;
+    return { checksum: result.sum(), matmulMs };
+  }
+
+  async noops(n: number): Promise<void> {
+    const rt = this.runtime;
+    const refs = new Array<ObjectRef<null>>(n);
+    for (let i = 0; i < n; i++) refs[i] = rt.remote(t.noop);
+    await rt.get(refs);
+  }
+
+  async roundTrip(): Promise<void> {
+    const rt = this.runtime;
+    await rt.get(rt.remote(t.noop));
+  }
+
+  async hop(a: Float64Array): Promise<number> {
+    const rt = this.runtime;
+    return rt.get(rt.remote(t.hopLength, rt.put(a)));
+  }
+
+  async sumTree(n: number): Promise<number> {
+    const rt = this.runtime;
+    const tree = (lo: number, hi: number): ObjectRef<number> => {
+      if (hi - lo === 1) return rt.remote(t.leaf, lo);
+      const mid = (lo + hi) >>> 1;
+      return rt.remote(t.add, tree(lo, mid), tree(mid, hi));
+    };
+    return rt.get(tree(0, n));
+  }
+
+  async stop(): Promise<void> {
+    await this.rt?.shutdown();
+  }
+}
