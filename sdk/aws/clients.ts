@@ -10,9 +10,10 @@ import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
 /** A request handler whose agents keep up to `maxSockets` connections open per host. */
-export function keepAliveHandler(maxSockets: number): NodeHttpHandler {
+export function keepAliveHandler(maxSockets: number, requestTimeout?: number): NodeHttpHandler {
   const sockets = Number.isFinite(maxSockets) ? Math.max(1, maxSockets) : Infinity;
   return new NodeHttpHandler({
+    ...(requestTimeout ? { requestTimeout } : {}),
     httpAgent: new HttpAgent({ keepAlive: true, maxSockets: sockets }),
     httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: sockets }),
   });
@@ -36,10 +37,11 @@ function common(s: ClientSettings): { region?: string; endpoint?: string; creden
 /**
  * The Lambda client. `maxAttempts: 1`: the SDK would otherwise retry 5xx answers and dropped
  * connections, running a task twice; volley retries only throttles (see throttle.ts), which
- * provably did not run.
+ * provably did not run. `cacheMiddleware`: the middleware chain is built once per command
+ * type, not per call. The socket timeout is a safety net past Lambda's 15-minute maximum.
  */
 export function makeLambdaClient(s: ClientSettings, extra: LambdaClientConfig = {}): LambdaClient {
-  return new LambdaClient({ ...common(s), maxAttempts: 1, requestHandler: keepAliveHandler(s.maxSockets), ...extra });
+  return new LambdaClient({ ...common(s), maxAttempts: 1, cacheMiddleware: true, requestHandler: keepAliveHandler(s.maxSockets, 16 * 60_000), ...extra });
 }
 
 /**
