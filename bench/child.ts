@@ -20,6 +20,7 @@ async function main(): Promise<void> {
   const sys = await createSystem(job.system);
   let reply: unknown;
   try {
+    await sys.setup?.();
     const figures = await runWorkload(sys, job.workload, job.params);
     reply = { ok: true, figures, info: sys.info?.() };
   } catch (err) {

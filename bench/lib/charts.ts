@@ -35,14 +35,17 @@ async function render(spec: object, file: string): Promise<void> {
   view.finalize();
 }
 
-function colorScale(systems: SystemName[]) {
+/** Colours fixed per system; only the systems present in `rows` appear in the legend. */
+function colorScale(systems: SystemName[], rows: Array<Record<string, unknown>>) {
   const palette: Record<SystemName, string> = { pool: '#7f7f7f', volley: '#1f77b4', faast: '#ff7f0e', emulator: '#2ca02c' };
-  return { domain: systems.map((s) => SYSTEM_LABELS[s]), range: systems.map((s) => palette[s]) };
+  const present = systems.filter((s) => rows.some((r) => r.system === SYSTEM_LABELS[s]));
+  return { domain: present.map((s) => SYSTEM_LABELS[s]), range: present.map((s) => palette[s]) };
 }
+
+const LEGEND = { orient: 'bottom', title: null, labelLimit: 400, columns: 2 };
 
 export async function renderCharts(dir: string, plan: Plan, systems: SystemName[], figs: Partial<Record<SystemName, SystemFigures>>, caption: string): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
-  const color = colorScale(systems);
   const written: string[] = [];
 
   // Scaling: one row per (system, kind, N).
@@ -64,6 +67,7 @@ export async function renderCharts(dir: string, plan: Plan, systems: SystemName[
     }
   }
   if (points.length) {
+    const color = colorScale(systems, points);
     const scaling = (field: string, title: string, log: boolean) => ({
       $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
       title: { text: title, subtitle: caption },
@@ -76,7 +80,7 @@ export async function renderCharts(dir: string, plan: Plan, systems: SystemName[
         encoding: {
           x: { field: 'N', type: 'quantitative', scale: { type: 'log' }, axis: { values: plan.scaleN, format: '~s' }, title: 'N (log scale)' },
           y: { field, type: 'quantitative', scale: log ? { type: 'log' } : { zero: true }, title: field === 'rss' ? 'driver peak RSS, MiB' : 'makespan, ms (log scale)' },
-          color: { field: 'system', type: 'nominal', scale: color, legend: { orient: 'bottom', title: null } },
+          color: { field: 'system', type: 'nominal', scale: color, legend: LEGEND },
         },
       },
     });
@@ -96,6 +100,7 @@ export async function renderCharts(dir: string, plan: Plan, systems: SystemName[
     }
   }
   if (bars.length) {
+    const color = colorScale(systems, bars);
     const spec = {
       $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
       title: { text: 'W1 / W2 / W3: time relative to the bare pool (median; below 1 is faster)', subtitle: caption },
@@ -104,13 +109,24 @@ export async function renderCharts(dir: string, plan: Plan, systems: SystemName[
       height: 300,
       layer: [
         {
-          mark: 'bar',
+          // Bars grow from 1 (the bare pool) up (slower) or down (faster), on a log scale.
+          mark: { type: 'bar', minBandSize: 2 },
           encoding: {
             x: { field: 'figure', type: 'nominal', sort: Object.values(SHORT), title: null, axis: { labelAngle: 0 } },
             xOffset: { field: 'system', type: 'nominal', sort: color.domain },
             y: { field: 'ratio', type: 'quantitative', scale: { type: 'log' }, title: 'time / bare pool time (log scale)' },
-            color: { field: 'system', type: 'nominal', scale: color, legend: { orient: 'bottom', title: null } },
+            y2: { datum: 1 },
+            color: { field: 'system', type: 'nominal', scale: color, legend: LEGEND },
             tooltip: [{ field: 'system' }, { field: 'figure' }, { field: 'ratio', format: '.2f' }],
+          },
+        },
+        {
+          mark: { type: 'text', dy: -6, fontSize: 9 },
+          encoding: {
+            x: { field: 'figure', type: 'nominal', sort: Object.values(SHORT) },
+            xOffset: { field: 'system', type: 'nominal', sort: color.domain },
+            y: { field: 'ratio', type: 'quantitative' },
+            text: { field: 'ratio', type: 'quantitative', format: '.2f' },
           },
         },
         { mark: { type: 'rule', color: 'black', strokeDash: [4, 3] }, encoding: { y: { datum: 1 } } },

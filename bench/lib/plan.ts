@@ -76,10 +76,12 @@ export function makePlan(o: BenchOptions): Plan {
     if (slowPeer && o.runs > 1) notes.push(`faast.js W2 ran once, not ${o.runs} times: it sends each 8 MB matrix as JSON and takes tens of seconds per run.`);
   }
   if (want('w3')) add('w3', 'w3', { concurrent: 1000, sequential: 200 }, '', 'W3 no-op throughput and latency', all);
-  // faast.js sends a Float64Array as a JSON number array: 100 MB of random doubles is ~250 MB of text.
-  const cheap = systems.filter((s) => s !== 'faast' || !o.quick);
+  // The slow systems (seconds of start-up per child process) run only W1-W3 in --quick.
+  const heavy = (s: SystemName) => s === 'faast' || s === 'emulator';
+  const cheap = systems.filter((s) => !o.quick || !heavy(s));
   if (want('hop')) {
     for (const bytes of hopBytes) {
+      // faast.js sends a Float64Array as a JSON number array: 100 MB of random doubles is ~250 MB of text.
       const which = bytes > 8e6 ? cheap.filter((s) => s !== 'faast') : cheap;
       add('hop', 'hop', { hopBytes: [bytes] }, '', `object hop ${Math.round(bytes / 1e6)} MB`, all, which);
     }
@@ -88,12 +90,14 @@ export function makePlan(o: BenchOptions): Plan {
   if (want('scale')) {
     for (const kind of ['noop', 'tree'] as const) {
       for (const n of scaleN) {
+        const which = cheap.filter((s) => s !== 'emulator' || n <= 1000);
         add('scale', kind === 'noop' ? 'scale-noop' : 'scale-tree', { n }, `${kind}@${n}.`, `scaling: ${kind === 'noop' ? `${n} no-ops` : `sum tree over ${n}`}`,
-          (s) => (s === 'faast' && slowPeer && n >= 10000 ? 1 : o.runs), cheap);
+          (s) => ((s === 'faast' && slowPeer && n >= 10000) || (s === 'emulator' && !o.quick) ? 1 : o.runs), which);
       }
     }
     if (slowPeer && o.runs > 1) notes.push(`faast.js ran the N = 10,000 scaling points once, not ${o.runs} times (about 1,000 tasks/s: tens of seconds each).`);
+    if (systems.includes('emulator') && !o.quick) notes.push('The emulator tier runs each scaling point once and stops at N = 1,000 (a few hundred HTTP invocations per second).');
   }
-  if (o.quick && systems.includes('faast')) notes.push('--quick: faast.js runs W1, W2 and W3 only; W2 is 300x300 for every system.');
+  if (o.quick) notes.push(`--quick: one run, W2 at 300x300, the 8 MB hop only, N up to 1,000; ${systems.filter(heavy).map((s) => (s === 'faast' ? 'faast.js' : 'the emulator tier')).join(' and ') || 'no slow system'} ran W1-W3 only.`);
   return { jobs, hopBytes, scaleN, w2Size, notes };
 }

@@ -133,8 +133,11 @@ export function targetLines(results: TargetResult[]): string {
       const unit = t.unit === 'x' ? 'x' : t.unit === 'tasks/s' ? 'tasks/s' : 'ms';
       const shown = (v?: number) => (unit === 'ms' ? fmt(v, v !== undefined && v >= 100 ? 's' : 'ms') : fmt(v, unit as 'x' | 'tasks/s'));
       if (t.pass === undefined) return `  ${pad(t.name, 40)} not measured`;
-      const off = t.higherIsBetter ? t.bound / t.median! : t.median! / t.bound;
-      const by = t.pass ? '' : `  (off by ${((off - 1) * 100).toFixed(0)} %)`;
+      const by = t.pass
+        ? ''
+        : t.higherIsBetter
+          ? `  (${((t.median! / t.bound) * 100).toFixed(0)} % of the target)`
+          : `  (${((t.median! / t.bound - 1) * 100).toFixed(0)} % over)`;
       return `  ${pad(t.name, 40)} median ${pad(shown(t.median), 12, true)}  best ${pad(shown(t.best), 12, true)}  ${t.pass ? 'PASS' : 'MISS'}${by}`;
     })
     .join('\n');

@@ -8,8 +8,8 @@ export async function createSystem(name: SystemName): Promise<System> {
       return new VolleySystem('volley');
     }
     case 'emulator': {
-      const { VolleySystem } = await import('./volley.js');
-      return new VolleySystem('emulator', { target: 'emulator' } as never);
+      const { EmulatorSystem } = await import('./volley.js');
+      return new EmulatorSystem();
     }
     case 'pool': {
       const { PoolSystem } = await import('./pool.js');

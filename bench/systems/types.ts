@@ -5,6 +5,8 @@
  */
 export interface System {
   readonly name: string;
+  /** Untimed preparation, e.g. emulators standing in for a deployed stack. */
+  setup?(): Promise<void>;
   start(): Promise<void>;
   /** W1: one task per duration, all at once; resolves with every result. */
   sleepFanout(seconds: readonly number[]): Promise<string[]>;

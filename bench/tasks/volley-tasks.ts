@@ -1,6 +1,7 @@
 /**
  * The benchmark's volley tasks. Workers import this module by its URL (recorded by remote()),
- * so it holds task definitions only: no driver code runs at its top level.
+ * so it holds task definitions only: no driver code runs at its top level. Names start with
+ * "bench" so they never collide with the examples' tasks in the same Lambda bundle.
  */
 import { Matrix, remote, seededRandom } from 'volley';
 
@@ -13,15 +14,15 @@ export const noop = remote(function benchNoop(): null {
   return null;
 });
 
-export const createMatrix = remote(function createMatrix(size: number, seed: number): Matrix {
+export const createMatrix = remote(function benchCreateMatrix(size: number, seed: number): Matrix {
   return Matrix.random(size, size, seededRandom(seed));
 });
 
-export const multiply = remote(function multiply(x: Matrix, y: Matrix): Matrix {
+export const multiply = remote(function benchMultiply(x: Matrix, y: Matrix): Matrix {
   return x.multiply(y);
 });
 
-export const sum = remote(function sum(x: Matrix, y: Matrix): Matrix {
+export const sum = remote(function benchSum(x: Matrix, y: Matrix): Matrix {
   return x.add(y);
 });
 
