@@ -14,7 +14,7 @@ export { ObjectRef } from './ref.js';
 export { Matrix, seededRandom } from './matrix.js';
 export { Runtime, type GetOptions, type WaitOptions, type WaitResult, type TaskStats } from './runtime.js';
 export { init, shutdown, isWorker } from './context.js';
-export type { InitOptions, TaskOptions, LocalOptions } from './options.js';
+export type { InitOptions, TaskOptions, LocalOptions, AwsOptions, AwsBaseOptions, S3ClientChoice, LambdaClientChoice, Target } from './options.js';
 export type { ObjectStore, Invoker, Backend, InvokeOptions } from './backend.js';
 export {
   VolleyError,
