@@ -50,6 +50,8 @@ export type ResultEnvelope =
       error: RemoteErrorInfo;
       fault: 'user' | 'infrastructure';
       timing: Timing;
+      /** Where the worker's logs for this run are, when the transport knows (e.g. CloudWatch). */
+      logs?: string;
     };
 
 /** An envelope was malformed or of another protocol version. */

@@ -478,8 +478,9 @@ export class Runtime {
   }
 
   private complete(task: Task, res: ResultEnvelope): void {
-    if (task.done) return;
-    const entry = this.objects.get(task.id)!;
+    const entry = this.objects.get(task.id);
+    // After shutdown() the table is gone; a late result has nowhere to go.
+    if (task.done || !entry) return;
     entry.timing = res.timing;
     const s = this.statsByFn.get(task.fn) ?? { tasks: 0, fetchMs: 0, runMs: 0, storeMs: 0 };
     s.tasks++;
@@ -496,7 +497,7 @@ export class Runtime {
         this.settle(entry, { kind: 'stored', key: res.key, size: res.size });
         break;
       case 'error': {
-        const err = TaskError.fromRemote(task.fn, task.id, res.error);
+        const err = TaskError.fromRemote(task.fn, task.id, res.error, res.logs);
         if (res.fault === 'infrastructure') (err as { fault: string }).fault = 'infrastructure';
         this.settleFailed(entry, err);
         break;
@@ -505,9 +506,10 @@ export class Runtime {
   }
 
   private failTask(task: Task, err: Error): void {
-    if (task.done) return;
+    const entry = this.objects.get(task.id);
+    if (task.done || !entry) return;
     task.done = true;
-    this.settleFailed(this.objects.get(task.id)!, err);
+    this.settleFailed(entry, err);
   }
 
   private settle(entry: ObjectEntry, payload: Payload): void {
@@ -534,7 +536,8 @@ export class Runtime {
       for (const t of deps ?? []) {
         if (t.done) continue;
         t.done = true;
-        work.push([this.objects.get(t.id)!, new DependencyError(t.fn, t.id, err)]);
+        const dep = this.objects.get(t.id);
+        if (dep) work.push([dep, new DependencyError(t.fn, t.id, err)]);
       }
     }
   }

@@ -161,6 +161,7 @@ export class LambdaInvoker implements Invoker {
         cause: err,
       });
     }
+    if (res.kind === 'error' && logs) res.logs ??= logs;
     if (res.kind === 'error' && res.fault === 'infrastructure' && res.error.name === 'TaskTimeoutError') {
       throw new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, logs ?? logLocation(fn, requestId));
     }
