@@ -19,9 +19,33 @@ const require = createRequire(import.meta.url);
 const dist = join(root, 'dist');
 
 rmSync(join(dist, 'cjs'), { recursive: true, force: true });
+rmSync(join(dist, 'esm'), { recursive: true, force: true });
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], {
   stdio: 'inherit',
   cwd: root,
+});
+
+// The ESM entry: the library, the worker thread's entry and the AWS subpath bundled with
+// shared chunks, so a worker thread (which loads the entry, then the user's module importing
+// 'volley') reads a few files instead of the whole module graph, and both share one copy.
+// Chunks sit beside the entries: the pool finds './worker-thread.js' relative to its own chunk.
+await build({
+  entryPoints: {
+    index: join(root, 'sdk/index.ts'),
+    aws: join(root, 'sdk/aws/index.ts'),
+    'worker-thread': join(root, 'infra/local/worker-thread.ts'),
+  },
+  outdir: join(dist, 'esm'),
+  bundle: true,
+  splitting: true,
+  chunkNames: '[name]-[hash]',
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: true,
+  keepNames: true,
+  logLevel: 'warning',
 });
 
 // CommonJS entry. The bundle keeps the ESM build's layout in mind: import.meta.url is defined

@@ -108,6 +108,18 @@ export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult>
     metafile: true,
     alias: { volley: join(base, `sdk/index${ext}`) },
     tsconfigRaw: fromSource ? readFileSync(join(pkg, 'tsconfig.json'), 'utf8') : undefined,
+    // A worker never starts a runtime: leave the driver-side backends (the thread pool, the
+    // Lambda client) out of the bundle; their lazy import() stays, unreachable.
+    plugins: [
+      {
+        name: 'no-driver-backends',
+        setup(b) {
+          b.onResolve({ filter: /(^|\/)(infra\/local|aws)\/backend(\.js|\.ts)?$/ }, (args) =>
+            args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined,
+          );
+        },
+      },
+    ],
     // CommonJS dependencies inside an ESM bundle call require(): give them Node's.
     banner: { js: "import { createRequire as __volleyCreateRequire } from 'node:module'; const require = __volleyCreateRequire(import.meta.url);" },
   });

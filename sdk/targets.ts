@@ -9,13 +9,13 @@ import type { ResolvedInitOptions } from './options.js';
 export async function createBackend(options: ResolvedInitOptions): Promise<Backend> {
   switch (options.target) {
     case 'local': {
-      const { createLocalBackend } = (await import(new URL('../infra/local/backend.js', import.meta.url).href)) as typeof import('../infra/local/backend.js');
+      const { createLocalBackend } = await import('../infra/local/backend.js');
       return createLocalBackend(options);
     }
     case 'aws':
     case 'localstack':
     case 'emulator': {
-      const { createAwsBackend } = (await import(new URL('./aws/backend.js', import.meta.url).href)) as typeof import('./aws/backend.js');
+      const { createAwsBackend } = await import('./aws/backend.js');
       return createAwsBackend(options);
     }
   }
