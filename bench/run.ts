@@ -9,17 +9,17 @@
  * Each (system, workload, run) is a fresh child process (bench/child.ts). Results: a table
  * here, JSON under bench/results/, SVG charts under bench/results/charts/.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { isWorker } from 'volley';
 import { renderCharts } from './lib/charts.js';
 import { parseArgs, USAGE, type BenchOptions } from './lib/cli.js';
-import { commit, machine } from './lib/machine.js';
+import { commit, machine, type Machine } from './lib/machine.js';
 import { ensurePeers } from './lib/peers.js';
 import { repoRoot, resultsDir } from './lib/paths.js';
 import { makePlan } from './lib/plan.js';
 import { performanceSection, updateReadme } from './lib/readme.js';
-import { aggregate, judge, table, targetLines } from './lib/report.js';
+import { aggregate, judge, table, targetLines, type SystemFigures, type TargetResult } from './lib/report.js';
 import { Progress, runChild, type JobResult } from './lib/runner.js';
 import { SYSTEM_LABELS, type SystemName } from './systems/types.js';
 
@@ -102,6 +102,18 @@ async function main(o: BenchOptions): Promise<void> {
   if (failures.length) process.exitCode = 1;
 }
 
+/** Rewrites README's Performance section from a saved full run. */
+function readmeFrom(file: string): void {
+  const path = resolve(file);
+  const doc = JSON.parse(readFileSync(path, 'utf8')) as {
+    mode: string; date: string; commit: string; runs: number; machine: Machine; systems: Record<string, string>;
+    figures: Partial<Record<SystemName, SystemFigures>>; targets: TargetResult[]; charts: string[]; notes: string[];
+  };
+  if (doc.mode !== 'full') throw new Error(`${file} is a ${doc.mode} run; README quotes full runs only`);
+  updateReadme(performanceSection({ ...doc, systems: Object.keys(doc.systems) as SystemName[], jsonFile: path, charts: doc.charts.map((c) => join(repoRoot, c)) }));
+  console.log(`README.md: Performance section rewritten from ${file}`);
+}
+
 if (!isWorker()) {
   let options: BenchOptions | undefined;
   try {
@@ -111,5 +123,6 @@ if (!isWorker()) {
     process.exitCode = 2;
   }
   if (options?.help) console.log(USAGE);
+  else if (options?.readmeFrom) readmeFrom(options.readmeFrom);
   else if (options) await main(options);
 }

@@ -10,6 +10,8 @@ export interface BenchOptions {
   /** Workload groups to run. */
   only?: string[];
   updateReadme: boolean;
+  /** Rewrite README's Performance section from this saved full run, and run nothing. */
+  readmeFrom?: string;
   help: boolean;
 }
 
@@ -19,7 +21,8 @@ export const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--emulator] 
   --emulator        also run volley on the emulator tier (target 'emulator')
   --systems LIST    systems besides the bare pool (default volley,faast)
   --only LIST       workload groups (default all): w1, w2, w3, hop, scale
-  --update-readme   rewrite the "Performance" section at the end of README.md from this run`;
+  --update-readme   rewrite the "Performance" section at the end of README.md from this run
+  --readme-from F   rewrite that section from a saved full run (bench/results/<stamp>.json); runs nothing`;
 
 export function parseArgs(argv: string[]): BenchOptions {
   const o: BenchOptions = { quick: false, runs: 0, emulator: false, systems: ['volley', 'faast'], updateReadme: false, help: false };
@@ -34,6 +37,7 @@ export function parseArgs(argv: string[]): BenchOptions {
       case '--quick': o.quick = true; break;
       case '--emulator': o.emulator = true; break;
       case '--update-readme': o.updateReadme = true; break;
+      case '--readme-from': o.readmeFrom = value(); break;
       case '--help': case '-h': o.help = true; break;
       case '--runs': {
         const n = Number(value());
