@@ -98,6 +98,9 @@ export function makePlan(o: BenchOptions): Plan {
     if (slowPeer && o.runs > 1) notes.push(`faast.js ran the N = 10,000 scaling points once, not ${o.runs} times (about 1,000 tasks/s: tens of seconds each).`);
     if (systems.includes('emulator') && !o.quick) notes.push('The emulator tier runs each scaling point once and stops at N = 1,000 (a few hundred HTTP invocations per second).');
   }
-  if (o.quick) notes.push(`--quick: one run, W2 at 300x300, the 8 MB hop only, N up to 1,000; ${systems.filter(heavy).map((s) => (s === 'faast' ? 'faast.js' : 'the emulator tier')).join(' and ') || 'no slow system'} ran W1-W3 only.`);
+  if (o.quick) {
+    const slow = systems.filter(heavy).map((s) => (s === 'faast' ? 'faast.js' : 'the emulator tier'));
+    notes.push(`--quick: one run, W2 at 300x300, the 8 MB hop only, N up to 1,000${slow.length ? `; ${slow.join(' and ')} ran W1-W3 only` : ''}.`);
+  }
   return { jobs, hopBytes, scaleN, w2Size, notes };
 }
