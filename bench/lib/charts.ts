@@ -24,6 +24,7 @@ const SHORT: Record<string, string> = {
   w2TotalMs: 'W2 total',
   w2MatmulMs: 'W2 matmul',
   w3TasksPerSec: 'W3 tasks/s',
+  w3FirstTasksPerSec: 'W3 1st batch',
   w3SeqMedianMs: 'W3 round trip',
 };
 

@@ -23,7 +23,7 @@ export interface Target {
 export const TARGETS: Target[] = [
   { name: 'W1 with start-up <= 1.65 s', metric: 'w1ColdMs', kind: 'value', bound: 1650, unit: 'ms' },
   { name: 'W1 warm <= 1.53 s', metric: 'w1WarmMs', kind: 'value', bound: 1530, unit: 'ms' },
-  { name: 'W3 >= 15,000 tasks/s', metric: 'w3TasksPerSec', kind: 'value', bound: 15000, higherIsBetter: true, unit: 'tasks/s' },
+  { name: 'W3 >= 15,000 tasks/s (warm)', metric: 'w3TasksPerSec', kind: 'value', bound: 15000, higherIsBetter: true, unit: 'tasks/s' },
   { name: 'W3 sequential <= 0.15 ms', metric: 'w3SeqMedianMs', kind: 'value', bound: 0.15, unit: 'ms' },
   { name: 'W2 total within 10 % of the bare pool', metric: 'w2TotalMs', kind: 'ratio', bound: 1.1, unit: 'x' },
 ];
@@ -49,7 +49,7 @@ export function aggregate(results: JobResult[]): Partial<Record<SystemName, Syst
   const out: Partial<Record<SystemName, SystemFigures>> = {};
   for (const [sys, m] of raw) {
     const f: SystemFigures = {};
-    for (const [k, vs] of m) f[k] = summarize(vs, k === 'w3TasksPerSec');
+    for (const [k, vs] of m) f[k] = summarize(vs, k.endsWith('TasksPerSec'));
     out[sys] = f;
   }
   return out;

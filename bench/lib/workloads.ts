@@ -62,10 +62,16 @@ export async function runWorkload(sys: System, name: WorkloadName, p: WorkloadPa
       const n = p.concurrent ?? 1000;
       const seq = p.sequential ?? 200;
       await sys.start();
-      await sys.noops(Math.min(n, 200)); // warm
-      const t0 = now();
-      await sys.noops(n);
-      const tps = n / ((now() - t0) / 1000);
+      await sys.noops(Math.min(n, 200)); // warm: workers up
+      // The first batch runs while V8 still compiles the hot paths (driver and workers); later
+      // batches show the steady state. Both are reported; the target is judged on the latter.
+      const rates: number[] = [];
+      for (let b = 0; b < 5; b++) {
+        const t0 = now();
+        await sys.noops(n);
+        rates.push(n / ((now() - t0) / 1000));
+      }
+      const [first, ...warm] = rates;
       for (let i = 0; i < 20; i++) await sys.roundTrip();
       const lat: number[] = [];
       for (let i = 0; i < seq; i++) {
@@ -73,7 +79,7 @@ export async function runWorkload(sys: System, name: WorkloadName, p: WorkloadPa
         await sys.roundTrip();
         lat.push(now() - s);
       }
-      return { w3TasksPerSec: tps, w3SeqMedianMs: median(lat), w3SeqMinMs: Math.min(...lat) };
+      return { w3FirstTasksPerSec: first!, w3TasksPerSec: median(warm), w3SeqMedianMs: median(lat), w3SeqMinMs: Math.min(...lat) };
     }
     case 'hop': {
       await sys.start();
