@@ -12,7 +12,8 @@
  *   handed to a worker several at a time when many are queued: the worker still runs them one
  *   after another, and reports results together at most ~2 ms apart (at once after a slower
  *   task), so one message carries many tasks or results, which is what bounds throughput for
- *   tiny tasks. The worker marks which task of its batch is running in shared memory; when it
+ *   tiny tasks; a busy worker gets its next batch before it runs dry, so it never waits for
+ *   the driver. The worker marks which of its tasks is running in shared memory; when it
  *   dies or times out, that task fails, and the batch's other tasks whose results had not
  *   arrived go back to the front of the queue (a short task may then run twice: results lost
  *   with a dead worker are recomputed, never invented).
@@ -49,9 +50,9 @@ interface Slot {
   jobs: Job[];
   /** Running a batch of short tasks (counted in shortRunning). */
   short: boolean;
-  /** Position in the current batch of jobs[0]. */
-  batchBase: number;
-  /** The worker writes the position in its batch of the task it is running here. */
+  /** Results received from this worker since it started: the sequence number of jobs[0]. */
+  completed: number;
+  /** The worker writes here the sequence number of the task it is running. */
   progress: Int32Array;
   timer?: NodeJS.Timeout;
   idleTimer?: NodeJS.Timeout;
@@ -159,7 +160,7 @@ export class WorkerPool implements Invoker {
   private spawn(): void {
     const progress = new Int32Array(new SharedArrayBuffer(4));
     const worker = new Worker(this.entry, { workerData: { progress } });
-    const slot: Slot = { worker, ready: false, jobs: [], short: false, batchBase: 0, progress };
+    const slot: Slot = { worker, ready: false, jobs: [], short: false, completed: 0, progress };
     this.slots.add(slot);
     this.starting++;
     this.startedTotal++;
@@ -187,14 +188,21 @@ export class WorkerPool implements Invoker {
           const job = slot.jobs[0];
           if (!job || res.taskId !== job.env.taskId) continue;
           slot.jobs.shift();
-          slot.batchBase++;
+          slot.completed++;
           const prev = this.runMs.get(job.env.fn);
           const ran = res.timing.runMs + res.timing.fetchMs + res.timing.storeMs;
           this.runMs.set(job.env.fn, prev === undefined ? ran : 0.8 * prev + 0.2 * ran);
           job.resolve(res);
         }
-        if (slot.jobs.length > 0) this.startTimer(slot);
-        else this.release(slot);
+        if (slot.jobs.length === 0) {
+          this.release(slot);
+          return;
+        }
+        this.startTimer(slot);
+        // Keep a busy short-task worker fed: send its next batch before it runs dry.
+        if (slot.short && slot.jobs.length < MAX_BATCH / 2 && this.queueHead < this.queue.length && this.isShort(this.queue[this.queueHead]!)) {
+          this.assign(slot, this.takeBatch(true));
+        }
         return;
       }
       case 'get': {
@@ -214,15 +222,16 @@ export class WorkerPool implements Invoker {
     }
   }
 
+  /** Sends tasks to a worker, which runs them after any it already has, one at a time. */
   private assign(slot: Slot, jobs: Job[]): void {
     if (slot.idleTimer) {
       clearTimeout(slot.idleTimer);
       slot.idleTimer = undefined;
     }
-    slot.jobs = jobs;
-    slot.batchBase = 0;
+    const wasIdle = slot.jobs.length === 0;
+    slot.jobs.push(...jobs);
     slot.worker.ref();
-    this.startTimer(slot);
+    if (wasIdle) this.startTimer(slot);
     slot.worker.postMessage({ t: 'tasks', envs: jobs.map((j) => j.env) } satisfies ToWorker);
   }
 
@@ -290,7 +299,7 @@ export class WorkerPool implements Invoker {
   /** Splits a stopped worker's jobs into the one it was running and the ones to run again. */
   private takeFailed(slot: Slot): { job?: Job; again: Job[] } {
     this.endShort(slot);
-    const running = Atomics.load(slot.progress, 0) - slot.batchBase;
+    const running = Atomics.load(slot.progress, 0) - slot.completed;
     const jobs = slot.jobs;
     slot.jobs = [];
     if (slot.timer) clearTimeout(slot.timer);

@@ -50,13 +50,20 @@ const loadModule = (url: string) => {
   return p;
 };
 
-/** Runs the tasks of one message one after another; see FLUSH_MS for when results go out. */
-async function runTasks(envs: TaskEnvelope[]): Promise<void> {
+/** Tasks received and not yet run; they run one at a time, in order. */
+const queue: TaskEnvelope[] = [];
+let running = false;
+/** Sequence number of the next task this worker runs (the pool counts results the same way). */
+let seq = 0;
+
+/** Runs queued tasks one after another; see FLUSH_MS for when results go out. */
+async function runQueue(): Promise<void> {
+  running = true;
   let pending: ResultEnvelope[] = [];
   let lastFlush = performance.now();
-  for (let i = 0; i < envs.length; i++) {
-    Atomics.store(progress, 0, i);
-    const env = envs[i]!;
+  while (queue.length > 0) {
+    const env = queue.shift()!;
+    Atomics.store(progress, 0, seq++);
     const started = performance.now();
     let res: ResultEnvelope;
     try {
@@ -74,18 +81,20 @@ async function runTasks(envs: TaskEnvelope[]): Promise<void> {
     }
     pending.push(res);
     const now = performance.now();
-    if (i === envs.length - 1 || now - started >= FLUSH_MS / 2 || now - lastFlush >= FLUSH_MS) {
+    if (queue.length === 0 || now - started >= FLUSH_MS / 2 || now - lastFlush >= FLUSH_MS) {
       send({ t: 'results', results: pending });
       pending = [];
       lastFlush = now;
     }
   }
+  running = false;
 }
 
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'tasks':
-      void runTasks(m.envs);
+      queue.push(...m.envs);
+      if (!running) void runQueue();
       break;
     case 'got':
     case 'stored': {
