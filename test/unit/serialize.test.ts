@@ -122,6 +122,26 @@ describe('serialization', () => {
     assert.deepEqual(decode(bytes, (id) => values[id]), ['ONE', { list: [1, [2], { again: 'ONE' }] }, 'plain']);
   });
 
+  it('encodes tiny values compactly and exactly, and everything else through V8', () => {
+    const tiny: unknown[] = [[], [1, 'two', true, null, 2.5], 42, 'héllo ✓', null, false];
+    for (const v of tiny) {
+      const bytes = encode(v);
+      assert.equal(bytes[0], 0x4a, `compact for ${JSON.stringify(v)}`);
+      assert.ok(bytes.length < 40);
+      assert.deepEqual(decode(bytes), v);
+    }
+    const sparse = [1, , 3];
+    const extra = Object.assign([1, 2], { note: 'x' });
+    const exact: unknown[] = [-0, NaN, Infinity, undefined, 1n, [undefined], sparse, extra, 'x'.repeat(65), Array(17).fill(1), [[1]], new Date(0)];
+    for (const v of exact) {
+      const bytes = encode(v);
+      assert.notEqual(bytes[0], 0x4a, `not compact for ${String(v)}`);
+      assert.deepEqual(decode(bytes), v);
+    }
+    assert.ok(Object.is(decode(encode(-0)), -0));
+    assert.equal((decode(encode(extra)) as typeof extra).note, 'x');
+  });
+
   it('does not copy argument structures that hold no refs', () => {
     const arr = [1, 2, 3];
     const bytes = encodeArgs([arr], () => assert.fail('no refs here'));
