@@ -12,6 +12,8 @@ export interface ObjectStore {
   get(key: string): Promise<Uint8Array>;
   /** Removes every object whose key starts with prefix; resolves to how many were removed. */
   deletePrefix(prefix: string): Promise<number>;
+  /** Optional: removes these objects (a missing key is not an error). Without it, objects stay until the job's prefix is removed. */
+  delete?(keys: string[]): Promise<void>;
   /**
    * Optional: allocates bytes that `put` can keep without copying (shared memory for the
    * embedded runtime). Encoders write large values straight into it.

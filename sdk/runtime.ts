@@ -45,6 +45,10 @@ interface ObjectEntry {
   timing?: Timing;
   listeners?: Set<() => void>;
   dependents?: Task[];
+  /** Unfinished tasks that take this object as an argument. */
+  uses: number;
+  /** The program no longer holds its ObjectRef (it was garbage-collected). */
+  dropped: boolean;
 }
 
 interface Task {
@@ -184,12 +188,13 @@ export class Runtime {
       missing: 0,
       done: false,
     };
-    const entry: ObjectEntry = { id, label: rf.taskName, state: PENDING };
+    const entry: ObjectEntry = { id, label: rf.taskName, state: PENDING, uses: 0, dropped: false };
     this.objects.set(id, entry);
 
     let failedDep: ObjectEntry | undefined;
     for (const depId of task.deps) {
       const dep = this.objects.get(depId)!;
+      dep.uses++;
       if (dep.state === FAILED) failedDep ??= dep;
       else if (dep.state === PENDING) {
         (dep.dependents ??= []).push(task);
@@ -215,7 +220,7 @@ export class Runtime {
       task.args = { kind: 'inline', bytes };
       if (task.missing === 0) this.enqueue(task);
     }
-    return new ObjectRef(id, this as never);
+    return this.newRef(id);
   }
 
   /** Stores a value once and returns a ref to pass to many tasks (Ray's `put`). */
@@ -223,7 +228,7 @@ export class Runtime {
     this.checkOpen('put()');
     const bytes = encode(value, 'put(value)', this.allocator);
     const id = this.newId('put');
-    const entry: ObjectEntry = { id, label: 'put', state: PENDING };
+    const entry: ObjectEntry = { id, label: 'put', state: PENDING, uses: 0, dropped: false };
     this.objects.set(id, entry);
     if (bytes.length <= this.options.inlineThresholdBytes) {
       this.settle(entry, { kind: 'inline', bytes });
@@ -236,7 +241,7 @@ export class Runtime {
           (err: unknown) => this.settleFailed(entry, err as Error),
         );
     }
-    return new ObjectRef<T>(id, this as never);
+    return this.newRef<T>(id);
   }
 
   /** The value of one ref, or the values of several in order; re-throws a task's failure. */
@@ -307,6 +312,49 @@ export class Runtime {
   }
 
   // --- internals ---------------------------------------------------------------------------
+
+  /**
+   * Objects are freed like Ray's: once the program drops every ObjectRef to one (the ref is
+   * garbage-collected) and no unfinished task takes it as an argument, its entry goes and its
+   * stored bytes are deleted. Everything left goes at shutdown().
+   */
+  private readonly collected = new FinalizationRegistry<string>((id) => {
+    const e = this.objects.get(id);
+    if (!e) return;
+    e.dropped = true;
+    this.maybeFree(e);
+  });
+
+  private newRef<T>(id: string): ObjectRef<T> {
+    const ref = new ObjectRef<T>(id, this as never);
+    this.collected.register(ref, id);
+    return ref;
+  }
+
+  private maybeFree(e: ObjectEntry): void {
+    if (!e.dropped || e.uses > 0 || e.state === PENDING || !this.objects.has(e.id)) return;
+    this.objects.delete(e.id);
+    const store = this.backend?.store;
+    if (!store?.delete) return;
+    const keys: Promise<string>[] = [];
+    if (e.payload?.kind === 'stored') keys.push(Promise.resolve(e.payload.key));
+    if (e.spilled) keys.push(e.spilled.then((p) => (p as { key: string }).key));
+    // A delete that fails leaves bytes that shutdown() (or the bucket's expiry) removes later.
+    if (keys.length) void Promise.all(keys).then((k) => store.delete!(k)).catch(() => undefined);
+  }
+
+  /** A task ran (or failed): its arguments are no longer needed for it. */
+  private taskDone(task: Task): void {
+    task.done = true;
+    for (const id of task.deps) {
+      const e = this.objects.get(id);
+      if (e) {
+        e.uses--;
+        this.maybeFree(e);
+      }
+    }
+    if (task.args?.kind === 'stored') void this.backend?.store.delete?.([task.args.key]).catch(() => undefined);
+  }
 
   /** Large encodings go straight into the store's own memory when it offers any. */
   private readonly allocator = (n: number): Uint8Array => {
@@ -488,7 +536,7 @@ export class Runtime {
     s.runMs += res.timing.runMs;
     s.storeMs += res.timing.storeMs;
     this.statsByFn.set(task.fn, s);
-    task.done = true;
+    this.taskDone(task);
     switch (res.kind) {
       case 'value':
         this.settle(entry, { kind: 'inline', bytes: res.bytes });
@@ -508,7 +556,7 @@ export class Runtime {
   private failTask(task: Task, err: Error): void {
     const entry = this.objects.get(task.id);
     if (task.done || !entry) return;
-    task.done = true;
+    this.taskDone(task);
     this.settleFailed(entry, err);
   }
 
@@ -520,6 +568,7 @@ export class Runtime {
     entry.dependents = undefined;
     this.notify(entry);
     if (deps) for (const t of deps) this.depReady(t);
+    this.maybeFree(entry);
   }
 
   /** Fails an entry and, transitively, every task waiting on it (iteratively: chains may be long). */
@@ -535,10 +584,11 @@ export class Runtime {
       this.notify(entry);
       for (const t of deps ?? []) {
         if (t.done) continue;
-        t.done = true;
+        this.taskDone(t);
         const dep = this.objects.get(t.id);
         if (dep) work.push([dep, new DependencyError(t.fn, t.id, err)]);
       }
+      this.maybeFree(entry);
     }
   }
 

@@ -45,6 +45,10 @@ export class MemoryStore implements ObjectStore {
     return b;
   }
 
+  async delete(keys: string[]): Promise<void> {
+    for (const k of keys) this.objects.delete(k);
+  }
+
   async deletePrefix(prefix: string): Promise<number> {
     let n = 0;
     for (const k of [...this.objects.keys()]) {

@@ -111,6 +111,25 @@ export class S3Store implements ObjectStore {
   }
 
   /** Lists and deletes every object under prefix, 1000 at a time. */
+  async delete(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000).map((Key) => ({ Key }));
+      try {
+        const res = await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } }));
+        if (res.Errors && res.Errors.length > 0) {
+          const first = res.Errors[0]!;
+          throw new Error(`${res.Errors.length} object(s) were not deleted, e.g. ${first.Key}: ${first.Code} ${first.Message}`);
+        }
+      } catch (err) {
+        throw new ObjectStoreError(
+          `could not remove ${batch.length} object(s) from bucket ${this.bucket}: ${describeError(err)}; the bucket's lifecycle rule expires them, or run npx volley cleanup`,
+          batch[0]!.Key,
+          { cause: err },
+        );
+      }
+    }
+  }
+
   async deletePrefix(prefix: string): Promise<number> {
     let removed = 0;
     let token: string | undefined;

@@ -65,6 +65,13 @@ describe('S3 store on s3rver', () => {
     assert.ok((left.Contents ?? []).some((o) => o.Key === 'volley/jobs/j3/keep'));
   });
 
+  it('deletes freed objects by key, exactly those', async () => {
+    for (const k of ['o1', 'o10', 'o2']) await store.put(`volley/jobs/j4/${k}`, bytes(10, 1));
+    await store.delete(['volley/jobs/j4/o1', 'volley/jobs/j4/never-written']);
+    const left = await store.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'volley/jobs/j4/' }));
+    assert.deepEqual((left.Contents ?? []).map((o) => o.Key).sort(), ['volley/jobs/j4/o10', 'volley/jobs/j4/o2']);
+  });
+
   it('a missing object is an ObjectStoreError that says why it may be gone', async () => {
     await assert.rejects(store.get('volley/jobs/none/x'), (e: unknown) => e instanceof ObjectStoreError && /lifecycle expiry/.test(e.message) && e.key === 'volley/jobs/none/x');
   });

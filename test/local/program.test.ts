@@ -3,10 +3,10 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 
-function runProgram(file: string, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runProgram(file: string, args: string[] = [], nodeFlags: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const path = fileURLToPath(new URL(`../fixtures/${file}`, import.meta.url));
   return new Promise((resolve) => {
-    execFile(process.execPath, [path, ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...nodeFlags, path, ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
     });
   });
@@ -31,5 +31,17 @@ describe('a seed-style single-file program', () => {
     assert.match(r.stdout, /error=UsageError: \.remote\(\)\/put\(\) was called inside a worker/);
     assert.match(r.stdout, /if \(!isWorker\(\)\)/);
     assert.match(r.stdout, /^result=42$/m);
+  });
+});
+
+describe('object lifetime', () => {
+  it('frees stored objects once the program drops their refs and no task needs them', async () => {
+    const r = await runProgram('free-objects.js', [], ['--expose-gc']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim()) as { total: number; afterDrop: number; afterAll: number };
+    assert.equal(out.total, 100_000 * (2 + 3 + 4), 'the values arrived before they were freed');
+    // Only the object still referenced by `kept` (800 KB plus framing) remains.
+    assert.ok(out.afterDrop > 800_000 && out.afterDrop < 900_000, `store held ${out.afterDrop} bytes with one ref kept`);
+    assert.equal(out.afterAll, 0);
   });
 });
