@@ -32,7 +32,7 @@ export interface TaskEnvelope {
 }
 
 export interface Timing {
-  /** Time spent reading ref arguments from the store and decoding them. */
+  /** Time spent reading ref arguments from the store and decoding them (not loading the task's module). */
   fetchMs: number;
   /** Time spent in the task's own function. */
   runMs: number;

@@ -34,6 +34,8 @@ import type { FromWorker, ToWorker } from './messages.js';
 interface Job {
   env: TaskEnvelope;
   timeoutMs: number;
+  /** When the job entered the queue (performance.now()). */
+  queuedAt: number;
   resolve: (r: ResultEnvelope) => void;
   reject: (e: Error) => void;
 }
@@ -42,6 +44,12 @@ interface Job {
 const SHORT_TASK_MS = 1;
 /** Most tasks sent to one worker in one message. */
 const MAX_BATCH = 32;
+/**
+ * With a worker per core already running, a task of unknown length waits this long for one
+ * of them before a new thread is started: a thread costs tens of ms of CPU, more than a burst
+ * of quick tasks takes to drain.
+ */
+const SPAWN_AFTER_MS = 5;
 
 interface Slot {
   worker: Worker;
@@ -84,6 +92,7 @@ export class WorkerPool implements Invoker {
    * turns waking each other, while a few busy workers with long batches keep the cores full.
    */
   private shortRunning = 0;
+  private growTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly options: ResolvedLocalOptions,
@@ -96,7 +105,7 @@ export class WorkerPool implements Invoker {
   invoke(env: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope> {
     if (this.closed) return Promise.reject(new Error('the worker pool is closed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ env, timeoutMs: options.timeoutMs, resolve, reject });
+      this.queue.push({ env, timeoutMs: options.timeoutMs, queuedAt: performance.now(), resolve, reject });
       this.schedule();
     });
   }
@@ -109,6 +118,7 @@ export class WorkerPool implements Invoker {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.growTimer) clearTimeout(this.growTimer);
     const exits: Promise<unknown>[] = [];
     for (const s of this.slots) {
       s.stopping = 'close';
@@ -143,10 +153,17 @@ export class WorkerPool implements Invoker {
   }
 
   private grow(): void {
-    if (this.queueHead >= this.queue.length) return;
-    const demand = this.isShort(this.queue[this.queueHead]!)
-      ? this.spawnConcurrency - this.shortRunning - this.idle.length
-      : this.queued();
+    if (this.queueHead >= this.queue.length || this.closed) return;
+    const head = this.queue[this.queueHead]!;
+    let demand = this.isShort(head) ? this.spawnConcurrency - this.shortRunning - this.idle.length : this.queued();
+    const waited = performance.now() - head.queuedAt;
+    if (demand > 0 && this.slots.size >= this.spawnConcurrency && waited < SPAWN_AFTER_MS) {
+      demand = 0;
+      this.growTimer ??= setTimeout(() => {
+        this.growTimer = undefined;
+        this.grow();
+      }, SPAWN_AFTER_MS - waited);
+    }
     while (
       !this.closed &&
       this.starting < this.spawnConcurrency &&
