@@ -12,6 +12,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isWorker } from 'volley';
+import { awsPathLines, runAwsPath } from './lib/aws-path.js';
 import { renderCharts } from './lib/charts.js';
 import { parseArgs, USAGE, type BenchOptions } from './lib/cli.js';
 import { commit, machine, type Machine } from './lib/machine.js';
@@ -54,6 +55,8 @@ async function main(o: BenchOptions): Promise<void> {
   }
   progress.end();
 
+  const awsPath = o.emulator ? await runAwsPath(o.quick ? 1 : o.runs, o.quick ? 2000 : 5000, log) : undefined;
+
   const figures = aggregate(results);
   const targets = judge(figures);
   const caption = `${date.toISOString().slice(0, 10)} · ${mach.cores} cores ${mach.cpuModel} · Node ${mach.node} · ${o.quick ? 'quick run' : `median of ${o.runs}`}`;
@@ -75,6 +78,7 @@ async function main(o: BenchOptions): Promise<void> {
     notes: plan.notes,
     figures,
     targets,
+    awsPath,
     charts: charts.map((c) => c.slice(repoRoot.length)),
     failures: failures.map((r) => ({ system: r.job.system, job: r.job.label, run: r.job.run, error: r.error })),
     jobs: results.map((r) => ({ system: r.job.system, workload: r.job.workload, params: r.job.params, run: r.job.run, ok: r.ok, wallMs: Math.round(r.wallMs), figures: r.figures, info: r.info })),
@@ -86,6 +90,7 @@ async function main(o: BenchOptions): Promise<void> {
   console.log('');
   console.log('Targets (volley embedded runtime, judged on the median):');
   console.log(targetLines(targets));
+  if (awsPath) console.log(awsPathLines(awsPath));
   for (const n of plan.notes) console.log(`note: ${n}`);
   if (failures.length) console.log(`${failures.length} job(s) failed; see "failures" in the JSON.`);
   console.log('');
@@ -95,7 +100,7 @@ async function main(o: BenchOptions): Promise<void> {
   if (o.updateReadme) {
     if (!full) console.log('--update-readme: only a full run (no --quick/--only/--systems, 3+ runs) updates README.md; skipped.');
     else {
-      updateReadme(performanceSection({ date: doc.date, commit: sha, runs: o.runs, machine: mach, systems, figures, targets, jsonFile, charts, notes: plan.notes }));
+      updateReadme(performanceSection({ date: doc.date, commit: sha, runs: o.runs, machine: mach, systems, figures, targets, jsonFile, charts, notes: plan.notes, awsPath }));
       console.log('README.md: Performance section updated.');
     }
   }

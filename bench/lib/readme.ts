@@ -6,6 +6,7 @@ import type { Machine } from './machine.js';
 import { HEADLINE_METRICS, hopMetrics } from './plan.js';
 import { fmt, ratio, type SystemFigures, type TargetResult } from './report.js';
 import { repoRoot } from './paths.js';
+import { INVOKE_TARGET, S3_TARGET, type AwsPathFigures } from './aws-path.js';
 
 export interface SectionInput {
   date: string;
@@ -18,6 +19,7 @@ export interface SectionInput {
   jsonFile: string;
   charts: string[];
   notes: string[];
+  awsPath?: AwsPathFigures;
 }
 
 export function performanceSection(i: SectionInput): string {
@@ -46,6 +48,14 @@ export function performanceSection(i: SectionInput): string {
     .filter((x) => x.pass !== undefined)
     .map((x) => `${x.name}: ${x.pass ? 'pass' : 'miss'} (${x.unit === 'x' ? `${x.median!.toFixed(2)}x` : x.unit === 'tasks/s' ? `${Math.round(x.median!).toLocaleString('en-US')} tasks/s` : x.median! >= 100 ? `${(x.median! / 1000).toFixed(2)} s` : `${x.median!.toFixed(3)} ms`})`);
   if (t.length) lines.push(`Targets for the embedded runtime: ${t.join('; ')}.`, '');
+  if (i.awsPath) {
+    const a = i.awsPath;
+    lines.push(
+      `AWS path, against local endpoints: one client invokes ${Math.round(a.invokePerSec.median).toLocaleString('en-US')} tasks/s (median; target ${INVOKE_TARGET.toLocaleString('en-US')}/s: ${a.invokePerSec.median >= INVOKE_TARGET ? 'pass' : 'miss'}); ` +
+        `an 8 MB round trip through the S3 store runs at ${(a.s3Ratio.median * 100).toFixed(0)} % of the raw SDK's speed on the same s3rver (median; target ${S3_TARGET * 100} %: ${a.s3Ratio.median >= S3_TARGET ? 'pass' : 'miss'}).`,
+      '',
+    );
+  }
   for (const n of i.notes) lines.push(`- ${n}`);
   if (i.notes.length) lines.push('');
   lines.push(`Data: [${rel(i.jsonFile)}](${rel(i.jsonFile)}); charts: ${i.charts.map((c) => `[${rel(c).split('/').pop()}](${rel(c)})`).join(', ')}. Scaling (makespan and driver RSS up to 10,000 tasks and a sum tree over 10,000 inputs) is in the JSON and the charts.`);

@@ -86,11 +86,11 @@ export class S3Store implements ObjectStore {
 
   /** Reads an object into one buffer, sized from Content-Length when S3 sends it. */
   async get(key: string): Promise<Uint8Array> {
-    let body: AsyncIterable<Uint8Array>;
+    let body: { transformToByteArray(): Promise<Uint8Array> } | undefined;
     let length: number | undefined;
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      body = res.Body as unknown as AsyncIterable<Uint8Array>;
+      body = res.Body;
       length = res.ContentLength;
     } catch (err) {
       const e = err as { name?: string };
@@ -104,7 +104,13 @@ export class S3Store implements ObjectStore {
       throw new ObjectStoreError(`could not read object ${key} from bucket ${this.bucket}: ${describeError(err)}`, key, { cause: err });
     }
     try {
-      return await readBody(body, length);
+      // The SDK's own collector: measured faster here than filling a buffer from 'data' events.
+      if (!body) throw new Error('the response has no body');
+      const bytes = await body.transformToByteArray();
+      if (length !== undefined && bytes.byteLength !== length) {
+        throw new Error(`the body has ${bytes.byteLength} bytes, its Content-Length says ${length}`);
+      }
+      return bytes;
     } catch (err) {
       throw new ObjectStoreError(`could not read object ${key} from bucket ${this.bucket}: ${describeError(err)}`, key, { cause: err });
     }
@@ -160,42 +166,4 @@ export class S3Store implements ObjectStore {
     }
     return removed;
   }
-}
-
-/**
- * Reads a response body into one buffer: sized from Content-Length when known, filled from
- * 'data' events (a Node stream's async iterator costs a promise per chunk, measurable on an
- * 8 MB object of hundreds of chunks).
- */
-function readBody(body: AsyncIterable<Uint8Array>, length: number | undefined): Promise<Uint8Array> {
-  const stream = body as unknown as NodeJS.ReadableStream;
-  if (typeof stream.on !== 'function') return readIterable(body, length);
-  return new Promise((resolve, reject) => {
-    const chunks: Uint8Array[] = [];
-    const out = length !== undefined ? new Uint8Array(length) : undefined;
-    let at = 0;
-    stream.on('data', (chunk: Uint8Array) => {
-      if (!out) return void chunks.push(chunk);
-      if (at + chunk.byteLength > out.byteLength) {
-        stream.removeAllListeners('data');
-        return reject(new Error(`the body is longer than its Content-Length ${length}`));
-      }
-      out.set(chunk, at);
-      at += chunk.byteLength;
-    });
-    stream.once('error', reject);
-    stream.once('end', () => {
-      if (!out) return resolve(Buffer.concat(chunks));
-      if (at !== out.byteLength) return reject(new Error(`the body ended after ${at} of ${length} bytes`));
-      resolve(out);
-    });
-  });
-}
-
-async function readIterable(body: AsyncIterable<Uint8Array>, length: number | undefined): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of body) chunks.push(chunk);
-  const all = Buffer.concat(chunks);
-  if (length !== undefined && all.byteLength !== length) throw new Error(`the body has ${all.byteLength} bytes, its Content-Length says ${length}`);
-  return all;
 }
