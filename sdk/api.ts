@@ -2,9 +2,8 @@
 import { UsageError } from './errors.js';
 import { currentRuntime } from './context.js';
 import { ObjectRef } from './ref.js';
-import type { GetOptions, Runtime, WaitOptions, WaitResult } from './runtime.js';
+import { checkRefArray, type GetOptions, type Runtime, type Values, type WaitOptions, type WaitResult } from './runtime.js';
 
-type Values<R extends readonly ObjectRef<unknown>[]> = { [K in keyof R]: R[K] extends ObjectRef<infer T> ? T : never };
 
 function ownerOf(where: string, refs: readonly unknown[]): Runtime {
   const first = refs.find((r): r is ObjectRef<unknown> => r instanceof ObjectRef);
@@ -46,9 +45,7 @@ export function put<T>(value: T): ObjectRef<T> {
  */
 export function wait<T>(refs: readonly ObjectRef<T>[], options?: WaitOptions): Promise<WaitResult<T>> {
   try {
-    if (!Array.isArray(refs)) {
-      throw new UsageError(`wait() takes an array of refs, got ${refs === null ? 'null' : typeof refs}; wrap a single ref: wait([ref])`);
-    }
+    checkRefArray('wait()', refs);
     return ownerOf('wait()', refs).wait(refs, options);
   } catch (err) {
     return Promise.reject(err);

@@ -12,7 +12,7 @@
 export { remote, type RemoteFunction, type RemoteArgs, type RefOr, type AnyFunction } from './remote.js';
 export { ObjectRef } from './ref.js';
 export { Matrix, seededRandom } from './matrix.js';
-export { Runtime, type GetOptions, type WaitOptions, type WaitResult, type TaskStats } from './runtime.js';
+export { Runtime, type GetOptions, type WaitOptions, type WaitResult, type TaskStats, type Values } from './runtime.js';
 export { init, shutdown, isWorker } from './context.js';
 export type { InitOptions, TaskOptions, LocalOptions, AwsOptions, AwsBaseOptions, S3ClientChoice, LambdaClientChoice, Target } from './options.js';
 export type { ObjectStore, Invoker, Backend, InvokeOptions } from './backend.js';

@@ -37,7 +37,3 @@ export function registerTask(def: TaskDefinition): void {
 export function lookupTask(name: string): TaskDefinition | undefined {
   return table().get(name);
 }
-
-export function registeredTaskNames(): string[] {
-  return [...table().keys()];
-}

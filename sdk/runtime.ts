@@ -16,7 +16,7 @@ import {
   VolleyError,
 } from './errors.js';
 import { checkKeys, resolveInitOptions, type InitOptions, type ResolvedInitOptions, type ResolvedTaskOptions } from './options.js';
-import { PROTOCOL_VERSION, type Payload, type ResultEnvelope, type TaskEnvelope, type Timing } from './protocol.js';
+import { PROTOCOL_VERSION, type Payload, type ResultEnvelope, type TaskEnvelope } from './protocol.js';
 import { ObjectRef } from './ref.js';
 import type { AnyFunction, RemoteArgs, RemoteFunction } from './remote.js';
 import { decode, encode, encodeArgs } from './serialize.js';
@@ -35,14 +35,11 @@ const FAILED = 2;
 
 interface ObjectEntry {
   readonly id: string;
-  /** What produces it: a task's function name, or "put". */
-  readonly label: string;
   state: typeof PENDING | typeof READY | typeof FAILED;
   payload?: Payload;
   /** The inline payload written to the store, once an envelope had no room for it. */
   spilled?: Promise<Payload>;
   error?: Error;
-  timing?: Timing;
   listeners?: Set<() => void>;
   dependents?: Task[];
   /** Unfinished tasks that take this object as an argument. */
@@ -91,7 +88,15 @@ export interface TaskStats {
   storeMs: number;
 }
 
-type Values<R extends readonly ObjectRef<unknown>[]> = { [K in keyof R]: R[K] extends ObjectRef<infer T> ? T : never };
+/** The value types of a tuple of refs. @public */
+export type Values<R extends readonly ObjectRef<unknown>[]> = { [K in keyof R]: R[K] extends ObjectRef<infer T> ? T : never };
+
+/** Throws a UsageError unless `refs` is an array (of refs, checked item by item later). */
+export function checkRefArray(where: string, refs: unknown): void {
+  if (!Array.isArray(refs)) {
+    throw new UsageError(`${where} takes an array of refs, got ${refs === null ? 'null' : typeof refs}; wrap a single ref: ${where.replace('()', '')}([ref])`);
+  }
+}
 
 function checkTimeout(where: string, t: unknown): number | undefined {
   if (t === undefined || t === Infinity) return undefined;
@@ -188,7 +193,7 @@ export class Runtime {
       missing: 0,
       done: false,
     };
-    const entry: ObjectEntry = { id, label: rf.taskName, state: PENDING, uses: 0, dropped: false };
+    const entry: ObjectEntry = { id, state: PENDING, uses: 0, dropped: false };
     this.objects.set(id, entry);
 
     let failedDep: ObjectEntry | undefined;
@@ -228,7 +233,7 @@ export class Runtime {
     this.checkOpen('put()');
     const bytes = encode(value, 'put(value)', this.allocator);
     const id = this.newId('put');
-    const entry: ObjectEntry = { id, label: 'put', state: PENDING, uses: 0, dropped: false };
+    const entry: ObjectEntry = { id, state: PENDING, uses: 0, dropped: false };
     this.objects.set(id, entry);
     if (bytes.length <= this.options.inlineThresholdBytes) {
       this.settle(entry, { kind: 'inline', bytes });
@@ -264,9 +269,7 @@ export class Runtime {
 
   /** Waits until `numReturns` of the refs are ready (done or failed), or the timeout passes. */
   async wait<T>(refs: readonly ObjectRef<T>[], options?: WaitOptions): Promise<WaitResult<T>> {
-    if (!Array.isArray(refs)) {
-      throw new UsageError(`wait() takes an array of refs, got ${refs === null ? 'null' : typeof refs}; wrap a single ref: wait([ref])`);
-    }
+    checkRefArray('wait()', refs);
     checkKeys('wait()', options, ['numReturns', 'timeoutMs']);
     const entries = this.entriesOf('wait()', refs);
     const seen = new Map<string, number>();
@@ -529,7 +532,6 @@ export class Runtime {
     const entry = this.objects.get(task.id);
     // After shutdown() the table is gone; a late result has nowhere to go.
     if (task.done || !entry) return;
-    entry.timing = res.timing;
     const s = this.statsByFn.get(task.fn) ?? { tasks: 0, fetchMs: 0, runMs: 0, storeMs: 0 };
     s.tasks++;
     s.fetchMs += res.timing.fetchMs;

@@ -74,17 +74,13 @@ const SEGMENT_MIN = 64 * 1024;
 /** First byte of a framed payload; V8's own payloads start with 0xFF. */
 const FRAMED = 0x56;
 
+/** The binary view types, by constructor name (how a framed segment records its type). */
 const BINARY_TYPES: Record<string, new (b: ArrayBuffer, off: number, len: number) => ArrayBufferView> = {
   Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
   Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView,
 } as never;
 
-const TYPED_ARRAY_PROTOS = new Set<object>(
-  [
-    Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
-    Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView,
-  ].map((c) => c.prototype),
-);
+const TYPED_ARRAY_PROTOS = new Set<object>(Object.values(BINARY_TYPES).map((c) => c.prototype as object));
 
 /** Where refs found in a value go; absent where refs may not appear. */
 export type RefSink = (ref: ObjectRef<unknown>, path: string) => void;

@@ -194,7 +194,6 @@ export class WorkerPool implements Invoker {
         slot.ready = true;
         this.starting--;
         this.release(slot);
-        this.grow();
         return;
       case 'results': {
         // After a timeout the pool has given up on this worker; late results are dropped.
