@@ -12,7 +12,8 @@ import { LambdaInvoker } from '../sdk/aws/lambda-invoker.js';
 import { S3Store } from '../sdk/aws/s3-store.js';
 import type { ObjectStore } from '../sdk/backend.js';
 import type { TaskEnvelope } from '../sdk/protocol.js';
-import { startInstantLambda, startS3rver } from '../infra/emulators.js';
+import { startS3rver } from '../infra/emulators.js';
+import { startInstantLambda } from './lib/instant-lambda.js';
 
 const runs = Number(process.argv[2] ?? 3);
 const invocations = Number(process.argv[3] ?? 5000);

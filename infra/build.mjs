@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Builds the package:
- *   1. tsc: sdk/, infra/, handlers/, examples/, test/ -> dist/ (ESM + .d.ts + source maps);
+ *   1. tsc: sdk/, infra/, handlers/, examples/, test/, bench/ -> dist/ (ESM + .d.ts + source maps);
  *   2. esbuild: the CommonJS entry dist/cjs/index.cjs, with .d.cts declarations beside it;
  *   3. esbuild: the Lambda worker bundle dist/lambda/worker.mjs (+ .map), with the task modules
  *      listed in volley.config.json (see infra/bundle.ts).
@@ -33,7 +33,7 @@ await build({
   entryPoints: {
     index: join(root, 'sdk/index.ts'),
     aws: join(root, 'sdk/aws/index.ts'),
-    'worker-thread': join(root, 'infra/local/worker-thread.ts'),
+    'worker-thread': join(root, 'sdk/local/worker-thread.ts'),
   },
   outdir: join(dist, 'esm'),
   bundle: true,
@@ -62,7 +62,8 @@ await build({
   sourcemap: true,
   keepNames: true,
   logLevel: 'warning',
-  // Backends stay in the ESM build and are loaded with import() from both builds.
+  // The embedded runtime's backend is loaded with import() from the tsc output (dist/sdk/local/),
+  // not bundled: its pool finds the thread entry beside its own module.
   supported: { 'dynamic-import': true },
   define: { 'import.meta.url': '__volleyEsmUrl' },
   banner: {
@@ -70,9 +71,11 @@ await build({
   },
   plugins: [
     {
-      name: 'external-backends',
+      name: 'external-local-backend',
       setup(b) {
-        b.onResolve({ filter: /\/infra\// }, (args) => ({ path: args.path, external: true }));
+        b.onResolve({ filter: /^\.\/local\/backend\.js$/ }, (args) =>
+          args.kind === 'dynamic-import' ? { path: `../sdk/${args.path.slice(2)}`, external: true } : undefined,
+        );
       },
     },
   ],

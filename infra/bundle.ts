@@ -114,7 +114,7 @@ export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult>
       {
         name: 'no-driver-backends',
         setup(b) {
-          b.onResolve({ filter: /(^|\/)(infra\/local|aws)\/backend(\.js|\.ts)?$/ }, (args) =>
+          b.onResolve({ filter: /(^|\/)(local|aws)\/backend(\.js|\.ts)?$/ }, (args) =>
             args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined,
           );
         },

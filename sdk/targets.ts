@@ -9,7 +9,7 @@ import type { ResolvedInitOptions } from './options.js';
 export async function createBackend(options: ResolvedInitOptions): Promise<Backend> {
   switch (options.target) {
     case 'local': {
-      const { createLocalBackend } = await import('../infra/local/backend.js');
+      const { createLocalBackend } = await import('./local/backend.js');
       return createLocalBackend(options);
     }
     case 'aws':

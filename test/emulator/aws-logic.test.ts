@@ -9,7 +9,7 @@ import { ConfigError, UsageError } from 'volley';
 import { resolveInitOptions } from '../../sdk/options.js';
 import { backoffDelay, isThrottle, retryThrottled, ThrottledTooLong, type Clock } from '../../sdk/aws/throttle.js';
 import { readWorkerEnv } from '../../sdk/aws/worker-env.js';
-import { createHandler } from '../../handlers/worker.js';
+import { createHandler } from '../../sdk/aws/handler.js';
 import type { ObjectStore } from '../../sdk/backend.js';
 
 describe('target and aws option resolution', () => {

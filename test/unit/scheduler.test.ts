@@ -8,7 +8,7 @@ import { DependencyError, Matrix, Runtime, TaskError } from 'volley';
 import type { Backend, InvokeOptions, ObjectStore } from '../../sdk/backend.js';
 import type { ResultEnvelope, TaskEnvelope } from '../../sdk/protocol.js';
 import { executeTask } from '../../sdk/worker/execute.js';
-import { MemoryStore } from '../../infra/local/memory-store.js';
+import { MemoryStore } from '../../sdk/local/memory-store.js';
 import { add, deepSum, failIfNegative, inc, madd, makeMatrix, matmul, describe as describeValue } from '../fixtures/tasks.js';
 
 class CountingStore implements ObjectStore {

@@ -4,11 +4,11 @@
  * driver's MemoryStore, reached by messages that carry shared memory, not copies.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { ObjectStoreError } from '../../sdk/errors.js';
-import type { ObjectStore } from '../../sdk/backend.js';
-import { markWorker } from '../../sdk/context.js';
-import { executeTask } from '../../sdk/worker/execute.js';
-import type { ResultEnvelope, TaskEnvelope } from '../../sdk/protocol.js';
+import { ObjectStoreError } from '../errors.js';
+import type { ObjectStore } from '../backend.js';
+import { markWorker } from '../context.js';
+import { executeTask } from '../worker/execute.js';
+import type { ResultEnvelope, TaskEnvelope } from '../protocol.js';
 import { allocateShared, toShared } from './memory-store.js';
 import type { FromWorker, ToWorker } from './messages.js';
 

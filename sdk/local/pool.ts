@@ -24,10 +24,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { InvokeOptions, Invoker } from '../../sdk/backend.js';
-import { TaskTimeoutError, WorkerCrashedError } from '../../sdk/errors.js';
-import type { ResultEnvelope, TaskEnvelope } from '../../sdk/protocol.js';
-import type { ResolvedLocalOptions } from '../../sdk/options.js';
+import type { InvokeOptions, Invoker } from '../backend.js';
+import { TaskTimeoutError, WorkerCrashedError } from '../errors.js';
+import type { ResultEnvelope, TaskEnvelope } from '../protocol.js';
+import type { ResolvedLocalOptions } from '../options.js';
 import type { MemoryStore } from './memory-store.js';
 import type { FromWorker, ToWorker } from './messages.js';
 

@@ -1,5 +1,5 @@
-import type { Backend } from '../../sdk/backend.js';
-import type { ResolvedInitOptions } from '../../sdk/options.js';
+import type { Backend } from '../backend.js';
+import type { ResolvedInitOptions } from '../options.js';
 import { MemoryStore } from './memory-store.js';
 import { WorkerPool } from './pool.js';
 

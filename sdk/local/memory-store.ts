@@ -1,5 +1,5 @@
-import { ObjectStoreError } from '../../sdk/errors.js';
-import type { ObjectStore } from '../../sdk/backend.js';
+import { ObjectStoreError } from '../errors.js';
+import type { ObjectStore } from '../backend.js';
 
 /** New zeroed bytes in shared memory. */
 export function allocateShared(size: number): Uint8Array {

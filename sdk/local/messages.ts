@@ -1,5 +1,5 @@
 /** Messages between the pool (driver) and a worker thread. */
-import type { ResultEnvelope, TaskEnvelope } from '../../sdk/protocol.js';
+import type { ResultEnvelope, TaskEnvelope } from '../protocol.js';
 
 export type ToWorker =
   | { t: 'tasks'; envs: TaskEnvelope[] }

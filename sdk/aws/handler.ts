@@ -1,0 +1,95 @@
+/**
+ * The Lambda worker's request handling (`handlers/worker.ts` is its thin entry point): read the
+ * environment through one helper, validate the event, run the task with the same worker-side
+ * code as the embedded runtime, answer the result.
+ *
+ * A task's own exception is a result value (re-thrown by `get` with the remote stack), never a
+ * Lambda FunctionError. A task past its timeout is answered as a timeout; Lambda's function
+ * timeout (serverless.yml) is the hard stop for code that never yields.
+ */
+import type { ObjectStore } from '../backend.js';
+import { makeS3Client } from './clients.js';
+import { S3Store } from './s3-store.js';
+import { validateLambdaRequest, type LambdaResponse } from './wire.js';
+import { readWorkerEnv, type WorkerEnv } from './worker-env.js';
+import { ConfigError, toRemoteErrorInfo } from '../errors.js';
+import { PROTOCOL_VERSION, fromWire, toWire, type ResultEnvelope } from '../protocol.js';
+import { executeTask } from '../worker/execute.js';
+
+/** The part of Lambda's context object the handler uses. */
+export interface LambdaContextLike {
+  logGroupName?: string;
+  logStreamName?: string;
+  awsRequestId?: string;
+}
+
+export type Handler = (event: unknown, context?: LambdaContextLike) => Promise<LambdaResponse>;
+
+function failure(taskId: string, err: unknown): ResultEnvelope {
+  return { v: PROTOCOL_VERSION, kind: 'error', taskId, error: toRemoteErrorInfo(err), fault: 'infrastructure', timing: { fetchMs: 0, runMs: 0, storeMs: 0 } };
+}
+
+function taskIdOf(event: unknown): string {
+  const id = (event as { task?: { taskId?: unknown } } | null)?.task?.taskId;
+  return typeof id === 'string' ? id : '?';
+}
+
+/**
+ * Makes the handler. The environment is read and the S3 client built on the first invocation
+ * and kept for warm ones; both live in this closure, not in module state.
+ */
+export function createHandler(env: NodeJS.ProcessEnv = process.env, storeFor?: (cfg: WorkerEnv) => ObjectStore): Handler {
+  let setup: { cfg: WorkerEnv; store: ObjectStore } | undefined;
+  const init = () => {
+    if (!setup) {
+      const cfg = readWorkerEnv(env);
+      const store =
+        storeFor?.(cfg) ??
+        new S3Store(
+          makeS3Client({ region: cfg.region, endpoint: cfg.s3Endpoint, maxSockets: 64, forcePathStyle: cfg.s3Endpoint !== undefined }),
+          cfg.bucket,
+          { multipartThresholdBytes: cfg.multipartThresholdBytes },
+        );
+      setup = { cfg, store };
+    }
+    return setup;
+  };
+
+  return async (event, context) => {
+    const taskId = taskIdOf(event);
+    let result: ResultEnvelope;
+    let logs: string | undefined;
+    try {
+      const { cfg, store } = init();
+      logs = context?.logGroupName
+        ? `CloudWatch log group ${context.logGroupName}${context.logStreamName ? `, stream ${context.logStreamName}` : ''}${context.awsRequestId ? `, request id ${context.awsRequestId}` : ''}`
+        : cfg.logs;
+      const req = validateLambdaRequest(event);
+      if (cfg.memoryMB !== undefined && req.memoryMB > cfg.memoryMB) {
+        throw new ConfigError(
+          `the task asked for ${req.memoryMB} MB but Lambda function ${cfg.functionName ?? '(worker)'} has ${cfg.memoryMB} MB; ` +
+            `deploy it with more (npx volley deploy --memory ${req.memoryMB}) or lower the task's memoryMB`,
+        );
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<ResultEnvelope>((resolve) => {
+        timer = setTimeout(() => {
+          const err = new Error(`the task ran past its timeout of ${req.timeoutMs} ms`);
+          err.name = 'TaskTimeoutError';
+          resolve(failure(taskId, err));
+        }, req.timeoutMs);
+      });
+      try {
+        result = await Promise.race([executeTask(fromWire(req.task), { store }), timedOut]);
+      } finally {
+        clearTimeout(timer);
+      }
+    } catch (err) {
+      // A bad event or a misconfigured worker: the task's failure, not a Lambda FunctionError.
+      result = failure(taskId, err);
+    }
+    const out = toWire(result) as LambdaResponse;
+    if (logs) out.logs = logs;
+    return out;
+  };
+}
