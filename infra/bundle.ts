@@ -22,7 +22,7 @@ function packageRoot(): string {
     if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'handlers'))) return dir;
     dir = dirname(dir);
   }
-  throw new Error('cannot find the volley package root from ' + fileURLToPath(import.meta.url));
+  throw new ConfigError('cannot find the volley package root (a folder with package.json and handlers/) above ' + fileURLToPath(import.meta.url));
 }
 
 export interface VolleyConfig {

@@ -1,17 +1,56 @@
 /**
  * volley's error hierarchy. Every error thrown by the library is a {@link VolleyError};
- * each message says what went wrong and how to fix it.
+ * each message says what went wrong and how to fix it, and each carries a stable `code` and a
+ * `retryable` flag (like smithy's `$fault`/`$retryable`) for programs and retry policies to key
+ * on. Both travel across the wire in a task's error result ({@link RemoteErrorInfo}).
  *
  * @public
  */
 
 const BRAND = Symbol.for('volley.error');
 
+/**
+ * The stable codes of volley's errors, one per kind of failure.
+ *
+ * @public
+ */
+export type VolleyErrorCode =
+  | 'VOLLEY_ERROR'
+  | 'USAGE'
+  | 'CONFIG'
+  | 'SERIALIZATION'
+  | 'DUPLICATE_TASK'
+  | 'TASK_NOT_FOUND'
+  | 'PROTOCOL'
+  | 'TASK_FAILED'
+  | 'WORKER_FAILED'
+  | 'INVOKE_FAILED'
+  | 'THROTTLED'
+  | 'SHUT_DOWN'
+  | 'DEPENDENCY_FAILED'
+  | 'TASK_TIMEOUT'
+  | 'WORKER_CRASHED'
+  | 'GET_TIMEOUT'
+  | 'OBJECT_STORE';
+
+/** Options every volley error takes. @public */
+export interface VolleyErrorOptions {
+  cause?: unknown;
+  /** Overrides the class's `retryable` for this error. */
+  retryable?: boolean;
+}
+
 /** Base class of every error volley throws. `cause` follows ES2022. */
 export class VolleyError extends Error {
   override name = 'VolleyError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  /** What kind of failure this is; stable across versions, unlike messages. */
+  readonly code: VolleyErrorCode;
+  /** Whether running the same operation again may succeed (a transient fault), as opposed to a fault that repeats until something is fixed. */
+  readonly retryable: boolean;
+  constructor(message: string, options?: VolleyErrorOptions, code: VolleyErrorCode = 'VOLLEY_ERROR', retryable = false) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options?.retryable ?? retryable;
   }
 
   /**
@@ -35,11 +74,17 @@ Object.defineProperty(VolleyError.prototype, BRAND, { value: true });
 /** A call to the API was malformed (bad arguments, bad options, misuse). Fix the call. */
 export class UsageError extends VolleyError {
   override name = 'UsageError';
+  constructor(message: string, options?: VolleyErrorOptions, code: VolleyErrorCode = 'USAGE') {
+    super(message, options, code);
+  }
 }
 
 /** Configuration (environment variables, init options, deployed stack outputs) is missing or wrong. */
 export class ConfigError extends VolleyError {
   override name = 'ConfigError';
+  constructor(message: string, options?: VolleyErrorOptions, code: VolleyErrorCode = 'CONFIG') {
+    super(message, options, code);
+  }
 }
 
 /** A value cannot travel between driver and workers (functions, symbols, class instances, ...). */
@@ -47,8 +92,8 @@ export class SerializationError extends VolleyError {
   override name = 'SerializationError';
   /** Where in the value the problem is, e.g. `args[1].weights`. */
   readonly path: string;
-  constructor(message: string, path: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(message: string, path: string, options?: VolleyErrorOptions) {
+    super(message, options, 'SERIALIZATION');
     this.path = path;
   }
 }
@@ -56,15 +101,36 @@ export class SerializationError extends VolleyError {
 /** Two different functions were registered under one task name. */
 export class DuplicateTaskError extends UsageError {
   override name = 'DuplicateTaskError';
+  constructor(message: string, options?: VolleyErrorOptions) {
+    super(message, options, 'DUPLICATE_TASK');
+  }
 }
 
-/** The error a task's function threw, as it travelled back from the worker. */
+/** A worker was asked to run a task no module it has registered: the task's module is not in the worker bundle. */
+export class TaskNotFoundError extends ConfigError {
+  override name = 'TaskNotFoundError';
+  constructor(message: string, options?: VolleyErrorOptions) {
+    super(message, options, 'TASK_NOT_FOUND');
+  }
+}
+
+/** An envelope was malformed or of another protocol version: driver and worker come from different volley versions. */
+export class ProtocolError extends VolleyError {
+  override name = 'ProtocolError';
+  constructor(message: string, options?: VolleyErrorOptions) {
+    super(message, options, 'PROTOCOL');
+  }
+}
+
+/** The error a task's function (or its worker) threw, as it travelled back from the worker. */
 export interface RemoteErrorInfo {
   name: string;
   message: string;
   stack?: string;
-  /** `code` of the remote error, when it had one (e.g. `ERR_INVALID_ARG_TYPE`). */
+  /** `code` of the remote error, when it had one (e.g. `ERR_INVALID_ARG_TYPE`, or a {@link VolleyErrorCode}). */
   code?: string;
+  /** `retryable` of the remote error, when it was a volley error. */
+  retryable?: boolean;
 }
 
 export interface TaskErrorContext {
@@ -79,6 +145,10 @@ export interface TaskErrorContext {
   /** Where the worker's logs are, when known (e.g. a CloudWatch log group and stream). */
   logs?: string;
   cause?: unknown;
+  /** Default: `TASK_FAILED` for a user's exception, `WORKER_FAILED` for an infrastructure fault. */
+  code?: VolleyErrorCode;
+  /** Default: false. */
+  retryable?: boolean;
 }
 
 /**
@@ -93,7 +163,7 @@ export class TaskError extends VolleyError {
   readonly fault: 'user' | 'infrastructure';
   readonly logs?: string;
   constructor(message: string, ctx: TaskErrorContext) {
-    super(message, ctx.cause === undefined ? undefined : { cause: ctx.cause });
+    super(message, { cause: ctx.cause }, ctx.code ?? (ctx.fault === 'user' ? 'TASK_FAILED' : 'WORKER_FAILED'), ctx.retryable ?? false);
     this.functionName = ctx.functionName;
     this.taskId = ctx.taskId;
     this.remote = ctx.remote;
@@ -104,11 +174,15 @@ export class TaskError extends VolleyError {
     }
   }
 
-  /** Builds the error for a task whose function threw `remote`. */
-  static fromRemote(functionName: string, taskId: string, remote: RemoteErrorInfo, logs?: string): TaskError {
+  /**
+   * Builds the error for a task whose worker answered an error result: the function threw
+   * `remote` (fault `user`, not retryable), or the worker failed around it (fault
+   * `infrastructure`, retryable as the remote error said).
+   */
+  static fromRemote(functionName: string, taskId: string, remote: RemoteErrorInfo, fault: 'user' | 'infrastructure' = 'user', logs?: string): TaskError {
     return new TaskError(
       `Task ${functionName} (${taskId}) failed: ${remote.name}: ${remote.message}`,
-      { functionName, taskId, remote, fault: 'user', logs },
+      { functionName, taskId, remote, fault, logs, retryable: fault === 'infrastructure' && remote.retryable === true },
     );
   }
 }
@@ -120,7 +194,7 @@ export class DependencyError extends TaskError {
     const root = rootTaskError(upstream);
     super(
       `Task ${functionName} (${taskId}) did not run: its argument from ${root ? `${root.functionName} (${root.taskId})` : 'an upstream ref'} failed: ${root?.message ?? upstream.message}`,
-      { functionName, taskId, fault: root?.fault ?? 'infrastructure', remote: root?.remote, cause: upstream },
+      { functionName, taskId, fault: root?.fault ?? 'infrastructure', remote: root?.remote, cause: upstream, code: 'DEPENDENCY_FAILED' },
     );
   }
 }
@@ -132,7 +206,7 @@ export class TaskTimeoutError extends TaskError {
   constructor(functionName: string, taskId: string, timeoutMs: number, logs?: string) {
     super(
       `Task ${functionName} (${taskId}) timed out after ${timeoutMs} ms and was stopped; raise its timeout with ${functionName}.options({ timeoutMs }) if it needs longer`,
-      { functionName, taskId, fault: 'infrastructure', logs },
+      { functionName, taskId, fault: 'infrastructure', logs, code: 'TASK_TIMEOUT', retryable: true },
     );
     this.timeoutMs = timeoutMs;
   }
@@ -148,6 +222,8 @@ export class WorkerCrashedError extends TaskError {
       fault: 'infrastructure',
       logs: options.logs,
       cause: options.cause,
+      code: 'WORKER_CRASHED',
+      retryable: true,
     });
   }
 }
@@ -159,18 +235,36 @@ export class GetTimeoutError extends VolleyError {
   constructor(timeoutMs: number, pending: string[]) {
     super(
       `get timed out after ${timeoutMs} ms with ${pending.length} value(s) not ready (${pending.slice(0, 5).join(', ')}${pending.length > 5 ? ', ...' : ''}); the tasks keep running: call get again, raise timeoutMs, or use wait() to poll`,
+      undefined,
+      'GET_TIMEOUT',
+      true,
     );
     this.pending = pending;
   }
 }
 
-/** An object could not be read from or written to the object store. */
+/**
+ * An object could not be read from or written to the object store. Not retryable by default
+ * (a missing object stays missing); a transient store fault says `retryable: true`.
+ */
 export class ObjectStoreError extends VolleyError {
   override name = 'ObjectStoreError';
   readonly key: string;
-  constructor(message: string, key: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(message: string, key: string, options?: VolleyErrorOptions) {
+    super(message, options, 'OBJECT_STORE');
     this.key = key;
+  }
+}
+
+/** Lambda kept throttling an invocation past the give-up time; the task never ran. Retryable later, with less load. */
+export class ThrottledError extends VolleyError {
+  override name = 'ThrottledError';
+  constructor(
+    readonly attempts: number,
+    readonly elapsedMs: number,
+    options: { cause: unknown },
+  ) {
+    super(`still throttled after ${attempts} attempts over ${Math.round(elapsedMs)} ms`, options, 'THROTTLED', true);
   }
 }
 
@@ -184,12 +278,13 @@ export function rootTaskError(err: unknown): TaskError | undefined {
   return undefined;
 }
 
-/** Extracts name/message/stack/code from anything thrown. */
+/** Extracts name/message/stack/code (and `retryable` of a volley error) from anything thrown. */
 export function toRemoteErrorInfo(err: unknown): RemoteErrorInfo {
   if (err instanceof Error) {
     const info: RemoteErrorInfo = { name: err.name, message: err.message, stack: err.stack };
     const code = (err as { code?: unknown }).code;
     if (typeof code === 'string') info.code = code;
+    if (err instanceof VolleyError) info.retryable = err.retryable;
     return info;
   }
   let message: string;

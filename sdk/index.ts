@@ -28,7 +28,11 @@ export {
   WorkerCrashedError,
   GetTimeoutError,
   ObjectStoreError,
+  ProtocolError,
+  TaskNotFoundError,
+  ThrottledError,
   type RemoteErrorInfo,
+  type VolleyErrorCode,
+  type VolleyErrorOptions,
 } from './errors.js';
-export { ProtocolError } from './protocol.js';
 export { get, put, wait } from './api.js';

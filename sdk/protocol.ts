@@ -3,7 +3,7 @@
  * version `v`. The same envelopes travel to a worker thread (structured clone) and to Lambda
  * (JSON, bytes as base64: see `toWire`/`fromWire`).
  */
-import { VolleyError, type RemoteErrorInfo } from './errors.js';
+import { ProtocolError, toRemoteErrorInfo, type RemoteErrorInfo } from './errors.js';
 
 export const PROTOCOL_VERSION = 1 as const;
 
@@ -54,9 +54,17 @@ export type ResultEnvelope =
       logs?: string;
     };
 
-/** An envelope was malformed or of another protocol version. */
-export class ProtocolError extends VolleyError {
-  override name = 'ProtocolError';
+/** Timing of a task that failed before it ran. */
+const NO_TIMING: Timing = Object.freeze({ fetchMs: 0, runMs: 0, storeMs: 0 });
+
+/**
+ * The one constructor of error results: `err` (anything thrown) becomes the remote error
+ * info, with its name, message, stack, `code` and `retryable`.
+ */
+export function errorResult(taskId: string, err: unknown, fault: 'user' | 'infrastructure', timing: Timing = NO_TIMING, logs?: string): ResultEnvelope {
+  const res: ResultEnvelope = { v: PROTOCOL_VERSION, kind: 'error', taskId, error: toRemoteErrorInfo(err), fault, timing: { ...timing } };
+  if (logs !== undefined) res.logs = logs;
+  return res;
 }
 
 function isObj(x: unknown): x is Record<string, unknown> {

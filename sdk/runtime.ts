@@ -136,7 +136,7 @@ export class Runtime {
     this.starting = made.then((b) => {
       if (this.closed) {
         void b.invoker.close();
-        throw new UsageError('the runtime was shut down while starting');
+        throw new UsageError('the runtime was shut down while starting', undefined, 'SHUT_DOWN');
       }
       this.backend = b;
       this.pump();
@@ -299,7 +299,7 @@ export class Runtime {
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.failAllPending(new UsageError('the runtime was shut down before this task finished'));
+    this.failAllPending(new UsageError('the runtime was shut down before this task finished', undefined, 'SHUT_DOWN'));
     let backend: Backend | undefined;
     try {
       backend = await this.starting;
@@ -522,6 +522,7 @@ export class Runtime {
               taskId: task.id,
               fault: 'infrastructure',
               cause: err,
+              retryable: err instanceof VolleyError && err.retryable,
             }),
       );
     }
@@ -547,9 +548,7 @@ export class Runtime {
         this.settle(entry, { kind: 'stored', key: res.key, size: res.size });
         break;
       case 'error': {
-        const err = TaskError.fromRemote(task.fn, task.id, res.error, res.logs);
-        if (res.fault === 'infrastructure') (err as { fault: string }).fault = 'infrastructure';
-        this.settleFailed(entry, err);
+        this.settleFailed(entry, TaskError.fromRemote(task.fn, task.id, res.error, res.fault, res.logs));
         break;
       }
     }

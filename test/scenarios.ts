@@ -102,6 +102,8 @@ export function defineScenarios(o: ScenarioOptions): void {
       );
       assert.ok(err instanceof DependencyError, `expected DependencyError, got ${String(err)}`);
       assert.equal(err.functionName, 'inc');
+      assert.equal(err.code, 'DEPENDENCY_FAILED');
+      assert.equal(err.retryable, false);
       let root: unknown = err;
       while (root instanceof DependencyError) root = root.cause;
       assert.ok(root instanceof TaskError);
@@ -109,6 +111,8 @@ export function defineScenarios(o: ScenarioOptions): void {
       assert.equal(root.remote?.name, 'ValidationFailure');
       assert.match(root.remote?.message ?? '', /expected a non-negative number, got -5/);
       assert.match(root.remote?.stack ?? '', /failIfNegative/);
+      assert.equal(root.code, 'TASK_FAILED');
+      assert.equal(root.retryable, false);
       await assert.rejects(rt.get(bad), (e: unknown) => e instanceof TaskError && e.fault === 'user');
     });
 
@@ -117,6 +121,8 @@ export function defineScenarios(o: ScenarioOptions): void {
       const err = await rt.get(rt.remote(slow, 5000, 'slow')).catch((e: unknown) => e);
       assert.ok(err instanceof TaskTimeoutError, `expected TaskTimeoutError, got ${String(err)}`);
       assert.equal(err.functionName, 'nap');
+      assert.equal(err.code, 'TASK_TIMEOUT');
+      assert.equal(err.retryable, true);
       // The runtime keeps working afterwards.
       assert.equal(await rt.get(rt.remote(add, 2, 3)), 5);
     });

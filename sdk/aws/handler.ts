@@ -12,8 +12,8 @@ import { makeS3Client } from './clients.js';
 import { S3Store } from './s3-store.js';
 import { validateLambdaRequest, type LambdaResponse } from './wire.js';
 import { readWorkerEnv, type WorkerEnv } from './worker-env.js';
-import { ConfigError, toRemoteErrorInfo } from '../errors.js';
-import { PROTOCOL_VERSION, fromWire, toWire, type ResultEnvelope } from '../protocol.js';
+import { ConfigError, TaskTimeoutError } from '../errors.js';
+import { errorResult, fromWire, toWire, type ResultEnvelope } from '../protocol.js';
 import { executeTask } from '../worker/execute.js';
 
 /** The part of Lambda's context object the handler uses. */
@@ -25,13 +25,9 @@ export interface LambdaContextLike {
 
 export type Handler = (event: unknown, context?: LambdaContextLike) => Promise<LambdaResponse>;
 
-function failure(taskId: string, err: unknown): ResultEnvelope {
-  return { v: PROTOCOL_VERSION, kind: 'error', taskId, error: toRemoteErrorInfo(err), fault: 'infrastructure', timing: { fetchMs: 0, runMs: 0, storeMs: 0 } };
-}
-
-function taskIdOf(event: unknown): string {
-  const id = (event as { task?: { taskId?: unknown } } | null)?.task?.taskId;
-  return typeof id === 'string' ? id : '?';
+function taskField(event: unknown, field: 'taskId' | 'fn'): string {
+  const v = (event as { task?: Record<string, unknown> } | null)?.task?.[field];
+  return typeof v === 'string' ? v : '?';
 }
 
 /**
@@ -56,7 +52,7 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, storeFor?: (
   };
 
   return async (event, context) => {
-    const taskId = taskIdOf(event);
+    const taskId = taskField(event, 'taskId');
     let result: ResultEnvelope;
     let logs: string | undefined;
     try {
@@ -73,11 +69,7 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, storeFor?: (
       }
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<ResultEnvelope>((resolve) => {
-        timer = setTimeout(() => {
-          const err = new Error(`the task ran past its timeout of ${req.timeoutMs} ms`);
-          err.name = 'TaskTimeoutError';
-          resolve(failure(taskId, err));
-        }, req.timeoutMs);
+        timer = setTimeout(() => resolve(errorResult(taskId, new TaskTimeoutError(taskField(event, 'fn'), taskId, req.timeoutMs), 'infrastructure')), req.timeoutMs);
       });
       try {
         result = await Promise.race([executeTask(fromWire(req.task), { store }), timedOut]);
@@ -86,7 +78,7 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, storeFor?: (
       }
     } catch (err) {
       // A bad event or a misconfigured worker: the task's failure, not a Lambda FunctionError.
-      result = failure(taskId, err);
+      result = errorResult(taskId, err, 'infrastructure');
     }
     const out = toWire(result) as LambdaResponse;
     if (logs) out.logs = logs;

@@ -11,9 +11,9 @@
  */
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
 import type { InvokeOptions, Invoker, ObjectStore } from '../backend.js';
-import { TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
+import { TaskError, TaskTimeoutError, ThrottledError, WorkerCrashedError } from '../errors.js';
 import { PROTOCOL_VERSION, fromWire, toWire, validateResultEnvelope, type Payload, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
-import { ThrottledTooLong, retryThrottled, type Clock, type ThrottlePolicy } from './throttle.js';
+import { retryThrottled, type Clock, type ThrottlePolicy } from './throttle.js';
 import { LAMBDA_PAYLOAD_LIMIT, type LambdaRequest, type LambdaResponse } from './wire.js';
 
 export interface LambdaInvokerOptions extends ThrottlePolicy {
@@ -54,7 +54,7 @@ export class LambdaInvoker implements Invoker {
 
   async invoke(env: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope> {
     const fn = this.options.functionName;
-    if (this.closed) throw new TaskError(`Task ${env.fn} (${env.taskId}) was not run: the runtime was shut down`, { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure' });
+    if (this.closed) throw new TaskError(`Task ${env.fn} (${env.taskId}) was not run: the runtime was shut down`, { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', code: 'SHUT_DOWN' });
     const payload = await this.fitPayload(env, options);
     // No per-call AbortSignal: the SDK caches its middleware chain only for calls without
     // options (cacheMiddleware), worth ~20 % of the invoke rate. The deadline is a race instead;
@@ -82,23 +82,24 @@ export class LambdaInvoker implements Invoker {
           taskId: env.taskId,
           fault: 'infrastructure',
           cause: err,
+          code: 'SHUT_DOWN',
         });
       }
       if (deadline.signal.aborted) {
         throw new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, `${logLocation(fn)} (no answer from Lambda function ${fn} within ${deadlineMs} ms)`);
       }
-      if (err instanceof ThrottledTooLong) {
+      if (err instanceof ThrottledError) {
         throw new TaskError(
           `Task ${env.fn} (${env.taskId}) was not run: Lambda function ${fn} throttled it ${err.attempts} times over ${Math.round(err.elapsedMs / 1000)} s; ` +
             'lower init({ maxConcurrency }), or raise the function\'s reserved concurrency or the account\'s concurrency quota',
-          { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err },
+          { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'THROTTLED', retryable: true },
         );
       }
       const e = err as { name?: string; message?: string };
       throw new TaskError(
         `Task ${env.fn} (${env.taskId}) could not be invoked on Lambda function ${fn}: ${e?.name ?? 'Error'}: ${e?.message ?? String(err)}` +
           (e?.name === 'ResourceNotFoundException' ? '; deploy the worker (npx volley deploy) or check init({ aws: { functionName } })' : ''),
-        { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err },
+        { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'INVOKE_FAILED' },
       );
     } finally {
       clearTimeout(timer);
@@ -162,7 +163,7 @@ export class LambdaInvoker implements Invoker {
       });
     }
     if (res.kind === 'error' && logs) res.logs ??= logs;
-    if (res.kind === 'error' && res.fault === 'infrastructure' && res.error.name === 'TaskTimeoutError') {
+    if (res.kind === 'error' && res.fault === 'infrastructure' && res.error.code === 'TASK_TIMEOUT') {
       throw new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, logs ?? logLocation(fn, requestId));
     }
     return res;

@@ -3,6 +3,7 @@
  * TooManyRequestsException) never reached the function, so sending it again can neither lose
  * nor duplicate the task. Pure logic with the clock and randomness injected, for unit tests.
  */
+import { ThrottledError } from '../errors.js';
 
 export interface ThrottlePolicy {
   /** First backoff ceiling, in ms; it doubles per attempt. */
@@ -54,21 +55,9 @@ export function isThrottle(err: unknown): boolean {
   );
 }
 
-/** Gave up on a call that stayed throttled for `giveUpMs`. */
-export class ThrottledTooLong extends Error {
-  override name = 'ThrottledTooLong';
-  constructor(
-    readonly attempts: number,
-    readonly elapsedMs: number,
-    options: { cause: unknown },
-  ) {
-    super(`still throttled after ${attempts} attempts over ${Math.round(elapsedMs)} ms`, options);
-  }
-}
-
 /**
  * Calls `attempt` until it does not fail with a throttle: retries throttles with backoff, passes
- * any other failure through at once, and rejects with ThrottledTooLong after `giveUpMs`.
+ * any other failure through at once, and rejects with ThrottledError after `giveUpMs`.
  * `signal` aborts the backoff sleeps (the task's deadline).
  */
 export async function retryThrottled<T>(
@@ -85,7 +74,7 @@ export async function retryThrottled<T>(
       if (!isThrottle(err)) throw err;
       const elapsed = clock.now() - start;
       const delay = backoffDelay(n, policy, clock.random);
-      if (elapsed + delay > policy.giveUpMs) throw new ThrottledTooLong(n + 1, elapsed, { cause: err });
+      if (elapsed + delay > policy.giveUpMs) throw new ThrottledError(n + 1, elapsed, { cause: err });
       options.onThrottle?.(n + 1, delay);
       await clock.sleep(delay, options.signal);
     }

@@ -4,7 +4,8 @@
  * invocation: the task's timeout and memory. The response is the worker's result envelope in
  * the same form, plus where its logs are.
  */
-import { ProtocolError, PROTOCOL_VERSION } from '../protocol.js';
+import { ProtocolError } from '../errors.js';
+import { PROTOCOL_VERSION } from '../protocol.js';
 
 /** Lambda's limit for a synchronous invocation's request and response payloads. */
 export const LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024;

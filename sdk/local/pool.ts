@@ -25,7 +25,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { InvokeOptions, Invoker } from '../backend.js';
-import { TaskTimeoutError, WorkerCrashedError } from '../errors.js';
+import { TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import type { ResultEnvelope, TaskEnvelope } from '../protocol.js';
 import type { ResolvedLocalOptions } from '../options.js';
 import type { MemoryStore } from './memory-store.js';
@@ -69,6 +69,16 @@ interface Slot {
   error?: Error;
 }
 
+/** The failure of a task the pool was closed before it could run. */
+function shutDown(env: TaskEnvelope): TaskError {
+  return new TaskError(`Task ${env.fn} (${env.taskId}) was not run: the runtime was shut down before this task ran`, {
+    functionName: env.fn,
+    taskId: env.taskId,
+    fault: 'infrastructure',
+    code: 'SHUT_DOWN',
+  });
+}
+
 export interface PoolStats {
   started: number;
   alive: number;
@@ -103,7 +113,7 @@ export class WorkerPool implements Invoker {
   }
 
   invoke(env: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope> {
-    if (this.closed) return Promise.reject(new Error('the worker pool is closed'));
+    if (this.closed) return Promise.reject(shutDown(env));
     return new Promise((resolve, reject) => {
       this.queue.push({ env, timeoutMs: options.timeoutMs, queuedAt: performance.now(), resolve, reject });
       this.schedule();
@@ -128,8 +138,10 @@ export class WorkerPool implements Invoker {
     }
     this.slots.clear();
     this.idle.length = 0;
-    const err = new Error('the runtime was shut down before this task ran');
-    while (this.queueHead < this.queue.length) this.queue[this.queueHead++]!.reject(err);
+    while (this.queueHead < this.queue.length) {
+      const job = this.queue[this.queueHead++]!;
+      job.reject(shutDown(job.env));
+    }
     await Promise.all(exits);
   }
 

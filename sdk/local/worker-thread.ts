@@ -4,11 +4,11 @@
  * driver's MemoryStore, reached by messages that carry shared memory, not copies.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { ObjectStoreError } from '../errors.js';
+import { ObjectStoreError, UsageError } from '../errors.js';
 import type { ObjectStore } from '../backend.js';
 import { markWorker } from '../context.js';
 import { executeTask } from '../worker/execute.js';
-import type { ResultEnvelope, TaskEnvelope } from '../protocol.js';
+import { errorResult, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
 import { allocateShared, toShared } from './memory-store.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
@@ -38,7 +38,7 @@ const store: ObjectStore = {
     await request({ t: 'put', id: ++nextId, key, bytes: toShared(bytes) });
   },
   async deletePrefix() {
-    throw new Error('workers do not delete objects');
+    throw new UsageError('tasks cannot delete stored objects: the driver frees them');
   },
   allocate: allocateShared,
 };
@@ -70,14 +70,7 @@ async function runQueue(): Promise<void> {
       res = await executeTask(env, { store, loadModule });
     } catch (err) {
       // Only a malformed envelope gets here; report it as the task's failure.
-      res = {
-        v: 1,
-        kind: 'error',
-        taskId: env?.taskId ?? '?',
-        error: { name: (err as Error).name, message: (err as Error).message, stack: (err as Error).stack },
-        fault: 'infrastructure',
-        timing: { fetchMs: 0, runMs: 0, storeMs: 0 },
-      };
+      res = errorResult(typeof env?.taskId === 'string' ? env.taskId : '?', err, 'infrastructure');
     }
     pending.push(res);
     const now = performance.now();

@@ -2,10 +2,11 @@
  * The code that runs a task inside a worker. The Lambda handler and the embedded runtime's
  * worker threads both call `executeTask`; only the ObjectStore they pass differs.
  */
-import { toRemoteErrorInfo } from '../errors.js';
+import { ProtocolError, SerializationError, TaskNotFoundError } from '../errors.js';
 import type { ObjectStore } from '../backend.js';
 import {
   PROTOCOL_VERSION,
+  errorResult,
   validateTaskEnvelope,
   type Payload,
   type ResultEnvelope,
@@ -25,10 +26,6 @@ async function payloadBytes(p: Payload, store: ObjectStore): Promise<Uint8Array>
   return p.kind === 'inline' ? p.bytes : store.get(p.key);
 }
 
-function errorResult(taskId: string, err: unknown, fault: 'user' | 'infrastructure', timing: Timing): ResultEnvelope {
-  return { v: PROTOCOL_VERSION, kind: 'error', taskId, error: toRemoteErrorInfo(err), fault, timing };
-}
-
 async function resolveFunction(env: TaskEnvelope, ctx: WorkerContext): Promise<(...args: unknown[]) => unknown> {
   let def = lookupTask(env.fn);
   if (!def && env.module && ctx.loadModule) {
@@ -36,14 +33,12 @@ async function resolveFunction(env: TaskEnvelope, ctx: WorkerContext): Promise<(
     def = lookupTask(env.fn);
   }
   if (!def) {
-    const err = new Error(
+    throw new TaskNotFoundError(
       `task ${JSON.stringify(env.fn)} is not registered in this worker: ` +
         (env.module && ctx.loadModule
           ? `its module ${env.module} was loaded but did not call remote() with that name`
           : 'its module is not in the worker bundle; list it in volley.config.json "tasks" and rebuild (npm run build)'),
     );
-    err.name = 'TaskNotFoundError';
-    throw err;
   }
   return def.fn as (...args: unknown[]) => unknown;
 }
@@ -71,7 +66,7 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
     }
     const argBytes = await payloadBytes(env.args, ctx.store);
     args = decode(argBytes, (id) => {
-      if (!values.has(id)) throw new Error(`ref ${id} is used by the arguments but missing from the envelope's deps`);
+      if (!values.has(id)) throw new ProtocolError(`ref ${id} is used by the arguments but missing from the envelope's deps`);
       return values.get(id);
     }) as unknown[];
   } catch (err) {
@@ -104,7 +99,7 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
   } catch (err) {
     timing.storeMs = performance.now() - t2;
     // An unserializable result is the task's own doing; a store failure is not.
-    const fault = (err as Error)?.name === 'SerializationError' ? 'user' : 'infrastructure';
+    const fault = err instanceof SerializationError ? 'user' : 'infrastructure';
     return errorResult(env.taskId, err, fault, timing);
   }
 }

@@ -7,7 +7,8 @@ import { describe, it } from 'node:test';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { ConfigError, UsageError } from 'volley';
 import { resolveInitOptions } from '../../sdk/options.js';
-import { backoffDelay, isThrottle, retryThrottled, ThrottledTooLong, type Clock } from '../../sdk/aws/throttle.js';
+import { backoffDelay, isThrottle, retryThrottled, type Clock } from '../../sdk/aws/throttle.js';
+import { ThrottledError } from '../../sdk/errors.js';
 import { readWorkerEnv } from '../../sdk/aws/worker-env.js';
 import { createHandler } from '../../sdk/aws/handler.js';
 import type { ObjectStore } from '../../sdk/backend.js';
@@ -117,7 +118,7 @@ describe('throttling backoff', () => {
     assert.equal(calls, 1);
     await assert.rejects(
       retryThrottled(async () => { throw throttle; }, { baseDelayMs: 100, maxDelayMs: 100, giveUpMs: 1000 }, { clock: fakeClock() }),
-      (e: unknown) => e instanceof ThrottledTooLong && e.attempts === 11 && e.cause === throttle,
+      (e: unknown) => e instanceof ThrottledError && e.attempts === 11 && e.cause === throttle,
     );
   });
 });
