@@ -2,8 +2,8 @@
 import { UsageError } from './errors.js';
 import { currentRuntime } from './context.js';
 import { ObjectRef } from './ref.js';
-import { checkRefArray, type GetOptions, type Runtime, type Values, type WaitOptions, type WaitResult } from './runtime.js';
-
+import { checkRefArray, type GetOptions, type Values, type WaitOptions, type WaitResult } from './checks.js';
+import type { Runtime } from './runtime.js';
 
 function ownerOf(where: string, refs: readonly unknown[]): Runtime {
   const first = refs.find((r): r is ObjectRef<unknown> => r instanceof ObjectRef);

@@ -2,7 +2,7 @@
  * The two interfaces a target implements. Everything else (API, orchestrator, worker-side
  * execution, serialization) is shared by every target.
  */
-import type { ResultEnvelope, TaskEnvelope } from './protocol.js';
+import type { Payload, ResultEnvelope, TaskEnvelope } from './protocol.js';
 
 /** Where serialized objects live: memory for the embedded runtime, S3 on AWS. */
 export interface ObjectStore {
@@ -24,6 +24,11 @@ export interface ObjectStore {
 export interface InvokeOptions {
   timeoutMs: number;
   memoryMB: number;
+  /**
+   * Where to put an inline value of the envelope if the invoker finds it still too large to
+   * send (see envelope.ts); the orchestrator passes its own, which frees what it writes.
+   */
+  place?: (dep: string | undefined, bytes: Uint8Array) => Promise<Payload>;
 }
 
 /** How a task is run: a worker thread for the embedded runtime, a Lambda invocation on AWS. */
@@ -47,4 +52,9 @@ export interface Backend {
   readonly maxConcurrency: number;
   /** Key prefix under which the store keeps all of volley's objects. */
   readonly keyPrefix: string;
+  /**
+   * Most bytes one task envelope may take on the way to a worker; the orchestrator moves inline
+   * values to the store to stay under it. Default: Lambda's 6 MiB (DEFAULT_PAYLOAD_LIMIT_BYTES).
+   */
+  readonly payloadLimitBytes?: number;
 }

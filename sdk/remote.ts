@@ -1,53 +1,11 @@
 import { pathToFileURL } from 'node:url';
 import { UsageError } from './errors.js';
-import type { Matrix } from './matrix.js';
 import { resolveTaskOptionsInput, type TaskOptions } from './options.js';
-import type { ObjectRef } from './ref.js';
+import type { AnyFunction, RemoteFunction } from './task-types.js';
 import { registerTask, type TaskDefinition } from './registry.js';
 import { currentRuntime } from './context.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyFunction = (...args: any[]) => any;
-
-type Opaque =
-  | string | number | boolean | bigint | symbol | null | undefined
-  | AnyFunction | Date | RegExp | ArrayBuffer | ArrayBufferView
-  | Map<unknown, unknown> | Set<unknown> | Matrix | ObjectRef<unknown>;
-
-/**
- * What may be passed where a task expects a `T`: the value, a ref to it, or (inside arrays and
- * plain objects) the same structure with refs in place of any of its parts. Refs inside Map,
- * Set or class instances are not resolved.
- *
- * @public
- */
-export type RefOr<T> =
-  | T
-  | ObjectRef<T>
-  | (T extends Opaque ? never : T extends readonly unknown[] ? { [K in keyof T]: RefOr<T[K]> } : T extends object ? { [K in keyof T]: RefOr<T[K]> } : never);
-
-/** The parameters of `rf.remote(...)` for a function with parameters P. @public */
-export type RemoteArgs<P extends readonly unknown[]> = { [K in keyof P]: RefOr<P[K]> };
-
-/**
- * A function registered as a task. Call `rf.remote(...args)` to run it as a task; calling
- * `rf(...)` directly is an error.
- *
- * @public
- */
-export interface RemoteFunction<F extends AnyFunction> {
-  (...args: never[]): never;
-  /** Submits a task and returns a ref to its (awaited) result at once. */
-  remote(...args: RemoteArgs<Parameters<F>>): ObjectRef<Awaited<ReturnType<F>>>;
-  /** A copy of this remote function with some options overridden (the task name stays). */
-  options(overrides: Omit<TaskOptions, 'name'>): RemoteFunction<F>;
-  /** The task's registered name. */
-  readonly taskName: string;
-  /** Options given to remote() and options(). */
-  readonly taskOptions: Readonly<TaskOptions>;
-  /** @internal */
-  readonly definition: TaskDefinition;
-}
+export type { AnyFunction, RefOr, RemoteArgs, RemoteFunction } from './task-types.js';
 
 /** file: URL of the module that called remote(), found from the call stack. */
 function callerModule(skip: AnyFunction): string | undefined {
@@ -83,7 +41,7 @@ function makeRemoteFunction<F extends AnyFunction>(def: TaskDefinition, opts: Ta
     taskOptions: { value: Object.freeze({ ...opts }), enumerable: true },
     definition: { value: def },
     remote: {
-      value: (...args: unknown[]) => currentRuntime().submit(rf as RemoteFunction<AnyFunction>, args),
+      value: (...args: unknown[]) => currentRuntime().submit(def, rf.taskOptions, args),
     },
     options: {
       value: (overrides: Omit<TaskOptions, 'name'>) => {

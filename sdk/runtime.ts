@@ -6,47 +6,26 @@
  * `maxConcurrency` at once; a failed task fails its dependents without running them. Workers
  * receive refs as refs (inline bytes or store keys) and read values themselves: the driver
  * only reads a value when `get` asks for it.
+ *
+ * Its parts live beside it: the object table (object-table.ts), envelopes and their fitting
+ * (envelope.ts), what a result means for its ref (results.ts), argument checks (checks.ts).
  */
 import type { Backend } from './backend.js';
-import {
-  DependencyError,
-  GetTimeoutError,
-  TaskError,
-  UsageError,
-  VolleyError,
-} from './errors.js';
-import { checkKeys, resolveInitOptions, type InitOptions, type ResolvedInitOptions, type ResolvedTaskOptions } from './options.js';
-import { PROTOCOL_VERSION, type Payload, type ResultEnvelope, type TaskEnvelope } from './protocol.js';
+import { checkGetOptions, checkRefArray, checkWaitArgs, type GetOptions, type Values, type WaitOptions, type WaitResult } from './checks.js';
+import { DEFAULT_PAYLOAD_LIMIT_BYTES, buildEnvelope, fitEnvelope, inlineBudget, type Place } from './envelope.js';
+import { DependencyError, GetTimeoutError, UsageError, VolleyError } from './errors.js';
+import { checkKeys, resolveInitOptions, type InitOptions, type ResolvedInitOptions, type ResolvedTaskOptions, type TaskOptions } from './options.js';
+import { FAILED, ObjectTable, PENDING, type ObjectEntry } from './object-table.js';
+import type { Payload, ResultEnvelope } from './protocol.js';
 import { ObjectRef } from './ref.js';
-import type { AnyFunction, RemoteArgs, RemoteFunction } from './remote.js';
+import type { TaskDefinition } from './registry.js';
+import { addTiming, invokeFailure, outcomeOf, type TaskStats } from './results.js';
 import { decode, encode, encodeArgs } from './serialize.js';
+import type { AnyFunction, RemoteArgs, RemoteFunction } from './task-types.js';
 import { createBackend } from './targets.js';
 
-/**
- * Most inline bytes (arguments plus ref values) one envelope carries. Beyond it the largest
- * inline values are written to the store once and passed by key, so a task with many small
- * ref arguments still fits in a Lambda request (6 MB of JSON, bytes as base64).
- */
-const ENVELOPE_INLINE_BUDGET = 3 * 1024 * 1024;
-
-const PENDING = 0;
-const READY = 1;
-const FAILED = 2;
-
-interface ObjectEntry {
-  readonly id: string;
-  state: typeof PENDING | typeof READY | typeof FAILED;
-  payload?: Payload;
-  /** The inline payload written to the store, once an envelope had no room for it. */
-  spilled?: Promise<Payload>;
-  error?: Error;
-  listeners?: Set<() => void>;
-  dependents?: Task[];
-  /** Unfinished tasks that take this object as an argument. */
-  uses: number;
-  /** The program no longer holds its ObjectRef (it was garbage-collected). */
-  dropped: boolean;
-}
+export type { GetOptions, Values, WaitOptions, WaitResult } from './checks.js';
+export type { TaskStats } from './results.js';
 
 interface Task {
   readonly id: string;
@@ -60,51 +39,7 @@ interface Task {
   done: boolean;
 }
 
-/** Options of `get`. @public */
-export interface GetOptions {
-  /** Give up after this many ms with a GetTimeoutError. Default: wait forever. */
-  timeoutMs?: number;
-}
-
-/** Options of `wait`. @public */
-export interface WaitOptions {
-  /** How many refs must be ready. Default: 1. */
-  numReturns?: number;
-  /** Return after this many ms even if fewer are ready. Default: wait forever. */
-  timeoutMs?: number;
-}
-
-/** Result of `wait`: both lists in input order. @public */
-export interface WaitResult<T> {
-  ready: ObjectRef<T>[];
-  pending: ObjectRef<T>[];
-}
-
-/** Per-function totals of what workers reported, for profiling. @public */
-export interface TaskStats {
-  tasks: number;
-  fetchMs: number;
-  runMs: number;
-  storeMs: number;
-}
-
-/** The value types of a tuple of refs. @public */
-export type Values<R extends readonly ObjectRef<unknown>[]> = { [K in keyof R]: R[K] extends ObjectRef<infer T> ? T : never };
-
-/** Throws a UsageError unless `refs` is an array (of refs, checked item by item later). */
-export function checkRefArray(where: string, refs: unknown): void {
-  if (!Array.isArray(refs)) {
-    throw new UsageError(`${where} takes an array of refs, got ${refs === null ? 'null' : typeof refs}; wrap a single ref: ${where.replace('()', '')}([ref])`);
-  }
-}
-
-function checkTimeout(where: string, t: unknown): number | undefined {
-  if (t === undefined || t === Infinity) return undefined;
-  if (typeof t !== 'number' || Number.isNaN(t) || t < 0) {
-    throw new UsageError(`${where}: timeoutMs must be a number >= 0 (or omitted to wait forever), got ${String(t)}`);
-  }
-  return t;
-}
+type Entry = ObjectEntry<Task>;
 
 /**
  * One driver session on one target. The top-level `init()/get()/put()/wait()/shutdown()` use a
@@ -119,7 +54,11 @@ export class Runtime {
   private readonly starting: Promise<Backend>;
   private closed = false;
   private seq = 0;
-  private readonly objects = new Map<string, ObjectEntry>();
+  private readonly objects = new ObjectTable<Task>((keys) => {
+    const store = this.backend?.store;
+    // A delete that fails leaves bytes that shutdown() (or the bucket's expiry) removes later.
+    if (store?.delete) void Promise.all(keys).then((k) => store.delete!(k)).catch(() => undefined);
+  });
   private readonly queue: Task[] = [];
   private queueHead = 0;
   private running = 0;
@@ -163,12 +102,15 @@ export class Runtime {
 
   /** Submits a task (what `rf.remote(...args)` does on the default runtime). */
   remote<F extends AnyFunction>(rf: RemoteFunction<F>, ...args: RemoteArgs<Parameters<F>>): ObjectRef<Awaited<ReturnType<F>>> {
-    return this.submit(rf, args as unknown[]) as ObjectRef<Awaited<ReturnType<F>>>;
+    return this.submit(rf.definition, rf.taskOptions, args as unknown[]) as ObjectRef<Awaited<ReturnType<F>>>;
   }
 
-  /** @internal */
-  submit(rf: RemoteFunction<AnyFunction>, args: unknown[]): ObjectRef<unknown> {
-    this.checkOpen(`${rf.taskName}.remote()`);
+  /**
+   * Submits a run of the task `def` with its options and arguments.
+   * @internal
+   */
+  submit(def: TaskDefinition, taskOptions: Readonly<TaskOptions>, args: unknown[]): ObjectRef<unknown> {
+    this.checkOpen(`${def.name}.remote()`);
     const depSet = new Set<string>();
     const bytes = encodeArgs(
       args,
@@ -180,23 +122,22 @@ export class Runtime {
       },
       this.allocator,
     );
-    const id = this.newId(rf.taskName);
+    const id = this.newId(def.name);
     const task: Task = {
       id,
-      fn: rf.taskName,
-      module: rf.definition.module,
+      fn: def.name,
+      module: def.module,
       options: {
-        timeoutMs: rf.taskOptions.timeoutMs ?? this.options.taskTimeoutMs,
-        memoryMB: rf.taskOptions.memoryMB ?? this.options.taskMemoryMB,
+        timeoutMs: taskOptions.timeoutMs ?? this.options.taskTimeoutMs,
+        memoryMB: taskOptions.memoryMB ?? this.options.taskMemoryMB,
       },
       deps: [...depSet],
       missing: 0,
       done: false,
     };
-    const entry: ObjectEntry = { id, state: PENDING, uses: 0, dropped: false };
-    this.objects.set(id, entry);
+    this.objects.add(id);
 
-    let failedDep: ObjectEntry | undefined;
+    let failedDep: Entry | undefined;
     for (const depId of task.deps) {
       const dep = this.objects.get(depId)!;
       dep.uses++;
@@ -233,8 +174,7 @@ export class Runtime {
     this.checkOpen('put()');
     const bytes = encode(value, 'put(value)', this.allocator);
     const id = this.newId('put');
-    const entry: ObjectEntry = { id, state: PENDING, uses: 0, dropped: false };
-    this.objects.set(id, entry);
+    const entry = this.objects.add(id);
     if (bytes.length <= this.options.inlineThresholdBytes) {
       this.settle(entry, { kind: 'inline', bytes });
     } else {
@@ -257,9 +197,8 @@ export class Runtime {
     const single = !Array.isArray(refOrRefs);
     const refs = (single ? [refOrRefs] : refOrRefs) as readonly ObjectRef<unknown>[];
     const entries = this.entriesOf('get()', refs);
-    const timeoutMs = checkTimeout('get()', options?.timeoutMs);
-    if (options !== undefined) checkKeys('get()', options, ['timeoutMs']);
-    if (!(await this.settled(entries, entries.length, timeoutMs))) {
+    const timeoutMs = checkGetOptions(options);
+    if (!(await this.objects.settled(entries, entries.length, timeoutMs))) {
       throw new GetTimeoutError(timeoutMs!, entries.filter((e) => e.state === PENDING).map((e) => `${e.id}`));
     }
     for (const e of entries) if (e.state === FAILED) throw e.error;
@@ -272,18 +211,8 @@ export class Runtime {
     checkRefArray('wait()', refs);
     checkKeys('wait()', options, ['numReturns', 'timeoutMs']);
     const entries = this.entriesOf('wait()', refs);
-    const seen = new Map<string, number>();
-    refs.forEach((r, i) => {
-      const j = seen.get(r.id);
-      if (j !== undefined) throw new UsageError(`wait() got the same ref ${r.id} twice (positions ${j} and ${i}); pass each ref once`);
-      seen.set(r.id, i);
-    });
-    const numReturns = options?.numReturns ?? Math.min(1, refs.length);
-    if (!Number.isInteger(numReturns) || numReturns < (refs.length === 0 ? 0 : 1) || numReturns > refs.length) {
-      throw new UsageError(`wait(): numReturns must be an integer from 1 to the number of refs (${refs.length}), got ${String(numReturns)}`);
-    }
-    const timeoutMs = checkTimeout('wait()', options?.timeoutMs);
-    await this.settled(entries, numReturns, timeoutMs);
+    const { numReturns, timeoutMs } = checkWaitArgs(refs, options);
+    await this.objects.settled(entries, numReturns, timeoutMs);
     const ready: ObjectRef<T>[] = [];
     const pending: ObjectRef<T>[] = [];
     entries.forEach((e, i) => (e.state !== PENDING && ready.length < numReturns ? ready : pending).push(refs[i]!));
@@ -316,34 +245,10 @@ export class Runtime {
 
   // --- internals ---------------------------------------------------------------------------
 
-  /**
-   * Objects are freed like Ray's: once the program drops every ObjectRef to one (the ref is
-   * garbage-collected) and no unfinished task takes it as an argument, its entry goes and its
-   * stored bytes are deleted. Everything left goes at shutdown().
-   */
-  private readonly collected = new FinalizationRegistry<string>((id) => {
-    const e = this.objects.get(id);
-    if (!e) return;
-    e.dropped = true;
-    this.maybeFree(e);
-  });
-
   private newRef<T>(id: string): ObjectRef<T> {
     const ref = new ObjectRef<T>(id, this as never);
-    this.collected.register(ref, id);
+    this.objects.track(ref, id);
     return ref;
-  }
-
-  private maybeFree(e: ObjectEntry): void {
-    if (!e.dropped || e.uses > 0 || e.state === PENDING || !this.objects.has(e.id)) return;
-    this.objects.delete(e.id);
-    const store = this.backend?.store;
-    if (!store?.delete) return;
-    const keys: Promise<string>[] = [];
-    if (e.payload?.kind === 'stored') keys.push(Promise.resolve(e.payload.key));
-    if (e.spilled) keys.push(e.spilled.then((p) => (p as { key: string }).key));
-    // A delete that fails leaves bytes that shutdown() (or the bucket's expiry) removes later.
-    if (keys.length) void Promise.all(keys).then((k) => store.delete!(k)).catch(() => undefined);
   }
 
   /** A task ran (or failed): its arguments are no longer needed for it. */
@@ -351,10 +256,7 @@ export class Runtime {
     task.done = true;
     for (const id of task.deps) {
       const e = this.objects.get(id);
-      if (e) {
-        e.uses--;
-        this.maybeFree(e);
-      }
+      if (e) this.objects.release(e);
     }
     if (task.args?.kind === 'stored') void this.backend?.store.delete?.([task.args.key]).catch(() => undefined);
   }
@@ -377,7 +279,7 @@ export class Runtime {
     if (this.closed) throw new UsageError(`${what} was called after shutdown(); call init() (or create a new Runtime) first`);
   }
 
-  private entriesOf(where: string, refs: readonly unknown[]): ObjectEntry[] {
+  private entriesOf(where: string, refs: readonly unknown[]): Entry[] {
     return refs.map((r, i) => {
       if (!(r instanceof ObjectRef)) {
         throw new UsageError(`${where}: item ${i} is not an ObjectRef (got ${r === null ? 'null' : typeof r}); pass refs returned by .remote() or put()`);
@@ -394,34 +296,7 @@ export class Runtime {
     });
   }
 
-  /** Resolves true once n of the entries are settled, false on timeout. */
-  private settled(entries: ObjectEntry[], n: number, timeoutMs: number | undefined): Promise<boolean> {
-    let done = 0;
-    for (const e of entries) if (e.state !== PENDING) done++;
-    if (done >= n) return Promise.resolve(true);
-    if (timeoutMs === 0) return Promise.resolve(false);
-    return new Promise<boolean>((resolve) => {
-      const listening: ObjectEntry[] = [];
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (ok: boolean) => {
-        if (timer) clearTimeout(timer);
-        for (const e of listening) e.listeners?.delete(onSettle);
-        resolve(ok);
-      };
-      const onSettle = () => {
-        if (++done >= n) finish(true);
-      };
-      for (const e of entries) {
-        if (e.state === PENDING) {
-          (e.listeners ??= new Set()).add(onSettle);
-          listening.push(e);
-        }
-      }
-      if (timeoutMs !== undefined) timer = setTimeout(() => finish(false), timeoutMs);
-    });
-  }
-
-  private async valueOf(e: ObjectEntry): Promise<unknown> {
+  private async valueOf(e: Entry): Promise<unknown> {
     const p = e.payload!;
     if (p.kind === 'inline') return decode(p.bytes);
     const backend = await this.starting;
@@ -455,44 +330,8 @@ export class Runtime {
 
   private dispatch(task: Task, backend: Backend): void {
     const deps: Record<string, Payload> = {};
-    let inline = task.args!.kind === 'inline' ? task.args!.bytes.length : 0;
-    for (const id of task.deps) {
-      const p = this.objects.get(id)!.payload!;
-      deps[id] = p;
-      if (p.kind === 'inline') inline += p.bytes.length;
-    }
-    this.running++;
-    if (inline <= ENVELOPE_INLINE_BUDGET) this.invoke(task, backend, deps);
-    else {
-      this.spill(task, deps, inline, backend).then(
-        () => this.invoke(task, backend, deps),
-        (err: unknown) => this.finished(task, err),
-      );
-    }
-  }
-
-  /** Moves the largest inline ref values of an envelope to the store until it fits the budget. */
-  private async spill(task: Task, deps: Record<string, Payload>, inline: number, backend: Backend): Promise<void> {
-    const bySize = task.deps
-      .filter((id) => deps[id]!.kind === 'inline')
-      .sort((a, b) => (deps[b] as { bytes: Uint8Array }).bytes.length - (deps[a] as { bytes: Uint8Array }).bytes.length);
-    const waits: Promise<void>[] = [];
-    for (const id of bySize) {
-      if (inline <= ENVELOPE_INLINE_BUDGET) break;
-      const entry = this.objects.get(id)!;
-      const bytes = (entry.payload as { bytes: Uint8Array }).bytes;
-      inline -= bytes.length;
-      const key = `${this.jobPrefix(backend)}${id}`;
-      entry.spilled ??= backend.store.put(key, bytes).then((): Payload => ({ kind: 'stored', key, size: bytes.length }));
-      waits.push(entry.spilled.then((p) => void (deps[id] = p)));
-    }
-    await Promise.all(waits);
-  }
-
-  private invoke(task: Task, backend: Backend, deps: Record<string, Payload>): void {
-    const envelope: TaskEnvelope = {
-      v: PROTOCOL_VERSION,
-      kind: 'task',
+    for (const id of task.deps) deps[id] = this.objects.get(id)!.payload!;
+    const envelope = buildEnvelope({
       job: this.jobId,
       taskId: task.id,
       fn: task.fn,
@@ -501,31 +340,39 @@ export class Runtime {
       deps,
       resultKey: `${this.jobPrefix(backend)}${task.id}`,
       inlineLimit: this.options.inlineThresholdBytes,
+    });
+    this.running++;
+    const place = this.placer(task, backend);
+    fitEnvelope(envelope, inlineBudget(backend.payloadLimitBytes ?? DEFAULT_PAYLOAD_LIMIT_BYTES), place)
+      .then((fitted) => backend.invoker.invoke(fitted, { ...task.options, place }))
+      .then(
+        (res) => this.finished(task, undefined, res),
+        (err: unknown) => this.finished(task, err),
+      );
+  }
+
+  /**
+   * Where an envelope's inline values go when it has no room for them: a ref's value under its
+   * object's key, written once and freed with the object; the argument list under the task's
+   * key, freed when the task is done.
+   */
+  private placer(task: Task, backend: Backend): Place {
+    return (dep, bytes) => {
+      if (dep === undefined) {
+        const key = `${this.jobPrefix(backend)}${task.id}.args`;
+        return backend.store.put(key, bytes).then((): Payload => (task.args = { kind: 'stored', key, size: bytes.length }));
+      }
+      const entry = this.objects.get(dep)!;
+      const key = `${this.jobPrefix(backend)}${dep}`;
+      return (entry.spilled ??= backend.store.put(key, bytes).then((): Payload => ({ kind: 'stored', key, size: bytes.length })));
     };
-    backend.invoker.invoke(envelope, task.options).then(
-      (res) => this.finished(task, undefined, res),
-      (err: unknown) => this.finished(task, err),
-    );
   }
 
   /** A dispatched task came back with a result envelope, or could not be run at all. */
   private finished(task: Task, err: unknown, res?: ResultEnvelope): void {
     this.running--;
     if (res) this.complete(task, res);
-    else {
-      this.failTask(
-        task,
-        err instanceof TaskError
-          ? err
-          : new TaskError(`Task ${task.fn} (${task.id}) could not be run: ${(err as Error)?.message ?? String(err)}`, {
-              functionName: task.fn,
-              taskId: task.id,
-              fault: 'infrastructure',
-              cause: err,
-              retryable: err instanceof VolleyError && err.retryable,
-            }),
-      );
-    }
+    else this.failTask(task, invokeFailure(task.fn, task.id, err));
     this.pump();
   }
 
@@ -533,25 +380,11 @@ export class Runtime {
     const entry = this.objects.get(task.id);
     // After shutdown() the table is gone; a late result has nowhere to go.
     if (task.done || !entry) return;
-    const s = this.statsByFn.get(task.fn) ?? { tasks: 0, fetchMs: 0, runMs: 0, storeMs: 0 };
-    s.tasks++;
-    s.fetchMs += res.timing.fetchMs;
-    s.runMs += res.timing.runMs;
-    s.storeMs += res.timing.storeMs;
-    this.statsByFn.set(task.fn, s);
+    addTiming(this.statsByFn, task.fn, res.timing);
     this.taskDone(task);
-    switch (res.kind) {
-      case 'value':
-        this.settle(entry, { kind: 'inline', bytes: res.bytes });
-        break;
-      case 'stored':
-        this.settle(entry, { kind: 'stored', key: res.key, size: res.size });
-        break;
-      case 'error': {
-        this.settleFailed(entry, TaskError.fromRemote(task.fn, task.id, res.error, res.fault, res.logs));
-        break;
-      }
-    }
+    const outcome = outcomeOf(task.fn, task.id, res);
+    if ('payload' in outcome) this.settle(entry, outcome.payload);
+    else this.settleFailed(entry, outcome.error);
   }
 
   private failTask(task: Task, err: Error): void {
@@ -561,43 +394,28 @@ export class Runtime {
     this.settleFailed(entry, err);
   }
 
-  private settle(entry: ObjectEntry, payload: Payload): void {
+  private settle(entry: Entry, payload: Payload): void {
     if (entry.state !== PENDING) return;
-    entry.state = READY;
-    entry.payload = payload;
-    const deps = entry.dependents;
-    entry.dependents = undefined;
-    this.notify(entry);
+    const deps = this.objects.markReady(entry, payload);
     if (deps) for (const t of deps) this.depReady(t);
-    this.maybeFree(entry);
+    this.objects.maybeFree(entry);
   }
 
   /** Fails an entry and, transitively, every task waiting on it (iteratively: chains may be long). */
-  private settleFailed(first: ObjectEntry, firstErr: Error): void {
-    const work: Array<[ObjectEntry, Error]> = [[first, firstErr]];
+  private settleFailed(first: Entry, firstErr: Error): void {
+    const work: Array<[Entry, Error]> = [[first, firstErr]];
     while (work.length) {
       const [entry, err] = work.pop()!;
-      if (entry.state !== PENDING) continue;
-      entry.state = FAILED;
-      entry.error = err;
-      const deps = entry.dependents;
-      entry.dependents = undefined;
-      this.notify(entry);
-      for (const t of deps ?? []) {
+      const deps = this.objects.markFailed(entry, err);
+      if (!deps) continue;
+      for (const t of deps) {
         if (t.done) continue;
         this.taskDone(t);
         const dep = this.objects.get(t.id);
         if (dep) work.push([dep, new DependencyError(t.fn, t.id, err)]);
       }
-      this.maybeFree(entry);
+      this.objects.maybeFree(entry);
     }
-  }
-
-  private notify(entry: ObjectEntry): void {
-    const ls = entry.listeners;
-    if (!ls) return;
-    entry.listeners = undefined;
-    for (const l of ls) l();
   }
 
   private failAllPending(err: Error): void {

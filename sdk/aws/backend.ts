@@ -46,5 +46,5 @@ export async function createAwsBackend(options: ResolvedInitOptions): Promise<Aw
     await close();
     if (ownsS3) s3.destroy();
   };
-  return { name: target, invoker, store, maxConcurrency: options.maxConcurrency, keyPrefix: a.keyPrefix, functionName, bucket };
+  return { name: target, invoker, store, maxConcurrency: options.maxConcurrency, keyPrefix: a.keyPrefix, payloadLimitBytes: invoker.payloadLimitBytes, functionName, bucket };
 }

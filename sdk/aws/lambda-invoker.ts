@@ -5,14 +5,15 @@
  *   out-of-memory kill are infrastructure faults, rejected as TaskError subclasses naming the
  *   function and its log group (with the request id to search for).
  * - A throttled call is retried with backoff (it never ran, so nothing is lost or duplicated).
- * - The request never exceeds Lambda's 6 MB limit: arguments above the inline threshold are
- *   already in the store, and if many small inline values together are too large, the largest
- *   are moved to the store before sending.
+ * - The request never exceeds Lambda's 6 MB limit: the orchestrator fits envelopes to the
+ *   limit this backend declares (envelope.ts); if the exact request is still too large, the
+ *   same fitting moves more inline values to the store, through the orchestrator's `place`.
  */
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
 import type { InvokeOptions, Invoker, ObjectStore } from '../backend.js';
 import { TaskError, TaskTimeoutError, ThrottledError, WorkerCrashedError } from '../errors.js';
-import { PROTOCOL_VERSION, fromWire, toWire, validateResultEnvelope, type Payload, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
+import { fitEnvelope, inlineBytes, type Place } from '../envelope.js';
+import { PROTOCOL_VERSION, fromWire, toWire, validateResultEnvelope, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
 import { retryThrottled, type Clock, type ThrottlePolicy } from './throttle.js';
 import { LAMBDA_PAYLOAD_LIMIT, type LambdaRequest, type LambdaResponse } from './wire.js';
 
@@ -39,6 +40,8 @@ function requestBytes(env: TaskEnvelope, options: InvokeOptions): Uint8Array {
 }
 
 export class LambdaInvoker implements Invoker {
+  /** The request payload limit this invoker keeps to (the backend declares it). */
+  readonly payloadLimitBytes: number;
   private readonly limit: number;
   private closed = false;
   private readonly inflight = new Map<AbortController, Promise<unknown>>();
@@ -49,7 +52,8 @@ export class LambdaInvoker implements Invoker {
     private readonly options: LambdaInvokerOptions,
   ) {
     // Headroom for the JSON around the envelope and for the service's own accounting.
-    this.limit = (options.payloadLimitBytes ?? LAMBDA_PAYLOAD_LIMIT) - 16 * 1024;
+    this.payloadLimitBytes = options.payloadLimitBytes ?? LAMBDA_PAYLOAD_LIMIT;
+    this.limit = this.payloadLimitBytes - 16 * 1024;
   }
 
   async invoke(env: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope> {
@@ -169,26 +173,30 @@ export class LambdaInvoker implements Invoker {
     return res;
   }
 
-  /** The request bytes, after moving the largest inline values to the store if they do not fit. */
+  /**
+   * The request bytes. If they exceed the limit (the orchestrator's fitting estimates; this is
+   * exact), the envelope is fitted again to a smaller inline budget, until it fits.
+   */
   private async fitPayload(env: TaskEnvelope, options: InvokeOptions): Promise<Uint8Array> {
     let bytes = requestBytes(env, options);
-    if (bytes.byteLength <= this.limit) return bytes;
-    const spilled: TaskEnvelope = { ...env, deps: { ...env.deps } };
-    const inline: Array<{ size: number; set: (p: Payload) => void; bytes: Uint8Array; name: string }> = [];
-    if (env.args.kind === 'inline') {
-      const b = env.args.bytes;
-      inline.push({ size: b.byteLength, bytes: b, name: 'args', set: (p) => (spilled.args = p) });
-    }
-    for (const [id, p] of Object.entries(env.deps)) {
-      if (p.kind === 'inline') inline.push({ size: p.bytes.byteLength, bytes: p.bytes, name: id, set: (q) => (spilled.deps[id] = q) });
-    }
-    inline.sort((a, b) => b.size - a.size);
-    for (const item of inline) {
-      const key = `${env.resultKey}.in.${item.name}`;
-      await this.store.put(key, item.bytes);
-      item.set({ kind: 'stored', key, size: item.size });
-      bytes = requestBytes(spilled, options);
-      if (bytes.byteLength <= this.limit) return bytes;
+    const place: Place =
+      options.place ??
+      (async (dep, b) => {
+        const key = `${env.resultKey}.in.${dep ?? 'args'}`;
+        await this.store.put(key, b);
+        return { kind: 'stored', key, size: b.byteLength };
+      });
+    while (bytes.byteLength > this.limit) {
+      const inline = inlineBytes(env);
+      if (inline === 0) {
+        throw new TaskError(
+          `Task ${env.fn} (${env.taskId}) was not run: its request is ${bytes.byteLength} bytes with every value in the store, over Lambda's limit of ${this.limit}; pass fewer refs to one task`,
+          { functionName: env.fn, taskId: env.taskId, fault: 'user' },
+        );
+      }
+      // Base64 makes 3 bytes 4 characters: drop at least the excess, in raw bytes.
+      env = await fitEnvelope(env, Math.max(0, inline - Math.ceil(((bytes.byteLength - this.limit) * 3) / 4) - 1), place);
+      bytes = requestBytes(env, options);
     }
     return bytes;
   }

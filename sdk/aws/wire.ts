@@ -4,11 +4,12 @@
  * invocation: the task's timeout and memory. The response is the worker's result envelope in
  * the same form, plus where its logs are.
  */
+import { DEFAULT_PAYLOAD_LIMIT_BYTES } from '../envelope.js';
 import { ProtocolError } from '../errors.js';
 import { PROTOCOL_VERSION } from '../protocol.js';
 
 /** Lambda's limit for a synchronous invocation's request and response payloads. */
-export const LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024;
+export const LAMBDA_PAYLOAD_LIMIT = DEFAULT_PAYLOAD_LIMIT_BYTES;
 
 export interface LambdaRequest {
   v: typeof PROTOCOL_VERSION;

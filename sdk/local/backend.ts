@@ -1,4 +1,5 @@
 import type { Backend } from '../backend.js';
+import { DEFAULT_PAYLOAD_LIMIT_BYTES } from '../envelope.js';
 import type { ResolvedInitOptions } from '../options.js';
 import { MemoryStore } from './memory-store.js';
 import { WorkerPool } from './pool.js';
@@ -14,5 +15,7 @@ export function createLocalBackend(options: ResolvedInitOptions): Backend & { po
     store,
     maxConcurrency: options.maxConcurrency,
     keyPrefix: '',
+    // Threads take any size; keeping Lambda's limit keeps the two targets alike.
+    payloadLimitBytes: DEFAULT_PAYLOAD_LIMIT_BYTES,
   };
 }

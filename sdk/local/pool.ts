@@ -8,7 +8,8 @@
  * - a task past its timeout is stopped with its worker and reported as a TaskTimeoutError;
  * - a worker that dies (process.exit, uncaught error, out of memory) is replaced and its
  *   task reported as a WorkerCrashedError;
- * - tasks of a function known to be short (its runs so far averaged under `SHORT_TASK_MS`) are
+ * - tasks of a function known to be short (its runs so far averaged under `SHORT_TASK_MS`, see
+ *   policy.ts) are
  *   handed to a worker several at a time when many are queued: the worker still runs them one
  *   after another, and reports results together at most ~2 ms apart (at once after a slower
  *   task), so one message carries many tasks or results, which is what bounds throughput for
@@ -30,6 +31,8 @@ import type { ResultEnvelope, TaskEnvelope } from '../protocol.js';
 import type { ResolvedLocalOptions } from '../options.js';
 import type { MemoryStore } from './memory-store.js';
 import type { FromWorker, ToWorker } from './messages.js';
+import { MAX_BATCH, RunTimes, SPAWN_AFTER_MS, batchLimit } from './policy.js';
+import { answerStoreRequest } from './store-channel.js';
 
 interface Job {
   env: TaskEnvelope;
@@ -39,17 +42,6 @@ interface Job {
   resolve: (r: ResultEnvelope) => void;
   reject: (e: Error) => void;
 }
-
-/** Below this average run time, a function's tasks may be sent to a worker in batches. */
-const SHORT_TASK_MS = 1;
-/** Most tasks sent to one worker in one message. */
-const MAX_BATCH = 32;
-/**
- * With a worker per core already running, a task of unknown length waits this long for one
- * of them before a new thread is started: a thread costs tens of ms of CPU, more than a burst
- * of quick tasks takes to drain.
- */
-const SPAWN_AFTER_MS = 5;
 
 interface Slot {
   worker: Worker;
@@ -95,8 +87,7 @@ export class WorkerPool implements Invoker {
   private startedTotal = 0;
   private closed = false;
   private readonly spawnConcurrency = Math.max(1, availableParallelism());
-  /** Moving average of each function's run time, from the workers' reports. */
-  private readonly runMs = new Map<string, number>();
+  private readonly runTimes = new RunTimes();
   /**
    * Workers running short tasks. Kept to one per core: more threads than cores only take
    * turns waking each other, while a few busy workers with long batches keep the cores full.
@@ -217,9 +208,7 @@ export class WorkerPool implements Invoker {
           if (!job || res.taskId !== job.env.taskId) continue;
           slot.jobs.shift();
           slot.completed++;
-          const prev = this.runMs.get(job.env.fn);
-          const ran = res.timing.runMs + res.timing.fetchMs + res.timing.storeMs;
-          this.runMs.set(job.env.fn, prev === undefined ? ran : 0.8 * prev + 0.2 * ran);
+          this.runTimes.record(job.env.fn, res.timing.runMs + res.timing.fetchMs + res.timing.storeMs);
           job.resolve(res);
         }
         if (slot.jobs.length === 0) {
@@ -233,19 +222,9 @@ export class WorkerPool implements Invoker {
         }
         return;
       }
-      case 'get': {
-        let reply: ToWorker;
-        try {
-          reply = { t: 'got', id: m.id, bytes: this.store.getSync(m.key) };
-        } catch (err) {
-          reply = { t: 'got', id: m.id, error: (err as Error).message };
-        }
-        slot.worker.postMessage(reply);
-        return;
-      }
+      case 'get':
       case 'put':
-        this.store.putSync(m.key, m.bytes);
-        slot.worker.postMessage({ t: 'stored', id: m.id } satisfies ToWorker);
+        slot.worker.postMessage(answerStoreRequest(this.store, m));
         return;
     }
   }
@@ -269,8 +248,7 @@ export class WorkerPool implements Invoker {
   }
 
   private isShort(job: Job): boolean {
-    const ms = this.runMs.get(job.env.fn);
-    return ms !== undefined && ms < SHORT_TASK_MS;
+    return this.runTimes.isShort(job.env.fn);
   }
 
   /** Takes the next task, and more behind it while they are short and the queue is long. */
@@ -279,7 +257,7 @@ export class WorkerPool implements Invoker {
     this.queue[this.queueHead++] = undefined as never;
     const batch = [first];
     if (short) {
-      const limit = Math.min(MAX_BATCH, Math.ceil(this.queued() / this.spawnConcurrency) + 1);
+      const limit = batchLimit(this.queued(), this.spawnConcurrency);
       while (batch.length < limit && this.queueHead < this.queue.length && this.isShort(this.queue[this.queueHead]!)) {
         batch.push(this.queue[this.queueHead]!);
         this.queue[this.queueHead++] = undefined as never;

@@ -1,16 +1,14 @@
 /**
  * Entry point of an embedded-runtime worker thread: the local twin of the Lambda handler.
  * It runs one task at a time through the shared worker-side code; its object store is the
- * driver's MemoryStore, reached by messages that carry shared memory, not copies.
+ * driver's MemoryStore, reached through store-channel.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { ObjectStoreError, UsageError } from '../errors.js';
-import type { ObjectStore } from '../backend.js';
 import { markWorker } from '../context.js';
 import { executeTask } from '../worker/execute.js';
 import { errorResult, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
-import { allocateShared, toShared } from './memory-store.js';
 import type { FromWorker, ToWorker } from './messages.js';
+import { storeClient } from './store-channel.js';
 
 markWorker();
 const port = parentPort!;
@@ -20,28 +18,7 @@ const progress = (workerData as { progress: Int32Array }).progress;
 const FLUSH_MS = 2;
 const send = (m: FromWorker) => port.postMessage(m);
 
-let nextId = 0;
-const waiting = new Map<number, { resolve: (b: Uint8Array | undefined) => void; reject: (e: Error) => void; key: string }>();
-
-function request(m: FromWorker & { id: number; key: string }): Promise<Uint8Array | undefined> {
-  return new Promise((resolve, reject) => {
-    waiting.set(m.id, { resolve, reject, key: m.key });
-    send(m);
-  });
-}
-
-const store: ObjectStore = {
-  async get(key) {
-    return (await request({ t: 'get', id: ++nextId, key }))!;
-  },
-  async put(key, bytes) {
-    await request({ t: 'put', id: ++nextId, key, bytes: toShared(bytes) });
-  },
-  async deletePrefix() {
-    throw new UsageError('tasks cannot delete stored objects: the driver frees them');
-  },
-  allocate: allocateShared,
-};
+const { store, onReply } = storeClient(send);
 
 const modules = new Map<string, Promise<unknown>>();
 const loadModule = (url: string) => {
@@ -90,14 +67,9 @@ port.on('message', (m: ToWorker) => {
       if (!running) void runQueue();
       break;
     case 'got':
-    case 'stored': {
-      const w = waiting.get(m.id);
-      waiting.delete(m.id);
-      if (!w) return;
-      if (m.error) w.reject(new ObjectStoreError(m.error, w.key));
-      else w.resolve(m.t === 'got' ? m.bytes : undefined);
+    case 'stored':
+      onReply(m);
       break;
-    }
   }
 });
 

@@ -1,0 +1,56 @@
+/**
+ * The embedded runtime's object store as seen from a worker thread: the driver's MemoryStore,
+ * reached by messages that carry shared memory, not copies. Both ends live here: the worker's
+ * ObjectStore that sends requests, and the driver's answer to them.
+ */
+import type { ObjectStore } from '../backend.js';
+import { ObjectStoreError, UsageError } from '../errors.js';
+import { allocateShared, toShared, type MemoryStore } from './memory-store.js';
+import type { FromWorker, ToWorker } from './messages.js';
+
+type StoreRequest = Extract<FromWorker, { t: 'get' | 'put' }>;
+type StoreReply = Extract<ToWorker, { t: 'got' | 'stored' }>;
+
+/** Driver side: answers a worker's get or put against the shared MemoryStore. */
+export function answerStoreRequest(store: MemoryStore, m: StoreRequest): StoreReply {
+  if (m.t === 'get') {
+    try {
+      return { t: 'got', id: m.id, bytes: store.getSync(m.key) };
+    } catch (err) {
+      return { t: 'got', id: m.id, error: (err as Error).message };
+    }
+  }
+  store.putSync(m.key, m.bytes);
+  return { t: 'stored', id: m.id };
+}
+
+/** Worker side: an ObjectStore whose requests go out through `send`; feed the driver's replies to `onReply`. */
+export function storeClient(send: (m: FromWorker) => void): { store: ObjectStore; onReply: (m: StoreReply) => void } {
+  let nextId = 0;
+  const waiting = new Map<number, { resolve: (b: Uint8Array | undefined) => void; reject: (e: Error) => void; key: string }>();
+  const request = (m: StoreRequest): Promise<Uint8Array | undefined> =>
+    new Promise((resolve, reject) => {
+      waiting.set(m.id, { resolve, reject, key: m.key });
+      send(m);
+    });
+  const store: ObjectStore = {
+    async get(key) {
+      return (await request({ t: 'get', id: ++nextId, key }))!;
+    },
+    async put(key, bytes) {
+      await request({ t: 'put', id: ++nextId, key, bytes: toShared(bytes) });
+    },
+    async deletePrefix() {
+      throw new UsageError('tasks cannot delete stored objects: the driver frees them');
+    },
+    allocate: allocateShared,
+  };
+  const onReply = (m: StoreReply) => {
+    const w = waiting.get(m.id);
+    waiting.delete(m.id);
+    if (!w) return;
+    if (m.error) w.reject(new ObjectStoreError(m.error, w.key));
+    else w.resolve(m.t === 'got' ? m.bytes : undefined);
+  };
+  return { store, onReply };
+}

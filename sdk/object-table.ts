@@ -1,0 +1,138 @@
+/**
+ * The driver's table of objects: every ref is `pending`, `ready` (with its payload: inline
+ * bytes or a store key) or `failed` (with its error). It tells waiters when entries settle,
+ * and frees an entry like Ray frees an object: once the program dropped every ObjectRef to it
+ * (the ref was garbage-collected) and no unfinished task takes it as an argument, the entry
+ * goes and its stored bytes are deleted.
+ *
+ * `D` is what waits on an entry to become ready (the orchestrator's tasks).
+ */
+import type { Payload } from './protocol.js';
+
+export const PENDING = 0;
+export const READY = 1;
+export const FAILED = 2;
+
+export interface ObjectEntry<D> {
+  readonly id: string;
+  state: typeof PENDING | typeof READY | typeof FAILED;
+  payload?: Payload;
+  /** The inline payload written to the store, once an envelope had no room for it. */
+  spilled?: Promise<Payload>;
+  error?: Error;
+  listeners?: Set<() => void>;
+  dependents?: D[];
+  /** Unfinished tasks that take this object as an argument. */
+  uses: number;
+  /** The program no longer holds its ObjectRef (it was garbage-collected). */
+  dropped: boolean;
+}
+
+export class ObjectTable<D> {
+  private readonly entries = new Map<string, ObjectEntry<D>>();
+  private readonly collected = new FinalizationRegistry<string>((id) => {
+    const e = this.entries.get(id);
+    if (!e) return;
+    e.dropped = true;
+    this.maybeFree(e);
+  });
+
+  /** @param deleteKeys - removes stored bytes of freed entries (failures are the caller's to ignore). */
+  constructor(private readonly deleteKeys: (keys: Promise<string>[]) => void) {}
+
+  add(id: string): ObjectEntry<D> {
+    const e: ObjectEntry<D> = { id, state: PENDING, uses: 0, dropped: false };
+    this.entries.set(id, e);
+    return e;
+  }
+
+  get(id: string): ObjectEntry<D> | undefined {
+    return this.entries.get(id);
+  }
+
+  has(id: string): boolean {
+    return this.entries.has(id);
+  }
+
+  values(): IterableIterator<ObjectEntry<D>> {
+    return this.entries.values();
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+
+  /** Frees the entry `id` once `ref` (its ObjectRef) is garbage-collected and nothing uses it. */
+  track(ref: object, id: string): void {
+    this.collected.register(ref, id);
+  }
+
+  /** A task that took the entry as an argument is done with it. */
+  release(e: ObjectEntry<D>): void {
+    e.uses--;
+    this.maybeFree(e);
+  }
+
+  maybeFree(e: ObjectEntry<D>): void {
+    if (!e.dropped || e.uses > 0 || e.state === PENDING || !this.entries.has(e.id)) return;
+    this.entries.delete(e.id);
+    const keys: Promise<string>[] = [];
+    if (e.payload?.kind === 'stored') keys.push(Promise.resolve(e.payload.key));
+    if (e.spilled) keys.push(e.spilled.then((p) => (p as { key: string }).key));
+    if (keys.length) this.deleteKeys(keys);
+  }
+
+  /** Settles a pending entry as ready; returns what waited on it. */
+  markReady(e: ObjectEntry<D>, payload: Payload): D[] | undefined {
+    if (e.state !== PENDING) return undefined;
+    e.state = READY;
+    e.payload = payload;
+    return this.settle(e);
+  }
+
+  /** Settles a pending entry as failed; returns what waited on it (undefined if it was settled already). */
+  markFailed(e: ObjectEntry<D>, err: Error): D[] | undefined {
+    if (e.state !== PENDING) return undefined;
+    e.state = FAILED;
+    e.error = err;
+    return this.settle(e) ?? [];
+  }
+
+  private settle(e: ObjectEntry<D>): D[] | undefined {
+    const deps = e.dependents;
+    e.dependents = undefined;
+    const ls = e.listeners;
+    if (ls) {
+      e.listeners = undefined;
+      for (const l of ls) l();
+    }
+    return deps;
+  }
+
+  /** Resolves true once n of the entries are settled, false on timeout. */
+  settled(entries: ObjectEntry<D>[], n: number, timeoutMs: number | undefined): Promise<boolean> {
+    let done = 0;
+    for (const e of entries) if (e.state !== PENDING) done++;
+    if (done >= n) return Promise.resolve(true);
+    if (timeoutMs === 0) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const listening: ObjectEntry<D>[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (ok: boolean) => {
+        if (timer) clearTimeout(timer);
+        for (const e of listening) e.listeners?.delete(onSettle);
+        resolve(ok);
+      };
+      const onSettle = () => {
+        if (++done >= n) finish(true);
+      };
+      for (const e of entries) {
+        if (e.state === PENDING) {
+          (e.listeners ??= new Set()).add(onSettle);
+          listening.push(e);
+        }
+      }
+      if (timeoutMs !== undefined) timer = setTimeout(() => finish(false), timeoutMs);
+    });
+  }
+}

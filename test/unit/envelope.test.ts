@@ -1,0 +1,51 @@
+/** Fitting an envelope to a payload limit: the largest inline values move to the store first. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { buildEnvelope, fitEnvelope, inlineBudget, inlineBytes } from '../../sdk/envelope.js';
+import type { Payload } from '../../sdk/protocol.js';
+
+const inline = (n: number): Payload => ({ kind: 'inline', bytes: new Uint8Array(n) });
+
+function envelope() {
+  return buildEnvelope({
+    job: 'j',
+    taskId: 't-1',
+    fn: 'f',
+    module: undefined,
+    args: inline(300),
+    deps: { a: inline(1000), b: inline(10), c: inline(600) },
+    resultKey: 'jobs/j/t-1',
+    inlineLimit: 100,
+  });
+}
+
+describe('fitEnvelope', () => {
+  it('returns the envelope itself when it fits', async () => {
+    const env = envelope();
+    assert.equal(await fitEnvelope(env, inlineBytes(env), async () => assert.fail('nothing should move')), env);
+  });
+
+  it('moves the largest inline values until the rest fits, and leaves the original alone', async () => {
+    const env = envelope();
+    const moved: Array<string | undefined> = [];
+    const fitted = await fitEnvelope(env, 400, async (dep, bytes) => {
+      moved.push(dep);
+      return { kind: 'stored', key: `k/${dep ?? 'args'}`, size: bytes.byteLength };
+    });
+    assert.deepEqual(moved, ['a', 'c']);
+    assert.equal(inlineBytes(fitted), 310);
+    assert.deepEqual(fitted.deps.a, { kind: 'stored', key: 'k/a', size: 1000 });
+    assert.equal(fitted.args.kind, 'inline');
+    assert.equal(inlineBytes(env), 1910, 'the input envelope is unchanged');
+  });
+
+  it('moves the argument list too when it is among the largest', async () => {
+    const fitted = await fitEnvelope(envelope(), 0, async (dep, bytes) => ({ kind: 'stored', key: `k/${dep ?? 'args'}`, size: bytes.byteLength }));
+    assert.equal(inlineBytes(fitted), 0);
+    assert.deepEqual(fitted.args, { kind: 'stored', key: 'k/args', size: 300 });
+  });
+
+  it('leaves room for base64 and the rest of the envelope: half the payload limit is inline', () => {
+    assert.equal(inlineBudget(6 * 1024 * 1024), 3 * 1024 * 1024);
+  });
+});
