@@ -20,7 +20,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, UsageError, VolleyError } from '../sdk/errors.js';
-import { resolveAwsOptions } from '../sdk/options.js';
+import { resolveInitOptions } from '../sdk/options.js';
 import { bundleWorker } from './bundle.js';
 import { projectRoot } from './emulators.js';
 
@@ -129,18 +129,8 @@ function stackName(o: CliOptions): string {
 
 async function backendFor(o: CliOptions) {
   const env = { ...process.env, ...(o.region ? { AWS_REGION: o.region } : {}) };
-  const aws = resolveAwsOptions(o.target, { stackName: stackName(o) }, env);
   const { createAwsBackend } = await import('../sdk/aws/backend.js');
-  return createAwsBackend({
-    target: o.target,
-    aws,
-    inlineThresholdBytes: 0,
-    maxConcurrency: 16,
-    taskTimeoutMs: 1,
-    taskMemoryMB: 128,
-    jobId: 'cli',
-    local: { maxWorkers: 1, minWorkers: 0, idleTimeoutMs: 0 },
-  });
+  return createAwsBackend(resolveInitOptions({ target: o.target, jobId: 'cli', maxConcurrency: 16, aws: { stackName: stackName(o) } }, env));
 }
 
 export async function main(argv: string[]): Promise<void> {

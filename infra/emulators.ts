@@ -20,6 +20,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { optionDefault } from '../sdk/options.js';
 import { bundleWorker } from './bundle.js';
 
 const require = createRequire(import.meta.url);
@@ -219,7 +220,7 @@ export interface EmulatorOptions {
 /** Bundles the worker (when extra tasks are given), starts s3rver and serverless-offline. */
 export async function startEmulators(o: EmulatorOptions = {}): Promise<Emulators> {
   const root = projectRoot();
-  const bucket = o.bucket ?? 'volley-emulator';
+  const bucket = o.bucket ?? (optionDefault('aws', 'bucket', 'emulator') as string);
   let bundleDir = 'dist/lambda';
   if (o.extraTasks?.length) {
     bundleDir = '.volley/emulator';

@@ -3,7 +3,7 @@
  * top-level functions (api.ts) and Runtime's methods.
  */
 import { UsageError } from './errors.js';
-import { checkKeys } from './options.js';
+import { checkKeys, optionTable } from './options.js';
 import type { ObjectRef } from './ref.js';
 
 /** Options of `get`. @public */
@@ -48,8 +48,13 @@ export function checkTimeout(where: string, t: unknown): number | undefined {
 /** Checks get()'s options; returns its timeout. */
 export function checkGetOptions(options: GetOptions | undefined): number | undefined {
   const timeoutMs = checkTimeout('get()', options?.timeoutMs);
-  if (options !== undefined) checkKeys('get()', options, ['timeoutMs']);
+  if (options !== undefined) checkKeys('get()', options, Object.keys(optionTable.get));
   return timeoutMs;
+}
+
+/** Checks wait()'s option keys. */
+export function checkWaitKeys(options: WaitOptions | undefined): void {
+  checkKeys('wait()', options, Object.keys(optionTable.wait));
 }
 
 /** Checks wait()'s refs (no ref twice) and options; returns how many to wait for and the timeout. */

@@ -1,6 +1,6 @@
 /**
- * Public option types (all optional, each with its default documented) and their resolved
- * forms, built in one place from one defaults table.
+ * Public option types (all optional, each with its default documented), the one options table
+ * (key, default, environment variable, check, doc), and the resolved forms built from it.
  */
 import type { LambdaClient, LambdaClientConfig } from '@aws-sdk/client-lambda';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
@@ -147,71 +147,20 @@ export interface ResolvedTaskOptions {
 }
 
 const TARGETS: readonly Target[] = ['local', 'aws', 'localstack', 'emulator'];
+type AwsTarget = Exclude<Target, 'local'>;
 
-/** The one table of per-target defaults of the AWS-like targets. */
-export const awsTargetDefaults = {
-  aws: { maxConcurrency: 100, stackName: 'volley-dev', endpoint: undefined, region: undefined, credentials: undefined, functionName: undefined, bucket: undefined },
-  localstack: {
-    maxConcurrency: 16,
-    stackName: 'volley-local',
-    endpoint: 'http://localhost.localstack.cloud:4566',
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    functionName: undefined,
-    bucket: undefined,
-  },
-  emulator: {
-    maxConcurrency: 16,
-    stackName: 'volley-emulator',
-    endpoint: undefined,
-    region: 'us-east-1',
-    // s3rver accepts only this key pair; serverless-offline does not check credentials.
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    // serverless-offline names the function service-stage-function, as CloudFormation would.
-    functionName: 'volley-emulator-worker',
-    bucket: 'volley-emulator',
-  },
-} as const;
+/** Checks one option's value; `where` names it in the message (e.g. `init({ taskTimeoutMs })`). */
+type Check = (where: string, v: unknown) => void;
 
-export const awsDefaults = {
-  keyPrefix: 'volley/',
-  multipartThresholdBytes: 16 * 1024 * 1024,
-  throttleBaseDelayMs: 100,
-  throttleMaxDelayMs: 5_000,
-  throttleGiveUpMs: 600_000,
-  invokeGraceMs: 30_000,
-};
-
-const AWS_KEYS = [
-  'region', 'functionName', 'bucket', 'stackName', 'endpoint', 'lambdaEndpoint', 's3Endpoint', 'keyPrefix',
-  'multipartThresholdBytes', 'throttleBaseDelayMs', 'throttleMaxDelayMs', 'throttleGiveUpMs', 'invokeGraceMs',
-  's3Client', 's3ClientConfig', 'lambdaClient', 'lambdaClientConfig',
-] as const;
-
-/**
- * Tasks in flight per local worker: the pool queues what its workers cannot take yet, and hands
- * short tasks to a worker several at a time, which needs a queue to draw from.
- */
-const LOCAL_TASKS_PER_WORKER = 32;
-
-export const localDefaults: ResolvedLocalOptions = { maxWorkers: 32, minWorkers: 0, idleTimeoutMs: 30_000 };
-
-const initDefaults = {
-  inlineThresholdBytes: 100 * 1024,
-  taskTimeoutMs: 300_000,
-  taskMemoryMB: 1024,
-};
-
-/** Throws a UsageError naming unknown keys and listing the valid ones. */
-export function checkKeys(where: string, given: object | undefined, valid: readonly string[]): void {
-  if (given === undefined) return;
-  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
-    throw new UsageError(`${where} must be an object of options (${valid.join(', ')})`);
-  }
-  const unknown = Object.keys(given).filter((k) => !valid.includes(k));
-  if (unknown.length > 0) {
-    throw new UsageError(`${where} got unknown option(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}; valid options are: ${valid.join(', ')}`);
-  }
+/** One row of the options table. */
+export interface OptionRow {
+  /** The default, or one per AWS-like target; absent when there is none (or it is computed, see `doc`). */
+  readonly default?: unknown;
+  readonly byTarget?: Readonly<Record<AwsTarget, unknown>>;
+  /** The environment variable read when the option is not given. */
+  readonly env?: string;
+  readonly check: Check;
+  readonly doc: string;
 }
 
 export function checkNumber(where: string, v: unknown, opts: { min: number; integer?: boolean; allowInfinity?: boolean }): void {
@@ -227,14 +176,156 @@ export function checkNumber(where: string, v: unknown, opts: { min: number; inte
   }
 }
 
-export function resolveTaskOptionsInput(where: string, o: TaskOptions | undefined): TaskOptions {
-  checkKeys(where, o, ['name', 'timeoutMs', 'memoryMB']);
-  if (!o) return {};
-  if (o.name !== undefined && (typeof o.name !== 'string' || o.name.trim() === '')) {
-    throw new UsageError(`${where}: name must be a non-empty string`);
+const num = (opts: { min: number; integer?: boolean; allowInfinity?: boolean }): Check => (where, v) => checkNumber(where, v, opts);
+
+function checkString(where: string, v: unknown): void {
+  if (v !== undefined && (typeof v !== 'string' || v === '')) throw new UsageError(`${where} must be a non-empty string, got ${String(v)}`);
+}
+
+function checkObject(where: string, v: unknown): void {
+  if (v !== undefined && (typeof v !== 'object' || v === null || Array.isArray(v))) throw new UsageError(`${where} must be an object of options`);
+}
+
+/** Anything: a client or client config, checked by the AWS SDK itself. */
+const anyValue: Check = () => undefined;
+
+/** Smallest multipart part S3 accepts, so the smallest multipart threshold. */
+const S3_MIN_PART = 5 * 1024 * 1024;
+
+/**
+ * The one options table: every option's key, default, environment variable, check and doc,
+ * by where it is given. Every reader of options (init, the Lambda worker's environment, the
+ * CLI, the emulators) takes defaults from here, and "valid options are ..." is built from it.
+ */
+export const optionTable = {
+  init: {
+    target: {
+      default: 'local',
+      env: 'VOLLEY_TARGET',
+      check: (where, v) => {
+        if (v !== undefined && !TARGETS.includes(v as Target)) throw new UsageError(`unknown target ${JSON.stringify(v)} (from ${where}); valid targets are: ${TARGETS.join(', ')}`);
+      },
+      doc: 'Where tasks run: local, aws, localstack or emulator.',
+    },
+    inlineThresholdBytes: { default: 100 * 1024, check: num({ min: 0, integer: true }), doc: 'Values up to this many bytes travel inside the task envelope; larger ones go through the object store.' },
+    maxConcurrency: {
+      byTarget: { aws: 100, localstack: 16, emulator: 16 },
+      check: num({ min: 1, integer: true, allowInfinity: true }),
+      doc: 'Most tasks in flight at once; local: 32 per local.maxWorkers (the pool queues the rest).',
+    },
+    taskTimeoutMs: { default: 300_000, check: num({ min: 1 }), doc: 'Default per-task timeout in ms.' },
+    taskMemoryMB: { default: 1024, check: num({ min: 128, integer: true }), doc: 'Default per-task memory in MB.' },
+    jobId: {
+      check: (where, v) => {
+        if (v !== undefined && (typeof v !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(v))) {
+          throw new UsageError(`${where} must be 1-64 characters of letters, digits, '.', '_' or '-', got ${JSON.stringify(v)}`);
+        }
+      },
+      doc: 'Id of this job; the store keeps its objects under it. Default: a random id.',
+    },
+    local: { check: checkObject, doc: 'Options of the embedded runtime.' },
+    aws: { check: checkObject, doc: 'Options of the aws, localstack and emulator targets.' },
+  },
+  local: {
+    maxWorkers: { default: 32, check: num({ min: 1, integer: true }), doc: 'Most worker threads alive at once.' },
+    minWorkers: { default: 0, check: num({ min: 0, integer: true }), doc: 'Workers started at init, before any task arrives.' },
+    idleTimeoutMs: { default: 30_000, check: num({ min: 0 }), doc: 'An idle worker is stopped after this many ms.' },
+  },
+  aws: {
+    region: { byTarget: { aws: undefined, localstack: 'us-east-1', emulator: 'us-east-1' }, env: 'AWS_REGION', check: checkString, doc: "Region; else AWS_DEFAULT_REGION, else the SDK's chain (aws)." },
+    functionName: { byTarget: { aws: undefined, localstack: undefined, emulator: 'volley-emulator-worker' }, env: 'VOLLEY_FUNCTION_NAME', check: checkString, doc: 'The deployed worker function; else the stack output WorkerFunctionName.' },
+    bucket: { byTarget: { aws: undefined, localstack: undefined, emulator: 'volley-emulator' }, env: 'VOLLEY_BUCKET', check: checkString, doc: 'The object-store bucket; else the stack output BucketName.' },
+    stackName: { byTarget: { aws: 'volley-dev', localstack: 'volley-local', emulator: 'volley-emulator' }, env: 'VOLLEY_STACK', check: checkString, doc: 'The CloudFormation stack whose outputs name the function and bucket.' },
+    endpoint: { byTarget: { aws: undefined, localstack: 'http://localhost.localstack.cloud:4566', emulator: undefined }, env: 'AWS_ENDPOINT_URL', check: checkString, doc: 'One endpoint for every service (LocalStack; the variable is read for localstack only).' },
+    lambdaEndpoint: { env: 'VOLLEY_LAMBDA_ENDPOINT', check: checkString, doc: 'Endpoint of the Lambda Invoke API alone (serverless-offline); else endpoint.' },
+    s3Endpoint: { env: 'VOLLEY_S3_ENDPOINT', check: checkString, doc: 'Endpoint of S3 alone (s3rver); else endpoint.' },
+    keyPrefix: {
+      default: 'volley/',
+      check: (where, v) => {
+        if (v !== undefined && (typeof v !== 'string' || !/^([A-Za-z0-9._-]+\/)*$/.test(v))) {
+          throw new UsageError(`${where} must be '' or path segments each ending in '/', such as 'volley/', got ${JSON.stringify(v)}`);
+        }
+      },
+      doc: 'Prefix of every key volley writes in the bucket (the lifecycle rule expires it).',
+    },
+    multipartThresholdBytes: {
+      default: 16 * 1024 * 1024,
+      env: 'VOLLEY_MULTIPART_THRESHOLD_BYTES',
+      check: num({ min: S3_MIN_PART, integer: true }),
+      doc: "Objects larger than this are uploaded in parts; the variable is the Lambda worker's.",
+    },
+    throttleBaseDelayMs: { default: 100, check: num({ min: 1 }), doc: 'A throttled invocation is retried with backoff from this delay, in ms.' },
+    throttleMaxDelayMs: { default: 5_000, check: num({ min: 1 }), doc: 'Longest backoff between throttled retries, in ms.' },
+    throttleGiveUpMs: { default: 600_000, check: num({ min: 0 }), doc: 'Give up on a task still throttled after this many ms.' },
+    invokeGraceMs: { default: 30_000, check: num({ min: 0 }), doc: "The driver stops waiting for an invocation this long after the task's timeoutMs." },
+    s3Client: { check: anyValue, doc: 'An S3 client to use as it is.' },
+    s3ClientConfig: { check: anyValue, doc: 'Extra config for the S3 client volley builds.' },
+    lambdaClient: { check: anyValue, doc: 'A Lambda client to use as it is.' },
+    lambdaClientConfig: { check: anyValue, doc: 'Extra config for the Lambda client volley builds.' },
+  },
+  task: {
+    name: {
+      check: (where, v) => {
+        if (v !== undefined && (typeof v !== 'string' || v.trim() === '')) throw new UsageError(`${where} must be a non-empty string`);
+      },
+      doc: "Task name, its identity across driver and workers. Default: the function's name.",
+    },
+    timeoutMs: { check: num({ min: 1 }), doc: "Wall-clock limit for one run of the task, in ms. Default: the runtime's taskTimeoutMs." },
+    memoryMB: { check: num({ min: 128, integer: true }), doc: "Memory for the task's worker in MB. Default: the runtime's taskMemoryMB." },
+  },
+  get: {
+    timeoutMs: { check: anyValue, doc: 'Give up after this many ms with a GetTimeoutError. Default: wait forever.' },
+  },
+  wait: {
+    numReturns: { check: anyValue, doc: 'How many refs must be ready. Default: 1.' },
+    timeoutMs: { check: anyValue, doc: 'Return after this many ms even if fewer are ready. Default: wait forever.' },
+  },
+} as const satisfies Record<string, Record<string, OptionRow>>;
+
+export type OptionGroup = keyof typeof optionTable;
+
+/** Credentials of the emulated targets (not options: s3rver accepts only its own pair; LocalStack any). */
+const targetCredentials: Record<AwsTarget, { accessKeyId: string; secretAccessKey: string } | undefined> = {
+  aws: undefined,
+  localstack: { accessKeyId: 'test', secretAccessKey: 'test' },
+  emulator: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+};
+
+/** The table's default of an option, for a target when it has one per target. */
+export function optionDefault<G extends OptionGroup>(group: G, key: keyof (typeof optionTable)[G] & string, target?: AwsTarget): unknown {
+  const row = (optionTable[group] as Record<string, OptionRow>)[key]!;
+  return row.byTarget && target ? row.byTarget[target] : row.default;
+}
+
+/**
+ * Tasks in flight per local worker: the pool queues what its workers cannot take yet, and hands
+ * short tasks to a worker several at a time, which needs a queue to draw from.
+ */
+const LOCAL_TASKS_PER_WORKER = 32;
+
+/** Throws a UsageError naming unknown keys and listing the valid ones. */
+export function checkKeys(where: string, given: object | undefined, valid: readonly string[]): void {
+  if (given === undefined) return;
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+    throw new UsageError(`${where} must be an object of options (${valid.join(', ')})`);
   }
-  checkNumber(`${where}: timeoutMs`, o.timeoutMs, { min: 1 });
-  checkNumber(`${where}: memoryMB`, o.memoryMB, { min: 128, integer: true });
+  const unknown = Object.keys(given).filter((k) => !valid.includes(k));
+  if (unknown.length > 0) {
+    throw new UsageError(`${where} got unknown option(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}; valid options are: ${valid.join(', ')}`);
+  }
+}
+
+/** Checks an options object against its group of the table: known keys, then each value. */
+export function checkOptions(group: OptionGroup, where: (key: string) => string, given: object | undefined, keysWhere: string): void {
+  const rows = optionTable[group] as Record<string, OptionRow>;
+  checkKeys(keysWhere, given, Object.keys(rows));
+  if (!given) return;
+  for (const [k, v] of Object.entries(given)) rows[k]!.check(where(k), v);
+}
+
+export function resolveTaskOptionsInput(where: string, o: TaskOptions | undefined): TaskOptions {
+  checkOptions('task', (k) => `${where}: ${k}`, o, where);
+  if (!o) return {};
   return { ...o };
 }
 
@@ -245,26 +336,21 @@ function randomJobId(): string {
 }
 
 export function resolveInitOptions(o: InitOptions | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedInitOptions {
-  checkKeys('init()', o, ['target', 'inlineThresholdBytes', 'maxConcurrency', 'taskTimeoutMs', 'taskMemoryMB', 'jobId', 'local', 'aws']);
+  checkKeys('init()', o, Object.keys(optionTable.init));
   const opts = o ?? {};
-  const target = (opts.target ?? env.VOLLEY_TARGET ?? 'local') as ResolvedInitOptions['target'];
-  if (!TARGETS.includes(target)) {
-    throw new UsageError(`unknown target ${JSON.stringify(target)} (from ${opts.target ? 'init({ target })' : 'VOLLEY_TARGET'}); valid targets are: ${TARGETS.join(', ')}`);
-  }
-  checkKeys('init({ local })', opts.local, ['maxWorkers', 'minWorkers', 'idleTimeoutMs']);
-  const local: ResolvedLocalOptions = { ...localDefaults, ...opts.local };
-  checkNumber('init({ local: { maxWorkers } })', local.maxWorkers, { min: 1, integer: true });
-  checkNumber('init({ local: { minWorkers } })', local.minWorkers, { min: 0, integer: true });
-  checkNumber('init({ local: { idleTimeoutMs } })', local.idleTimeoutMs, { min: 0 });
+  const target = (opts.target ?? env[optionTable.init.target.env] ?? optionTable.init.target.default) as Target;
+  optionTable.init.target.check(opts.target ? 'init({ target })' : optionTable.init.target.env, target);
+  checkOptions('local', (k) => `init({ local: { ${k} } })`, opts.local, 'init({ local })');
+  const local: ResolvedLocalOptions = {
+    maxWorkers: opts.local?.maxWorkers ?? optionTable.local.maxWorkers.default,
+    minWorkers: opts.local?.minWorkers ?? optionTable.local.minWorkers.default,
+    idleTimeoutMs: opts.local?.idleTimeoutMs ?? optionTable.local.idleTimeoutMs.default,
+  };
   if (local.minWorkers > local.maxWorkers) {
     throw new UsageError(`init({ local }): minWorkers (${local.minWorkers}) cannot exceed maxWorkers (${local.maxWorkers})`);
   }
-  checkNumber('init({ inlineThresholdBytes })', opts.inlineThresholdBytes, { min: 0, integer: true });
-  checkNumber('init({ maxConcurrency })', opts.maxConcurrency, { min: 1, integer: true, allowInfinity: true });
-  checkNumber('init({ taskTimeoutMs })', opts.taskTimeoutMs, { min: 1 });
-  checkNumber('init({ taskMemoryMB })', opts.taskMemoryMB, { min: 128, integer: true });
-  if (opts.jobId !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(opts.jobId)) {
-    throw new UsageError(`init({ jobId }) must be 1-64 characters of letters, digits, '.', '_' or '-', got ${JSON.stringify(opts.jobId)}`);
+  for (const k of ['inlineThresholdBytes', 'maxConcurrency', 'taskTimeoutMs', 'taskMemoryMB', 'jobId'] as const) {
+    optionTable.init[k].check(`init({ ${k} })`, opts[k]);
   }
   if (target === 'local' && opts.aws !== undefined) {
     throw new UsageError(`init({ aws }) was given but the target is 'local'; set target to 'aws', 'localstack' or 'emulator' (or VOLLEY_TARGET), or drop the aws options`);
@@ -272,18 +358,14 @@ export function resolveInitOptions(o: InitOptions | undefined, env: NodeJS.Proce
   const aws = target === 'local' ? undefined : resolveAwsOptions(target, opts.aws, env);
   return {
     target,
-    inlineThresholdBytes: opts.inlineThresholdBytes ?? initDefaults.inlineThresholdBytes,
-    maxConcurrency: opts.maxConcurrency ?? (target === 'local' ? local.maxWorkers * LOCAL_TASKS_PER_WORKER : awsTargetDefaults[target].maxConcurrency),
-    taskTimeoutMs: opts.taskTimeoutMs ?? initDefaults.taskTimeoutMs,
-    taskMemoryMB: opts.taskMemoryMB ?? initDefaults.taskMemoryMB,
+    inlineThresholdBytes: opts.inlineThresholdBytes ?? optionTable.init.inlineThresholdBytes.default,
+    maxConcurrency: opts.maxConcurrency ?? (target === 'local' ? local.maxWorkers * LOCAL_TASKS_PER_WORKER : optionTable.init.maxConcurrency.byTarget[target]),
+    taskTimeoutMs: opts.taskTimeoutMs ?? optionTable.init.taskTimeoutMs.default,
+    taskMemoryMB: opts.taskMemoryMB ?? optionTable.init.taskMemoryMB.default,
     jobId: opts.jobId ?? randomJobId(),
     local,
     aws,
   };
-}
-
-function checkString(where: string, v: unknown): void {
-  if (v !== undefined && (typeof v !== 'string' || v === '')) throw new UsageError(`${where} must be a non-empty string, got ${String(v)}`);
 }
 
 function checkUrl(where: string, v: string | undefined): void {
@@ -295,29 +377,21 @@ function checkUrl(where: string, v: string | undefined): void {
   }
 }
 
-/** Resolves the aws block for an AWS-like target: options, then environment, then the defaults table. */
-export function resolveAwsOptions(target: Exclude<Target, 'local'>, o: AwsOptions | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedAwsOptions {
-  checkKeys('init({ aws })', o, AWS_KEYS);
+/** Resolves the aws block for an AWS-like target: options, then environment, then the options table. */
+export function resolveAwsOptions(target: AwsTarget, o: AwsOptions | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedAwsOptions {
   const a = (o ?? {}) as AwsBaseOptions & { s3Client?: S3Client; s3ClientConfig?: S3ClientConfig; lambdaClient?: LambdaClient; lambdaClientConfig?: LambdaClientConfig };
+  checkKeys('init({ aws })', o, Object.keys(optionTable.aws));
   if (a.s3Client !== undefined && a.s3ClientConfig !== undefined) {
     throw new UsageError('init({ aws }) got both s3Client and s3ClientConfig; give the client, or a config for volley to build one, not both');
   }
   if (a.lambdaClient !== undefined && a.lambdaClientConfig !== undefined) {
     throw new UsageError('init({ aws }) got both lambdaClient and lambdaClientConfig; give the client, or a config for volley to build one, not both');
   }
-  for (const k of ['region', 'functionName', 'bucket', 'stackName', 'endpoint', 'lambdaEndpoint', 's3Endpoint'] as const) checkString(`init({ aws: { ${k} } })`, a[k]);
-  if (a.keyPrefix !== undefined && (typeof a.keyPrefix !== 'string' || !/^([A-Za-z0-9._-]+\/)*$/.test(a.keyPrefix))) {
-    throw new UsageError(`init({ aws: { keyPrefix } }) must be '' or path segments each ending in '/', such as 'volley/', got ${JSON.stringify(a.keyPrefix)}`);
-  }
-  checkNumber('init({ aws: { multipartThresholdBytes } })', a.multipartThresholdBytes, { min: 5 * 1024 * 1024, integer: true });
-  checkNumber('init({ aws: { throttleBaseDelayMs } })', a.throttleBaseDelayMs, { min: 1 });
-  checkNumber('init({ aws: { throttleMaxDelayMs } })', a.throttleMaxDelayMs, { min: 1 });
-  checkNumber('init({ aws: { throttleGiveUpMs } })', a.throttleGiveUpMs, { min: 0 });
-  checkNumber('init({ aws: { invokeGraceMs } })', a.invokeGraceMs, { min: 0 });
-  const t = awsTargetDefaults[target];
-  const endpoint = a.endpoint ?? (target === 'localstack' ? env.AWS_ENDPOINT_URL : undefined) ?? t.endpoint;
-  const lambdaEndpoint = a.lambdaEndpoint ?? env.VOLLEY_LAMBDA_ENDPOINT ?? endpoint;
-  const s3Endpoint = a.s3Endpoint ?? env.VOLLEY_S3_ENDPOINT ?? endpoint;
+  checkOptions('aws', (k) => `init({ aws: { ${k} } })`, o, 'init({ aws })');
+  const t = optionTable.aws;
+  const endpoint = a.endpoint ?? (target === 'localstack' ? env[t.endpoint.env] : undefined) ?? t.endpoint.byTarget[target];
+  const lambdaEndpoint = a.lambdaEndpoint ?? env[t.lambdaEndpoint.env] ?? endpoint;
+  const s3Endpoint = a.s3Endpoint ?? env[t.s3Endpoint.env] ?? endpoint;
   checkUrl('the Lambda endpoint (init({ aws: { lambdaEndpoint } }) or VOLLEY_LAMBDA_ENDPOINT)', lambdaEndpoint);
   checkUrl('the S3 endpoint (init({ aws: { s3Endpoint } }) or VOLLEY_S3_ENDPOINT)', s3Endpoint);
   if (target === 'emulator' && (!lambdaEndpoint || !s3Endpoint)) {
@@ -328,21 +402,21 @@ export function resolveAwsOptions(target: Exclude<Target, 'local'>, o: AwsOption
   }
   const hasStaticKeys = env.AWS_ACCESS_KEY_ID !== undefined || env.AWS_PROFILE !== undefined;
   return {
-    region: a.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? t.region,
-    functionName: a.functionName ?? env.VOLLEY_FUNCTION_NAME ?? t.functionName,
-    bucket: a.bucket ?? env.VOLLEY_BUCKET ?? t.bucket,
-    stackName: a.stackName ?? env.VOLLEY_STACK ?? t.stackName,
+    region: a.region ?? env[t.region.env] ?? env.AWS_DEFAULT_REGION ?? t.region.byTarget[target],
+    functionName: a.functionName ?? env[t.functionName.env] ?? t.functionName.byTarget[target],
+    bucket: a.bucket ?? env[t.bucket.env] ?? t.bucket.byTarget[target],
+    stackName: a.stackName ?? env[t.stackName.env] ?? t.stackName.byTarget[target],
     lambdaEndpoint,
     s3Endpoint,
     forcePathStyle: s3Endpoint !== undefined,
     // LocalStack takes any key pair; use the environment's when it has one. s3rver takes only its own.
-    credentials: target === 'emulator' || (target === 'localstack' && !hasStaticKeys) ? t.credentials : undefined,
-    keyPrefix: a.keyPrefix ?? awsDefaults.keyPrefix,
-    multipartThresholdBytes: a.multipartThresholdBytes ?? awsDefaults.multipartThresholdBytes,
-    throttleBaseDelayMs: a.throttleBaseDelayMs ?? awsDefaults.throttleBaseDelayMs,
-    throttleMaxDelayMs: a.throttleMaxDelayMs ?? awsDefaults.throttleMaxDelayMs,
-    throttleGiveUpMs: a.throttleGiveUpMs ?? awsDefaults.throttleGiveUpMs,
-    invokeGraceMs: a.invokeGraceMs ?? awsDefaults.invokeGraceMs,
+    credentials: target === 'emulator' || (target === 'localstack' && !hasStaticKeys) ? targetCredentials[target] : undefined,
+    keyPrefix: a.keyPrefix ?? t.keyPrefix.default,
+    multipartThresholdBytes: a.multipartThresholdBytes ?? t.multipartThresholdBytes.default,
+    throttleBaseDelayMs: a.throttleBaseDelayMs ?? t.throttleBaseDelayMs.default,
+    throttleMaxDelayMs: a.throttleMaxDelayMs ?? t.throttleMaxDelayMs.default,
+    throttleGiveUpMs: a.throttleGiveUpMs ?? t.throttleGiveUpMs.default,
+    invokeGraceMs: a.invokeGraceMs ?? t.invokeGraceMs.default,
     s3Client: a.s3Client,
     s3ClientConfig: a.s3ClientConfig,
     lambdaClient: a.lambdaClient,

@@ -105,6 +105,14 @@ export function validateTaskEnvelope(x: unknown): TaskEnvelope {
   return x as unknown as TaskEnvelope;
 }
 
+function checkTiming(t: unknown): void {
+  if (!isObj(t)) throw new ProtocolError('result envelope field timing must be an object');
+  for (const f of ['fetchMs', 'runMs', 'storeMs'] as const) {
+    const v = t[f];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ProtocolError(`result envelope field timing.${f} must be a number >= 0, got ${JSON.stringify(v)}`);
+  }
+}
+
 /** Validates a result envelope coming back from a worker. */
 export function validateResultEnvelope(x: unknown): ResultEnvelope {
   if (!isObj(x)) throw new ProtocolError('result envelope must be an object');
@@ -112,6 +120,7 @@ export function validateResultEnvelope(x: unknown): ResultEnvelope {
     throw new ProtocolError(`result envelope has protocol version ${JSON.stringify(x.v)}, expected ${PROTOCOL_VERSION}: redeploy the worker`);
   }
   if (typeof x.taskId !== 'string') throw new ProtocolError('result envelope field taskId must be a string');
+  checkTiming(x.timing);
   switch (x.kind) {
     case 'value':
       if (!(x.bytes instanceof Uint8Array)) throw new ProtocolError('result envelope field bytes must be bytes');

@@ -11,10 +11,10 @@
  * (envelope.ts), what a result means for its ref (results.ts), argument checks (checks.ts).
  */
 import type { Backend } from './backend.js';
-import { checkGetOptions, checkRefArray, checkWaitArgs, type GetOptions, type Values, type WaitOptions, type WaitResult } from './checks.js';
+import { checkGetOptions, checkRefArray, checkWaitArgs, checkWaitKeys, type GetOptions, type Values, type WaitOptions, type WaitResult } from './checks.js';
 import { DEFAULT_PAYLOAD_LIMIT_BYTES, buildEnvelope, fitEnvelope, inlineBudget, type Place } from './envelope.js';
 import { DependencyError, GetTimeoutError, UsageError, VolleyError } from './errors.js';
-import { checkKeys, resolveInitOptions, type InitOptions, type ResolvedInitOptions, type ResolvedTaskOptions, type TaskOptions } from './options.js';
+import { resolveInitOptions, type InitOptions, type ResolvedInitOptions, type ResolvedTaskOptions, type TaskOptions } from './options.js';
 import { FAILED, ObjectTable, PENDING, type ObjectEntry } from './object-table.js';
 import type { Payload, ResultEnvelope } from './protocol.js';
 import { ObjectRef } from './ref.js';
@@ -209,7 +209,7 @@ export class Runtime {
   /** Waits until `numReturns` of the refs are ready (done or failed), or the timeout passes. */
   async wait<T>(refs: readonly ObjectRef<T>[], options?: WaitOptions): Promise<WaitResult<T>> {
     checkRefArray('wait()', refs);
-    checkKeys('wait()', options, ['numReturns', 'timeoutMs']);
+    checkWaitKeys(options);
     const entries = this.entriesOf('wait()', refs);
     const { numReturns, timeoutMs } = checkWaitArgs(refs, options);
     await this.objects.settled(entries, numReturns, timeoutMs);

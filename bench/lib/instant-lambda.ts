@@ -5,6 +5,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Stoppable } from '../../infra/emulators.js';
+import { PROTOCOL_VERSION } from '../../sdk/protocol.js';
 
 /**
  * For benchmarks: an endpoint of the Lambda Invoke API that answers every call at once with a
@@ -16,7 +17,7 @@ export async function startInstantLambda(): Promise<Stoppable & { invocations():
     const http = require('node:http');
     const { parentPort } = require('node:worker_threads');
     let n = 0;
-    const body = JSON.stringify({ v: 1, kind: 'value', taskId: 'bench', bytes: { $b64: 'AAE=' }, timing: { fetchMs: 0, runMs: 0, storeMs: 0 } });
+    const body = JSON.stringify({ v: ${PROTOCOL_VERSION}, kind: 'value', taskId: 'bench', bytes: { $b64: 'AAE=' }, timing: { fetchMs: 0, runMs: 0, storeMs: 0 } });
     const server = http.createServer((req, res) => {
       req.on('data', () => {});
       req.on('end', () => {

@@ -3,11 +3,12 @@
  * a missing one is a ConfigError saying which and how to fix it.
  */
 import { ConfigError } from '../errors.js';
+import { optionTable } from '../options.js';
 
 export interface WorkerEnv {
   /** The object-store bucket (VOLLEY_BUCKET). */
   bucket: string;
-  /** Objects larger than this go up in parts (VOLLEY_MULTIPART_THRESHOLD_BYTES, default 16 MiB). */
+  /** Objects larger than this go up in parts (VOLLEY_MULTIPART_THRESHOLD_BYTES; default from the options table, 16 MiB). */
   multipartThresholdBytes: number;
   /** A custom S3 endpoint: AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL (LocalStack sets it inside its Lambdas). */
   s3Endpoint?: string;
@@ -31,10 +32,13 @@ function required(env: NodeJS.ProcessEnv, name: string, why: string): string {
 
 export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
   const bucket = required(env, 'VOLLEY_BUCKET', 'the bucket of the object store');
-  const threshold = env.VOLLEY_MULTIPART_THRESHOLD_BYTES;
-  const multipartThresholdBytes = threshold === undefined || threshold === '' ? 16 * 1024 * 1024 : Number(threshold);
-  if (!Number.isInteger(multipartThresholdBytes) || multipartThresholdBytes < 5 * 1024 * 1024) {
-    throw new ConfigError(`the worker's environment variable VOLLEY_MULTIPART_THRESHOLD_BYTES must be an integer >= 5242880 (S3's smallest part), got ${JSON.stringify(threshold)}`);
+  const row = optionTable.aws.multipartThresholdBytes;
+  const threshold = env[row.env];
+  const multipartThresholdBytes = threshold === undefined || threshold === '' ? row.default : Number(threshold);
+  try {
+    row.check(row.env, multipartThresholdBytes);
+  } catch {
+    throw new ConfigError(`the worker's environment variable ${row.env} must be an integer >= 5242880 (S3's smallest part), got ${JSON.stringify(threshold)}`);
   }
   const mem = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
   const group = env.AWS_LAMBDA_LOG_GROUP_NAME;

@@ -192,7 +192,7 @@ export class WorkerPool implements Invoker {
   }
 
   private onMessage(slot: Slot, m: FromWorker): void {
-    switch (m.t) {
+    switch (m.kind) {
       case 'ready':
         slot.ready = true;
         this.starting--;
@@ -239,7 +239,7 @@ export class WorkerPool implements Invoker {
     slot.jobs.push(...jobs);
     slot.worker.ref();
     if (wasIdle) this.startTimer(slot);
-    slot.worker.postMessage({ t: 'tasks', envs: jobs.map((j) => j.env) } satisfies ToWorker);
+    slot.worker.postMessage({ kind: 'tasks', envs: jobs.map((j) => j.env) } satisfies ToWorker);
   }
 
   /** The timer always belongs to the worker's running task, the first of its jobs. */

@@ -8,20 +8,20 @@ import { ObjectStoreError, UsageError } from '../errors.js';
 import { allocateShared, toShared, type MemoryStore } from './memory-store.js';
 import type { FromWorker, ToWorker } from './messages.js';
 
-type StoreRequest = Extract<FromWorker, { t: 'get' | 'put' }>;
-type StoreReply = Extract<ToWorker, { t: 'got' | 'stored' }>;
+type StoreRequest = Extract<FromWorker, { kind: 'get' | 'put' }>;
+type StoreReply = Extract<ToWorker, { kind: 'got' | 'stored' }>;
 
 /** Driver side: answers a worker's get or put against the shared MemoryStore. */
 export function answerStoreRequest(store: MemoryStore, m: StoreRequest): StoreReply {
-  if (m.t === 'get') {
+  if (m.kind === 'get') {
     try {
-      return { t: 'got', id: m.id, bytes: store.getSync(m.key) };
+      return { kind: 'got', id: m.id, bytes: store.getSync(m.key) };
     } catch (err) {
-      return { t: 'got', id: m.id, error: (err as Error).message };
+      return { kind: 'got', id: m.id, error: (err as Error).message };
     }
   }
   store.putSync(m.key, m.bytes);
-  return { t: 'stored', id: m.id };
+  return { kind: 'stored', id: m.id };
 }
 
 /** Worker side: an ObjectStore whose requests go out through `send`; feed the driver's replies to `onReply`. */
@@ -35,10 +35,10 @@ export function storeClient(send: (m: FromWorker) => void): { store: ObjectStore
     });
   const store: ObjectStore = {
     async get(key) {
-      return (await request({ t: 'get', id: ++nextId, key }))!;
+      return (await request({ kind: 'get', id: ++nextId, key }))!;
     },
     async put(key, bytes) {
-      await request({ t: 'put', id: ++nextId, key, bytes: toShared(bytes) });
+      await request({ kind: 'put', id: ++nextId, key, bytes: toShared(bytes) });
     },
     async deletePrefix() {
       throw new UsageError('tasks cannot delete stored objects: the driver frees them');
@@ -50,7 +50,7 @@ export function storeClient(send: (m: FromWorker) => void): { store: ObjectStore
     waiting.delete(m.id);
     if (!w) return;
     if (m.error) w.reject(new ObjectStoreError(m.error, w.key));
-    else w.resolve(m.t === 'got' ? m.bytes : undefined);
+    else w.resolve(m.kind === 'got' ? m.bytes : undefined);
   };
   return { store, onReply };
 }

@@ -52,7 +52,7 @@ async function runQueue(): Promise<void> {
     pending.push(res);
     const now = performance.now();
     if (queue.length === 0 || now - started >= FLUSH_MS / 2 || now - lastFlush >= FLUSH_MS) {
-      send({ t: 'results', results: pending });
+      send({ kind: 'results', results: pending });
       pending = [];
       lastFlush = now;
     }
@@ -61,7 +61,7 @@ async function runQueue(): Promise<void> {
 }
 
 port.on('message', (m: ToWorker) => {
-  switch (m.t) {
+  switch (m.kind) {
     case 'tasks':
       queue.push(...m.envs);
       if (!running) void runQueue();
@@ -73,4 +73,4 @@ port.on('message', (m: ToWorker) => {
   }
 });
 
-send({ t: 'ready' });
+send({ kind: 'ready' });
