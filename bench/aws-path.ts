@@ -26,8 +26,15 @@ async function invokeRates(): Promise<number[]> {
   const noStore = {} as ObjectStore; // every payload here is inline
   const inv = new LambdaInvoker(client, noStore, { functionName: 'bench', invokeGraceMs: 30_000, baseDelayMs: 100, maxDelayMs: 5_000, giveUpMs: 600_000, ownsClient: true });
   const env = (i: number): TaskEnvelope => ({
-    v: 1, kind: 'task', job: 'bench', taskId: `t${i}`, fn: 'noop',
-    args: { kind: 'inline', bytes: new Uint8Array([0x4a, 0x5b, 0x5d]) }, deps: {}, resultKey: `volley/jobs/bench/t${i}`, inlineLimit: 102_400,
+    v: 1,
+    kind: 'task',
+    job: 'bench',
+    taskId: `t${i}`,
+    fn: 'noop',
+    args: { kind: 'inline', bytes: new Uint8Array([0x4a, 0x5b, 0x5d]) },
+    deps: {},
+    resultKey: `volley/jobs/bench/t${i}`,
+    inlineLimit: 102_400,
   });
   const rates: number[] = [];
   try {

@@ -28,7 +28,13 @@ async function main(): Promise<void> {
   } finally {
     await sys.stop().catch(() => undefined);
   }
-  await new Promise<void>((resolve) => (process.send ? process.send(reply, () => resolve()) : (console.log(JSON.stringify(reply)), resolve())));
+  await new Promise<void>((resolve) => {
+    if (process.send) process.send(reply, () => resolve());
+    else {
+      console.log(JSON.stringify(reply));
+      resolve();
+    }
+  });
   // The system is stopped; exit now rather than wait for handles a peer leaves open
   // (faast.js's local mode keeps the process alive for many seconds after cleanup()).
   process.exit(0);

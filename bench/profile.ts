@@ -64,7 +64,14 @@ export function summarize(p: Profile, top = 18): string {
 
 function main(): void {
   const [system = 'volley', workload = 'w3', params = '{}'] = process.argv.slice(2);
-  const dir = join(resultsDir, 'profiles', new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z'));
+  const dir = join(
+    resultsDir,
+    'profiles',
+    new Date()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z'),
+  );
   mkdirSync(dir, { recursive: true });
   const out = execFileSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, join(benchDist, 'child.js'), JSON.stringify({ system, workload, params: JSON.parse(params) })], {
     encoding: 'utf8',

@@ -63,7 +63,10 @@ async function main(o: BenchOptions): Promise<void> {
 
   const dir = o.quick ? join(resultsDir, 'quick') : full ? resultsDir : join(resultsDir, 'partial');
   mkdirSync(dir, { recursive: true });
-  const stamp = date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   const jsonFile = join(dir, `${stamp}.json`);
   const charts = await renderCharts(join(dir, 'charts'), plan, systems, figures, caption);
   const failures = results.filter((r) => !r.ok);
@@ -111,8 +114,16 @@ async function main(o: BenchOptions): Promise<void> {
 function readmeFrom(file: string): void {
   const path = resolve(file);
   const doc = JSON.parse(readFileSync(path, 'utf8')) as {
-    mode: string; date: string; commit: string; runs: number; machine: Machine; systems: Record<string, string>;
-    figures: Partial<Record<SystemName, SystemFigures>>; targets: TargetResult[]; charts: string[]; notes: string[];
+    mode: string;
+    date: string;
+    commit: string;
+    runs: number;
+    machine: Machine;
+    systems: Record<string, string>;
+    figures: Partial<Record<SystemName, SystemFigures>>;
+    targets: TargetResult[];
+    charts: string[];
+    notes: string[];
   };
   if (doc.mode !== 'full') throw new Error(`${file} is a ${doc.mode} run; README quotes full runs only`);
   updateReadme(performanceSection({ ...doc, systems: Object.keys(doc.systems) as SystemName[], jsonFile: path, charts: doc.charts.map((c) => join(repoRoot, c)) }));

@@ -73,9 +73,7 @@ await build({
     {
       name: 'external-local-backend',
       setup(b) {
-        b.onResolve({ filter: /^\.\/local\/backend\.js$/ }, (args) =>
-          args.kind === 'dynamic-import' ? { path: `../sdk/${args.path.slice(2)}`, external: true } : undefined,
-        );
+        b.onResolve({ filter: /^\.\/local\/backend\.js$/ }, (args) => (args.kind === 'dynamic-import' ? { path: `../sdk/${args.path.slice(2)}`, external: true } : undefined));
       },
     },
   ],

@@ -22,7 +22,7 @@ function packageRoot(): string {
     if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'handlers'))) return dir;
     dir = dirname(dir);
   }
-  throw new ConfigError('cannot find the volley package root (a folder with package.json and handlers/) above ' + fileURLToPath(import.meta.url));
+  throw new ConfigError(`cannot find the volley package root (a folder with package.json and handlers/) above ${fileURLToPath(import.meta.url)}`);
 }
 
 export interface VolleyConfig {
@@ -114,9 +114,7 @@ export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult>
       {
         name: 'no-driver-backends',
         setup(b) {
-          b.onResolve({ filter: /(^|\/)(local|aws)\/backend(\.js|\.ts)?$/ }, (args) =>
-            args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined,
-          );
+          b.onResolve({ filter: /(^|\/)(local|aws)\/backend(\.js|\.ts)?$/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
         },
       },
     ],

@@ -77,7 +77,7 @@ export function parseCli(argv: string[]): CliOptions {
   if (values.memory !== undefined && !/^\d+$/.test(values.memory)) throw new UsageError(`--memory must be a whole number of MB (128-10240), got ${values.memory}`);
   if (values.timeout !== undefined && !/^\d+$/.test(values.timeout)) throw new UsageError(`--timeout must be a whole number of seconds (1-900), got ${values.timeout}`);
   if (values.runtime !== undefined && !['nodejs20.x', 'nodejs22.x'].includes(values.runtime)) throw new UsageError(`--runtime must be nodejs20.x or nodejs22.x, got ${values.runtime}`);
-  if (command === 'cleanup' && !values.job && !values.all) throw new UsageError('volley cleanup needs --job ID (one job\'s objects) or --all (every object volley wrote)');
+  if (command === 'cleanup' && !values.job && !values.all) throw new UsageError("volley cleanup needs --job ID (one job's objects) or --all (every object volley wrote)");
   return {
     command,
     target: target as CliOptions['target'],
@@ -135,11 +135,7 @@ async function backendFor(o: CliOptions) {
 
 export async function main(argv: string[]): Promise<void> {
   const o = parseCli(argv);
-  const params = [
-    ...(o.memory ? ['--param', `memory=${o.memory}`] : []),
-    ...(o.timeout ? ['--param', `timeout=${o.timeout}`] : []),
-    ...(o.runtime ? ['--param', `runtime=${o.runtime}`] : []),
-  ];
+  const params = [...(o.memory ? ['--param', `memory=${o.memory}`] : []), ...(o.timeout ? ['--param', `timeout=${o.timeout}`] : []), ...(o.runtime ? ['--param', `runtime=${o.runtime}`] : [])];
   switch (o.command) {
     case 'deploy': {
       const dir = await prepareService(o);
@@ -191,7 +187,7 @@ async function printInfo(o: CliOptions): Promise<void> {
   console.log(`export VOLLEY_BUCKET=${b.bucket}`);
 }
 
-const invokedDirectly = process.argv[1] !== undefined && /cli\.(js|ts)$/.test(process.argv[1]) || /\/bin\/volley$/.test(process.argv[1] ?? '');
+const invokedDirectly = (process.argv[1] !== undefined && /cli\.(js|ts)$/.test(process.argv[1])) || /\/bin\/volley$/.test(process.argv[1] ?? '');
 if (invokedDirectly) {
   main(process.argv.slice(2)).catch((err: unknown) => {
     console.error(err instanceof VolleyError ? `volley: ${err.message}` : err);

@@ -20,6 +20,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../sdk/errors.js';
 import { optionDefault } from '../sdk/options.js';
 import { bundleWorker } from './bundle.js';
 
@@ -32,7 +33,7 @@ export function projectRoot(): string {
     if (existsSync(join(dir, 'serverless.yml'))) return dir;
     dir = dirname(dir);
   }
-  throw new Error('cannot find serverless.yml above ' + fileURLToPath(import.meta.url));
+  throw new ConfigError(`cannot find serverless.yml above ${fileURLToPath(import.meta.url)}`);
 }
 
 /** A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon after). */
@@ -145,13 +146,21 @@ export async function startServerlessOffline(o: OfflineOptions): Promise<Stoppab
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const args = [
-      bin, 'offline', 'start',
-      '--stage', stage,
-      '--param', `bucket=${o.bucket}`,
-      '--param', `bundleDir=${o.bundleDir ?? 'dist/lambda'}`,
-      '--host', '127.0.0.1',
-      '--lambdaPort', String(port),
-      '--httpPort', String(await freePort()),
+      bin,
+      'offline',
+      'start',
+      '--stage',
+      stage,
+      '--param',
+      `bucket=${o.bucket}`,
+      '--param',
+      `bundleDir=${o.bundleDir ?? 'dist/lambda'}`,
+      '--host',
+      '127.0.0.1',
+      '--lambdaPort',
+      String(port),
+      '--httpPort',
+      String(await freePort()),
       '--noPrependStageInUrl',
     ];
     const env: NodeJS.ProcessEnv = {
@@ -229,7 +238,7 @@ export async function startEmulators(o: EmulatorOptions = {}): Promise<Emulators
     throw new Error(`${join(root, bundleDir, 'worker.mjs')} is missing: run npm run build first`);
   }
   const s3 = await startS3rver({ buckets: [bucket] });
-  let offline;
+  let offline: Awaited<ReturnType<typeof startServerlessOffline>>;
   try {
     offline = await startServerlessOffline({ s3Endpoint: s3.endpoint, bucket, bundleDir, verbose: o.verbose });
   } catch (err) {

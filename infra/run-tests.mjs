@@ -14,9 +14,7 @@ const tiers = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'l
 
 function find(dir) {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? find(join(dir, e.name)) : e.name.endsWith('.test.js') ? [join(dir, e.name)] : [],
-  );
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? find(join(dir, e.name)) : e.name.endsWith('.test.js') ? [join(dir, e.name)] : []));
 }
 
 const files = tiers.flatMap((t) => find(join(root, 'dist/test', t))).sort();

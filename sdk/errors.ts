@@ -64,7 +64,7 @@ export class VolleyError extends Error {
     for (let p = Object.getPrototypeOf(x) as object | null; p; p = Object.getPrototypeOf(p) as object | null) {
       if (p === this.prototype) return true;
       if ((p as { constructor?: { name?: string } }).constructor?.name === this.name) named = true;
-      if (Object.prototype.hasOwnProperty.call(p, BRAND)) branded = true;
+      if (Object.hasOwn(p, BRAND)) branded = true;
     }
     return named && branded;
   }
@@ -180,10 +180,14 @@ export class TaskError extends VolleyError {
    * `infrastructure`, retryable as the remote error said).
    */
   static fromRemote(functionName: string, taskId: string, remote: RemoteErrorInfo, fault: 'user' | 'infrastructure' = 'user', logs?: string): TaskError {
-    return new TaskError(
-      `Task ${functionName} (${taskId}) failed: ${remote.name}: ${remote.message}`,
-      { functionName, taskId, remote, fault, logs, retryable: fault === 'infrastructure' && remote.retryable === true },
-    );
+    return new TaskError(`Task ${functionName} (${taskId}) failed: ${remote.name}: ${remote.message}`, {
+      functionName,
+      taskId,
+      remote,
+      fault,
+      logs,
+      retryable: fault === 'infrastructure' && remote.retryable === true,
+    });
   }
 }
 
@@ -192,10 +196,14 @@ export class DependencyError extends TaskError {
   override name = 'DependencyError';
   constructor(functionName: string, taskId: string, upstream: Error) {
     const root = rootTaskError(upstream);
-    super(
-      `Task ${functionName} (${taskId}) did not run: its argument from ${root ? `${root.functionName} (${root.taskId})` : 'an upstream ref'} failed: ${root?.message ?? upstream.message}`,
-      { functionName, taskId, fault: root?.fault ?? 'infrastructure', remote: root?.remote, cause: upstream, code: 'DEPENDENCY_FAILED' },
-    );
+    super(`Task ${functionName} (${taskId}) did not run: its argument from ${root ? `${root.functionName} (${root.taskId})` : 'an upstream ref'} failed: ${root?.message ?? upstream.message}`, {
+      functionName,
+      taskId,
+      fault: root?.fault ?? 'infrastructure',
+      remote: root?.remote,
+      cause: upstream,
+      code: 'DEPENDENCY_FAILED',
+    });
   }
 }
 
@@ -204,10 +212,14 @@ export class TaskTimeoutError extends TaskError {
   override name = 'TaskTimeoutError';
   readonly timeoutMs: number;
   constructor(functionName: string, taskId: string, timeoutMs: number, logs?: string) {
-    super(
-      `Task ${functionName} (${taskId}) timed out after ${timeoutMs} ms and was stopped; raise its timeout with ${functionName}.options({ timeoutMs }) if it needs longer`,
-      { functionName, taskId, fault: 'infrastructure', logs, code: 'TASK_TIMEOUT', retryable: true },
-    );
+    super(`Task ${functionName} (${taskId}) timed out after ${timeoutMs} ms and was stopped; raise its timeout with ${functionName}.options({ timeoutMs }) if it needs longer`, {
+      functionName,
+      taskId,
+      fault: 'infrastructure',
+      logs,
+      code: 'TASK_TIMEOUT',
+      retryable: true,
+    });
     this.timeoutMs = timeoutMs;
   }
 }
@@ -289,7 +301,7 @@ export function toRemoteErrorInfo(err: unknown): RemoteErrorInfo {
   }
   let message: string;
   try {
-    message = typeof err === 'string' ? err : JSON.stringify(err) ?? String(err);
+    message = typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err));
   } catch {
     message = String(err);
   }

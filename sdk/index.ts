@@ -10,12 +10,14 @@
  * @packageDocumentation
  */
 export { remote, type RemoteFunction, type RemoteArgs, type RefOr, type AnyFunction } from './remote.js';
+export type { Opaque } from './task-types.js';
 export { ObjectRef } from './ref.js';
 export { Matrix, seededRandom } from './matrix.js';
 export { Runtime, type GetOptions, type WaitOptions, type WaitResult, type TaskStats, type Values } from './runtime.js';
 export { init, shutdown, isWorker } from './context.js';
 export type { InitOptions, TaskOptions, LocalOptions, AwsOptions, AwsBaseOptions, S3ClientChoice, LambdaClientChoice, Target } from './options.js';
 export type { ObjectStore, Invoker, Backend, InvokeOptions } from './backend.js';
+export { PROTOCOL_VERSION, type TaskEnvelope, type ResultEnvelope, type Payload, type Timing } from './protocol.js';
 export {
   VolleyError,
   UsageError,
@@ -32,6 +34,7 @@ export {
   TaskNotFoundError,
   ThrottledError,
   type RemoteErrorInfo,
+  type TaskErrorContext,
   type VolleyErrorCode,
   type VolleyErrorOptions,
 } from './errors.js';

@@ -29,12 +29,12 @@ export interface LocalOptions {
 /** Give the S3 client, or a config to build one from, not both. */
 export type S3ClientChoice =
   | { /** An S3 client to use as it is (its endpoint, credentials and agent are yours). */ s3Client?: S3Client; s3ClientConfig?: never }
-  | { s3Client?: never; /** Extra config for the S3 client volley builds. */ s3ClientConfig?: S3ClientConfig };
+  | { s3Client?: never /** Extra config for the S3 client volley builds. */; s3ClientConfig?: S3ClientConfig };
 
 /** Give the Lambda client, or a config to build one from, not both. */
 export type LambdaClientChoice =
   | { /** A Lambda client to use as it is; size its HTTP agent to maxConcurrency yourself. */ lambdaClient?: LambdaClient; lambdaClientConfig?: never }
-  | { lambdaClient?: never; /** Extra config for the Lambda client volley builds. */ lambdaClientConfig?: LambdaClientConfig };
+  | { lambdaClient?: never /** Extra config for the Lambda client volley builds. */; lambdaClientConfig?: LambdaClientConfig };
 
 /**
  * Options of the AWS-like targets (`aws`, `localstack`, `emulator`). Each falls back to an
@@ -165,18 +165,16 @@ export interface OptionRow {
 
 export function checkNumber(where: string, v: unknown, opts: { min: number; integer?: boolean; allowInfinity?: boolean }): void {
   if (v === undefined) return;
-  const ok =
-    typeof v === 'number' &&
-    !Number.isNaN(v) &&
-    v >= opts.min &&
-    (opts.allowInfinity || Number.isFinite(v)) &&
-    (!opts.integer || Number.isInteger(v) || v === Infinity);
+  const ok = typeof v === 'number' && !Number.isNaN(v) && v >= opts.min && (opts.allowInfinity || Number.isFinite(v)) && (!opts.integer || Number.isInteger(v) || v === Infinity);
   if (!ok) {
     throw new UsageError(`${where} must be ${opts.integer ? 'an integer' : 'a number'} >= ${opts.min}, got ${String(v)}`);
   }
 }
 
-const num = (opts: { min: number; integer?: boolean; allowInfinity?: boolean }): Check => (where, v) => checkNumber(where, v, opts);
+const num =
+  (opts: { min: number; integer?: boolean; allowInfinity?: boolean }): Check =>
+  (where, v) =>
+    checkNumber(where, v, opts);
 
 function checkString(where: string, v: unknown): void {
   if (v !== undefined && (typeof v !== 'string' || v === '')) throw new UsageError(`${where} must be a non-empty string, got ${String(v)}`);
@@ -232,11 +230,36 @@ export const optionTable = {
     idleTimeoutMs: { default: 30_000, check: num({ min: 0 }), doc: 'An idle worker is stopped after this many ms.' },
   },
   aws: {
-    region: { byTarget: { aws: undefined, localstack: 'us-east-1', emulator: 'us-east-1' }, env: 'AWS_REGION', check: checkString, doc: "Region; else AWS_DEFAULT_REGION, else the SDK's chain (aws)." },
-    functionName: { byTarget: { aws: undefined, localstack: undefined, emulator: 'volley-emulator-worker' }, env: 'VOLLEY_FUNCTION_NAME', check: checkString, doc: 'The deployed worker function; else the stack output WorkerFunctionName.' },
-    bucket: { byTarget: { aws: undefined, localstack: undefined, emulator: 'volley-emulator' }, env: 'VOLLEY_BUCKET', check: checkString, doc: 'The object-store bucket; else the stack output BucketName.' },
-    stackName: { byTarget: { aws: 'volley-dev', localstack: 'volley-local', emulator: 'volley-emulator' }, env: 'VOLLEY_STACK', check: checkString, doc: 'The CloudFormation stack whose outputs name the function and bucket.' },
-    endpoint: { byTarget: { aws: undefined, localstack: 'http://localhost.localstack.cloud:4566', emulator: undefined }, env: 'AWS_ENDPOINT_URL', check: checkString, doc: 'One endpoint for every service (LocalStack; the variable is read for localstack only).' },
+    region: {
+      byTarget: { aws: undefined, localstack: 'us-east-1', emulator: 'us-east-1' },
+      env: 'AWS_REGION',
+      check: checkString,
+      doc: "Region; else AWS_DEFAULT_REGION, else the SDK's chain (aws).",
+    },
+    functionName: {
+      byTarget: { aws: undefined, localstack: undefined, emulator: 'volley-emulator-worker' },
+      env: 'VOLLEY_FUNCTION_NAME',
+      check: checkString,
+      doc: 'The deployed worker function; else the stack output WorkerFunctionName.',
+    },
+    bucket: {
+      byTarget: { aws: undefined, localstack: undefined, emulator: 'volley-emulator' },
+      env: 'VOLLEY_BUCKET',
+      check: checkString,
+      doc: 'The object-store bucket; else the stack output BucketName.',
+    },
+    stackName: {
+      byTarget: { aws: 'volley-dev', localstack: 'volley-local', emulator: 'volley-emulator' },
+      env: 'VOLLEY_STACK',
+      check: checkString,
+      doc: 'The CloudFormation stack whose outputs name the function and bucket.',
+    },
+    endpoint: {
+      byTarget: { aws: undefined, localstack: 'http://localhost.localstack.cloud:4566', emulator: undefined },
+      env: 'AWS_ENDPOINT_URL',
+      check: checkString,
+      doc: 'One endpoint for every service (LocalStack; the variable is read for localstack only).',
+    },
     lambdaEndpoint: { env: 'VOLLEY_LAMBDA_ENDPOINT', check: checkString, doc: 'Endpoint of the Lambda Invoke API alone (serverless-offline); else endpoint.' },
     s3Endpoint: { env: 'VOLLEY_S3_ENDPOINT', check: checkString, doc: 'Endpoint of S3 alone (s3rver); else endpoint.' },
     keyPrefix: {

@@ -8,9 +8,7 @@ import { ProtocolError, toRemoteErrorInfo, type RemoteErrorInfo } from './errors
 export const PROTOCOL_VERSION = 1 as const;
 
 /** Where a serialized value is: inline bytes, or a key in the object store. */
-export type Payload =
-  | { kind: 'inline'; bytes: Uint8Array }
-  | { kind: 'stored'; key: string; size: number };
+export type Payload = { kind: 'inline'; bytes: Uint8Array } | { kind: 'stored'; key: string; size: number };
 
 export interface TaskEnvelope {
   v: typeof PROTOCOL_VERSION;
@@ -89,9 +87,7 @@ function checkPayload(p: unknown, where: string): Payload {
 export function validateTaskEnvelope(x: unknown): TaskEnvelope {
   if (!isObj(x)) throw new ProtocolError('task envelope must be an object');
   if (x.v !== PROTOCOL_VERSION) {
-    throw new ProtocolError(
-      `task envelope has protocol version ${JSON.stringify(x.v)}, this worker speaks ${PROTOCOL_VERSION}: deploy the worker from the same volley version as the driver`,
-    );
+    throw new ProtocolError(`task envelope has protocol version ${JSON.stringify(x.v)}, this worker speaks ${PROTOCOL_VERSION}: deploy the worker from the same volley version as the driver`);
   }
   if (x.kind !== 'task') throw new ProtocolError(`envelope kind must be 'task', got ${JSON.stringify(x.kind)}`);
   for (const f of ['job', 'taskId', 'fn', 'resultKey'] as const) {

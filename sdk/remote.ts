@@ -31,9 +31,7 @@ function callerModule(skip: AnyFunction): string | undefined {
 
 function makeRemoteFunction<F extends AnyFunction>(def: TaskDefinition, opts: TaskOptions): RemoteFunction<F> {
   const rf = function () {
-    throw new UsageError(
-      `${def.name} is a remote function and cannot be called directly: call ${def.name}.remote(...args) and read the result with get(ref)`,
-    );
+    throw new UsageError(`${def.name} is a remote function and cannot be called directly: call ${def.name}.remote(...args) and read the result with get(ref)`);
   } as unknown as RemoteFunction<F>;
   Object.defineProperties(rf, {
     name: { value: def.name },
@@ -70,9 +68,7 @@ export function remote<F extends AnyFunction>(fn: F, options?: TaskOptions): Rem
   const opts = resolveTaskOptionsInput('remote()', options);
   const name = opts.name ?? fn.name;
   if (!name) {
-    throw new UsageError(
-      'remote() needs a named function, because the name identifies the task in every worker: write remote(function myTask(...) {...}) or remote(fn, { name: "myTask" })',
-    );
+    throw new UsageError('remote() needs a named function, because the name identifies the task in every worker: write remote(function myTask(...) {...}) or remote(fn, { name: "myTask" })');
   }
   delete opts.name;
   const def: TaskDefinition = { name, fn, module: callerModule(remote) };

@@ -49,6 +49,7 @@ type Entry = ObjectEntry<Task>;
  */
 export class Runtime {
   readonly jobId: string;
+  /** @internal the resolved options (defaults filled in). */
   readonly options: ResolvedInitOptions;
   private backend?: Backend;
   private readonly starting: Promise<Backend>;
@@ -57,7 +58,10 @@ export class Runtime {
   private readonly objects = new ObjectTable<Task>((keys) => {
     const store = this.backend?.store;
     // A delete that fails leaves bytes that shutdown() (or the bucket's expiry) removes later.
-    if (store?.delete) void Promise.all(keys).then((k) => store.delete!(k)).catch(() => undefined);
+    if (store?.delete)
+      void Promise.all(keys)
+        .then((k) => store.delete!(k))
+        .catch(() => undefined);
   });
   private readonly queue: Task[] = [];
   private queueHead = 0;
@@ -199,7 +203,10 @@ export class Runtime {
     const entries = this.entriesOf('get()', refs);
     const timeoutMs = checkGetOptions(options);
     if (!(await this.objects.settled(entries, entries.length, timeoutMs))) {
-      throw new GetTimeoutError(timeoutMs!, entries.filter((e) => e.state === PENDING).map((e) => `${e.id}`));
+      throw new GetTimeoutError(
+        timeoutMs!,
+        entries.filter((e) => e.state === PENDING).map((e) => `${e.id}`),
+      );
     }
     for (const e of entries) if (e.state === FAILED) throw e.error;
     if (single) return this.valueOf(entries[0]!);
@@ -287,9 +294,7 @@ export class Runtime {
       const e = this.objects.get(r.id);
       if (!e || r.owner !== (this as unknown)) {
         throw new UsageError(
-          this.closed
-            ? `${where}: ref ${r.id} belongs to a runtime that was shut down; its value is gone`
-            : `${where}: ref ${r.id} belongs to another runtime; use that runtime's get()`,
+          this.closed ? `${where}: ref ${r.id} belongs to a runtime that was shut down; its value is gone` : `${where}: ref ${r.id} belongs to another runtime; use that runtime's get()`,
         );
       }
       return e;

@@ -76,8 +76,18 @@ const FRAMED = 0x56;
 
 /** The binary view types, by constructor name (how a framed segment records its type). */
 const BINARY_TYPES: Record<string, new (b: ArrayBuffer, off: number, len: number) => ArrayBufferView> = {
-  Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
-  Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView,
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+  DataView,
 } as never;
 
 const TYPED_ARRAY_PROTOS = new Set<object>(Object.values(BINARY_TYPES).map((c) => c.prototype as object));
@@ -105,7 +115,11 @@ function describe(v: object): string {
 /** Returns `v` itself when nothing under it needs a marker, otherwise a copy with markers. */
 function walk(v: unknown, path: string, st: WalkState): unknown {
   switch (typeof v) {
-    case 'number': case 'string': case 'boolean': case 'undefined': case 'bigint':
+    case 'number':
+    case 'string':
+    case 'boolean':
+    case 'undefined':
+    case 'bigint':
       return v;
     case 'symbol':
       return fail(path, 'a symbol', 'use a string instead');
@@ -333,7 +347,7 @@ interface ReviveContext {
 }
 
 function isMarker(v: unknown): v is Marker {
-  return typeof v === 'object' && v !== null && Object.prototype.hasOwnProperty.call(v, MARK);
+  return typeof v === 'object' && v !== null && Object.hasOwn(v, MARK);
 }
 
 function reviveMarker(m: Marker, cx: ReviveContext, seen: Map<object, unknown>): unknown {

@@ -11,10 +11,24 @@ import type { TaskDefinition } from './registry.js';
 // biome-ignore lint/suspicious/noExplicitAny: every function's parameter list must fit
 export type AnyFunction = (...args: any[]) => any;
 
-type Opaque =
-  | string | number | boolean | bigint | symbol | null | undefined
-  | AnyFunction | Date | RegExp | ArrayBuffer | ArrayBufferView
-  | Map<unknown, unknown> | Set<unknown> | Matrix | ObjectRef<unknown>;
+/** Values that `RefOr` does not look inside: refs nested in them are not resolved. @public */
+export type Opaque =
+  | string
+  | number
+  | boolean
+  | bigint
+  | symbol
+  | null
+  | undefined
+  | AnyFunction
+  | Date
+  | RegExp
+  | ArrayBuffer
+  | ArrayBufferView
+  | Map<unknown, unknown>
+  | Set<unknown>
+  | Matrix
+  | ObjectRef<unknown>;
 
 /**
  * What may be passed where a task expects a `T`: the value, a ref to it, or (inside arrays and
@@ -23,10 +37,7 @@ type Opaque =
  *
  * @public
  */
-export type RefOr<T> =
-  | T
-  | ObjectRef<T>
-  | (T extends Opaque ? never : T extends readonly unknown[] ? { [K in keyof T]: RefOr<T[K]> } : T extends object ? { [K in keyof T]: RefOr<T[K]> } : never);
+export type RefOr<T> = T | ObjectRef<T> | (T extends Opaque ? never : T extends readonly unknown[] ? { [K in keyof T]: RefOr<T[K]> } : T extends object ? { [K in keyof T]: RefOr<T[K]> } : never);
 
 /** The parameters of `rf.remote(...)` for a function with parameters P. @public */
 export type RemoteArgs<P extends readonly unknown[]> = { [K in keyof P]: RefOr<P[K]> };

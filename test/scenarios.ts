@@ -4,16 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import {
-  DependencyError,
-  GetTimeoutError,
-  Matrix,
-  SerializationError,
-  TaskError,
-  TaskTimeoutError,
-  seededRandom,
-  type Runtime,
-} from 'volley';
+import { DependencyError, GetTimeoutError, Matrix, SerializationError, TaskError, TaskTimeoutError, seededRandom, type Runtime } from 'volley';
 import { add, deepSum, describe as describeValue, failIfNegative, filled, inc, madd, makeMatrix, matmul, nap } from './fixtures/tasks.js';
 import { shout } from './fixtures/more-tasks.js';
 
@@ -46,7 +37,10 @@ export function defineScenarios(o: ScenarioOptions): void {
       const refs = W1.map((s, i) => rt.remote(nap, Math.round(s * 1000 * scale), `t${i}`));
       const out = await rt.get(refs);
       const elapsed = performance.now() - t0;
-      assert.deepEqual(out, W1.map((s, i) => `t${i} after ${Math.round(s * 1000 * scale)} ms`));
+      assert.deepEqual(
+        out,
+        W1.map((s, i) => `t${i} after ${Math.round(s * 1000 * scale)} ms`),
+      );
       // Sequentially this would take the sum of the sleeps; concurrency must beat that clearly.
       const sequential = W1.reduce((a, b) => a + b, 0) * 1000 * scale;
       assert.ok(elapsed < sequential, `16 tasks took ${elapsed.toFixed(0)} ms, no faster than running them one by one (${sequential} ms)`);
@@ -151,8 +145,14 @@ export function defineScenarios(o: ScenarioOptions): void {
       class Point {
         constructor(readonly x: number) {}
       }
-      assert.throws(() => rt.remote(describeValue, new Point(1)), (e: unknown) => e instanceof SerializationError && /class Point/.test(e.message) && e.path === 'args[0]');
-      assert.throws(() => rt.remote(describeValue, { f: () => 1 }), (e: unknown) => e instanceof SerializationError && e.path === 'args[0].f');
+      assert.throws(
+        () => rt.remote(describeValue, new Point(1)),
+        (e: unknown) => e instanceof SerializationError && /class Point/.test(e.message) && e.path === 'args[0]',
+      );
+      assert.throws(
+        () => rt.remote(describeValue, { f: () => 1 }),
+        (e: unknown) => e instanceof SerializationError && e.path === 'args[0].f',
+      );
     });
   });
 }

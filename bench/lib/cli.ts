@@ -34,11 +34,22 @@ export function parseArgs(argv: string[]): BenchOptions {
       return v;
     };
     switch (a) {
-      case '--quick': o.quick = true; break;
-      case '--emulator': o.emulator = true; break;
-      case '--update-readme': o.updateReadme = true; break;
-      case '--readme-from': o.readmeFrom = value(); break;
-      case '--help': case '-h': o.help = true; break;
+      case '--quick':
+        o.quick = true;
+        break;
+      case '--emulator':
+        o.emulator = true;
+        break;
+      case '--update-readme':
+        o.updateReadme = true;
+        break;
+      case '--readme-from':
+        o.readmeFrom = value();
+        break;
+      case '--help':
+      case '-h':
+        o.help = true;
+        break;
       case '--runs': {
         const n = Number(value());
         if (!Number.isInteger(n) || n < 1) throw new Error(`--runs takes a whole number >= 1\n${USAGE}`);

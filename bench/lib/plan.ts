@@ -92,8 +92,15 @@ export function makePlan(o: BenchOptions): Plan {
     for (const kind of ['noop', 'tree'] as const) {
       for (const n of scaleN) {
         const which = cheap.filter((s) => s !== 'emulator' || n <= 1000);
-        add('scale', kind === 'noop' ? 'scale-noop' : 'scale-tree', { n }, `${kind}@${n}.`, `scaling: ${kind === 'noop' ? `${n} no-ops` : `sum tree over ${n}`}`,
-          (s) => ((s === 'faast' && slowPeer && n >= 10000) || (s === 'emulator' && !o.quick) ? 1 : o.runs), which);
+        add(
+          'scale',
+          kind === 'noop' ? 'scale-noop' : 'scale-tree',
+          { n },
+          `${kind}@${n}.`,
+          `scaling: ${kind === 'noop' ? `${n} no-ops` : `sum tree over ${n}`}`,
+          (s) => ((s === 'faast' && slowPeer && n >= 10000) || (s === 'emulator' && !o.quick) ? 1 : o.runs),
+          which,
+        );
       }
     }
     if (slowPeer && o.runs > 1) notes.push(`faast.js ran the N = 10,000 scaling points once, not ${o.runs} times (about 1,000 tasks/s: tens of seconds each).`);

@@ -46,7 +46,10 @@ export function performanceSection(i: SectionInput): string {
   lines.push('');
   const t = i.targets
     .filter((x) => x.pass !== undefined)
-    .map((x) => `${x.name}: ${x.pass ? 'pass' : 'miss'} (${x.unit === 'x' ? `${x.median!.toFixed(2)}x` : x.unit === 'tasks/s' ? `${Math.round(x.median!).toLocaleString('en-US')} tasks/s` : x.median! >= 100 ? `${(x.median! / 1000).toFixed(2)} s` : `${x.median!.toFixed(3)} ms`})`);
+    .map(
+      (x) =>
+        `${x.name}: ${x.pass ? 'pass' : 'miss'} (${x.unit === 'x' ? `${x.median!.toFixed(2)}x` : x.unit === 'tasks/s' ? `${Math.round(x.median!).toLocaleString('en-US')} tasks/s` : x.median! >= 100 ? `${(x.median! / 1000).toFixed(2)} s` : `${x.median!.toFixed(3)} ms`})`,
+    );
   if (t.length) lines.push(`Targets for the embedded runtime: ${t.join('; ')}.`, '');
   if (i.awsPath) {
     const a = i.awsPath;
@@ -58,7 +61,9 @@ export function performanceSection(i: SectionInput): string {
   }
   for (const n of i.notes) lines.push(`- ${n}`);
   if (i.notes.length) lines.push('');
-  lines.push(`Data: [${rel(i.jsonFile)}](${rel(i.jsonFile)}); charts: ${i.charts.map((c) => `[${rel(c).split('/').pop()}](${rel(c)})`).join(', ')}. Scaling (makespan and driver RSS up to 10,000 tasks and a sum tree over 10,000 inputs) is in the JSON and the charts.`);
+  lines.push(
+    `Data: [${rel(i.jsonFile)}](${rel(i.jsonFile)}); charts: ${i.charts.map((c) => `[${rel(c).split('/').pop()}](${rel(c)})`).join(', ')}. Scaling (makespan and driver RSS up to 10,000 tasks and a sum tree over 10,000 inputs) is in the JSON and the charts.`,
+  );
   return `${lines.join('\n')}\n`;
 }
 

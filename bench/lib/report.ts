@@ -83,11 +83,16 @@ export function judge(figs: Partial<Record<SystemName, SystemFigures>>): TargetR
 export function fmt(v: number | undefined, unit: MetricDef['unit'] | 'x'): string {
   if (v === undefined || !Number.isFinite(v)) return '-';
   switch (unit) {
-    case 's': return `${(v / 1000).toFixed(2)} s`;
-    case 'ms': return v < 1 ? `${v.toFixed(3)} ms` : v < 100 ? `${v.toFixed(1)} ms` : `${Math.round(v)} ms`;
-    case 'tasks/s': return `${Math.round(v).toLocaleString('en-US')}/s`;
-    case 'MB': return `${Math.round(v / 1e6)} MB`;
-    case 'x': return `${v.toFixed(2)}x`;
+    case 's':
+      return `${(v / 1000).toFixed(2)} s`;
+    case 'ms':
+      return v < 1 ? `${v.toFixed(3)} ms` : v < 100 ? `${v.toFixed(1)} ms` : `${Math.round(v)} ms`;
+    case 'tasks/s':
+      return `${Math.round(v).toLocaleString('en-US')}/s`;
+    case 'MB':
+      return `${Math.round(v / 1e6)} MB`;
+    case 'x':
+      return `${v.toFixed(2)}x`;
   }
 }
 
@@ -133,11 +138,7 @@ export function targetLines(results: TargetResult[]): string {
       const unit = t.unit === 'x' ? 'x' : t.unit === 'tasks/s' ? 'tasks/s' : 'ms';
       const shown = (v?: number) => (unit === 'ms' ? fmt(v, v !== undefined && v >= 100 ? 's' : 'ms') : fmt(v, unit as 'x' | 'tasks/s'));
       if (t.pass === undefined) return `  ${pad(t.name, 40)} not measured`;
-      const by = t.pass
-        ? ''
-        : t.higherIsBetter
-          ? `  (${((t.median! / t.bound) * 100).toFixed(0)} % of the target)`
-          : `  (${((t.median! / t.bound - 1) * 100).toFixed(0)} % over)`;
+      const by = t.pass ? '' : t.higherIsBetter ? `  (${((t.median! / t.bound) * 100).toFixed(0)} % of the target)` : `  (${((t.median! / t.bound - 1) * 100).toFixed(0)} % over)`;
       return `  ${pad(t.name, 40)} median ${pad(shown(t.median), 12, true)}  best ${pad(shown(t.best), 12, true)}  ${t.pass ? 'PASS' : 'MISS'}${by}`;
     })
     .join('\n');

@@ -41,11 +41,9 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, storeFor?: (
       const cfg = readWorkerEnv(env);
       const store =
         storeFor?.(cfg) ??
-        new S3Store(
-          makeS3Client({ region: cfg.region, endpoint: cfg.s3Endpoint, maxSockets: 64, forcePathStyle: cfg.s3Endpoint !== undefined }),
-          cfg.bucket,
-          { multipartThresholdBytes: cfg.multipartThresholdBytes },
-        );
+        new S3Store(makeS3Client({ region: cfg.region, endpoint: cfg.s3Endpoint, maxSockets: 64, forcePathStyle: cfg.s3Endpoint !== undefined }), cfg.bucket, {
+          multipartThresholdBytes: cfg.multipartThresholdBytes,
+        });
       setup = { cfg, store };
     }
     return setup;

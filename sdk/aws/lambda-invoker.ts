@@ -58,7 +58,8 @@ export class LambdaInvoker implements Invoker {
 
   async invoke(env: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope> {
     const fn = this.options.functionName;
-    if (this.closed) throw new TaskError(`Task ${env.fn} (${env.taskId}) was not run: the runtime was shut down`, { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', code: 'SHUT_DOWN' });
+    if (this.closed)
+      throw new TaskError(`Task ${env.fn} (${env.taskId}) was not run: the runtime was shut down`, { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', code: 'SHUT_DOWN' });
     const payload = await this.fitPayload(env, options);
     // No per-call AbortSignal: the SDK caches its middleware chain only for calls without
     // options (cacheMiddleware), worth ~20 % of the invoke rate. The deadline is a race instead;
@@ -67,18 +68,17 @@ export class LambdaInvoker implements Invoker {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new Error('deadline')), deadlineMs);
     let out: InvokeCommandOutput;
-    const call = retryThrottled(
-      () => this.client.send(new InvokeCommand({ FunctionName: fn, InvocationType: 'RequestResponse', Payload: payload })),
-      this.options,
-      { signal: deadline.signal, clock: this.options.clock },
+    const call = retryThrottled(() => this.client.send(new InvokeCommand({ FunctionName: fn, InvocationType: 'RequestResponse', Payload: payload })), this.options, {
+      signal: deadline.signal,
+      clock: this.options.clock,
+    });
+    const settled = call.then(
+      () => undefined,
+      () => undefined,
     );
-    const settled = call.then(() => undefined, () => undefined);
     this.inflight.set(deadline, settled);
     try {
-      out = await Promise.race([
-        call,
-        new Promise<never>((_, reject) => deadline.signal.addEventListener('abort', () => reject(deadline.signal.reason as Error), { once: true })),
-      ]);
+      out = await Promise.race([call, new Promise<never>((_, reject) => deadline.signal.addEventListener('abort', () => reject(deadline.signal.reason as Error), { once: true }))]);
     } catch (err) {
       if (this.closed) {
         throw new TaskError(`Task ${env.fn} (${env.taskId}) was abandoned: the runtime was shut down while it ran on Lambda function ${fn}`, {
@@ -95,7 +95,7 @@ export class LambdaInvoker implements Invoker {
       if (err instanceof ThrottledError) {
         throw new TaskError(
           `Task ${env.fn} (${env.taskId}) was not run: Lambda function ${fn} throttled it ${err.attempts} times over ${Math.round(err.elapsedMs / 1000)} s; ` +
-            'lower init({ maxConcurrency }), or raise the function\'s reserved concurrency or the account\'s concurrency quota',
+            "lower init({ maxConcurrency }), or raise the function's reserved concurrency or the account's concurrency quota",
           { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'THROTTLED', retryable: true },
         );
       }
@@ -161,10 +161,15 @@ export class LambdaInvoker implements Invoker {
       logs = typeof wire.logs === 'string' ? wire.logs : undefined;
       res = validateResultEnvelope(fromWire(wire));
     } catch (err) {
-      throw new WorkerCrashedError(env.fn, env.taskId, `Lambda function ${fn} answered something that is not a volley result (${(err as Error).message}); deploy the worker from the same volley version as the driver`, {
-        logs: logLocation(fn, requestId),
-        cause: err,
-      });
+      throw new WorkerCrashedError(
+        env.fn,
+        env.taskId,
+        `Lambda function ${fn} answered something that is not a volley result (${(err as Error).message}); deploy the worker from the same volley version as the driver`,
+        {
+          logs: logLocation(fn, requestId),
+          cause: err,
+        },
+      );
     }
     if (res.kind === 'error' && logs) res.logs ??= logs;
     if (res.kind === 'error' && res.fault === 'infrastructure' && res.error.code === 'TASK_TIMEOUT') {

@@ -3,13 +3,7 @@
  * job's objects are listed and removed together; the bucket's lifecycle rule expires whatever
  * a crashed driver left behind.
  */
-import {
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { ObjectStore } from '../backend.js';
 import { ObjectStoreError } from '../errors.js';
@@ -62,9 +56,7 @@ export class S3Store implements ObjectStore {
             queueSize: this.partConcurrency,
           }).done();
         } else {
-          await this.client.send(
-            new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentLength: bytes.byteLength, IfNoneMatch: '*' }),
-          );
+          await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentLength: bytes.byteLength, IfNoneMatch: '*' }));
         }
         return;
       } catch (err) {
@@ -95,11 +87,7 @@ export class S3Store implements ObjectStore {
     } catch (err) {
       const e = err as { name?: string };
       if (e?.name === 'NoSuchKey' || status(err) === 404) {
-        throw new ObjectStoreError(
-          `object ${key} is not in bucket ${this.bucket}: it was removed (shutdown, volley cleanup, or the bucket's lifecycle expiry) or never written`,
-          key,
-          { cause: err },
-        );
+        throw new ObjectStoreError(`object ${key} is not in bucket ${this.bucket}: it was removed (shutdown, volley cleanup, or the bucket's lifecycle expiry) or never written`, key, { cause: err });
       }
       throw new ObjectStoreError(`could not read object ${key} from bucket ${this.bucket}: ${describeError(err)}`, key, { cause: err });
     }
@@ -141,15 +129,11 @@ export class S3Store implements ObjectStore {
     let token: string | undefined;
     try {
       do {
-        const page = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
-        );
+        const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
         const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
         if (keys.length === 0) continue;
-        const res = await this.client.send(
-          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }),
-        );
+        const res = await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }));
         if (res.Errors && res.Errors.length > 0) {
           const first = res.Errors[0]!;
           throw new Error(`${res.Errors.length} object(s) were not deleted, e.g. ${first.Key}: ${first.Code} ${first.Message}`);

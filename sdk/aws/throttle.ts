@@ -47,12 +47,7 @@ export function backoffDelay(attempt: number, policy: Pick<ThrottlePolicy, 'base
 /** True for the errors Lambda (or the SDK) raises when an invocation was throttled. */
 export function isThrottle(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
-  return (
-    e?.name === 'TooManyRequestsException' ||
-    e?.name === 'ThrottlingException' ||
-    e?.name === 'EC2ThrottledException' ||
-    e?.$metadata?.httpStatusCode === 429
-  );
+  return e?.name === 'TooManyRequestsException' || e?.name === 'ThrottlingException' || e?.name === 'EC2ThrottledException' || e?.$metadata?.httpStatusCode === 429;
 }
 
 /**

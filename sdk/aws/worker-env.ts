@@ -23,9 +23,7 @@ export interface WorkerEnv {
 function required(env: NodeJS.ProcessEnv, name: string, why: string): string {
   const v = env[name];
   if (v === undefined || v === '' || v === '[object Object]') {
-    throw new ConfigError(
-      `the worker's environment variable ${name} is not set (${why}); serverless.yml sets it: deploy the worker with npx volley deploy, or set it on the function`,
-    );
+    throw new ConfigError(`the worker's environment variable ${name} is not set (${why}); serverless.yml sets it: deploy the worker with npx volley deploy, or set it on the function`);
   }
   return v;
 }

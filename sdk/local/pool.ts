@@ -167,12 +167,7 @@ export class WorkerPool implements Invoker {
         this.grow();
       }, SPAWN_AFTER_MS - waited);
     }
-    while (
-      !this.closed &&
-      this.starting < this.spawnConcurrency &&
-      this.slots.size < this.options.maxWorkers &&
-      demand > this.starting
-    ) {
+    while (!this.closed && this.starting < this.spawnConcurrency && this.slots.size < this.options.maxWorkers && demand > this.starting) {
       this.spawn();
     }
   }
@@ -333,11 +328,7 @@ export class WorkerPool implements Invoker {
     if (job) {
       this.requeue(again);
       const e = slot.error as (Error & { code?: string }) | undefined;
-      const detail = e
-        ? e.code === 'ERR_WORKER_OUT_OF_MEMORY'
-          ? 'out of memory'
-          : `uncaught ${e.name}: ${e.message}`
-        : `the worker exited with code ${code} while the task ran`;
+      const detail = e ? (e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'out of memory' : `uncaught ${e.name}: ${e.message}`) : `the worker exited with code ${code} while the task ran`;
       job.reject(new WorkerCrashedError(job.env.fn, job.env.taskId, detail, { cause: e }));
     } else if (!slot.ready && slot.error && !slot.stopping) {
       // A worker that cannot even start would fail every task: fail the queue instead of looping.

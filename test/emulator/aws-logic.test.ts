@@ -27,12 +27,18 @@ describe('target and aws option resolution', () => {
   });
 
   it('names the valid targets and aws options when given a wrong one', () => {
-    assert.throws(() => resolveInitOptions({ target: 'lambda' as never }, {}), (e: unknown) => e instanceof UsageError && /valid targets are: local, aws, localstack, emulator/.test(e.message));
+    assert.throws(
+      () => resolveInitOptions({ target: 'lambda' as never }, {}),
+      (e: unknown) => e instanceof UsageError && /valid targets are: local, aws, localstack, emulator/.test(e.message),
+    );
     assert.throws(
       () => resolveInitOptions({ target: 'aws', aws: { functionname: 'x' } as never }, {}),
       (e: unknown) => e instanceof UsageError && /"functionname"/.test(e.message) && /functionName/.test(e.message),
     );
-    assert.throws(() => resolveInitOptions({ aws: { bucket: 'b' } }, {}), (e: unknown) => e instanceof UsageError && /target is 'local'/.test(e.message));
+    assert.throws(
+      () => resolveInitOptions({ aws: { bucket: 'b' } }, {}),
+      (e: unknown) => e instanceof UsageError && /target is 'local'/.test(e.message),
+    );
   });
 
   it('refuses a client together with a client config', () => {
@@ -60,7 +66,10 @@ describe('target and aws option resolution', () => {
   });
 
   it('emulator: a ConfigError saying how to get the endpoints when they are missing', () => {
-    assert.throws(() => resolveInitOptions({ target: 'emulator' }, {}), (e: unknown) => e instanceof ConfigError && /VOLLEY_LAMBDA_ENDPOINT/.test(e.message) && /startEmulators/.test(e.message));
+    assert.throws(
+      () => resolveInitOptions({ target: 'emulator' }, {}),
+      (e: unknown) => e instanceof ConfigError && /VOLLEY_LAMBDA_ENDPOINT/.test(e.message) && /startEmulators/.test(e.message),
+    );
     const r = resolveInitOptions({ target: 'emulator' }, { VOLLEY_LAMBDA_ENDPOINT: 'http://127.0.0.1:1', VOLLEY_S3_ENDPOINT: 'http://127.0.0.1:2' }).aws!;
     assert.equal(r.functionName, 'volley-emulator-worker');
     assert.deepEqual(r.credentials, { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' });
@@ -86,8 +95,14 @@ describe('throttling backoff', () => {
 
   it('full jitter, doubling up to the cap', () => {
     const p = { baseDelayMs: 100, maxDelayMs: 1000 };
-    assert.deepEqual([0, 1, 2, 3, 4, 10].map((n) => backoffDelay(n, p, () => 0.999999)), [99, 199, 399, 799, 999, 999]);
-    assert.equal(backoffDelay(3, p, () => 0), 0);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 10].map((n) => backoffDelay(n, p, () => 0.999999)),
+      [99, 199, 399, 799, 999, 999],
+    );
+    assert.equal(
+      backoffDelay(3, p, () => 0),
+      0,
+    );
   });
 
   it('recognises throttles by name or status 429', () => {
@@ -114,10 +129,26 @@ describe('throttling backoff', () => {
 
   it('passes other failures through at once, and gives up on throttles after giveUpMs', async () => {
     let calls = 0;
-    await assert.rejects(retryThrottled(async () => { calls++; throw new Error('boom'); }, { baseDelayMs: 1, maxDelayMs: 1, giveUpMs: 1000 }, { clock: fakeClock() }), /boom/);
+    await assert.rejects(
+      retryThrottled(
+        async () => {
+          calls++;
+          throw new Error('boom');
+        },
+        { baseDelayMs: 1, maxDelayMs: 1, giveUpMs: 1000 },
+        { clock: fakeClock() },
+      ),
+      /boom/,
+    );
     assert.equal(calls, 1);
     await assert.rejects(
-      retryThrottled(async () => { throw throttle; }, { baseDelayMs: 100, maxDelayMs: 100, giveUpMs: 1000 }, { clock: fakeClock() }),
+      retryThrottled(
+        async () => {
+          throw throttle;
+        },
+        { baseDelayMs: 100, maxDelayMs: 100, giveUpMs: 1000 },
+        { clock: fakeClock() },
+      ),
       (e: unknown) => e instanceof ThrottledError && e.attempts === 11 && e.cause === throttle,
     );
   });
@@ -125,13 +156,18 @@ describe('throttling backoff', () => {
 
 describe('the Lambda worker', () => {
   const noStore: ObjectStore = {
-    get: async () => { throw new Error('unused'); },
+    get: async () => {
+      throw new Error('unused');
+    },
     put: async () => {},
     deletePrefix: async () => 0,
   };
 
   it('reads its environment through one helper, with a ConfigError naming a missing variable', () => {
-    assert.throws(() => readWorkerEnv({}), (e: unknown) => e instanceof ConfigError && /VOLLEY_BUCKET/.test(e.message) && /npx volley deploy/.test(e.message));
+    assert.throws(
+      () => readWorkerEnv({}),
+      (e: unknown) => e instanceof ConfigError && /VOLLEY_BUCKET/.test(e.message) && /npx volley deploy/.test(e.message),
+    );
     const env = readWorkerEnv({ VOLLEY_BUCKET: 'b', AWS_ENDPOINT_URL: 'http://ls:4566', AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512', AWS_LAMBDA_LOG_GROUP_NAME: '/aws/lambda/w' });
     assert.equal(env.s3Endpoint, 'http://ls:4566');
     assert.equal(env.memoryMB, 512);

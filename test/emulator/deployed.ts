@@ -25,8 +25,13 @@ async function reachable(url: string): Promise<boolean> {
 function hasAwsCredentials(): boolean {
   const e = process.env;
   return Boolean(
-    e.AWS_ACCESS_KEY_ID || e.AWS_PROFILE || e.AWS_WEB_IDENTITY_TOKEN_FILE || e.AWS_CONTAINER_CREDENTIALS_FULL_URI || e.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI ||
-      existsSync(join(homedir(), '.aws/credentials')) || existsSync(join(homedir(), '.aws/config')),
+    e.AWS_ACCESS_KEY_ID ||
+      e.AWS_PROFILE ||
+      e.AWS_WEB_IDENTITY_TOKEN_FILE ||
+      e.AWS_CONTAINER_CREDENTIALS_FULL_URI ||
+      e.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI ||
+      existsSync(join(homedir(), '.aws/credentials')) ||
+      existsSync(join(homedir(), '.aws/config')),
   );
 }
 

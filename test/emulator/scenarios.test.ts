@@ -45,8 +45,7 @@ describe('a job on the emulators', () => {
   it('keeps large values in the bucket under the job prefix and removes them at shutdown', async () => {
     const rt = await new Runtime({ target: 'emulator', aws: emu!.aws, maxConcurrency: 4 }).ready();
     const s3 = makeS3Client({ region: 'us-east-1', endpoint: emu!.aws.s3Endpoint, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, maxSockets: 2, forcePathStyle: true });
-    const list = async () =>
-      ((await s3.send(new ListObjectsV2Command({ Bucket: emu!.aws.bucket, Prefix: `volley/jobs/${rt.jobId}/` }))).Contents ?? []).map((o) => o.Key!);
+    const list = async () => ((await s3.send(new ListObjectsV2Command({ Bucket: emu!.aws.bucket, Prefix: `volley/jobs/${rt.jobId}/` }))).Contents ?? []).map((o) => o.Key!);
     try {
       const big = rt.put(new Float64Array(100_000).fill(2));
       const out = rt.remote(filled, 50_000, 3);
@@ -54,8 +53,14 @@ describe('a job on the emulators', () => {
       assert.equal((await rt.get(out)).length, 50_000);
       assert.equal((await rt.get(big)).length, 100_000);
       const keys = await list();
-      assert.ok(keys.some((k) => k.endsWith(big.id)), `the put value is in the bucket: ${keys.join(', ')}`);
-      assert.ok(keys.some((k) => k.endsWith(out.id)), 'the worker wrote the large result itself');
+      assert.ok(
+        keys.some((k) => k.endsWith(big.id)),
+        `the put value is in the bucket: ${keys.join(', ')}`,
+      );
+      assert.ok(
+        keys.some((k) => k.endsWith(out.id)),
+        'the worker wrote the large result itself',
+      );
       await rt.shutdown();
       assert.deepEqual(await list(), []);
     } finally {

@@ -12,6 +12,7 @@ import { projectRoot } from '../../infra/emulators.js';
 import { parseCli } from '../../infra/cli.js';
 import { UsageError } from 'volley';
 
+// biome-ignore lint/suspicious/noExplicitAny: CloudFormation properties are free-form; the assertions read them
 type Template = { Resources: Record<string, { Type: string; Properties: Record<string, any> }>; Outputs: Record<string, { Value: unknown }> };
 
 describe('the worker stack', () => {
@@ -49,8 +50,14 @@ describe('the worker stack', () => {
   });
 
   it('the CLI checks its arguments and names the valid choices', () => {
-    assert.throws(() => parseCli(['deploy']), (e: unknown) => e instanceof UsageError && /--target aws\|localstack/.test(e.message));
-    assert.throws(() => parseCli(['launch', '--target', 'aws']), (e: unknown) => e instanceof UsageError && /valid commands are: deploy, package, info, remove, cleanup/.test(e.message));
+    assert.throws(
+      () => parseCli(['deploy']),
+      (e: unknown) => e instanceof UsageError && /--target aws\|localstack/.test(e.message),
+    );
+    assert.throws(
+      () => parseCli(['launch', '--target', 'aws']),
+      (e: unknown) => e instanceof UsageError && /valid commands are: deploy, package, info, remove, cleanup/.test(e.message),
+    );
     assert.throws(() => parseCli(['cleanup', '--target', 'aws']), /--job ID.*--all/);
     assert.equal(parseCli(['deploy', '--target', 'localstack']).stage, 'local');
     assert.deepEqual(parseCli(['deploy', '--target', 'aws', '--tasks', 'a.ts,b.ts']).tasks, ['a.ts', 'b.ts']);

@@ -56,7 +56,7 @@ describe('S3 store on s3rver', () => {
     assert.deepEqual(await store.get('volley/jobs/j1/result'), b);
   });
 
-  it('removes one job\'s objects and leaves the others', async () => {
+  it("removes one job's objects and leaves the others", async () => {
     for (let i = 0; i < 5; i++) await store.put(`volley/jobs/j2/o${i}`, bytes(10, i));
     await store.put('volley/jobs/j3/keep', bytes(10, 9));
     assert.equal(await store.deletePrefix('volley/jobs/j2/'), 5);
@@ -78,7 +78,9 @@ describe('S3 store on s3rver', () => {
 });
 
 /** A local endpoint of the Lambda Invoke API whose answers the test scripts. */
-async function fakeLambda(answer: (n: number, body: string, req: IncomingMessage) => { status: number; headers?: Record<string, string>; body: string }): Promise<{ endpoint: string; server: Server; calls: string[] }> {
+async function fakeLambda(
+  answer: (n: number, body: string, req: IncomingMessage) => { status: number; headers?: Record<string, string>; body: string },
+): Promise<{ endpoint: string; server: Server; calls: string[] }> {
   const calls: string[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -118,7 +120,10 @@ describe('Lambda invoker over HTTP', () => {
       const res = await inv.invoke(envelope('t1'), { timeoutMs: 5000, memoryMB: 1024 });
       assert.equal(res.kind, 'value');
       assert.equal(fake.calls.length, 4);
-      assert.ok(fake.calls.every((c) => c === fake.calls[0]), 'every attempt carries the same task');
+      assert.ok(
+        fake.calls.every((c) => c === fake.calls[0]),
+        'every attempt carries the same task',
+      );
     } finally {
       await inv.close();
       fake.server.close();

@@ -39,10 +39,29 @@ describe('volley as a dependency of another project', () => {
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
     writeFileSync(join(dir, 'esm.mjs'), `import { remote, get, put, shutdown, isWorker } from 'volley';\n${task('')}\nif (!isWorker()) await main();\n`);
     writeFileSync(join(dir, 'cjs.cjs'), `const { remote, get, put, shutdown, isWorker } = require('volley');\n${task('')}\nif (!isWorker()) main();\n`);
-    writeFileSync(join(dir, 'typed.mts'), `import { remote, get, put, shutdown, isWorker, type ObjectRef } from 'volley';\n${task(': number')}\nconst r: ObjectRef<number> = triple.remote(1);\nvoid r;\nif (!isWorker()) await main();\n`);
-    writeFileSync(join(dir, 'typed.cts'), `import { remote, get, put, shutdown, isWorker, TaskError } from 'volley';\n${task(': number')}\nconst e: typeof TaskError = TaskError;\nvoid e;\nif (!isWorker()) void main();\n`);
+    writeFileSync(
+      join(dir, 'typed.mts'),
+      `import { remote, get, put, shutdown, isWorker, type ObjectRef } from 'volley';\n${task(': number')}\nconst r: ObjectRef<number> = triple.remote(1);\nvoid r;\nif (!isWorker()) await main();\n`,
+    );
+    writeFileSync(
+      join(dir, 'typed.cts'),
+      `import { remote, get, put, shutdown, isWorker, TaskError } from 'volley';\n${task(': number')}\nconst e: typeof TaskError = TaskError;\nvoid e;\nif (!isWorker()) void main();\n`,
+    );
     writeFileSync(join(dir, 'bad.mts'), `import { remote } from 'volley';\nconst f = remote(function f(x: number) { return x; });\nf.remote('not a number');\n`);
-    const tsconfig = (files: string[]) => JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, types: ['node'], typeRoots: [join(repo, 'node_modules/@types')], skipLibCheck: true, lib: ['es2022'] }, files });
+    const tsconfig = (files: string[]) =>
+      JSON.stringify({
+        compilerOptions: {
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          strict: true,
+          noEmit: true,
+          types: ['node'],
+          typeRoots: [join(repo, 'node_modules/@types')],
+          skipLibCheck: true,
+          lib: ['es2022'],
+        },
+        files,
+      });
     writeFileSync(join(dir, 'tsconfig.json'), tsconfig(['typed.mts', 'typed.cts']));
     writeFileSync(join(dir, 'tsconfig.bad.json'), tsconfig(['bad.mts']));
   });

@@ -1,17 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import {
-  DuplicateTaskError,
-  Runtime,
-  UsageError,
-  WorkerCrashedError,
-  get,
-  init,
-  put,
-  remote,
-  shutdown,
-  wait,
-} from 'volley';
+import { DuplicateTaskError, Runtime, UsageError, WorkerCrashedError, get, init, put, remote, shutdown, wait } from 'volley';
 import { add, countCalls, crash, inc, nap, quickUnless } from '../fixtures/tasks.js';
 import { TaskTimeoutError } from 'volley';
 
@@ -39,18 +28,28 @@ describe('the default runtime (top-level API)', () => {
   });
 
   it('calling a remote function directly says to use .remote', () => {
-    assert.throws(() => (add as unknown as (a: number, b: number) => number)(1, 2), (e: unknown) => e instanceof UsageError && /add\.remote\(/.test(e.message));
+    assert.throws(
+      () => (add as unknown as (a: number, b: number) => number)(1, 2),
+      (e: unknown) => e instanceof UsageError && /add\.remote\(/.test(e.message),
+    );
   });
 
   it('a second task with the same name is a clear error', () => {
     assert.throws(
-      () => remote(function add(a: number) {
-        return a;
-      }),
+      () =>
+        remote(function add(a: number) {
+          return a;
+        }),
       (e: unknown) => e instanceof DuplicateTaskError && /two tasks are named "add"/.test(e.message),
     );
-    assert.throws(() => remote((x: number) => x), (e: unknown) => e instanceof UsageError && /named function/.test(e.message));
-    assert.throws(() => remote(add as never, { timeout: 3 } as never), (e: unknown) => e instanceof UsageError && /valid options are: name, timeoutMs, memoryMB/.test(e.message));
+    assert.throws(
+      () => remote((x: number) => x),
+      (e: unknown) => e instanceof UsageError && /named function/.test(e.message),
+    );
+    assert.throws(
+      () => remote(add as never, { timeout: 3 } as never),
+      (e: unknown) => e instanceof UsageError && /valid options are: name, timeoutMs, memoryMB/.test(e.message),
+    );
   });
 });
 
@@ -111,18 +110,27 @@ describe('the embedded runtime', () => {
     const a = start();
     const b = start();
     const ref = a.put(1);
-    assert.throws(() => b.remote(inc, ref), (e: unknown) => e instanceof UsageError && /another runtime/.test(e.message));
+    assert.throws(
+      () => b.remote(inc, ref),
+      (e: unknown) => e instanceof UsageError && /another runtime/.test(e.message),
+    );
     await assert.rejects(b.get(ref), (e: unknown) => e instanceof UsageError && /another runtime/.test(e.message));
   });
 
   it('unknown init options are listed with the valid ones', () => {
-    assert.throws(() => new Runtime({ workers: 3 } as never), (e: unknown) => e instanceof UsageError && /unknown option\(s\) "workers"; valid options are: target/.test(e.message));
-    assert.throws(() => new Runtime({ local: { maxWorkers: 0 } }), (e: unknown) => e instanceof UsageError && /maxWorkers/.test(e.message));
+    assert.throws(
+      () => new Runtime({ workers: 3 } as never),
+      (e: unknown) => e instanceof UsageError && /unknown option\(s\) "workers"; valid options are: target/.test(e.message),
+    );
+    assert.throws(
+      () => new Runtime({ local: { maxWorkers: 0 } }),
+      (e: unknown) => e instanceof UsageError && /maxWorkers/.test(e.message),
+    );
   });
 
   it('grows the pool on demand up to maxWorkers and reclaims idle workers', async () => {
     const rt = start({ local: { maxWorkers: 3, idleTimeoutMs: 200 } });
-    const pool = ((await (rt as unknown as { starting: Promise<{ pool: { stats(): { alive: number; started: number } } }> }).starting)).pool;
+    const pool = (await (rt as unknown as { starting: Promise<{ pool: { stats(): { alive: number; started: number } } }> }).starting).pool;
     assert.equal(pool.stats().alive, 0, 'no worker before the first task');
     await rt.get(Array.from({ length: 6 }, (_, i) => rt.remote(nap, 150, `n${i}`)));
     assert.equal(pool.stats().started, 3);

@@ -24,10 +24,22 @@ function validList(fn: () => unknown): string[] {
 
 describe('the options table', () => {
   it('lists the valid keys in every "unknown option" error', () => {
-    assert.deepEqual(validList(() => resolveInitOptions({ nope: 1 } as never, {})), Object.keys(optionTable.init));
-    assert.deepEqual(validList(() => resolveInitOptions({ local: { nope: 1 } } as never, {})), Object.keys(optionTable.local));
-    assert.deepEqual(validList(() => resolveInitOptions({ target: 'aws', aws: { nope: 1 } } as never, {})), Object.keys(optionTable.aws));
-    assert.deepEqual(validList(() => resolveTaskOptionsInput('remote()', { nope: 1 } as never)), Object.keys(optionTable.task));
+    assert.deepEqual(
+      validList(() => resolveInitOptions({ nope: 1 } as never, {})),
+      Object.keys(optionTable.init),
+    );
+    assert.deepEqual(
+      validList(() => resolveInitOptions({ local: { nope: 1 } } as never, {})),
+      Object.keys(optionTable.local),
+    );
+    assert.deepEqual(
+      validList(() => resolveInitOptions({ target: 'aws', aws: { nope: 1 } } as never, {})),
+      Object.keys(optionTable.aws),
+    );
+    assert.deepEqual(
+      validList(() => resolveTaskOptionsInput('remote()', { nope: 1 } as never)),
+      Object.keys(optionTable.task),
+    );
   });
 
   it("gives init() the table's defaults when nothing is set", () => {

@@ -72,13 +72,22 @@ describe('orchestrator', () => {
     const b = rt.remote(inc, 10);
     const c = rt.remote(add, a, b);
     await new Promise((r) => setImmediate(r));
-    assert.deepEqual(f.invoked.map((e) => e.fn), ['inc', 'inc']);
+    assert.deepEqual(
+      f.invoked.map((e) => e.fn),
+      ['inc', 'inc'],
+    );
     f.held.shift()!(); // a finishes, b is still running
     await new Promise((r) => setTimeout(r, 5));
-    assert.deepEqual(f.invoked.map((e) => e.fn), ['inc', 'inc']);
+    assert.deepEqual(
+      f.invoked.map((e) => e.fn),
+      ['inc', 'inc'],
+    );
     await f.release();
     await new Promise((r) => setTimeout(r, 5));
-    assert.deepEqual(f.invoked.map((e) => e.fn), ['inc', 'inc', 'add']);
+    assert.deepEqual(
+      f.invoked.map((e) => e.fn),
+      ['inc', 'inc', 'add'],
+    );
     await f.release();
     assert.equal(await rt.get(c), 13);
     await rt.shutdown();
@@ -88,7 +97,10 @@ describe('orchestrator', () => {
     const f = fakeBackend({ maxConcurrency: 3 });
     const rt = new Runtime({ maxConcurrency: 3 }, { backend: f.backend });
     const out = await rt.get(Array.from({ length: 20 }, (_, i) => rt.remote(inc, i)));
-    assert.deepEqual(out, Array.from({ length: 20 }, (_, i) => i + 1));
+    assert.deepEqual(
+      out,
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
     assert.equal(f.maxInFlight(), 3);
     await rt.shutdown();
   });
@@ -106,9 +118,12 @@ describe('orchestrator', () => {
     assert.equal(f.workerStore.puts.length, 7);
     assert.equal(f.workerStore.gets.length, 6);
     const matmulEnv = f.invoked.find((e) => e.fn === 'matmul')!;
-    assert.deepEqual(Object.values(matmulEnv.deps).map((p) => p.kind), ['stored', 'stored']);
+    assert.deepEqual(
+      Object.values(matmulEnv.deps).map((p) => p.kind),
+      ['stored', 'stored'],
+    );
     await rt.shutdown();
-    assert.equal(f.shared.size, 0, 'shutdown removes the job\'s objects');
+    assert.equal(f.shared.size, 0, "shutdown removes the job's objects");
   });
 
   it('uploads a large call-site argument once, and a put() value once for many tasks', async () => {
@@ -136,7 +151,10 @@ describe('orchestrator', () => {
     await assert.rejects(rt.get(dep2), (e: unknown) => e instanceof DependencyError && e.cause instanceof DependencyError && (e.cause as DependencyError).cause instanceof TaskError);
     // Submitted after the failure is known: fails at once, too.
     await assert.rejects(rt.get(rt.remote(inc, dep2)), DependencyError);
-    assert.deepEqual(f.invoked.map((e) => e.fn), ['failIfNegative']);
+    assert.deepEqual(
+      f.invoked.map((e) => e.fn),
+      ['failIfNegative'],
+    );
     const { ready, pending } = await rt.wait([dep1, dep2], { numReturns: 2 });
     assert.equal(ready.length, 2, 'failed refs count as ready in wait()');
     assert.equal(pending.length, 0);
@@ -150,8 +168,13 @@ describe('envelope size', () => {
     const rt = new Runtime({}, { backend: f.backend });
     // 40 values of ~90 KiB: each is inline (under 100 KiB), together 3.5 MiB.
     const parts = Array.from({ length: 40 }, (_, i) => rt.put(new Float64Array(11_500).fill(i)));
-    const total = await rt.get(rt.remote(deepSum, parts.map((p) => ({ p }))));
-    assert.equal(total, 11_500 * (39 * 40) / 2, 'every value arrived intact');
+    const total = await rt.get(
+      rt.remote(
+        deepSum,
+        parts.map((p) => ({ p })),
+      ),
+    );
+    assert.equal(total, (11_500 * (39 * 40)) / 2, 'every value arrived intact');
     const env = f.invoked.at(-1)!;
     const inlineBytes = [env.args, ...Object.values(env.deps)].reduce((n, p) => n + (p.kind === 'inline' ? p.bytes.length : 0), 0);
     assert.ok(inlineBytes <= 3 * 1024 * 1024, `envelope carries ${inlineBytes} inline bytes`);

@@ -8,7 +8,10 @@ const owner = { jobId: 'j' };
 describe('serialization', () => {
   it('round-trips Map, Set, Date, BigInt, nested structures, cycles and special numbers', () => {
     const v: Record<string, unknown> = {
-      map: new Map<unknown, unknown>([['a', 1], [2, { b: [1, 2] }]]),
+      map: new Map<unknown, unknown>([
+        ['a', 1],
+        [2, { b: [1, 2] }],
+      ]),
       set: new Set(['x', 3]),
       date: new Date('2026-01-02T03:04:05Z'),
       big: 12345678901234567890n,
@@ -73,7 +76,7 @@ describe('serialization', () => {
     assert.deepEqual(back.small, new Int16Array([1, -2]));
     back.big[0] = 42;
     assert.equal((decode(bytes) as typeof value).big[0], 0, 'a second read is not changed by the first');
-    assert.ok(!(back.big.buffer instanceof SharedArrayBuffer), 'values never live in the store\'s shared memory');
+    assert.ok(!(back.big.buffer instanceof SharedArrayBuffer), "values never live in the store's shared memory");
   });
 
   it('keeps Buffers as Buffers and Matrix as Matrix', () => {
@@ -108,7 +111,11 @@ describe('serialization', () => {
       [{ r: new ObjectRef('a-1', owner) }, /refs can be passed as task arguments/, 'value.r'],
     ];
     for (const [v, re, path] of cases) {
-      assert.throws(() => encode(v), (e: unknown) => e instanceof SerializationError && re.test(e.message) && e.path === path, `for ${path}`);
+      assert.throws(
+        () => encode(v),
+        (e: unknown) => e instanceof SerializationError && re.test(e.message) && e.path === path,
+        `for ${path}`,
+      );
     }
   });
 
@@ -119,7 +126,10 @@ describe('serialization', () => {
     const bytes = encodeArgs([r1, { list: [1, r2, { again: r1 }] }, 'plain'], (ref, path) => found.push(`${ref.id}@${path}`));
     assert.deepEqual(found, ['a-1@args[0]', 'b-2@args[1].list[1]']);
     const values: Record<string, unknown> = { 'a-1': 'ONE', 'b-2': [2] };
-    assert.deepEqual(decode(bytes, (id) => values[id]), ['ONE', { list: [1, [2], { again: 'ONE' }] }, 'plain']);
+    assert.deepEqual(
+      decode(bytes, (id) => values[id]),
+      ['ONE', { list: [1, [2], { again: 'ONE' }] }, 'plain'],
+    );
   });
 
   it('encodes tiny values compactly and exactly, and everything else through V8', () => {
@@ -130,6 +140,7 @@ describe('serialization', () => {
       assert.ok(bytes.length < 40);
       assert.deepEqual(decode(bytes), v);
     }
+    // biome-ignore lint/suspicious/noSparseArray: a hole is what this test sends
     const sparse = [1, , 3];
     const extra = Object.assign([1, 2], { note: 'x' });
     const exact: unknown[] = [-0, NaN, Infinity, undefined, 1n, [undefined], sparse, extra, 'x'.repeat(65), Array(17).fill(1), [[1]], new Date(0)];
