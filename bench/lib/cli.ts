@@ -1,4 +1,5 @@
 /** Command-line options of `npm run bench -- [options]`. */
+import { parseArgs as parseArgsUtil } from 'node:util';
 import type { SystemName } from '../systems/types.js';
 
 export interface BenchOptions {
@@ -24,56 +25,59 @@ export const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--emulator] 
   --update-readme   rewrite the "Performance" section at the end of README.md from this run
   --readme-from F   rewrite that section from a saved full run (bench/results/<stamp>.json); runs nothing`;
 
+/** A comma-separated list, each item one of `valid`. */
+function list(flag: string, value: string, valid: readonly string[], hint: string): string[] {
+  const items = value.split(',').filter(Boolean);
+  const bad = items.filter((s) => !valid.includes(s));
+  if (bad.length) throw new Error(`${flag}: unknown ${bad.join(', ')}; valid: ${hint}\n${USAGE}`);
+  return items;
+}
+
+/** Parses the options with node:util's parseArgs (strict: unknown options and missing values are errors). */
 export function parseArgs(argv: string[]): BenchOptions {
-  const o: BenchOptions = { quick: false, runs: 0, emulator: false, systems: ['volley', 'faast'], updateReadme: false, help: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
-      return v;
-    };
-    switch (a) {
-      case '--quick':
-        o.quick = true;
-        break;
-      case '--emulator':
-        o.emulator = true;
-        break;
-      case '--update-readme':
-        o.updateReadme = true;
-        break;
-      case '--readme-from':
-        o.readmeFrom = value();
-        break;
-      case '--help':
-      case '-h':
-        o.help = true;
-        break;
-      case '--runs': {
-        const n = Number(value());
-        if (!Number.isInteger(n) || n < 1) throw new Error(`--runs takes a whole number >= 1\n${USAGE}`);
-        o.runs = n;
-        break;
-      }
-      case '--systems': {
-        const list = value().split(',').filter(Boolean);
-        const bad = list.filter((s) => !['volley', 'faast', 'pool'].includes(s));
-        if (bad.length) throw new Error(`--systems: unknown ${bad.join(', ')}; valid: volley, faast (pool always runs; use --emulator for the emulator tier)\n${USAGE}`);
-        o.systems = list.filter((s) => s !== 'pool') as SystemName[];
-        break;
-      }
-      case '--only': {
-        const list = value().split(',').filter(Boolean);
-        const bad = list.filter((s) => !['w1', 'w2', 'w3', 'hop', 'scale'].includes(s));
-        if (bad.length) throw new Error(`--only: unknown ${bad.join(', ')}; valid: w1, w2, w3, hop, scale\n${USAGE}`);
-        o.only = list;
-        break;
-      }
-      default:
-        throw new Error(`unknown option ${a}\n${USAGE}`);
-    }
+  let values: ReturnType<typeof parse>['values'];
+  try {
+    values = parse(argv).values;
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${USAGE}`);
   }
+  const o: BenchOptions = {
+    quick: values.quick ?? false,
+    runs: 0,
+    emulator: values.emulator ?? false,
+    systems: ['volley', 'faast'],
+    updateReadme: values['update-readme'] ?? false,
+    help: values.help ?? false,
+  };
+  if (values['readme-from'] !== undefined) o.readmeFrom = values['readme-from'];
+  if (values.runs !== undefined) {
+    const n = Number(values.runs);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--runs takes a whole number >= 1\n${USAGE}`);
+    o.runs = n;
+  }
+  if (values.systems !== undefined) {
+    const systems = list('--systems', values.systems, ['volley', 'faast', 'pool'], 'volley, faast (pool always runs; use --emulator for the emulator tier)');
+    o.systems = systems.filter((s) => s !== 'pool') as SystemName[];
+  }
+  if (values.only !== undefined) o.only = list('--only', values.only, ['w1', 'w2', 'w3', 'hop', 'scale'], 'w1, w2, w3, hop, scale');
   if (o.runs === 0) o.runs = o.quick ? 1 : 3;
   return o;
+}
+
+function parse(argv: string[]) {
+  return parseArgsUtil({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      quick: { type: 'boolean' },
+      emulator: { type: 'boolean' },
+      'update-readme': { type: 'boolean' },
+      'readme-from': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      runs: { type: 'string' },
+      systems: { type: 'string' },
+      only: { type: 'string' },
+    },
+  });
 }

@@ -7,6 +7,7 @@ import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObject
 import { Upload } from '@aws-sdk/lib-storage';
 import type { ObjectStore } from '../backend.js';
 import { ObjectStoreError } from '../errors.js';
+import { retryWithBackoff, type ThrottlePolicy } from './throttle.js';
 
 export interface S3StoreOptions {
   /** Objects larger than this go up in parts. */
@@ -16,6 +17,9 @@ export interface S3StoreOptions {
   /** Parts uploaded at once. Default: 4. */
   partConcurrency?: number;
 }
+
+/** Backoff for a write that conflicts with another conditional write of its key: a few tries over about 2 s. */
+const CONFLICT_BACKOFF: ThrottlePolicy = { baseDelayMs: 50, maxDelayMs: 800, giveUpMs: 2_000 };
 
 function status(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
@@ -46,7 +50,7 @@ export class S3Store implements ObjectStore {
    * header (s3rver does) overwrite instead: the last write of the same key wins, whole.
    */
   async put(key: string, bytes: Uint8Array): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
+    const write = async () => {
       try {
         if (bytes.byteLength > this.options.multipartThresholdBytes) {
           await new Upload({
@@ -58,21 +62,20 @@ export class S3Store implements ObjectStore {
         } else {
           await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentLength: bytes.byteLength, IfNoneMatch: '*' }));
         }
-        return;
       } catch (err) {
-        const code = status(err);
-        if (code === 412) return; // already written by an earlier execution: first write wins
-        // 409 ConditionalRequestConflict: another conditional write of this key is in flight; try again, then 412 settles it.
-        if (code === 409 && attempt < 5) {
-          await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
-          continue;
-        }
-        throw new ObjectStoreError(
-          `could not write object ${key} (${bytes.byteLength} bytes) to bucket ${this.bucket}: ${describeError(err)}; check that the bucket exists and that the credentials may s3:PutObject in it`,
-          key,
-          { cause: err },
-        );
+        if (status(err) === 412) return; // already written by an earlier execution: first write wins
+        throw err;
       }
+    };
+    try {
+      // 409 ConditionalRequestConflict: another conditional write of this key is in flight; try again, then 412 settles it.
+      await retryWithBackoff(write, CONFLICT_BACKOFF, { retryable: (err) => status(err) === 409, giveUp: (err) => err });
+    } catch (err) {
+      throw new ObjectStoreError(
+        `could not write object ${key} (${bytes.byteLength} bytes) to bucket ${this.bucket}: ${describeError(err)}; check that the bucket exists and that the credentials may s3:PutObject in it`,
+        key,
+        { cause: err },
+      );
     }
   }
 

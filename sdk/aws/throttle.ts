@@ -1,5 +1,5 @@
 /**
- * Retrying throttled Lambda invocations. A throttled call (HTTP 429,
+ * Retrying with backoff: throttled Lambda invocations, and S3's conflicting conditional writes. A throttled call (HTTP 429,
  * TooManyRequestsException) never reached the function, so sending it again can neither lose
  * nor duplicate the task. Pure logic with the clock and randomness injected, for unit tests.
  */
@@ -51,14 +51,20 @@ export function isThrottle(err: unknown): boolean {
 }
 
 /**
- * Calls `attempt` until it does not fail with a throttle: retries throttles with backoff, passes
- * any other failure through at once, and rejects with ThrottledError after `giveUpMs`.
- * `signal` aborts the backoff sleeps (the task's deadline).
+ * Calls `attempt` until it succeeds or fails with an error `retryable` does not accept:
+ * retries with full-jitter backoff and, once the next wait would pass `giveUpMs`, rejects with
+ * `giveUp(lastError, attempts, elapsedMs)`. `signal` aborts the backoff sleeps.
  */
-export async function retryThrottled<T>(
+export async function retryWithBackoff<T>(
   attempt: () => Promise<T>,
   policy: ThrottlePolicy,
-  options: { clock?: Clock; signal?: AbortSignal; onThrottle?: (attempt: number, delayMs: number) => void } = {},
+  options: {
+    retryable: (err: unknown) => boolean;
+    giveUp: (err: unknown, attempts: number, elapsedMs: number) => unknown;
+    clock?: Clock;
+    signal?: AbortSignal;
+    onRetry?: (attempt: number, delayMs: number) => void;
+  },
 ): Promise<T> {
   const clock = options.clock ?? systemClock;
   const start = clock.now();
@@ -66,12 +72,31 @@ export async function retryThrottled<T>(
     try {
       return await attempt();
     } catch (err) {
-      if (!isThrottle(err)) throw err;
+      if (!options.retryable(err)) throw err;
       const elapsed = clock.now() - start;
       const delay = backoffDelay(n, policy, clock.random);
-      if (elapsed + delay > policy.giveUpMs) throw new ThrottledError(n + 1, elapsed, { cause: err });
-      options.onThrottle?.(n + 1, delay);
+      if (elapsed + delay > policy.giveUpMs) throw options.giveUp(err, n + 1, elapsed);
+      options.onRetry?.(n + 1, delay);
       await clock.sleep(delay, options.signal);
     }
   }
+}
+
+/**
+ * Calls `attempt` until it does not fail with a throttle: retries throttles with backoff, passes
+ * any other failure through at once, and rejects with ThrottledError after `giveUpMs`.
+ * `signal` aborts the backoff sleeps (the task's deadline).
+ */
+export function retryThrottled<T>(
+  attempt: () => Promise<T>,
+  policy: ThrottlePolicy,
+  options: { clock?: Clock; signal?: AbortSignal; onThrottle?: (attempt: number, delayMs: number) => void } = {},
+): Promise<T> {
+  return retryWithBackoff(attempt, policy, {
+    retryable: isThrottle,
+    giveUp: (err, attempts, elapsed) => new ThrottledError(attempts, elapsed, { cause: err }),
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onThrottle ? { onRetry: options.onThrottle } : {}),
+  });
 }
