@@ -12,6 +12,15 @@ import { readStackOutputs } from './stack.js';
 
 export type AwsBackend = Backend & { invoker: LambdaInvoker; store: S3Store; functionName: string; bucket: string };
 
+/** The CLI command that deploys `stackName` (the CLI names its stacks volley-<stage>; stage dev on aws, local on localstack). */
+export function deployCommand(target: 'aws' | 'localstack' | 'emulator', stackName: string): string {
+  const stage = /^volley-([A-Za-z0-9-]+)$/.exec(stackName)?.[1];
+  if (stage === undefined) {
+    return `npx volley deploy --target ${target} --stage <stage> (it deploys stack volley-<stage>; then set VOLLEY_STACK or init({ aws: { stackName } }) to that name)`;
+  }
+  return `npx volley deploy --target ${target}${stage === (target === 'aws' ? 'dev' : 'local') ? '' : ` --stage ${stage}`}`;
+}
+
 export async function createAwsBackend(options: ResolvedInitOptions): Promise<AwsBackend> {
   const a = options.aws!;
   const target = options.target as 'aws' | 'localstack' | 'emulator';
@@ -22,7 +31,7 @@ export async function createAwsBackend(options: ResolvedInitOptions): Promise<Aw
       region: a.region,
       endpoint: target === 'localstack' ? (a.lambdaEndpoint ?? a.s3Endpoint) : undefined,
       credentials: a.credentials,
-      deployHint: `npx volley deploy --target ${target}${a.stackName.endsWith('-dev') || a.stackName.endsWith('-local') ? '' : ` (stack ${a.stackName})`}`,
+      deployHint: deployCommand(target, a.stackName),
     });
     functionName ??= out.functionName;
     bucket ??= out.bucket;

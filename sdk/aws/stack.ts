@@ -1,5 +1,6 @@
 /** Reads the deployed stack's outputs: the worker function's name and the bucket's. */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ConfigError } from '../errors.js';
 
 /** Output keys declared in serverless.yml. */
@@ -17,13 +18,21 @@ export interface StackLookup {
   credentials?: { accessKeyId: string; secretAccessKey: string };
   /** How the user deploys this stack, for error messages. */
   deployHint: string;
+  /** Deadline of each of the (at most two) DescribeStacks attempts, in ms. Default: 10000. */
+  timeoutMs?: number;
 }
+
+const DEFAULT_TIMEOUT_MS = 10_000;
 
 export async function readStackOutputs(l: StackLookup): Promise<StackOutputs> {
   const cf = new CloudFormationClient({
     ...(l.region ? { region: l.region } : {}),
     ...(l.endpoint ? { endpoint: l.endpoint } : {}),
     ...(l.credentials ? { credentials: l.credentials } : {}),
+    // A deadline: an endpoint that accepts connections but never answers (a LocalStack still
+    // starting, a wrong port behind a proxy) would otherwise hang init() for ever.
+    maxAttempts: 2,
+    requestHandler: new NodeHttpHandler({ connectionTimeout: l.timeoutMs ?? DEFAULT_TIMEOUT_MS, requestTimeout: l.timeoutMs ?? DEFAULT_TIMEOUT_MS, throwOnRequestTimeout: true }),
   });
   const where = `stack ${l.stackName}${l.region ? ` in ${l.region}` : ''}${l.endpoint ? ` at ${l.endpoint}` : ''}`;
   try {
@@ -44,7 +53,9 @@ export async function readStackOutputs(l: StackLookup): Promise<StackOutputs> {
     throw new ConfigError(
       missing
         ? `${where} does not exist: deploy it with ${l.deployHint}, or name the function and bucket with init({ aws: { functionName, bucket } }) (or VOLLEY_FUNCTION_NAME and VOLLEY_BUCKET)`
-        : `could not read the outputs of ${where} (${e?.name ?? 'Error'}: ${e?.message ?? String(err)}); check credentials and region (AWS_PROFILE, AWS_REGION), or pass init({ aws: { functionName, bucket } })`,
+        : `could not read the outputs of ${where} (${e?.name ?? 'Error'}: ${e?.message ?? String(err)}); ` +
+          (l.endpoint ? `check that ${l.endpoint} is up (LocalStack answers ${new URL('/_localstack/health', l.endpoint)})` : 'check credentials and region (AWS_PROFILE, AWS_REGION)') +
+          ', or pass init({ aws: { functionName, bucket } })',
       { cause: err },
     );
   } finally {
