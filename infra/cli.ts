@@ -8,6 +8,7 @@
  *   volley info    --target aws|localstack [--stage S] [--region R]
  *   volley remove  --target aws|localstack [--stage S] [--region R]
  *   volley cleanup --target aws|localstack|emulator [--job ID | --all] [--stage S] [--region R]
+ *   volley localstack up|down     (LocalStack in Docker on port 4566, through Testcontainers; infra/localstack.ts)
  *
  * deploy bundles the worker (volley.config.json's task modules, plus --tasks), copies
  * serverless.yml next to the bundle in .volley/deploy/, and runs the Serverless Framework
@@ -33,7 +34,8 @@ const USAGE = `usage: volley <${COMMANDS.join('|')}> --target aws|localstack [op
   package  the same without deploying (works offline): the CloudFormation template and zip in .volley/deploy/.serverless
   info     print the stack's function and bucket, as environment variables for the driver
   remove   empty the bucket and remove the stack
-  cleanup  remove one job's objects (--job ID) or all of volley's (--all); --target emulator takes VOLLEY_S3_ENDPOINT`;
+  cleanup  remove one job's objects (--job ID) or all of volley's (--all); --target emulator takes VOLLEY_S3_ENDPOINT
+usage: volley localstack up|down   start LocalStack in Docker on port 4566 (LOCALSTACK_IMAGE, LOCALSTACK_AUTH_TOKEN), or stop it`;
 
 export interface CliOptions {
   command: Command;
@@ -133,7 +135,29 @@ async function backendFor(o: CliOptions) {
   return createAwsBackend(resolveInitOptions({ target: o.target, jobId: 'cli', maxConcurrency: 16, aws: { stackName: stackName(o) } }, env));
 }
 
+/** `volley localstack up|down`: LocalStack in a container that outlives the command, on its default port. */
+async function localstackCommand(args: string[]): Promise<void> {
+  const ls = await import('./localstack.js');
+  if (args.length !== 1 || !['up', 'down'].includes(args[0]!)) throw new UsageError(`usage: volley localstack up|down, got ${args.join(' ') || 'nothing'}`);
+  if (args[0] === 'down') {
+    const n = await ls.stopKeptLocalStack();
+    console.error(n > 0 ? 'volley: LocalStack stopped and removed' : 'volley: no LocalStack started by volley localstack up is running');
+    return;
+  }
+  const s = ls.localStackSettings();
+  const problem = await ls.localStackProblem(s);
+  if (problem) throw new ConfigError(problem);
+  let endpoint = await ls.keptLocalStack();
+  if (endpoint) console.error(`volley: LocalStack is already running at ${endpoint}`);
+  else {
+    endpoint = (await ls.startLocalStack({ settings: s, keep: true })).endpoint;
+    console.error(`volley: LocalStack (${s.image}) is running at ${endpoint}; next: npx volley deploy --target localstack; stop it with npx volley localstack down`);
+  }
+  console.log(`export AWS_ENDPOINT_URL=${endpoint}`);
+}
+
 export async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'localstack') return localstackCommand(argv.slice(1));
   const o = parseCli(argv);
   const params = [...(o.memory ? ['--param', `memory=${o.memory}`] : []), ...(o.timeout ? ['--param', `timeout=${o.timeout}`] : []), ...(o.runtime ? ['--param', `runtime=${o.runtime}`] : [])];
   switch (o.command) {
