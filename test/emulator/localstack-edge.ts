@@ -97,10 +97,12 @@ function describeStacks(res: ServerResponse, form: URLSearchParams, stacks: Edge
       );
     })
     .join('');
-  res.writeHead(200, { 'content-type': 'text/xml' }).end(
-    `<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStacksResult><Stacks>${members}</Stacks></DescribeStacksResult>` +
-      `<ResponseMetadata><RequestId>${randomBytes(8).toString('hex')}</RequestId></ResponseMetadata></DescribeStacksResponse>`,
-  );
+  res
+    .writeHead(200, { 'content-type': 'text/xml' })
+    .end(
+      `<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStacksResult><Stacks>${members}</Stacks></DescribeStacksResult>` +
+        `<ResponseMetadata><RequestId>${randomBytes(8).toString('hex')}</RequestId></ResponseMetadata></DescribeStacksResponse>`,
+    );
 }
 
 /** Starts the edge on a free loopback port. */
@@ -111,13 +113,10 @@ export async function startLocalStackEdge(o: { s3Endpoint: string; lambdaEndpoin
 
   const forward = (req: IncomingMessage, res: ServerResponse, base: string) => {
     const target = new URL(base);
-    const up = request(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent, timeout: UPSTREAM_TIMEOUT_MS },
-      (ures) => {
-        res.writeHead(ures.statusCode ?? 502, ures.headers);
-        ures.pipe(res);
-      },
-    );
+    const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent, timeout: UPSTREAM_TIMEOUT_MS }, (ures) => {
+      res.writeHead(ures.statusCode ?? 502, ures.headers);
+      ures.pipe(res);
+    });
     up.on('timeout', () => up.destroy(new Error(`no answer from ${base} within ${UPSTREAM_TIMEOUT_MS} ms`)));
     up.on('error', (err) => {
       if (res.headersSent) res.destroy(err);
@@ -131,9 +130,9 @@ export async function startLocalStackEdge(o: { s3Endpoint: string; lambdaEndpoin
     requests[route]++;
     switch (route) {
       case 'health':
-        res.writeHead(200, { 'content-type': 'application/json' }).end(
-          JSON.stringify({ services: { cloudformation: 'running', lambda: 'running', s3: 'running' }, edition: 'community', version: 'volley-test-edge' }),
-        );
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ services: { cloudformation: 'running', lambda: 'running', s3: 'running' }, edition: 'community', version: 'volley-test-edge' }));
         return;
       case 'cloudformation': {
         const chunks: Buffer[] = [];
@@ -198,7 +197,7 @@ export async function startLocalStackLike(o: { extraTasks: string[]; stackName?:
   const stack = { name: stackName, functionName: '', bucket };
   const stacks: EdgeStack[] = [];
   const edge = await startLocalStackEdge({ s3Endpoint: s3.endpoint, stacks });
-  let offline;
+  let offline: Awaited<ReturnType<typeof startServerlessOffline>>;
   try {
     offline = await startServerlessOffline({ s3Endpoint: edge.endpoint, bucket, bundleDir });
   } catch (err) {

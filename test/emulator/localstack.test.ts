@@ -20,7 +20,17 @@ let ls: LocalStackLike | undefined;
 before(async () => {
   ls = await startLocalStackLike({ extraTasks: FIXTURES });
   // The environment of a user who runs LocalStack and nothing else: no keys, no names.
-  for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'VOLLEY_FUNCTION_NAME', 'VOLLEY_BUCKET', 'VOLLEY_STACK', 'VOLLEY_LAMBDA_ENDPOINT', 'VOLLEY_S3_ENDPOINT']) {
+  for (const k of [
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SECRET_ACCESS_KEY',
+    'AWS_SESSION_TOKEN',
+    'AWS_PROFILE',
+    'VOLLEY_FUNCTION_NAME',
+    'VOLLEY_BUCKET',
+    'VOLLEY_STACK',
+    'VOLLEY_LAMBDA_ENDPOINT',
+    'VOLLEY_S3_ENDPOINT',
+  ]) {
     delete process.env[k];
   }
   process.env.AWS_ENDPOINT_URL = ls.edge.endpoint;
@@ -78,7 +88,14 @@ describe('the localstack target over the wire', () => {
     const endpoint = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
     try {
       await assert.rejects(
-        readStackOutputs({ stackName: 'volley-local', endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, deployHint: 'npx volley deploy --target localstack', timeoutMs: 300 }),
+        readStackOutputs({
+          stackName: 'volley-local',
+          endpoint,
+          region: 'us-east-1',
+          credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+          deployHint: 'npx volley deploy --target localstack',
+          timeoutMs: 300,
+        }),
         (e: unknown) => e instanceof ConfigError && e.message.includes(`check that ${endpoint} is up`),
       );
     } finally {
