@@ -54,7 +54,9 @@ export async function readStackOutputs(l: StackLookup): Promise<StackOutputs> {
       missing
         ? `${where} does not exist: deploy it with ${l.deployHint}, or name the function and bucket with init({ aws: { functionName, bucket } }) (or VOLLEY_FUNCTION_NAME and VOLLEY_BUCKET)`
         : `could not read the outputs of ${where} (${e?.name ?? 'Error'}: ${e?.message ?? String(err)}); ` +
-            (l.endpoint ? `check that ${l.endpoint} is up (LocalStack answers ${new URL('/_localstack/health', l.endpoint)})` : 'check credentials and region (AWS_PROFILE, AWS_REGION)') +
+            (l.endpoint && !/credential/i.test(e?.name ?? '')
+              ? `check that ${l.endpoint} is up (LocalStack answers ${new URL('/_localstack/health', l.endpoint)})`
+              : 'check credentials and region (AWS_PROFILE, AWS_REGION)') +
             ', or pass init({ aws: { functionName, bucket } })',
       { cause: err },
     );
