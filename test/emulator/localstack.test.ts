@@ -1,9 +1,9 @@
 /**
  * The `localstack` target over the wire, without LocalStack: the shared scenarios with
- * VOLLEY_TARGET=localstack semantics and AWS_ENDPOINT_URL pointing at a LocalStack-shaped edge
- * in front of the emulators (see localstack-edge.ts). Nothing is passed to the runtime but the
- * target: the endpoint, credentials, region, path-style S3 and the function and bucket (from the
- * outputs of stack volley-local) are the target's own resolution from the environment.
+ * VOLLEY_TARGET=localstack and AWS_ENDPOINT_URL pointing at a LocalStack-shaped edge in front of
+ * the emulators (see localstack-edge.ts), and nothing else. The endpoint, credentials, region,
+ * path-style S3 and the function and bucket (from the outputs of stack volley-local) are the
+ * target's own resolution from that environment.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
@@ -33,6 +33,7 @@ before(async () => {
   ]) {
     delete process.env[k];
   }
+  process.env.VOLLEY_TARGET = 'localstack';
   process.env.AWS_ENDPOINT_URL = ls.edge.endpoint;
 });
 after(async () => {
@@ -41,7 +42,7 @@ after(async () => {
 
 /** As in the emulator tier: sixteen warm workers first, so the scenarios measure fan-out, not serverless-offline's cold starts. */
 async function warmRuntime(): Promise<Runtime> {
-  const rt = await new Runtime({ target: 'localstack' }).ready();
+  const rt = await new Runtime().ready();
   await rt.get(Array.from({ length: 16 }, (_, i) => rt.remote(nap, 300, `warm${i}`)));
   return rt;
 }
@@ -56,7 +57,7 @@ defineScenarios({
 describe('the localstack target over the wire', () => {
   it('reads function and bucket from stack volley-local and sends CloudFormation, Lambda and S3 calls to AWS_ENDPOINT_URL', async () => {
     const before = { ...ls!.edge.requests };
-    const rt = await new Runtime({ target: 'localstack', maxConcurrency: 2 }).ready();
+    const rt = await new Runtime({ maxConcurrency: 2 }).ready();
     try {
       assert.equal(ls!.edge.requests.cloudformation, before.cloudformation + 1, 'one DescribeStacks call at start');
       const big = rt.put(new Float64Array(50_000).fill(1.5)); // above the inline limit: stored in the bucket
@@ -73,7 +74,7 @@ describe('the localstack target over the wire', () => {
     process.env.VOLLEY_STACK = 'volley-nowhere';
     try {
       await assert.rejects(
-        new Runtime({ target: 'localstack' }).ready(),
+        new Runtime().ready(),
         (e: unknown) => e instanceof ConfigError && /stack volley-nowhere .*does not exist: deploy it with npx volley deploy --target localstack --stage nowhere/.test(e.message),
       );
     } finally {
