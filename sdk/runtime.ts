@@ -12,11 +12,11 @@
  */
 import type { Backend } from './backend.js';
 import { checkGetOptions, checkRefArray, checkWaitArgs, checkWaitKeys, type GetOptions, type Values, type WaitOptions, type WaitResult } from './checks.js';
-import { DEFAULT_PAYLOAD_LIMIT_BYTES, buildEnvelope, fitEnvelope, inlineBudget, type Place } from './envelope.js';
+import { DEFAULT_PAYLOAD_LIMIT_BYTES, buildEnvelope, fitEnvelope, inlineBudget, inlineBytes, type Place } from './envelope.js';
 import { DependencyError, GetTimeoutError, UsageError, VolleyError } from './errors.js';
 import { resolveInitOptions, type InitOptions, type ResolvedInitOptions, type ResolvedTaskOptions, type TaskOptions } from './options.js';
 import { FAILED, ObjectTable, PENDING, type ObjectEntry } from './object-table.js';
-import type { Payload, ResultEnvelope } from './protocol.js';
+import type { Payload, ResultEnvelope, TaskEnvelope } from './protocol.js';
 import { ObjectRef } from './ref.js';
 import type { TaskDefinition } from './registry.js';
 import { addTiming, invokeFailure, outcomeOf, type TaskStats } from './results.js';
@@ -348,12 +348,13 @@ export class Runtime {
     });
     this.running++;
     const place = this.placer(task, backend);
-    fitEnvelope(envelope, inlineBudget(backend.payloadLimitBytes ?? DEFAULT_PAYLOAD_LIMIT_BYTES), place)
-      .then((fitted) => backend.invoker.invoke(fitted, { ...task.options, place }))
-      .then(
-        (res) => this.finished(task, undefined, res),
-        (err: unknown) => this.finished(task, err),
-      );
+    const options = { ...task.options, place };
+    const failed = (err: unknown) => this.finished(task, err);
+    const invoke = (env: TaskEnvelope) => backend.invoker.invoke(env, options).then((res) => this.finished(task, undefined, res), failed);
+    const budget = inlineBudget(backend.payloadLimitBytes ?? DEFAULT_PAYLOAD_LIMIT_BYTES);
+    // Most envelopes fit as they are: invoke them now, without waiting a turn for fitEnvelope.
+    if (inlineBytes(envelope) <= budget) invoke(envelope);
+    else fitEnvelope(envelope, budget, place).then(invoke, failed);
   }
 
   /**

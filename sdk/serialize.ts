@@ -347,7 +347,8 @@ interface ReviveContext {
 }
 
 function isMarker(v: unknown): v is Marker {
-  return typeof v === 'object' && v !== null && Object.hasOwn(v, MARK);
+  // biome-ignore lint/suspicious/noPrototypeBuiltins: on this hot path TurboFan inlines hasOwnProperty.call, not Object.hasOwn
+  return typeof v === 'object' && v !== null && Object.prototype.hasOwnProperty.call(v, MARK);
 }
 
 function reviveMarker(m: Marker, cx: ReviveContext, seen: Map<object, unknown>): unknown {
