@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
  * Builds the package:
+ *   0. wat2wasm: the WebAssembly kernels of sdk/kernels/ (see infra/build-wasm.mjs);
  *   1. tsc: sdk/, infra/, handlers/, examples/, test/, bench/ -> dist/ (ESM + .d.ts + source maps);
  *   2. esbuild: the CommonJS entry dist/cjs/index.cjs, with .d.cts declarations beside it;
  *   3. esbuild: the Lambda worker bundle dist/lambda/worker.mjs (+ .map), with the task modules
@@ -13,11 +14,13 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
+import { buildWasm } from './build-wasm.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const dist = join(root, 'dist');
 
+await buildWasm();
 rmSync(join(dist, 'cjs'), { recursive: true, force: true });
 rmSync(join(dist, 'esm'), { recursive: true, force: true });
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], {

@@ -13,6 +13,7 @@ export { remote, type RemoteFunction, type RemoteArgs, type RefOr, type AnyFunct
 export type { Opaque } from './task-types.js';
 export { ObjectRef } from './ref.js';
 export { Matrix, seededRandom } from './matrix.js';
+export type { KernelInfo } from './kernels/gemm.js';
 export { Runtime, type GetOptions, type WaitOptions, type WaitResult, type TaskStats, type Values } from './runtime.js';
 export { init, shutdown, isWorker } from './context.js';
 export type { InitOptions, TaskOptions, LocalOptions, AwsOptions, AwsBaseOptions, S3ClientChoice, LambdaClientChoice, Target } from './options.js';
