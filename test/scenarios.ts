@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DependencyError, GetTimeoutError, Matrix, SerializationError, TaskError, TaskTimeoutError, seededRandom, type Runtime } from 'volley';
-import { add, deepSum, describe as describeValue, failIfNegative, filled, inc, madd, makeMatrix, matmul, nap } from './fixtures/tasks.js';
+import { add, deepSum, describe as describeValue, failIfNegative, filled, inc, madd, makeMatrix, matmul, matrixKernel, nap } from './fixtures/tasks.js';
 import { shout } from './fixtures/more-tasks.js';
 
 export interface ScenarioOptions {
@@ -57,6 +57,8 @@ export function defineScenarios(o: ScenarioOptions): void {
       assert.ok(result instanceof Matrix);
       assert.equal(result.rows, n);
       assert.deepEqual(result.data, expected.data);
+      // The product ran on the WebAssembly SIMD kernel there, as it does here (Node 20+ has SIMD128).
+      assert.equal(await rt.get(rt.remote(matrixKernel)), 'wasm-simd128');
     });
 
     it('resolves refs nested in arrays and plain objects', async () => {
