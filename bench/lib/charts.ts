@@ -23,6 +23,8 @@ const SHORT: Record<string, string> = {
   w1WarmMs: 'W1 warm',
   w2TotalMs: 'W2 total',
   w2MatmulMs: 'W2 matmul',
+  matmulWasmMs: 'matmul kernel (wasm)',
+  matmulJsMs: 'matmul kernel (JS)',
   w3TasksPerSec: 'W3 tasks/s',
   w3FirstTasksPerSec: 'W3 1st batch',
   w3SeqMedianMs: 'W3 round trip',

@@ -16,12 +16,12 @@ export interface BenchOptions {
   help: boolean;
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--emulator] [--systems volley,faast] [--only w1,w2,w3,hop,scale] [--update-readme]
+export const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--emulator] [--systems volley,faast] [--only w1,w2,kernel,w3,hop,scale] [--update-readme]
   --quick           smaller sizes and one run of each figure: a smoke check of about a minute
   --runs N          repeat every figure N times (default 3; 1 with --quick), report min/median
   --emulator        also run volley on the emulator tier (target 'emulator')
   --systems LIST    systems besides the bare pool (default volley,faast)
-  --only LIST       workload groups (default all): w1, w2, w3, hop, scale
+  --only LIST       workload groups (default all): w1, w2, kernel (the matrix kernel alone), w3, hop, scale
   --update-readme   rewrite the "Performance" section at the end of README.md from this run
   --readme-from F   rewrite that section from a saved full run (bench/results/<stamp>.json); runs nothing`;
 
@@ -59,7 +59,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     const systems = list('--systems', values.systems, ['volley', 'faast', 'pool'], 'volley, faast (pool always runs; use --emulator for the emulator tier)');
     o.systems = systems.filter((s) => s !== 'pool') as SystemName[];
   }
-  if (values.only !== undefined) o.only = list('--only', values.only, ['w1', 'w2', 'w3', 'hop', 'scale'], 'w1, w2, w3, hop, scale');
+  if (values.only !== undefined) o.only = list('--only', values.only, ['w1', 'w2', 'kernel', 'w3', 'hop', 'scale'], 'w1, w2, kernel, w3, hop, scale');
   if (o.runs === 0) o.runs = o.quick ? 1 : 3;
   return o;
 }

@@ -7,7 +7,7 @@ import type { BenchOptions } from './cli.js';
 import type { WorkloadName, WorkloadParams } from './workloads.js';
 
 export interface Job {
-  group: 'w1' | 'w2' | 'w3' | 'hop' | 'scale';
+  group: 'w1' | 'w2' | 'w3' | 'hop' | 'scale' | 'kernel';
   system: SystemName;
   workload: WorkloadName;
   params: WorkloadParams;
@@ -31,6 +31,8 @@ export const HEADLINE_METRICS: MetricDef[] = [
   { key: 'w1WarmMs', label: 'W1 sleep fan-out, warm', unit: 's' },
   { key: 'w2TotalMs', label: 'W2 matrix DAG, total', unit: 's' },
   { key: 'w2MatmulMs', label: 'W2 matmul (2 products, in-task time)', unit: 's' },
+  { key: 'matmulWasmMs', label: 'matmul 1000x1000, one thread: WebAssembly SIMD kernel', unit: 's' },
+  { key: 'matmulJsMs', label: 'matmul 1000x1000, one thread: JS kernel', unit: 's' },
   { key: 'w3TasksPerSec', label: 'W3 1,000 concurrent no-ops (warm: median of batches 2-5)', unit: 'tasks/s', higherIsBetter: true },
   { key: 'w3FirstTasksPerSec', label: 'W3 1,000 concurrent no-ops, first batch (JIT cold)', unit: 'tasks/s', higherIsBetter: true },
   { key: 'w3SeqMedianMs', label: 'W3 sequential round trip, median of 200', unit: 'ms' },
@@ -76,6 +78,9 @@ export function makePlan(o: BenchOptions): Plan {
     add('w2', 'w2', { size: w2Size }, '', `W2 matrix DAG ${w2Size}x${w2Size}`, (s) => (s === 'faast' && slowPeer ? 1 : o.runs));
     if (slowPeer && o.runs > 1) notes.push(`faast.js W2 ran once, not ${o.runs} times: it sends each 8 MB matrix as JSON and takes tens of seconds per run.`);
   }
+  // volley's matrix kernel alone, JS vs WebAssembly SIMD, in one thread: no system involved.
+  // At least 3 runs (also in --quick), each in a fresh process.
+  if (want('kernel')) add('kernel', 'kernel', { size: 1000 }, '', 'matmul kernel 1000x1000, JS vs WebAssembly', () => Math.max(3, o.runs), ['volley']);
   if (want('w3')) add('w3', 'w3', { concurrent: 1000, sequential: 200 }, '', 'W3 no-op throughput and latency', all);
   // The slow systems (seconds of start-up per child process) run only W1-W3 in --quick.
   const heavy = (s: SystemName) => s === 'faast' || s === 'emulator';

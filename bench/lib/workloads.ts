@@ -2,15 +2,17 @@
  * The workloads, written once against the System interface. Each runs in a fresh child
  * process (bench/child.ts) and returns named figures in ms (or tasks/s, or bytes).
  */
+import { Matrix, seededRandom } from 'volley';
+import { multiplyJs, multiplyWasm } from '../../sdk/kernels/gemm.js';
 import type { System } from '../systems/types.js';
 
 /** W1 of the seed: 16 sleep tasks, 9.9 s of sleep in all, 1.5 s the longest. */
 export const W1_DURATIONS = [0.1, 0.2, 0.1, 0.5, 0.7, 0.9, 0.5, 0.4, 1.5, 1.3, 1.0, 0.3, 0.7, 0.6, 0.3, 0.8];
 
-export type WorkloadName = 'w1' | 'w2' | 'w3' | 'hop' | 'scale-noop' | 'scale-tree';
+export type WorkloadName = 'w1' | 'w2' | 'w3' | 'hop' | 'scale-noop' | 'scale-tree' | 'kernel';
 
 export interface WorkloadParams {
-  /** W2 matrix size. */
+  /** W2 matrix size; the kernel figure's too. */
   size?: number;
   /** W3: concurrent no-ops and sequential round trips. */
   concurrent?: number;
@@ -94,6 +96,27 @@ export async function runWorkload(sys: System, name: WorkloadName, p: WorkloadPa
         check('hop', len === a.length);
       }
       return out;
+    }
+    case 'kernel': {
+      // The matrix product alone, in this (driver) thread: the JS kernel once (it takes seconds),
+      // the WebAssembly SIMD kernel five times (the median is reported), and their results compared.
+      const size = p.size ?? 1000;
+      const rng = seededRandom(1);
+      const a = Matrix.random(size, size, rng).data;
+      const b = Matrix.random(size, size, rng).data;
+      multiplyWasm(a, b, 64, 64, 64); // warm: module compiled, instance made
+      const t0 = now();
+      const js = multiplyJs(a, b, size, size, size);
+      const jsMs = now() - t0;
+      const wasm: number[] = [];
+      let c: Float64Array = new Float64Array(0);
+      for (let r = 0; r < 5; r++) {
+        const t = now();
+        c = multiplyWasm(a, b, size, size, size);
+        wasm.push(now() - t);
+      }
+      check('kernel', c.every((x, i) => x === js[i]));
+      return { matmulJsMs: jsMs, matmulWasmMs: median(wasm) };
     }
     case 'scale-noop':
     case 'scale-tree': {

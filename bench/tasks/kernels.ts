@@ -1,9 +1,12 @@
 /**
- * Self-contained copies of volley's Matrix kernels (sdk/matrix.ts: mulberry32, Box-Muller,
- * the i-k-j product, the element-wise sum), for the faast.js tasks: faast.js bundles its
- * function module with webpack, and the kernels must be the same arithmetic as volley's so
- * that only the system differs between columns.
+ * volley's Matrix arithmetic (sdk/matrix.ts: mulberry32, Box-Muller, the element-wise sum)
+ * without the Matrix class, for the faast.js tasks, whose values travel as plain arrays. The
+ * kernels must be the same arithmetic as volley's so that only the system differs between
+ * columns: the product calls volley's own kernel (sdk/kernels/gemm.ts, the WebAssembly SIMD
+ * one where the runtime has it), as the bare pool's tasks do through Matrix.multiply.
  */
+import { multiply as gemm } from '../../sdk/kernels/gemm.js';
+
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -29,17 +32,8 @@ export function randomMatrix(size: number, seed: number): Float64Array {
 }
 
 export function multiply(a: ArrayLike<number>, b: ArrayLike<number>, n: number): Float64Array {
-  const c = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const ci = i * n;
-    for (let k = 0; k < n; k++) {
-      const aik = a[i * n + k]!;
-      if (aik === 0) continue;
-      const bk = k * n;
-      for (let j = 0; j < n; j++) c[ci + j]! += aik * b[bk + j]!;
-    }
-  }
-  return c;
+  const f64 = (x: ArrayLike<number>) => (x instanceof Float64Array ? x : Float64Array.from(x));
+  return gemm(f64(a), f64(b), n, n, n);
 }
 
 export function add(a: ArrayLike<number>, b: ArrayLike<number>): Float64Array {
