@@ -58,7 +58,8 @@ export class Matrix {
   /**
    * Which kernel `multiply` uses in this runtime: 'wasm-simd128' (WebAssembly SIMD, several
    * times faster) where the runtime has WebAssembly with SIMD128, else 'js', with the reason.
-   * Both give the same results (bit for bit for finite values).
+   * Both give the same results (bit for bit for finite values); a product whose right operand
+   * holds an infinity or NaN always runs on the JS kernel (see sdk/kernels/gemm.ts).
    */
   static get kernel(): KernelInfo {
     return kernelInfo();

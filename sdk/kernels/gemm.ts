@@ -50,7 +50,7 @@ const PAGE = 65536;
 /** Memory a thread keeps between products (the module's memory never shrinks): 16 MiB. */
 const KEEP_BYTES = 16 * 2 ** 20;
 /** Working set of one call into the module; larger products are cut into blocks of rows and columns. */
-const BLOCK_BYTES = 512 * 2 **20;
+const BLOCK_BYTES = 512 * 2 ** 20;
 
 /**
  * The part of the WebAssembly JS API used here (the project's lib settings and @types/node 20
