@@ -32,6 +32,7 @@ export const HEADLINE_METRICS: MetricDef[] = [
   { key: 'w2TotalMs', label: 'W2 matrix DAG, total', unit: 's' },
   { key: 'w2MatmulMs', label: 'W2 matmul (2 products, in-task time)', unit: 's' },
   { key: 'matmulWasmMs', label: 'matmul 1000x1000, one thread: WebAssembly SIMD kernel', unit: 's' },
+  { key: 'matmulWasmCpuMs', label: 'matmul 1000x1000, one thread: WebAssembly SIMD kernel, CPU time', unit: 's' },
   { key: 'matmulJsMs', label: 'matmul 1000x1000, one thread: JS kernel', unit: 's' },
   { key: 'w3TasksPerSec', label: 'W3 1,000 concurrent no-ops (warm: median of batches 2-5)', unit: 'tasks/s', higherIsBetter: true },
   { key: 'w3FirstTasksPerSec', label: 'W3 1,000 concurrent no-ops, first batch (JIT cold)', unit: 'tasks/s', higherIsBetter: true },
