@@ -19,7 +19,9 @@ const kernels = join(dirname(fileURLToPath(import.meta.url)), '..', 'sdk', 'kern
 export async function buildWasm() {
   const wabt = await wabtInit();
   const built = [];
-  for (const file of readdirSync(kernels).filter((f) => f.endsWith('.wat')).sort()) {
+  for (const file of readdirSync(kernels)
+    .filter((f) => f.endsWith('.wat'))
+    .sort()) {
     const name = file.slice(0, -'.wat'.length);
     const module = wabt.parseWat(file, readFileSync(join(kernels, file), 'utf8'), { simd: true });
     let bytes;

@@ -119,7 +119,10 @@ export async function runWorkload(sys: System, name: WorkloadName, p: WorkloadPa
         const d = process.cpuUsage(u);
         cpu.push((d.user + d.system) / 1000);
       }
-      check('kernel', c.every((x, i) => x === js[i]));
+      check(
+        'kernel',
+        c.every((x, i) => x === js[i]),
+      );
       // CPU time as well: on a shared machine, wall time includes waiting for a core.
       return { matmulJsMs: jsMs, matmulWasmMs: median(wasm), matmulWasmCpuMs: median(cpu) };
     }

@@ -70,9 +70,7 @@ interface WasmMemory {
   grow(pages: number): number;
 }
 
-interface Gemm {
-  (a: number, pb: number, c: number, wa: number, rows: number, m: number, ldc: number, mc: number, kc: number): void;
-}
+type Gemm = (a: number, pb: number, c: number, wa: number, rows: number, m: number, ldc: number, mc: number, kc: number) => void;
 
 let info: KernelInfo | undefined;
 let module: object | undefined;

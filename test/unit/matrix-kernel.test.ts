@@ -42,8 +42,17 @@ const random = (len: number) => Matrix.random(1, len, rng).data;
 /** Shapes: 1x1, the classic 3x5 · 5x2, odd and prime sizes, and sizes past the 4x4 tile, the
  * 64-row and 256-deep blocks of the kernel; plus sized random shapes. */
 const SHAPES: [number, number, number][] = [
-  [1, 1, 1], [3, 5, 2], [2, 3, 1], [1, 7, 1], [5, 1, 6], [4, 4, 4], [7, 13, 9], [17, 3, 31],
-  [65, 257, 67], [130, 40, 5], [3, 300, 129],
+  [1, 1, 1],
+  [3, 5, 2],
+  [2, 3, 1],
+  [1, 7, 1],
+  [5, 1, 6],
+  [4, 4, 4],
+  [7, 13, 9],
+  [17, 3, 31],
+  [65, 257, 67],
+  [130, 40, 5],
+  [3, 300, 129],
 ];
 for (let i = 0; i < 24; i++) SHAPES.push([1 + Math.floor(rng() * 40), 1 + Math.floor(rng() * 40), 1 + Math.floor(rng() * 40)]);
 
@@ -65,7 +74,7 @@ describe('the matrix product kernels', () => {
     });
   }
 
-  it('gives the JS kernel\'s results bit for bit (same order of summation), also through Matrix.multiply', () => {
+  it("gives the JS kernel's results bit for bit (same order of summation), also through Matrix.multiply", () => {
     for (const [n, m, p] of SHAPES) {
       const a = new Matrix(n, m, random(n * m));
       const b = new Matrix(m, p, random(m * p));
@@ -77,7 +86,11 @@ describe('the matrix product kernels', () => {
 
   it('cuts a product too large for one call into blocks of rows and columns, with the same result', () => {
     // Working sets of a few KiB force several row and column blocks (and ragged last blocks).
-    for (const [n, m, p] of [[37, 29, 23], [9, 300, 10], [64, 8, 70]] as const) {
+    for (const [n, m, p] of [
+      [37, 29, 23],
+      [9, 300, 10],
+      [64, 8, 70],
+    ] as const) {
       const a = random(n * m);
       const b = random(m * p);
       const want = multiplyJs(a, b, n, m, p);
@@ -91,7 +104,7 @@ describe('the matrix product kernels', () => {
     assert.deepEqual(new Matrix(3, 5).multiply(Matrix.random(5, 2, rng)).data, new Float64Array(6));
   });
 
-  it('keeps the JS kernel\'s answer where B holds infinities or NaN (a zero in A skips its row of B)', () => {
+  it("keeps the JS kernel's answer where B holds infinities or NaN (a zero in A skips its row of B)", () => {
     const a = new Matrix(1, 2, new Float64Array([0, 1]));
     const b = new Matrix(2, 1, new Float64Array([Infinity, 2]));
     assert.deepEqual(a.multiply(b).data, new Float64Array([2]));
