@@ -21,9 +21,15 @@
 import { UsageError } from '../errors.js';
 import { GEMM_WASM } from './gemm-wasm.generated.js';
 
-/** Which kernel `Matrix.multiply` uses in this runtime, and why. */
+/**
+ * Which kernel `Matrix.multiply` uses in this runtime, and why.
+ *
+ * @public
+ */
 export interface KernelInfo {
+  /** 'wasm-simd128': the WebAssembly SIMD kernel; 'js': the JavaScript loop (no WebAssembly SIMD here). */
   name: 'wasm-simd128' | 'js';
+  /** Why that kernel, e.g. "this runtime has no WebAssembly (as under node --jitless)". */
   reason: string;
 }
 
