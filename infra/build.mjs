@@ -3,7 +3,8 @@
  * Builds the package:
  *   0. wat2wasm: the WebAssembly kernels of sdk/kernels/ (see infra/build-wasm.mjs);
  *   1. tsc: sdk/, infra/, handlers/, examples/, test/, bench/ -> dist/ (ESM + .d.ts + source maps);
- *   2. esbuild: the CommonJS entry dist/cjs/index.cjs, with .d.cts declarations beside it;
+ *   2. esbuild: the CommonJS entries dist/cjs/index.cjs and dist/cjs/aws.cjs (volley/aws), with
+ *      .d.cts declarations beside them;
  *   3. esbuild: the Lambda worker bundle dist/lambda/worker.mjs (+ .map), with the task modules
  *      listed in volley.config.json (see infra/bundle.ts).
  * Deterministic: same sources, same bytes.
@@ -82,6 +83,21 @@ await build({
   ],
 });
 
+// volley/aws for require(): the AWS backends; classes shared with the main entry (errors) match
+// across the two copies by name (see VolleyError's Symbol.hasInstance).
+await build({
+  entryPoints: [join(dist, 'sdk/aws/index.js')],
+  outfile: join(dist, 'cjs/aws.cjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: true,
+  keepNames: true,
+  logLevel: 'warning',
+});
+
 // Declarations for require(): the ESM .d.ts files, renamed .d.cts with their imports adjusted.
 function copyDecls(from, to) {
   for (const ent of readdirSync(from, { withFileTypes: true })) {
@@ -96,7 +112,8 @@ function copyDecls(from, to) {
 }
 copyDecls(join(dist, 'sdk'), join(dist, 'cjs'));
 
-// The Lambda worker bundle: handler + the task modules of volley.config.json.
+// The Lambda worker bundle: handler + the task modules of volley.config.json; the count is of
+// the task modules esbuild actually put in it.
 const { bundleWorker } = await import(pathToFileURL(join(dist, 'infra/bundle.js')).href);
 const lambda = await bundleWorker({ projectRoot: root, outdir: join(dist, 'lambda') });
-console.log(`built ${relative(process.cwd(), dist) || 'dist'}/ (ESM, CJS, declarations; Lambda bundle ${(lambda.bytes / 1e6).toFixed(1)} MB with ${lambda.tasks.length} task module(s))`);
+console.log(`built ${relative(process.cwd(), dist) || 'dist'}/ (ESM, CJS, declarations; Lambda bundle ${(lambda.bytes / 1e6).toFixed(1)} MB with ${lambda.tasks.length} task module(s) of ${relative(process.cwd(), lambda.configFile) || 'volley.config.json'})`);

@@ -15,65 +15,124 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { ConfigError } from '../sdk/errors.js';
 
-/** volley's own package root (the folder with package.json), whether run from sources or dist/. */
-function packageRoot(): string {
+/** volley's own package root (the folder of its package.json), whether run from sources or dist/. */
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'handlers'))) return dir;
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && existsSync(join(dir, 'serverless.yml')) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'volley') return dir;
     dir = dirname(dir);
   }
-  throw new ConfigError(`cannot find the volley package root (a folder with package.json and handlers/) above ${fileURLToPath(import.meta.url)}`);
+  throw new ConfigError(`cannot find the volley package root (its package.json and serverless.yml) above ${fileURLToPath(import.meta.url)}; reinstall volley`);
 }
 
 export interface VolleyConfig {
-  /** Task modules, relative to the config file. */
+  /** The config file, absolute; undefined when the project has none. */
+  file?: string;
+  /** The project's folder: the config file's, else the folder it was looked for from. Task paths are relative to it. */
+  dir: string;
+  /** Task modules, relative to `dir`. */
   tasks: string[];
+  /** Base of the stack, function and bucket names (`<service>-<stage>`): the config's "service", else the project's package.json name. */
+  service: string;
 }
 
 export const CONFIG_FILE = 'volley.config.json';
+const CONFIG_FIELDS = ['//', 'tasks', 'service'];
+/** What CloudFormation and Lambda accept in `<service>-<stage>-worker` (64 characters at most). */
+const SERVICE_NAME = /^[a-zA-Z][a-zA-Z0-9-]{0,39}$/;
 
-/** Reads volley.config.json from `projectRoot`; a missing file means no task modules beyond `extraTasks`. */
-export function readConfig(projectRoot: string): VolleyConfig {
-  const file = join(projectRoot, CONFIG_FILE);
-  if (!existsSync(file)) return { tasks: [] };
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new ConfigError(`${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+/** The nearest volley.config.json at or above `from`, or undefined. */
+export function findConfig(from: string): string | undefined {
+  let dir = resolve(from);
+  for (;;) {
+    const file = join(dir, CONFIG_FILE);
+    if (existsSync(file)) return file;
+    const up = dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
   }
-  const tasks = (raw as { tasks?: unknown })?.tasks;
-  if (!Array.isArray(tasks) || !tasks.every((t) => typeof t === 'string' && t !== '')) {
-    throw new ConfigError(`${file} must have "tasks": an array of module paths (relative to the file), e.g. { "tasks": ["src/tasks.ts"] }`);
+}
+
+/** A service name from a package name: `@acme/My_App` -> `my-app`; undefined if nothing usable is left. */
+export function serviceFromPackageName(name: unknown): string | undefined {
+  if (typeof name !== 'string') return undefined;
+  const s = name.replace(/^@[^/]*\//, '').toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^[^a-z]+/, '').replace(/-+$/, '').slice(0, 40).replace(/-+$/, '');
+  return SERVICE_NAME.test(s) ? s : undefined;
+}
+
+/**
+ * Reads the project's volley.config.json (the nearest one at or above `from`); without one,
+ * the project is `from` with no task modules beyond those given on the command line. Every
+ * error names the file.
+ */
+export function readConfig(from: string = process.cwd()): VolleyConfig {
+  const file = findConfig(from);
+  const dir = file ? dirname(file) : resolve(from);
+  let raw: Record<string, unknown> = {};
+  if (file) {
+    try {
+      raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${file} must hold an object such as { "tasks": ["src/tasks.ts"] }`);
+    const unknown = Object.keys(raw).filter((k) => !CONFIG_FIELDS.includes(k));
+    if (unknown.length) throw new ConfigError(`${file} has unknown field(s) ${unknown.join(', ')}; valid fields are: tasks, service (and "//" for a comment)`);
+    const tasks = raw.tasks;
+    if (!Array.isArray(tasks) || !tasks.every((t) => typeof t === 'string' && t !== '')) {
+      throw new ConfigError(`${file} must have "tasks": an array of module paths (relative to the file), e.g. { "tasks": ["src/tasks.ts"] }`);
+    }
+    if (raw.service !== undefined && (typeof raw.service !== 'string' || !SERVICE_NAME.test(raw.service))) {
+      throw new ConfigError(`${file}: "service" must be a letter then up to 39 letters, digits or '-' (it names the stack <service>-<stage>), got ${JSON.stringify(raw.service)}`);
+    }
   }
-  const valid = ['//', 'tasks'];
-  const unknown = Object.keys(raw as object).filter((k) => !valid.includes(k));
-  if (unknown.length) throw new ConfigError(`${file} has unknown field(s) ${unknown.join(', ')}; valid fields are: tasks (and "//" for a comment)`);
-  return { tasks: tasks as string[] };
+  let service = raw.service as string | undefined;
+  if (service === undefined) {
+    const pkg = join(dir, 'package.json');
+    const name = existsSync(pkg) ? (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name : undefined;
+    service = serviceFromPackageName(name);
+    if (!service) {
+      throw new ConfigError(
+        `cannot derive a stack name from ${existsSync(pkg) ? `the "name" of ${pkg}` : `${dir} (it has no package.json)`}: set "service" in ${file ?? join(dir, CONFIG_FILE)} (a letter then letters, digits or '-'), or pass --service`,
+      );
+    }
+  }
+  return { file, dir, tasks: (raw.tasks as string[] | undefined) ?? [], service };
 }
 
 export interface BundleOptions {
-  /** The user's project: where volley.config.json is, and what output paths are relative to. Default: cwd. */
+  /** Where to look for volley.config.json (it and the folders above). Default: cwd. */
   projectRoot?: string;
-  /** Output folder; the bundle is `<outdir>/worker.mjs`. Default: `<projectRoot>/dist/lambda`. */
+  /** The config, already read (then projectRoot is not searched). */
+  config?: VolleyConfig;
+  /** Output folder; the bundle is `<outdir>/worker.mjs`. Default: `<project>/dist/lambda`. */
   outdir?: string;
-  /** Task modules to add to the config's (relative to projectRoot), e.g. test fixtures. */
+  /** Task modules to add to the config's (relative to the project's folder), e.g. test fixtures. */
   extraTasks?: string[];
 }
 
 export interface BundleResult {
   file: string;
   bytes: number;
+  /** Task modules in the bundle (relative to the project's folder), as esbuild's metafile lists them. */
   tasks: string[];
+  /** The config file the tasks came from, if any. */
+  configFile?: string;
 }
 
 export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult> {
-  const projectRoot = resolve(o.projectRoot ?? process.cwd());
+  const config = o.config ?? readConfig(o.projectRoot ?? process.cwd());
+  const projectRoot = config.dir;
   const outdir = resolve(projectRoot, o.outdir ?? 'dist/lambda');
-  const tasks = [...readConfig(projectRoot).tasks, ...(o.extraTasks ?? [])];
+  const tasks = [...new Set([...config.tasks, ...(o.extraTasks ?? [])])];
   const missing = tasks.filter((t) => !existsSync(resolve(projectRoot, t)));
   if (missing.length) {
-    throw new ConfigError(`task module(s) ${missing.join(', ')} listed in ${join(projectRoot, CONFIG_FILE)} do not exist (paths are relative to that file)`);
+    const where = config.file ? `listed in ${config.file} (paths are relative to that file)` : `given (paths are relative to ${projectRoot}, which has no ${CONFIG_FILE})`;
+    throw new ConfigError(`task module(s) ${missing.join(', ')} ${where} do not exist`);
+  }
+  if (tasks.length === 0) {
+    throw new ConfigError(`no task modules to bundle: list them in ${config.file ?? join(projectRoot, CONFIG_FILE)} as { "tasks": ["src/tasks.ts"] } (npx volley init writes one)`);
   }
 
   // From a source checkout, bundle the TypeScript sources; from an installed package, dist/.
@@ -114,13 +173,17 @@ export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult>
       {
         name: 'no-driver-backends',
         setup(b) {
-          b.onResolve({ filter: /(^|\/)(local|aws)\/backend(\.js|\.ts)?$/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
+          b.onResolve({ filter: /(^|\/)(local|aws)\/backend(\.js|\.ts)?$/ }, (args) =>
+            args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined,
+          );
         },
       },
     ],
     // CommonJS dependencies inside an ESM bundle call require(): give them Node's.
     banner: { js: "import { createRequire as __volleyCreateRequire } from 'node:module'; const require = __volleyCreateRequire(import.meta.url);" },
   });
-  const bytes = result.metafile.outputs[relative(projectRoot, file).split('\\').join('/')]?.bytes ?? 0;
-  return { file, bytes, tasks };
+  const rel = (p: string) => relative(projectRoot, p).split('\\').join('/');
+  const bytes = result.metafile.outputs[rel(file)]?.bytes ?? 0;
+  const bundled = tasks.filter((t) => rel(resolve(projectRoot, t)) in result.metafile.inputs);
+  return { file, bytes, tasks: bundled, configFile: config.file };
 }

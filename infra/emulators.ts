@@ -3,7 +3,11 @@
  *
  * - `s3rver` (S3), run in this process on its own directory;
  * - `serverless-offline` on `osls` (the Lambda Invoke API), run as a child process from the
- *   real serverless.yml with a real worker bundle; each invocation runs in a worker thread.
+ *   real serverless.yml with a real worker bundle of the project's task modules (in
+ *   `<project>/.volley/emulator/`); each invocation runs in a worker thread.
+ *
+ * The project is the folder of the nearest volley.config.json (`npx volley emulators` in a
+ * user's project); s3rver, osls and serverless-offline are loaded from that project.
  *
  * Every start returns a `stop()` that ends what it started and waits for it; a child process
  * still alive when this process exits is killed. Used by the emulator test tier, benchmarks
@@ -13,28 +17,17 @@
  *   const rt = new Runtime({ target: 'emulator', aws: emu.aws });
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../sdk/errors.js';
+import { join } from 'node:path';
 import { optionDefault } from '../sdk/options.js';
-import { bundleWorker } from './bundle.js';
+import { packageRoot, readConfig } from './bundle.js';
+import { findFramework, prepareService, requireFromProject } from './service.js';
 
-const require = createRequire(import.meta.url);
-
-/** The repository (or installed package) root: where serverless.yml is. */
-export function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, 'serverless.yml'))) return dir;
-    dir = dirname(dir);
-  }
-  throw new ConfigError(`cannot find serverless.yml above ${fileURLToPath(import.meta.url)}`);
-}
+/** volley's own package root (where serverless.yml is); the project of volley's own test tiers. */
+export const projectRoot = packageRoot;
 
 /** A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon after). */
 export function freePort(): Promise<number> {
@@ -61,9 +54,9 @@ interface S3rverInstance {
   httpServer?: Server;
 }
 
-/** Starts s3rver in this process with `buckets` created. Credentials: S3RVER / S3RVER. */
-export async function startS3rver(o: { buckets: string[]; directory?: string }): Promise<Stoppable & { directory: string }> {
-  const S3rver = require('s3rver') as new (opts: object) => S3rverInstance;
+/** Starts s3rver (from `projectDir`'s dependencies, default volley's) in this process with `buckets` created. Credentials: S3RVER / S3RVER. */
+export async function startS3rver(o: { buckets: string[]; directory?: string; projectDir?: string }): Promise<Stoppable & { directory: string }> {
+  const S3rver = requireFromProject<new (opts: object) => S3rverInstance>(o.projectDir ?? packageRoot(), 's3rver', 'emulator');
   const ownDir = o.directory === undefined;
   const directory = o.directory ?? mkdtempSync(join(tmpdir(), 'volley-s3rver-'));
   const server = new S3rver({
@@ -128,8 +121,14 @@ export interface OfflineOptions {
   s3Endpoint: string;
   /** Bucket the worker writes results to. */
   bucket: string;
-  /** Folder of worker.mjs, relative to the project root. Default: dist/lambda. */
+  /** The service folder (serverless.yml and the bundle), from prepareService(). Default: volley's package root. */
+  serviceDir?: string;
+  /** Folder of worker.mjs, relative to serviceDir. Default: dist/lambda. */
   bundleDir?: string;
+  /** The framework's entry (osls), from findFramework(). Default: the one serviceDir's project has. */
+  bin?: string;
+  /** Environment for the framework (the service name). */
+  env?: Record<string, string>;
   /** serverless stage; the function is named volley-<stage>-worker. Default: emulator. */
   stage?: string;
   /** Give up starting after this many ms. Default: 60000. */
@@ -140,27 +139,19 @@ export interface OfflineOptions {
 
 /** Starts serverless-offline (osls) from serverless.yml; resolves once its Lambda API listens. */
 export async function startServerlessOffline(o: OfflineOptions): Promise<Stoppable & { functionName: string }> {
-  const root = projectRoot();
   const stage = o.stage ?? 'emulator';
-  const bin = require.resolve('osls/bin/serverless.js', { paths: [root] });
+  const serviceDir = o.serviceDir ?? packageRoot();
+  const bin = o.bin ?? findFramework(serviceDir, 'emulator');
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const args = [
-      bin,
-      'offline',
-      'start',
-      '--stage',
-      stage,
-      '--param',
-      `bucket=${o.bucket}`,
-      '--param',
-      `bundleDir=${o.bundleDir ?? 'dist/lambda'}`,
-      '--host',
-      '127.0.0.1',
-      '--lambdaPort',
-      String(port),
-      '--httpPort',
-      String(await freePort()),
+      bin, 'offline', 'start',
+      '--stage', stage,
+      '--param', `bucket=${o.bucket}`,
+      '--param', `bundleDir=${o.bundleDir ?? 'dist/lambda'}`,
+      '--host', '127.0.0.1',
+      '--lambdaPort', String(port),
+      '--httpPort', String(await freePort()),
       '--noPrependStageInUrl',
     ];
     const env: NodeJS.ProcessEnv = {
@@ -177,8 +168,9 @@ export async function startServerlessOffline(o: OfflineOptions): Promise<Stoppab
       SLS_NOTIFICATIONS_MODE: 'off',
       SLS_DEPRECATION_DISABLE: '*',
       NODE_NO_WARNINGS: '1',
+      ...o.env,
     };
-    const child = spawn(process.execPath, args, { cwd: root, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd: serviceDir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     killOnExit(child);
     let output = '';
     const ready = await new Promise<boolean>((resolveP, reject) => {
@@ -209,7 +201,7 @@ export async function startServerlessOffline(o: OfflineOptions): Promise<Stoppab
       child.stdout!.removeAllListeners('data').resume();
       child.stderr!.removeAllListeners('data').resume();
     }
-    return { endpoint: `http://127.0.0.1:${port}`, functionName: `volley-${stage}-worker`, stop: () => stopChild(child) };
+    return { endpoint: `http://127.0.0.1:${port}`, functionName: `${o.env?.VOLLEY_SERVICE ?? 'volley'}-${stage}-worker`, stop: () => stopChild(child) };
   }
 }
 
@@ -220,50 +212,36 @@ export interface Emulators {
 }
 
 export interface EmulatorOptions {
-  /** Extra task modules to bundle (relative to the project root), e.g. test fixtures. With none, the default bundle dist/lambda is used. */
+  /** Where to look for the project's volley.config.json. Default: volley's own package root. */
+  projectRoot?: string;
+  /** Extra task modules to bundle (relative to the project's folder), e.g. test fixtures. */
   extraTasks?: string[];
   bucket?: string;
   verbose?: boolean;
 }
 
-/** Bundles the worker (when extra tasks are given), starts s3rver and serverless-offline. */
-export async function startEmulators(o: EmulatorOptions = {}): Promise<Emulators> {
-  const root = projectRoot();
+/** Bundles the project's task modules, starts s3rver and serverless-offline. */
+export async function startEmulators(o: EmulatorOptions = {}): Promise<Emulators & { tasks: string[]; configFile?: string }> {
+  const config = readConfig(o.projectRoot ?? packageRoot());
+  const bin = findFramework(config.dir, 'emulator');
   const bucket = o.bucket ?? (optionDefault('aws', 'bucket', 'emulator') as string);
-  let bundleDir = 'dist/lambda';
-  if (o.extraTasks?.length) {
-    bundleDir = '.volley/emulator';
-    await bundleWorker({ projectRoot: root, outdir: resolve(root, bundleDir), extraTasks: o.extraTasks });
-  } else if (!existsSync(join(root, bundleDir, 'worker.mjs'))) {
-    throw new Error(`${join(root, bundleDir, 'worker.mjs')} is missing: run npm run build first`);
-  }
-  const s3 = await startS3rver({ buckets: [bucket] });
+  // The emulator's service keeps volley's name, so its function is volley-emulator-worker.
+  const svc = await prepareService({ config, name: 'emulator', target: 'emulator', extraTasks: o.extraTasks, service: 'volley' });
+  const s3 = await startS3rver({ buckets: [bucket], projectDir: config.dir });
   let offline: Awaited<ReturnType<typeof startServerlessOffline>>;
   try {
-    offline = await startServerlessOffline({ s3Endpoint: s3.endpoint, bucket, bundleDir, verbose: o.verbose });
+    offline = await startServerlessOffline({ s3Endpoint: s3.endpoint, bucket, serviceDir: svc.dir, bin, env: svc.env, verbose: o.verbose });
   } catch (err) {
     await s3.stop();
     throw err;
   }
   return {
     aws: { lambdaEndpoint: offline.endpoint, s3Endpoint: s3.endpoint, functionName: offline.functionName, bucket },
+    tasks: svc.bundle.tasks,
+    configFile: config.file,
     async stop() {
       await offline.stop();
       await s3.stop();
     },
   };
-}
-
-/** `node dist/infra/emulators.js`: starts both emulators with the default bundle until Ctrl-C. */
-if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
-  const emu = await startEmulators({ extraTasks: process.argv.slice(2) });
-  console.log('# volley emulators are running; in another shell:');
-  console.log('export VOLLEY_TARGET=emulator');
-  console.log(`export VOLLEY_LAMBDA_ENDPOINT=${emu.aws.lambdaEndpoint}`);
-  console.log(`export VOLLEY_S3_ENDPOINT=${emu.aws.s3Endpoint}`);
-  console.log(`export VOLLEY_FUNCTION_NAME=${emu.aws.functionName}`);
-  console.log(`export VOLLEY_BUCKET=${emu.aws.bucket}`);
-  const stop = () => void emu.stop().then(() => process.exit(0));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
 }

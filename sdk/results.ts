@@ -2,7 +2,7 @@
  * What a task's outcome means for its ref: a result envelope becomes a payload or a TaskError;
  * an invocation that failed outright becomes a TaskError; workers' timings add up per function.
  */
-import { TaskError, VolleyError } from './errors.js';
+import { ConfigError, TaskError, VolleyError } from './errors.js';
 import type { Payload, ResultEnvelope, Timing } from './protocol.js';
 
 /** Per-function totals of what workers reported, for profiling. @public */
@@ -26,8 +26,9 @@ export function outcomeOf(fn: string, taskId: string, res: ResultEnvelope): { pa
 }
 
 /** The error of a task that could not be run at all (the invoker rejected). */
-export function invokeFailure(fn: string, taskId: string, err: unknown): TaskError {
-  if (err instanceof TaskError) return err;
+export function invokeFailure(fn: string, taskId: string, err: unknown): TaskError | ConfigError {
+  // A ConfigError (no worker can load the task's module) is the same for every task: pass it on.
+  if (err instanceof TaskError || err instanceof ConfigError) return err;
   return new TaskError(`Task ${fn} (${taskId}) could not be run: ${(err as Error)?.message ?? String(err)}`, {
     functionName: fn,
     taskId,

@@ -26,7 +26,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { InvokeOptions, Invoker } from '../backend.js';
-import { TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
+import { ConfigError, TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import type { ResultEnvelope, TaskEnvelope } from '../protocol.js';
 import type { ResolvedLocalOptions } from '../options.js';
 import type { MemoryStore } from './memory-store.js';
@@ -174,7 +174,12 @@ export class WorkerPool implements Invoker {
 
   private spawn(): void {
     const progress = new Int32Array(new SharedArrayBuffer(4));
-    const worker = new Worker(this.entry, { workerData: { progress } });
+    // execArgv: the driver's loader flags (--import tsx, --experimental-strip-types, ...), so a
+    // worker loads task modules the way the driver did. `preload`: the module of the task that
+    // made the pool grow, loaded before the worker reports ready, so a module no worker can load
+    // fails the queue once with a ConfigError instead of failing each task.
+    const preload = this.queue[this.queueHead]?.env.module;
+    const worker = new Worker(this.entry, { workerData: { progress, preload }, execArgv: process.execArgv });
     const slot: Slot = { worker, ready: false, jobs: [], short: false, completed: 0, progress };
     this.slots.add(slot);
     this.starting++;
@@ -333,9 +338,10 @@ export class WorkerPool implements Invoker {
     } else if (!slot.ready && slot.error && !slot.stopping) {
       // A worker that cannot even start would fail every task: fail the queue instead of looping.
       const cause = slot.error;
+      const config = (cause as { code?: string }).code === 'CONFIG' ? new ConfigError(cause.message, { cause: cause.cause ?? cause }) : undefined;
       while (this.queueHead < this.queue.length) {
         const j = this.queue[this.queueHead++]!;
-        j.reject(new WorkerCrashedError(j.env.fn, j.env.taskId, `a worker thread failed to start: ${cause.message}`, { cause }));
+        j.reject(config ?? new WorkerCrashedError(j.env.fn, j.env.taskId, `a worker thread failed to start: ${cause.message}`, { cause }));
       }
       return;
     }

@@ -4,6 +4,8 @@
  * driver's MemoryStore, reached through store-channel.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../errors.js';
 import { markWorker } from '../context.js';
 import { executeTask } from '../worker/execute.js';
 import { errorResult, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
@@ -20,10 +22,36 @@ const send = (m: FromWorker) => port.postMessage(m);
 
 const { store, onReply } = storeClient(send);
 
+/** Node's errors for a module that no loader of this thread can read (as opposed to one that throws). */
+const LOADER_ERRORS = new Set(['ERR_UNKNOWN_FILE_EXTENSION', 'ERR_UNKNOWN_MODULE_FORMAT', 'ERR_UNSUPPORTED_ESM_URL_SCHEME', 'ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING']);
+
+/**
+ * A worker thread runs with the driver's execArgv, so loader flags (--import <loader>,
+ * --experimental-strip-types) apply here too; hooks that a loader registers only on the main
+ * thread do not (Node gives each thread its own hooks).
+ */
+function loaderError(url: string, err: unknown): unknown {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== 'string' || !LOADER_ERRORS.has(code)) return err;
+  const flags = process.execArgv.length ? `node ${process.execArgv.join(' ')}` : 'node without loader flags';
+  return new ConfigError(
+    `worker threads cannot load the task module ${url.startsWith('file:') ? fileURLToPath(url) : url}: ${(err as Error).message}. ` +
+      `The driver ran as ${flags}; worker threads get the same flags, but not the hooks a loader registers on the main thread only ` +
+      `(as tsx does before Node 22.22.3 and 24.11.1). Fix: use a loader that reaches worker threads ` +
+      `(node --experimental-strip-types on Node 22.6+, or tsx on Node 22.22.3+ or 24.11.1+), or compile the tasks to JavaScript (tsc) and run node`,
+    { cause: err },
+  );
+}
+
 const modules = new Map<string, Promise<unknown>>();
 const loadModule = (url: string) => {
   let p = modules.get(url);
-  if (!p) modules.set(url, (p = import(url)));
+  if (!p) {
+    p = import(url).catch((err: unknown) => {
+      throw loaderError(url, err);
+    });
+    modules.set(url, p);
+  }
   return p;
 };
 
@@ -73,4 +101,14 @@ port.on('message', (m: ToWorker) => {
   }
 });
 
+// Load the module of the task that started this worker first: one that no worker can load fails
+// the start (the pool reports its ConfigError once); any other failure is the task's to report.
+const preload = (workerData as { preload?: string }).preload;
+if (preload) {
+  try {
+    await loadModule(preload);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+  }
+}
 send({ kind: 'ready' });

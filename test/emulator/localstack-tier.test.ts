@@ -26,7 +26,7 @@ describe('LocalStack without Docker', () => {
   });
 
   it('volley localstack up fails with that line instead of a stack trace', () => {
-    const r = spawnSync(process.execPath, ['dist/infra/cli.js', 'localstack', 'up'], { cwd: projectRoot(), env: noDocker(), encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['dist/infra/bin.js', 'localstack', 'up'], { cwd: projectRoot(), env: noDocker(), encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 1);
     assert.equal(r.stdout, '', 'no export line when nothing started');
     assert.match(r.stderr.trim(), /^volley: no Docker daemon answers \(.*\): install and start Docker/);

@@ -18,7 +18,7 @@ type Template = { Resources: Record<string, { Type: string; Properties: Record<s
 describe('the worker stack', () => {
   it('packages offline with the bundle and nothing else, into a least-privilege template', () => {
     const root = projectRoot();
-    const r = spawnSync(process.execPath, [join(root, 'dist/infra/cli.js'), 'package', '--target', 'aws', '--stage', 'ci', '--memory', '2048'], {
+    const r = spawnSync(process.execPath, [join(root, 'dist/infra/bin.js'), 'package', '--target', 'aws', '--stage', 'ci', '--memory', '2048'], {
       cwd: root,
       encoding: 'utf8',
       env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
@@ -50,14 +50,8 @@ describe('the worker stack', () => {
   });
 
   it('the CLI checks its arguments and names the valid choices', () => {
-    assert.throws(
-      () => parseCli(['deploy']),
-      (e: unknown) => e instanceof UsageError && /--target aws\|localstack/.test(e.message),
-    );
-    assert.throws(
-      () => parseCli(['launch', '--target', 'aws']),
-      (e: unknown) => e instanceof UsageError && /valid commands are: deploy, package, info, remove, cleanup/.test(e.message),
-    );
+    assert.throws(() => parseCli(['deploy']), (e: unknown) => e instanceof UsageError && /--target aws\|localstack/.test(e.message));
+    assert.throws(() => parseCli(['launch', '--target', 'aws']), (e: unknown) => e instanceof UsageError && /valid commands are: init, emulators, package, deploy, info, remove, cleanup/.test(e.message));
     assert.throws(() => parseCli(['cleanup', '--target', 'aws']), /--job ID.*--all/);
     assert.equal(parseCli(['deploy', '--target', 'localstack']).stage, 'local');
     assert.deepEqual(parseCli(['deploy', '--target', 'aws', '--tasks', 'a.ts,b.ts']).tasks, ['a.ts', 'b.ts']);
