@@ -116,4 +116,6 @@ copyDecls(join(dist, 'sdk'), join(dist, 'cjs'));
 // the task modules esbuild actually put in it.
 const { bundleWorker } = await import(pathToFileURL(join(dist, 'infra/bundle.js')).href);
 const lambda = await bundleWorker({ projectRoot: root, outdir: join(dist, 'lambda') });
-console.log(`built ${relative(process.cwd(), dist) || 'dist'}/ (ESM, CJS, declarations; Lambda bundle ${(lambda.bytes / 1e6).toFixed(1)} MB with ${lambda.tasks.length} task module(s) of ${relative(process.cwd(), lambda.configFile) || 'volley.config.json'})`);
+console.log(
+  `built ${relative(process.cwd(), dist) || 'dist'}/ (ESM, CJS, declarations; Lambda bundle ${(lambda.bytes / 1e6).toFixed(1)} MB with ${lambda.tasks.length} task module(s) of ${relative(process.cwd(), lambda.configFile) || 'volley.config.json'})`,
+);

@@ -57,7 +57,14 @@ export function findConfig(from: string): string | undefined {
 /** A service name from a package name: `@acme/My_App` -> `my-app`; undefined if nothing usable is left. */
 export function serviceFromPackageName(name: unknown): string | undefined {
   if (typeof name !== 'string') return undefined;
-  const s = name.replace(/^@[^/]*\//, '').toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^[^a-z]+/, '').replace(/-+$/, '').slice(0, 40).replace(/-+$/, '');
+  const s = name
+    .replace(/^@[^/]*\//, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^[^a-z]+/, '')
+    .replace(/-+$/, '')
+    .slice(0, 40)
+    .replace(/-+$/, '');
   return SERVICE_NAME.test(s) ? s : undefined;
 }
 
@@ -173,9 +180,7 @@ export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult>
       {
         name: 'no-driver-backends',
         setup(b) {
-          b.onResolve({ filter: /(^|\/)(local|aws)\/backend(\.js|\.ts)?$/ }, (args) =>
-            args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined,
-          );
+          b.onResolve({ filter: /(^|\/)(local|aws)\/backend(\.js|\.ts)?$/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
         },
       },
     ],

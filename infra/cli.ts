@@ -34,14 +34,14 @@ const FLAG_HELP: Record<Flag, string> = {
   target: '--target T       where the stack lives: aws, or localstack (stage local)',
   stage: '--stage S        stage (default dev for aws, local for localstack); the stack is <service>-<stage>',
   region: '--region R       AWS region (default AWS_REGION)',
-  memory: '--memory MB      the worker function\'s memory, 128-10240 (default 1024)',
-  timeout: '--timeout S      the worker function\'s timeout in seconds, 1-900 (default 900)',
+  memory: "--memory MB      the worker function's memory, 128-10240 (default 1024)",
+  timeout: "--timeout S      the worker function's timeout in seconds, 1-900 (default 900)",
   runtime: '--runtime R      nodejs22.x (default) or nodejs20.x',
-  tasks: '--tasks a.ts,b.ts  task modules to add to volley.config.json\'s (relative to its folder)',
+  tasks: "--tasks a.ts,b.ts  task modules to add to volley.config.json's (relative to its folder)",
   service: '--service NAME   stack base name (default: volley.config.json "service", else package.json "name")',
-  job: '--job ID         remove one job\'s objects',
+  job: "--job ID         remove one job's objects",
   all: '--all            remove every object volley wrote',
-  verbose: '--verbose        print serverless-offline\'s output',
+  verbose: "--verbose        print serverless-offline's output",
 };
 
 const DEPLOY_FLAGS: Flag[] = ['target', 'stage', 'region', 'memory', 'timeout', 'runtime', 'tasks', 'service'];
@@ -104,7 +104,9 @@ Run in your project: the folder of the nearest ${CONFIG_FILE} (npx volley init w
 
 export function commandHelp(name: string): string {
   const c = COMMANDS[name]!;
-  const flags = c.flags.map((f) => `  ${f === 'target' && c.targets ? `--target T       ${c.targets.join(', ')}${name === 'cleanup' ? ' (emulator: VOLLEY_S3_ENDPOINT)' : ' (localstack: stage local)'}` : FLAG_HELP[f]}`);
+  const flags = c.flags.map(
+    (f) => `  ${f === 'target' && c.targets ? `--target T       ${c.targets.join(', ')}${name === 'cleanup' ? ' (emulator: VOLLEY_S3_ENDPOINT)' : ' (localstack: stage local)'}` : FLAG_HELP[f]}`,
+  );
   return [`usage: ${c.usage}`, '', c.summary, ...(flags.length ? ['', 'options:', ...flags] : []), '  --help, -h       this help'].join('\n');
 }
 
@@ -144,9 +146,10 @@ const PARSE_OPTIONS = {
 
 /** Parses argv (without node and script); throws a one-line UsageError that says the fix. */
 export function parseCli(argv: string[]): CliOptions {
-  let parsed;
+  const parse = () => parseArgs({ args: argv, options: PARSE_OPTIONS, allowPositionals: true, strict: true });
+  let parsed: ReturnType<typeof parse>;
   try {
-    parsed = parseArgs({ args: argv, options: PARSE_OPTIONS, allowPositionals: true, strict: true });
+    parsed = parse();
   } catch (err) {
     // node:util's messages say what is wrong (unknown option, missing value) on their first line.
     const first = (err as Error).message.split('\n')[0]!.replace(/\. To specify a positional argument.*$/, '');
@@ -163,7 +166,7 @@ export function parseCli(argv: string[]): CliOptions {
   const base = { tasks: [], all: false, verbose: false, stage: 'dev', target: 'aws' as const };
   if (command === undefined) {
     if (values.help) return { ...base, command: 'init', help: USAGE };
-    throw new UsageError('no command given; valid commands are: ' + Object.keys(COMMANDS).join(', ') + '; see volley --help');
+    throw new UsageError(`no command given; valid commands are: ${Object.keys(COMMANDS).join(', ')}; see volley --help`);
   }
   if (!(command in COMMANDS)) {
     throw new UsageError(`unknown command ${JSON.stringify(command)}; valid commands are: ${Object.keys(COMMANDS).join(', ')}; see volley --help`);
@@ -185,12 +188,15 @@ export function parseCli(argv: string[]): CliOptions {
   if (spec.targets) {
     const t = values.target ?? process.env.VOLLEY_TARGET;
     if (!t || !spec.targets.includes(t)) {
-      throw new UsageError(`volley ${command} needs --target ${spec.targets.join('|')}${t ? `, got ${JSON.stringify(t)}${values.target ? '' : ' (from VOLLEY_TARGET)'}` : ''}; see volley ${command} --help`);
+      throw new UsageError(
+        `volley ${command} needs --target ${spec.targets.join('|')}${t ? `, got ${JSON.stringify(t)}${values.target ? '' : ' (from VOLLEY_TARGET)'}` : ''}; see volley ${command} --help`,
+      );
     }
     target = t as CliOptions['target'];
   }
   const num = (name: string, v: string | undefined, min: number, max: number, unit: string) => {
-    if (v !== undefined && !(/^\d+$/.test(v) && Number(v) >= min && Number(v) <= max)) throw new UsageError(`--${name} must be a whole number of ${unit} from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    if (v !== undefined && !(/^\d+$/.test(v) && Number(v) >= min && Number(v) <= max))
+      throw new UsageError(`--${name} must be a whole number of ${unit} from ${min} to ${max}, got ${JSON.stringify(v)}`);
   };
   num('memory', values.memory, 128, 10240, 'MB');
   num('timeout', values.timeout, 1, 900, 'seconds');
@@ -246,11 +252,7 @@ async function runStack(o: CliOptions, action: 'package' | 'deploy' | 'remove'):
   const svc = await prepareService({ config, name: 'deploy', target: o.target, extraTasks: o.tasks, service: o.service });
   const b = svc.bundle;
   console.error(`volley: bundled ${b.tasks.length} task module(s) (${b.tasks.join(', ')}) into ${relative(process.cwd(), b.file)} (${(b.bytes / 1e6).toFixed(1)} MB)`);
-  const params = [
-    ...(o.memory ? ['--param', `memory=${o.memory}`] : []),
-    ...(o.timeout ? ['--param', `timeout=${o.timeout}`] : []),
-    ...(o.runtime ? ['--param', `runtime=${o.runtime}`] : []),
-  ];
+  const params = [...(o.memory ? ['--param', `memory=${o.memory}`] : []), ...(o.timeout ? ['--param', `timeout=${o.timeout}`] : []), ...(o.runtime ? ['--param', `runtime=${o.runtime}`] : [])];
   runFramework(bin, [action, '--stage', o.stage, ...(o.region ? ['--region', o.region] : []), ...(action === 'remove' ? [] : params)], svc);
   return svc.dir;
 }

@@ -145,13 +145,21 @@ export async function startServerlessOffline(o: OfflineOptions): Promise<Stoppab
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const args = [
-      bin, 'offline', 'start',
-      '--stage', stage,
-      '--param', `bucket=${o.bucket}`,
-      '--param', `bundleDir=${o.bundleDir ?? 'dist/lambda'}`,
-      '--host', '127.0.0.1',
-      '--lambdaPort', String(port),
-      '--httpPort', String(await freePort()),
+      bin,
+      'offline',
+      'start',
+      '--stage',
+      stage,
+      '--param',
+      `bucket=${o.bucket}`,
+      '--param',
+      `bundleDir=${o.bundleDir ?? 'dist/lambda'}`,
+      '--host',
+      '127.0.0.1',
+      '--lambdaPort',
+      String(port),
+      '--httpPort',
+      String(await freePort()),
       '--noPrependStageInUrl',
     ];
     const env: NodeJS.ProcessEnv = {

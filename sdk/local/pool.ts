@@ -174,12 +174,13 @@ export class WorkerPool implements Invoker {
 
   private spawn(): void {
     const progress = new Int32Array(new SharedArrayBuffer(4));
-    // execArgv: the driver's loader flags (--import tsx, --experimental-strip-types, ...), so a
-    // worker loads task modules the way the driver did. `preload`: the module of the task that
-    // made the pool grow, loaded before the worker reports ready, so a module no worker can load
-    // fails the queue once with a ConfigError instead of failing each task.
+    // No execArgv option: by default a worker gets the driver's (loader flags such as --import
+    // tsx or --experimental-strip-types; Node leaves out the per-process ones, which an explicit
+    // list would have to), so it loads task modules the way the driver did. `preload`: the
+    // module of the task that made the pool grow, loaded before the worker reports ready, so a
+    // module no worker can load fails the queue once with a ConfigError, not each task.
     const preload = this.queue[this.queueHead]?.env.module;
-    const worker = new Worker(this.entry, { workerData: { progress, preload }, execArgv: process.execArgv });
+    const worker = new Worker(this.entry, { workerData: { progress, preload } });
     const slot: Slot = { worker, ready: false, jobs: [], short: false, completed: 0, progress };
     this.slots.add(slot);
     this.starting++;

@@ -50,8 +50,14 @@ describe('the worker stack', () => {
   });
 
   it('the CLI checks its arguments and names the valid choices', () => {
-    assert.throws(() => parseCli(['deploy']), (e: unknown) => e instanceof UsageError && /--target aws\|localstack/.test(e.message));
-    assert.throws(() => parseCli(['launch', '--target', 'aws']), (e: unknown) => e instanceof UsageError && /valid commands are: init, emulators, package, deploy, info, remove, cleanup/.test(e.message));
+    assert.throws(
+      () => parseCli(['deploy']),
+      (e: unknown) => e instanceof UsageError && /--target aws\|localstack/.test(e.message),
+    );
+    assert.throws(
+      () => parseCli(['launch', '--target', 'aws']),
+      (e: unknown) => e instanceof UsageError && /valid commands are: init, emulators, package, deploy, info, remove, cleanup/.test(e.message),
+    );
     assert.throws(() => parseCli(['cleanup', '--target', 'aws']), /--job ID.*--all/);
     assert.equal(parseCli(['deploy', '--target', 'localstack']).stage, 'local');
     assert.deepEqual(parseCli(['deploy', '--target', 'aws', '--tasks', 'a.ts,b.ts']).tasks, ['a.ts', 'b.ts']);

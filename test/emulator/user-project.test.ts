@@ -173,7 +173,10 @@ describe("volley in a user's own project (npm pack, npx volley)", () => {
       assert.equal(r.stdout, '');
       // One error for the whole run, a ConfigError naming the module, the loader and the fix; no task crashed.
       assert.equal(r.stderr.match(/^ConfigError: /gm)?.length, 1, show(r));
-      assert.match(r.stderr, /^ConfigError: worker threads cannot load the task module .*src\/tasks\.ts: Unknown file extension "\.ts".*--import .*tsx.* Fix: .*experimental-strip-types.*compile the tasks to JavaScript/m);
+      assert.match(
+        r.stderr,
+        /^ConfigError: worker threads cannot load the task module .*src\/tasks\.ts: Unknown file extension "\.ts".*--import .*tsx.* Fix: .*experimental-strip-types.*compile the tasks to JavaScript/m,
+      );
       assert.match(r.stderr, /code: 'CONFIG'/);
       assert.doesNotMatch(r.stderr, /WORKER_CRASHED|WORKER_FAILED|TaskError/);
     }
@@ -194,18 +197,42 @@ describe("volley in a user's own project (npm pack, npx volley)", () => {
     assert.equal(esm.stdout, 'function\n', show(esm));
   });
 
-  it('npx volley package --target aws builds a zip with the project\'s task and its own dependency, named after the project', async () => {
+  it("npx volley package --target aws builds a zip with the project's task and its own dependency, named after the project", async () => {
     const r = await run('npx', ['--no-install', 'volley', 'package', '--target', 'aws'], join(dir, 'src')); // from a subfolder: the config is found above
     assert.equal(r.code, 0, show(r));
     assert.match(r.stderr, /volley: bundled 1 task module\(s\) \(src\/tasks\.ts\) into /);
     const out = join(dir, '.volley/deploy/.serverless');
     assert.equal(r.stdout.trim(), out);
     const zip = new AdmZip(join(out, 'my-app.zip'));
-    assert.deepEqual(zip.getEntries().map((e) => e.entryName).sort(), ['dist/lambda/worker.mjs', 'dist/lambda/worker.mjs.map']);
-    const sources = (JSON.parse(zip.getEntries().find((e) => e.entryName.endsWith('.map'))!.getData().toString()) as { sources: string[] }).sources;
-    assert.ok(sources.some((s) => s.endsWith('/src/tasks.ts')), 'the project\'s task module is in the bundle');
-    assert.ok(sources.some((s) => s.endsWith('/vendor/shout/index.js')), 'its own dependency is in the bundle');
-    const code = zip.getEntries().find((e) => e.entryName === 'dist/lambda/worker.mjs')!.getData().toString();
+    assert.deepEqual(
+      zip
+        .getEntries()
+        .map((e) => e.entryName)
+        .sort(),
+      ['dist/lambda/worker.mjs', 'dist/lambda/worker.mjs.map'],
+    );
+    const sources = (
+      JSON.parse(
+        zip
+          .getEntries()
+          .find((e) => e.entryName.endsWith('.map'))!
+          .getData()
+          .toString(),
+      ) as { sources: string[] }
+    ).sources;
+    assert.ok(
+      sources.some((s) => s.endsWith('/src/tasks.ts')),
+      "the project's task module is in the bundle",
+    );
+    assert.ok(
+      sources.some((s) => s.endsWith('/vendor/shout/index.js')),
+      'its own dependency is in the bundle',
+    );
+    const code = zip
+      .getEntries()
+      .find((e) => e.entryName === 'dist/lambda/worker.mjs')!
+      .getData()
+      .toString();
     // keepNames: the task is registered under its own name, and calls the dependency's function.
     assert.ok(/__name\(function greet\d*\(name\) \{\n\s*return shout\(`hello \$\{name\}`\);\n\}, "greet"\)/.test(code), 'worker.mjs defines the task greet');
     assert.ok(/function shout\(\w+\) \{\n\s*return String\(\w+\)\.toUpperCase\(\) \+ "!";/.test(code), "worker.mjs holds the dependency's shout");
@@ -213,7 +240,7 @@ describe("volley in a user's own project (npm pack, npx volley)", () => {
     assert.match(template, /"FunctionName": "my-app-dev-worker"/);
   });
 
-  it('errors name the project\'s config file', async () => {
+  it("errors name the project's config file", async () => {
     writeFileSync(join(dir, 'volley.config.json'), JSON.stringify({ tasks: ['src/tasks.ts', 'src/missing.ts'] }));
     try {
       const r = await volley(['package', '--target', 'aws'], dir);
