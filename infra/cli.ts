@@ -310,6 +310,7 @@ const EXAMPLE_TSCONFIG = `{
     "moduleResolution": "NodeNext",
     "strict": true,
     "skipLibCheck": true,
+    "types": ["node"],
     "rewriteRelativeImportExtensions": true,
     "rootDir": "src",
     "outDir": "dist"
