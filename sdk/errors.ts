@@ -207,20 +207,25 @@ export class DependencyError extends TaskError {
   }
 }
 
-/** A task ran longer than its `timeoutMs` and was stopped. Raise the task's `timeoutMs` option if it needs longer. */
+/**
+ * A task ran longer than its `timeoutMs` and was stopped; or (`outcomeUnknown`) no answer came
+ * in time and the task may have run, or still be running. Raise the task's `timeoutMs` option
+ * if it needs longer.
+ */
 export class TaskTimeoutError extends TaskError {
   override name = 'TaskTimeoutError';
   readonly timeoutMs: number;
-  constructor(functionName: string, taskId: string, timeoutMs: number, logs?: string) {
-    super(`Task ${functionName} (${taskId}) timed out after ${timeoutMs} ms and was stopped; raise its timeout with ${functionName}.options({ timeoutMs }) if it needs longer`, {
-      functionName,
-      taskId,
-      fault: 'infrastructure',
-      logs,
-      code: 'TASK_TIMEOUT',
-      retryable: true,
-    });
+  /** True when nothing is known of the run: the task was not seen to stop, and may have completed. */
+  readonly outcomeUnknown: boolean;
+  constructor(functionName: string, taskId: string, timeoutMs: number, logs?: string, outcomeUnknown = false) {
+    super(
+      outcomeUnknown
+        ? `Task ${functionName} (${taskId}) gave no answer in time (its timeout is ${timeoutMs} ms): the outcome is unknown, the task may have run to completion or still be running, and its result is lost; raise its timeout with ${functionName}.options({ timeoutMs }) if it needs longer`
+        : `Task ${functionName} (${taskId}) timed out after ${timeoutMs} ms and was stopped; raise its timeout with ${functionName}.options({ timeoutMs }) if it needs longer`,
+      { functionName, taskId, fault: 'infrastructure', logs, code: 'TASK_TIMEOUT', retryable: true },
+    );
     this.timeoutMs = timeoutMs;
+    this.outcomeUnknown = outcomeUnknown;
   }
 }
 

@@ -8,6 +8,7 @@
  * `D` is what waits on an entry to become ready (the orchestrator's tasks).
  */
 import type { Payload } from './protocol.js';
+import { setLongTimeout, type LongTimer } from './timers.js';
 
 export const PENDING = 0;
 export const READY = 1;
@@ -117,9 +118,9 @@ export class ObjectTable<D> {
     if (timeoutMs === 0) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
       const listening: ObjectEntry<D>[] = [];
-      let timer: NodeJS.Timeout | undefined;
+      let timer: LongTimer | undefined;
       const finish = (ok: boolean) => {
-        if (timer) clearTimeout(timer);
+        timer?.clear();
         for (const e of listening) e.listeners?.delete(onSettle);
         resolve(ok);
       };
@@ -132,7 +133,7 @@ export class ObjectTable<D> {
           listening.push(e);
         }
       }
-      if (timeoutMs !== undefined) timer = setTimeout(() => finish(false), timeoutMs);
+      if (timeoutMs !== undefined) timer = setLongTimeout(() => finish(false), timeoutMs);
     });
   }
 }

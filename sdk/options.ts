@@ -4,7 +4,9 @@
  */
 import type { LambdaClient, LambdaClientConfig } from '@aws-sdk/client-lambda';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
 import { ConfigError, UsageError } from './errors.js';
+import { MAX_TIMER_MS } from './timers.js';
 
 /** Per-task options, given to `remote(fn, options)` or `rf.options(overrides)`. @public */
 export interface TaskOptions {
@@ -74,6 +76,12 @@ export interface AwsBaseOptions {
    * slow cold start). Default: 30000.
    */
   invokeGraceMs?: number;
+  /** Every connection to S3 or Lambda must be made within this many ms. Default: 5000. */
+  connectTimeoutMs?: number;
+  /** An S3 request (or one part of a multipart upload) must be answered within this many ms. Default: 60000. */
+  s3RequestTimeoutMs?: number;
+  /** An S3 transfer fails when no byte moves for this many ms, however large the body. Default: 20000. */
+  s3IdleTimeoutMs?: number;
 }
 
 /** Targets: `local` (embedded runtime), `aws`, `localstack`, `emulator` (s3rver + serverless-offline). @public */
@@ -87,10 +95,15 @@ export interface InitOptions {
   inlineThresholdBytes?: number;
   /** Most tasks in flight at once. Default: 32 × `local.maxWorkers` (local: the pool queues the rest), 100 (aws), 16 (localstack, emulator). */
   maxConcurrency?: number;
-  /** Default per-task timeout in ms. Default: 300000. */
+  /** Default per-task timeout in ms; at most 900000 (Lambda's limit) on the aws, localstack and emulator targets. Default: 300000. */
   taskTimeoutMs?: number;
-  /** Default per-task memory in MB. Default: 1024. */
+  /** Default per-task memory in MB, 128 to 10240 (Lambda's range). Default: 1024. */
   taskMemoryMB?: number;
+  /**
+   * `shutdown()` waits at most this long for the store to remove the job's objects, then
+   * rejects with an ObjectStoreError naming the prefix it could not remove. Default: 30000.
+   */
+  shutdownTimeoutMs?: number;
   /** Id of this job; the store keeps the job's objects under it. Default: a random id. */
   jobId?: string;
   /** Embedded runtime options. */
@@ -123,6 +136,9 @@ export interface ResolvedAwsOptions {
   throttleMaxDelayMs: number;
   throttleGiveUpMs: number;
   invokeGraceMs: number;
+  connectTimeoutMs: number;
+  s3RequestTimeoutMs: number;
+  s3IdleTimeoutMs: number;
   s3Client?: S3Client;
   s3ClientConfig?: S3ClientConfig;
   lambdaClient?: LambdaClient;
@@ -135,6 +151,7 @@ export interface ResolvedInitOptions {
   maxConcurrency: number;
   taskTimeoutMs: number;
   taskMemoryMB: number;
+  shutdownTimeoutMs: number;
   jobId: string;
   local: ResolvedLocalOptions;
   /** Present for the aws, localstack and emulator targets. */
@@ -163,18 +180,46 @@ export interface OptionRow {
   readonly doc: string;
 }
 
-export function checkNumber(where: string, v: unknown, opts: { min: number; integer?: boolean; allowInfinity?: boolean }): void {
+export function checkNumber(where: string, v: unknown, opts: { min: number; max?: number; integer?: boolean; allowInfinity?: boolean; why?: string }): void {
   if (v === undefined) return;
-  const ok = typeof v === 'number' && !Number.isNaN(v) && v >= opts.min && (opts.allowInfinity || Number.isFinite(v)) && (!opts.integer || Number.isInteger(v) || v === Infinity);
+  const ok =
+    typeof v === 'number' &&
+    !Number.isNaN(v) &&
+    v >= opts.min &&
+    (opts.max === undefined || v <= opts.max) &&
+    (opts.allowInfinity || Number.isFinite(v)) &&
+    (!opts.integer || Number.isInteger(v) || v === Infinity);
   if (!ok) {
-    throw new UsageError(`${where} must be ${opts.integer ? 'an integer' : 'a number'} >= ${opts.min}, got ${String(v)}`);
+    const range = opts.max === undefined ? `>= ${opts.min}` : `from ${opts.min} to ${opts.max}`;
+    throw new UsageError(`${where} must be ${opts.integer ? 'an integer' : 'a number'} ${range}${opts.why ? ` (${opts.why})` : ''}, got ${String(v)}`);
   }
 }
 
-const num =
-  (opts: { min: number; integer?: boolean; allowInfinity?: boolean }): Check =>
-  (where, v) =>
-    checkNumber(where, v, opts);
+const num = (opts: { min: number; max?: number; integer?: boolean; allowInfinity?: boolean; why?: string }): Check => (where, v) => checkNumber(where, v, opts);
+
+/** Lambda's limits: memory sizes (MB) and the longest one invocation may run (ms). */
+export const LAMBDA_MIN_MEMORY_MB = 128;
+export const LAMBDA_MAX_MEMORY_MB = 10_240;
+export const LAMBDA_MAX_TIMEOUT_MS = 900_000;
+/**
+ * Largest inline value a Lambda task can carry in its request or answer: Lambda's 6 MiB
+ * payload limit, halved for base64 and the envelope around it (the budget envelope.ts uses).
+ */
+export const LAMBDA_MAX_INLINE_BYTES = 3 * 1024 * 1024;
+
+const memoryCheck = num({ min: LAMBDA_MIN_MEMORY_MB, max: LAMBDA_MAX_MEMORY_MB, integer: true, why: "Lambda's memory sizes" });
+
+/**
+ * A task timeout that the target can honour: on Lambda at most 900 s per invocation; on the
+ * embedded runtime any length (long waits are chained, see timers.ts).
+ */
+export function checkTaskTimeoutForTarget(target: Target, where: string, ms: number): void {
+  if (target !== 'local' && ms > LAMBDA_MAX_TIMEOUT_MS) {
+    throw new UsageError(
+      `${where} is ${ms} ms, but target '${target}' runs tasks on Lambda, where one invocation runs at most ${LAMBDA_MAX_TIMEOUT_MS} ms (900 s); lower it, or split the work into several tasks`,
+    );
+  }
+}
 
 function checkString(where: string, v: unknown): void {
   if (v !== undefined && (typeof v !== 'string' || v === '')) throw new UsageError(`${where} must be a non-empty string, got ${String(v)}`);
@@ -205,14 +250,19 @@ export const optionTable = {
       },
       doc: 'Where tasks run: local, aws, localstack or emulator.',
     },
-    inlineThresholdBytes: { default: 100 * 1024, check: num({ min: 0, integer: true }), doc: 'Values up to this many bytes travel inside the task envelope; larger ones go through the object store.' },
+    inlineThresholdBytes: { default: 100 * 1024, check: num({ min: 0, integer: true }), doc: `Values up to this many bytes travel inside the task envelope; larger ones go through the object store. At most ${LAMBDA_MAX_INLINE_BYTES} on the aws, localstack and emulator targets (Lambda's 6 MB payload limit).` },
     maxConcurrency: {
       byTarget: { aws: 100, localstack: 16, emulator: 16 },
       check: num({ min: 1, integer: true, allowInfinity: true }),
       doc: 'Most tasks in flight at once; local: 32 per local.maxWorkers (the pool queues the rest).',
     },
-    taskTimeoutMs: { default: 300_000, check: num({ min: 1 }), doc: 'Default per-task timeout in ms.' },
-    taskMemoryMB: { default: 1024, check: num({ min: 128, integer: true }), doc: 'Default per-task memory in MB.' },
+    taskTimeoutMs: { default: 300_000, check: num({ min: 1 }), doc: `Default per-task timeout in ms; at most ${LAMBDA_MAX_TIMEOUT_MS} on the aws, localstack and emulator targets.` },
+    taskMemoryMB: { default: 1024, check: memoryCheck, doc: `Default per-task memory in MB (${LAMBDA_MIN_MEMORY_MB} to ${LAMBDA_MAX_MEMORY_MB}).` },
+    shutdownTimeoutMs: {
+      default: 30_000,
+      check: num({ min: 0, max: MAX_TIMER_MS }),
+      doc: "shutdown() waits at most this long for the store to remove the job's objects, then rejects naming what it could not remove (the bucket's lifecycle rule expires it).",
+    },
     jobId: {
       check: (where, v) => {
         if (v !== undefined && (typeof v !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(v))) {
@@ -278,9 +328,12 @@ export const optionTable = {
       doc: "Objects larger than this are uploaded in parts; the variable is the Lambda worker's.",
     },
     throttleBaseDelayMs: { default: 100, check: num({ min: 1 }), doc: 'A throttled invocation is retried with backoff from this delay, in ms.' },
-    throttleMaxDelayMs: { default: 5_000, check: num({ min: 1 }), doc: 'Longest backoff between throttled retries, in ms.' },
+    throttleMaxDelayMs: { default: 5_000, check: num({ min: 1, max: MAX_TIMER_MS }), doc: 'Longest backoff between throttled retries, in ms.' },
     throttleGiveUpMs: { default: 600_000, check: num({ min: 0 }), doc: 'Give up on a task still throttled after this many ms.' },
-    invokeGraceMs: { default: 30_000, check: num({ min: 0 }), doc: "The driver stops waiting for an invocation this long after the task's timeoutMs." },
+    invokeGraceMs: { default: 30_000, check: num({ min: 0, max: LAMBDA_MAX_TIMEOUT_MS }), doc: "The driver stops waiting for an invocation this long after the task's timeoutMs." },
+    connectTimeoutMs: { default: 5_000, check: num({ min: 1, max: MAX_TIMER_MS }), doc: 'Every connection to S3 or Lambda must be made within this many ms.' },
+    s3RequestTimeoutMs: { default: 60_000, check: num({ min: 1, max: MAX_TIMER_MS }), doc: 'An S3 request (one part of a multipart upload) must be answered within this many ms.' },
+    s3IdleTimeoutMs: { default: 20_000, check: num({ min: 1, max: MAX_TIMER_MS }), doc: 'An S3 transfer fails when no byte moves for this many ms (progress for large bodies).' },
     s3Client: { check: anyValue, doc: 'An S3 client to use as it is.' },
     s3ClientConfig: { check: anyValue, doc: 'Extra config for the S3 client volley builds.' },
     lambdaClient: { check: anyValue, doc: 'A Lambda client to use as it is.' },
@@ -294,7 +347,7 @@ export const optionTable = {
       doc: "Task name, its identity across driver and workers. Default: the function's name.",
     },
     timeoutMs: { check: num({ min: 1 }), doc: "Wall-clock limit for one run of the task, in ms. Default: the runtime's taskTimeoutMs." },
-    memoryMB: { check: num({ min: 128, integer: true }), doc: "Memory for the task's worker in MB. Default: the runtime's taskMemoryMB." },
+    memoryMB: { check: memoryCheck, doc: "Memory for the task's worker in MB (128 to 10240). Default: the runtime's taskMemoryMB." },
   },
   get: {
     timeoutMs: { check: anyValue, doc: 'Give up after this many ms with a GetTimeoutError. Default: wait forever.' },
@@ -352,10 +405,20 @@ export function resolveTaskOptionsInput(where: string, o: TaskOptions | undefine
   return { ...o };
 }
 
+/** A job id: the time, for people, and 96 random bits from the system's CSPRNG, so ids never collide. */
 function randomJobId(): string {
   const d = new Date();
   const stamp = d.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
-  return `${stamp}-${Math.random().toString(36).slice(2, 8)}`;
+  return `${stamp}-${randomBytes(12).toString('base64url')}`;
+}
+
+/**
+ * A run id: 128 random bits from the CSPRNG, new for every Runtime. A run's objects live under
+ * `<keyPrefix>jobs/<jobId>/<runId>/`, so a run never sees objects another run left under the
+ * same job id, and nobody can name its keys without being told them.
+ */
+export function randomRunId(): string {
+  return randomBytes(16).toString('base64url');
 }
 
 export function resolveInitOptions(o: InitOptions | undefined, env: NodeJS.ProcessEnv = process.env): ResolvedInitOptions {
@@ -372,8 +435,14 @@ export function resolveInitOptions(o: InitOptions | undefined, env: NodeJS.Proce
   if (local.minWorkers > local.maxWorkers) {
     throw new UsageError(`init({ local }): minWorkers (${local.minWorkers}) cannot exceed maxWorkers (${local.maxWorkers})`);
   }
-  for (const k of ['inlineThresholdBytes', 'maxConcurrency', 'taskTimeoutMs', 'taskMemoryMB', 'jobId'] as const) {
+  for (const k of ['inlineThresholdBytes', 'maxConcurrency', 'taskTimeoutMs', 'taskMemoryMB', 'shutdownTimeoutMs', 'jobId'] as const) {
     optionTable.init[k].check(`init({ ${k} })`, opts[k]);
+  }
+  if (opts.taskTimeoutMs !== undefined) checkTaskTimeoutForTarget(target, 'init({ taskTimeoutMs })', opts.taskTimeoutMs);
+  if (target !== 'local' && opts.inlineThresholdBytes !== undefined && opts.inlineThresholdBytes > LAMBDA_MAX_INLINE_BYTES) {
+    throw new UsageError(
+      `init({ inlineThresholdBytes }) is ${opts.inlineThresholdBytes}, but on target '${target}' a value travels inline in a Lambda request or answer of at most 6 MB (as base64): the largest threshold there is ${LAMBDA_MAX_INLINE_BYTES}; larger values go through S3 anyway`,
+    );
   }
   if (target === 'local' && opts.aws !== undefined) {
     throw new UsageError(`init({ aws }) was given but the target is 'local'; set target to 'aws', 'localstack' or 'emulator' (or VOLLEY_TARGET), or drop the aws options`);
@@ -385,6 +454,7 @@ export function resolveInitOptions(o: InitOptions | undefined, env: NodeJS.Proce
     maxConcurrency: opts.maxConcurrency ?? (target === 'local' ? local.maxWorkers * LOCAL_TASKS_PER_WORKER : optionTable.init.maxConcurrency.byTarget[target]),
     taskTimeoutMs: opts.taskTimeoutMs ?? optionTable.init.taskTimeoutMs.default,
     taskMemoryMB: opts.taskMemoryMB ?? optionTable.init.taskMemoryMB.default,
+    shutdownTimeoutMs: opts.shutdownTimeoutMs ?? optionTable.init.shutdownTimeoutMs.default,
     jobId: opts.jobId ?? randomJobId(),
     local,
     aws,
@@ -440,6 +510,9 @@ export function resolveAwsOptions(target: AwsTarget, o: AwsOptions | undefined, 
     throttleMaxDelayMs: a.throttleMaxDelayMs ?? t.throttleMaxDelayMs.default,
     throttleGiveUpMs: a.throttleGiveUpMs ?? t.throttleGiveUpMs.default,
     invokeGraceMs: a.invokeGraceMs ?? t.invokeGraceMs.default,
+    connectTimeoutMs: a.connectTimeoutMs ?? t.connectTimeoutMs.default,
+    s3RequestTimeoutMs: a.s3RequestTimeoutMs ?? t.s3RequestTimeoutMs.default,
+    s3IdleTimeoutMs: a.s3IdleTimeoutMs ?? t.s3IdleTimeoutMs.default,
     s3Client: a.s3Client,
     s3ClientConfig: a.s3ClientConfig,
     lambdaClient: a.lambdaClient,

@@ -13,7 +13,10 @@ export type Payload = { kind: 'inline'; bytes: Uint8Array } | { kind: 'stored'; 
 export interface TaskEnvelope {
   v: typeof PROTOCOL_VERSION;
   kind: 'task';
-  /** Job (driver session) id; the store keeps a job's objects under one prefix. */
+  /**
+   * The run's scope in the store, `<jobId>/<runId>`: every key the envelope names is under
+   * `<keyPrefix>jobs/<job>/`, and a worker touches no other key (see `checkKeysConfined`).
+   */
   job: string;
   taskId: string;
   /** Registered task name. */
@@ -65,70 +68,169 @@ export function errorResult(taskId: string, err: unknown, fault: 'user' | 'infra
   return res;
 }
 
+/** A plain object (own data, Object.prototype or none): what JSON.parse, fromWire and structured clone make. */
 function isObj(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) return false;
+  const proto = Object.getPrototypeOf(x) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/** Own field, never one inherited from a prototype. */
+function own(x: Record<string, unknown>, k: string): unknown {
+  return Object.prototype.hasOwnProperty.call(x, k) ? x[k] : undefined;
+}
+
+/** Rejects any field outside the contract (and so `__proto__`, `constructor`, ...). */
+function onlyFields(x: Record<string, unknown>, allowed: readonly string[], what: string): void {
+  for (const k of Object.keys(x)) {
+    if (!allowed.includes(k)) throw new ProtocolError(`${what} has a field ${JSON.stringify(k.slice(0, 64))} outside the protocol (allowed: ${allowed.join(', ')})`);
+  }
+}
+
+/** Longest id, name or key a worker accepts (S3's own key limit is 1,024 bytes). */
+export const MAX_NAME_LENGTH = 1024;
+
+function checkName(v: unknown, what: string): string {
+  if (typeof v !== 'string' || v === '' || v.length > MAX_NAME_LENGTH) throw new ProtocolError(`${what} must be a non-empty string of at most ${MAX_NAME_LENGTH} characters`);
+  return v;
+}
+
+/** `<jobId>/<runId>`: the job id's characters (as init() checks them), a slash, a run id (base64url). */
+const JOB_SCOPE = /^[A-Za-z0-9._-]{1,64}\/[A-Za-z0-9_-]{16,64}$/;
+/** The object part of a key: no control characters, no empty path segments. */
+const OBJECT_PART = /^[^\u0000-\u001f\u007f]+$/;
+
+function checkKey(v: unknown, what: string): string {
+  const key = checkName(v, what);
+  if (!OBJECT_PART.test(key)) throw new ProtocolError(`${what} must not contain control characters`);
+  return key;
+}
+
+function checkSize(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ProtocolError(`${what} must be an integer >= 0, got ${JSON.stringify(v)}`);
+  return v;
 }
 
 function checkPayload(p: unknown, where: string): Payload {
   if (!isObj(p)) throw new ProtocolError(`${where} must be a payload object`);
-  if (p.kind === 'inline') {
+  const kind = own(p, 'kind');
+  if (kind === 'inline') {
+    onlyFields(p, ['kind', 'bytes'], where);
     if (!(p.bytes instanceof Uint8Array)) throw new ProtocolError(`${where}.bytes must be bytes`);
     return p as Payload;
   }
-  if (p.kind === 'stored') {
-    if (typeof p.key !== 'string' || p.key === '') throw new ProtocolError(`${where}.key must be a non-empty string`);
-    if (typeof p.size !== 'number') throw new ProtocolError(`${where}.size must be a number`);
+  if (kind === 'stored') {
+    onlyFields(p, ['kind', 'key', 'size'], where);
+    checkKey(p.key, `${where}.key`);
+    checkSize(p.size, `${where}.size`);
     return p as Payload;
   }
-  throw new ProtocolError(`${where}.kind must be 'inline' or 'stored', got ${JSON.stringify(p.kind)}`);
+  throw new ProtocolError(`${where}.kind must be 'inline' or 'stored', got ${JSON.stringify(kind)}`);
 }
+
+const TASK_FIELDS = ['v', 'kind', 'job', 'taskId', 'fn', 'module', 'args', 'deps', 'resultKey', 'inlineLimit'] as const;
 
 /** Validates an incoming task envelope; throws ProtocolError saying what is wrong. */
 export function validateTaskEnvelope(x: unknown): TaskEnvelope {
-  if (!isObj(x)) throw new ProtocolError('task envelope must be an object');
-  if (x.v !== PROTOCOL_VERSION) {
-    throw new ProtocolError(`task envelope has protocol version ${JSON.stringify(x.v)}, this worker speaks ${PROTOCOL_VERSION}: deploy the worker from the same volley version as the driver`);
+  if (!isObj(x)) throw new ProtocolError('task envelope must be a plain object');
+  if (own(x, 'v') !== PROTOCOL_VERSION) {
+    throw new ProtocolError(
+      `task envelope has protocol version ${JSON.stringify(own(x, 'v'))}, this worker speaks ${PROTOCOL_VERSION}: deploy the worker from the same volley version as the driver`,
+    );
   }
-  if (x.kind !== 'task') throw new ProtocolError(`envelope kind must be 'task', got ${JSON.stringify(x.kind)}`);
-  for (const f of ['job', 'taskId', 'fn', 'resultKey'] as const) {
-    if (typeof x[f] !== 'string' || x[f] === '') throw new ProtocolError(`task envelope field ${f} must be a non-empty string`);
-  }
-  if (x.module !== undefined && typeof x.module !== 'string') throw new ProtocolError('task envelope field module must be a string');
-  if (typeof x.inlineLimit !== 'number' || !(x.inlineLimit >= 0)) throw new ProtocolError('task envelope field inlineLimit must be a number >= 0');
+  if (own(x, 'kind') !== 'task') throw new ProtocolError(`envelope kind must be 'task', got ${JSON.stringify(own(x, 'kind'))}`);
+  onlyFields(x, TASK_FIELDS, 'task envelope');
+  for (const f of ['taskId', 'fn'] as const) checkName(x[f], `task envelope field ${f}`);
+  if (typeof x.job !== 'string' || !JOB_SCOPE.test(x.job)) throw new ProtocolError("task envelope field job must be '<jobId>/<runId>' (letters, digits, '.', '_', '-')");
+  checkKey(x.resultKey, 'task envelope field resultKey');
+  if (x.module !== undefined && (typeof x.module !== 'string' || x.module.length > 4096)) throw new ProtocolError('task envelope field module must be a string (a module URL)');
+  checkSize(x.inlineLimit, 'task envelope field inlineLimit');
   checkPayload(x.args, 'args');
   if (!isObj(x.deps)) throw new ProtocolError('task envelope field deps must be an object');
-  for (const [id, p] of Object.entries(x.deps)) checkPayload(p, `deps.${id}`);
+  for (const id of Object.keys(x.deps)) {
+    checkName(id, 'a dependency id');
+    checkPayload(x.deps[id], `deps.${id}`);
+  }
   return x as unknown as TaskEnvelope;
 }
 
+/**
+ * Throws ProtocolError unless every key the envelope names (its result key, stored arguments
+ * and dependencies) is under its own run's prefix, `<keyPrefix>jobs/<job>/`. A worker checks
+ * this before touching the store, so whoever can invoke it cannot read or write other keys.
+ */
+export function checkKeysConfined(env: TaskEnvelope, keyPrefix: string): void {
+  const prefix = `${keyPrefix}jobs/${env.job}/`;
+  const check = (key: string, what: string) => {
+    if (!key.startsWith(prefix) || key.length === prefix.length) {
+      throw new ProtocolError(
+        `${what} ${JSON.stringify(key.slice(0, 200))} is outside this task's run (${prefix}); a worker reads and writes only its own run's objects` +
+          (keyPrefix ? ` (this worker's key prefix is ${JSON.stringify(keyPrefix)}: deploy it with the keyPrefix the driver uses)` : ''),
+      );
+    }
+  };
+  check(env.resultKey, 'the result key');
+  if (env.args.kind === 'stored') check(env.args.key, 'the arguments key');
+  for (const id of Object.keys(env.deps)) {
+    const p = env.deps[id]!;
+    if (p.kind === 'stored') check(p.key, `the key of dependency ${id}`);
+  }
+}
+
+const TIMING_FIELDS = ['fetchMs', 'runMs', 'storeMs'] as const;
+
 function checkTiming(t: unknown): void {
   if (!isObj(t)) throw new ProtocolError('result envelope field timing must be an object');
-  for (const f of ['fetchMs', 'runMs', 'storeMs'] as const) {
+  onlyFields(t, TIMING_FIELDS, 'result envelope field timing');
+  for (const f of TIMING_FIELDS) {
     const v = t[f];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ProtocolError(`result envelope field timing.${f} must be a number >= 0, got ${JSON.stringify(v)}`);
   }
 }
 
+const RESULT_FIELDS = {
+  value: ['v', 'kind', 'taskId', 'bytes', 'timing'],
+  stored: ['v', 'kind', 'taskId', 'key', 'size', 'timing'],
+  error: ['v', 'kind', 'taskId', 'error', 'fault', 'timing', 'logs'],
+} as const;
+const ERROR_FIELDS = ['name', 'message', 'stack', 'code', 'retryable'] as const;
+
+function optionalString(x: Record<string, unknown>, k: string, what: string): void {
+  if (x[k] !== undefined && typeof x[k] !== 'string') throw new ProtocolError(`${what}.${k} must be a string`);
+}
+
 /** Validates a result envelope coming back from a worker. */
 export function validateResultEnvelope(x: unknown): ResultEnvelope {
-  if (!isObj(x)) throw new ProtocolError('result envelope must be an object');
-  if (x.v !== PROTOCOL_VERSION) {
-    throw new ProtocolError(`result envelope has protocol version ${JSON.stringify(x.v)}, expected ${PROTOCOL_VERSION}: redeploy the worker`);
+  if (!isObj(x)) throw new ProtocolError('result envelope must be a plain object');
+  if (own(x, 'v') !== PROTOCOL_VERSION) {
+    throw new ProtocolError(`result envelope has protocol version ${JSON.stringify(own(x, 'v'))}, expected ${PROTOCOL_VERSION}: redeploy the worker`);
   }
-  if (typeof x.taskId !== 'string') throw new ProtocolError('result envelope field taskId must be a string');
+  const kind = own(x, 'kind');
+  if (kind !== 'value' && kind !== 'stored' && kind !== 'error') {
+    throw new ProtocolError(`result envelope kind must be value, stored or error, got ${JSON.stringify(kind)}`);
+  }
+  onlyFields(x, RESULT_FIELDS[kind], `${kind} result envelope`);
+  checkName(x.taskId, 'result envelope field taskId');
   checkTiming(x.timing);
-  switch (x.kind) {
+  switch (kind) {
     case 'value':
       if (!(x.bytes instanceof Uint8Array)) throw new ProtocolError('result envelope field bytes must be bytes');
       break;
     case 'stored':
-      if (typeof x.key !== 'string' || typeof x.size !== 'number') throw new ProtocolError('stored result needs key and size');
+      checkKey(x.key, 'stored result field key');
+      checkSize(x.size, 'stored result field size');
       break;
-    case 'error':
-      if (!isObj(x.error) || typeof x.error.message !== 'string') throw new ProtocolError('error result needs error.message');
+    case 'error': {
+      const e = x.error;
+      if (!isObj(e) || typeof e.message !== 'string' || typeof e.name !== 'string') throw new ProtocolError('error result needs error.name and error.message');
+      onlyFields(e, ERROR_FIELDS, 'error result field error');
+      optionalString(e, 'stack', 'error');
+      optionalString(e, 'code', 'error');
+      if (e.retryable !== undefined && typeof e.retryable !== 'boolean') throw new ProtocolError('error.retryable must be a boolean');
+      if (x.fault !== 'user' && x.fault !== 'infrastructure') throw new ProtocolError(`error result field fault must be 'user' or 'infrastructure', got ${JSON.stringify(x.fault)}`);
+      optionalString(x, 'logs', 'error result');
       break;
-    default:
-      throw new ProtocolError(`result envelope kind must be value, stored or error, got ${JSON.stringify(x.kind)}`);
+    }
   }
   return x as unknown as ResultEnvelope;
 }
@@ -147,17 +249,31 @@ export function toWire(x: unknown): unknown {
   return x;
 }
 
-/** Inverse of `toWire`. */
+/**
+ * Base64 from the standard alphabet, '=' only as final padding; with the length a multiple of
+ * four that is whole groups. (A pattern of groups would be exact too, but V8's backtracking
+ * stack overflows on it for inputs of megabytes; this one runs in linear time.)
+ */
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * Inverse of `toWire`. Strict: a `$b64` object must hold only canonical base64 (Node's own
+ * decoder skips what it does not understand); every field is copied as an own data property,
+ * so a `__proto__` key stays a field (which the validators reject) and never sets a prototype.
+ */
 export function fromWire(x: unknown): unknown {
   if (Array.isArray(x)) return x.map(fromWire);
-  if (isObj(x)) {
-    const b = x[B64];
-    if (typeof b === 'string' && Object.keys(x).length === 1) {
+  if (typeof x === 'object' && x !== null) {
+    const rec = x as Record<string, unknown>;
+    if (Object.prototype.hasOwnProperty.call(rec, B64)) {
+      const b = rec[B64];
+      if (typeof b !== 'string' || Object.keys(rec).length !== 1) throw new ProtocolError(`a ${B64} field must be the only field of its object and hold a string`);
+      if (b.length % 4 !== 0 || !BASE64.test(b)) throw new ProtocolError(`a ${B64} field holds malformed base64 (${b.length} characters)`);
       const buf = Buffer.from(b, 'base64');
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
     }
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(x)) out[k] = fromWire(v);
+    for (const k of Object.keys(rec)) Object.defineProperty(out, k, { value: fromWire(rec[k]), enumerable: true, writable: true, configurable: true });
     return out;
   }
   return x;

@@ -13,8 +13,8 @@
 import type { Backend } from './backend.js';
 import { checkGetOptions, checkRefArray, checkWaitArgs, checkWaitKeys, type GetOptions, type Values, type WaitOptions, type WaitResult } from './checks.js';
 import { DEFAULT_PAYLOAD_LIMIT_BYTES, buildEnvelope, fitEnvelope, inlineBudget, inlineBytes, type Place } from './envelope.js';
-import { DependencyError, GetTimeoutError, UsageError, VolleyError } from './errors.js';
-import { resolveInitOptions, type InitOptions, type ResolvedInitOptions, type ResolvedTaskOptions, type TaskOptions } from './options.js';
+import { DependencyError, GetTimeoutError, ObjectStoreError, UsageError, VolleyError } from './errors.js';
+import { checkTaskTimeoutForTarget, randomRunId, resolveInitOptions, type InitOptions, type ResolvedInitOptions, type ResolvedTaskOptions, type TaskOptions } from './options.js';
 import { FAILED, ObjectTable, PENDING, type ObjectEntry } from './object-table.js';
 import type { Payload, ResultEnvelope, TaskEnvelope } from './protocol.js';
 import { ObjectRef } from './ref.js';
@@ -23,6 +23,7 @@ import { addTiming, invokeFailure, outcomeOf, type TaskStats } from './results.j
 import { decode, encode, encodeArgs } from './serialize.js';
 import type { AnyFunction, RemoteArgs, RemoteFunction } from './task-types.js';
 import { createBackend } from './targets.js';
+import { setLongTimeout } from './timers.js';
 
 export type { GetOptions, Values, WaitOptions, WaitResult } from './checks.js';
 export type { TaskStats } from './results.js';
@@ -49,6 +50,8 @@ type Entry = ObjectEntry<Task>;
  */
 export class Runtime {
   readonly jobId: string;
+  /** This run's own id (random); its objects live under `<keyPrefix>jobs/<jobId>/<runId>/`. */
+  readonly runId = randomRunId();
   /** @internal the resolved options (defaults filled in). */
   readonly options: ResolvedInitOptions;
   private backend?: Backend;
@@ -115,6 +118,7 @@ export class Runtime {
    */
   submit(def: TaskDefinition, taskOptions: Readonly<TaskOptions>, args: unknown[]): ObjectRef<unknown> {
     this.checkOpen(`${def.name}.remote()`);
+    if (taskOptions.timeoutMs !== undefined) checkTaskTimeoutForTarget(this.options.target, `${def.name}: timeoutMs`, taskOptions.timeoutMs);
     const depSet = new Set<string>();
     const bytes = encodeArgs(
       args,
@@ -202,6 +206,7 @@ export class Runtime {
     const refs = (single ? [refOrRefs] : refOrRefs) as readonly ObjectRef<unknown>[];
     const entries = this.entriesOf('get()', refs);
     const timeoutMs = checkGetOptions(options);
+    const started = Date.now();
     if (!(await this.objects.settled(entries, entries.length, timeoutMs))) {
       throw new GetTimeoutError(
         timeoutMs!,
@@ -209,8 +214,21 @@ export class Runtime {
       );
     }
     for (const e of entries) if (e.state === FAILED) throw e.error;
-    if (single) return this.valueOf(entries[0]!);
-    return Promise.all(entries.map((e) => this.valueOf(e)));
+    const values = single ? this.valueOf(entries[0]!) : Promise.all(entries.map((e) => this.valueOf(e)));
+    if (timeoutMs === undefined) return values;
+    // The timeout covers reading stored values too: a stalled store cannot hold get() past it.
+    let timer: { clear(): void } | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setLongTimeout(() => {
+        values.catch(() => undefined);
+        reject(new GetTimeoutError(timeoutMs, entries.filter((e) => e.payload?.kind === 'stored').map((e) => `${e.id} (reading it from the store)`)));
+      }, Math.max(0, timeoutMs - (Date.now() - started)));
+    });
+    try {
+      return await Promise.race([values, late]);
+    } finally {
+      timer!.clear();
+    }
   }
 
   /** Waits until `numReturns` of the refs are ready (done or failed), or the timeout passes. */
@@ -242,9 +260,31 @@ export class Runtime {
     } catch {
       return;
     }
+    const prefix = this.jobPrefix(backend);
+    const bound = this.options.shutdownTimeoutMs;
+    let timer: { clear(): void } | undefined;
     try {
-      await backend.store.deletePrefix(this.jobPrefix(backend));
+      // Bounded: a store that stalls or is gone cannot hold shutdown() past shutdownTimeoutMs.
+      const removing = backend.store.deletePrefix(prefix);
+      removing.catch(() => undefined);
+      await Promise.race([
+        removing,
+        new Promise<never>((_, reject) => {
+          timer = setLongTimeout(
+            () =>
+              reject(
+                new ObjectStoreError(
+                  `shutdown() could not remove the job's objects under ${prefix} within ${bound} ms (init({ shutdownTimeoutMs })): the store did not answer; they stay until the bucket's lifecycle rule expires them, or run npx volley cleanup --job ${this.jobId}`,
+                  prefix,
+                  { retryable: true },
+                ),
+              ),
+            bound,
+          );
+        }),
+      ]);
     } finally {
+      timer?.clear();
       await backend.invoker.close();
       this.objects.clear();
     }
@@ -275,7 +315,12 @@ export class Runtime {
   };
 
   private jobPrefix(b: Backend): string {
-    return `${b.keyPrefix}jobs/${this.jobId}/`;
+    return `${b.keyPrefix}jobs/${this.storeScope}/`;
+  }
+
+  /** The run's scope in the store, `<jobId>/<runId>`; envelopes carry it as their `job`. */
+  get storeScope(): string {
+    return `${this.jobId}/${this.runId}`;
   }
 
   private newId(label: string): string {
@@ -337,7 +382,7 @@ export class Runtime {
     const deps: Record<string, Payload> = {};
     for (const id of task.deps) deps[id] = this.objects.get(id)!.payload!;
     const envelope = buildEnvelope({
-      job: this.jobId,
+      job: this.storeScope,
       taskId: task.id,
       fn: task.fn,
       module: task.module,

@@ -18,7 +18,7 @@
  * more per call (~15 µs) than everything else a no-op task does in the driver.
  */
 import { deserialize, serialize } from 'node:v8';
-import { SerializationError } from './errors.js';
+import { ProtocolError, SerializationError } from './errors.js';
 import { Matrix } from './matrix.js';
 import { ObjectRef } from './ref.js';
 
@@ -314,36 +314,76 @@ export type RefResolver = (id: string) => unknown;
 /** Raw segments of a framed payload, by index. */
 type Segments = Uint8Array[];
 
+function malformed(what: string): never {
+  throw new ProtocolError(`malformed payload: ${what}; it was not made by this version of volley's encoder`);
+}
+
 /**
  * Decodes bytes made by `encode`/`encodeArgs`. The value never aliases `bytes`: binary data is
  * copied out, so a task may mutate its arguments, and two reads of one payload are independent.
+ *
+ * Bytes may come from anyone who can invoke a worker, so decoding costs time and memory in
+ * proportion to `bytes.length`: every size the payload declares (frame header, segments, a
+ * Matrix's shape, a typed array's length) is checked against the bytes present, each raw
+ * segment is copied at most once, and sparse arrays are walked by their present elements, not
+ * their length. A payload that breaks these rules is a ProtocolError.
  */
 export function decode(bytes: Uint8Array, resolveRef?: RefResolver): unknown {
   if (bytes.length === 0) throw new SerializationError('cannot decode an empty payload', 'value');
-  if (bytes[0] === COMPACT) return JSON.parse(utf8Decoder.decode(bytes.subarray(1))) as unknown;
+  if (bytes[0] === COMPACT) {
+    try {
+      return JSON.parse(utf8Decoder.decode(bytes.subarray(1))) as unknown;
+    } catch (err) {
+      return malformed(`compact JSON that does not parse (${(err as Error).message})`);
+    }
+  }
   let value: unknown;
   let segments: Segments = [];
+  let framed = false;
   if (bytes[0] === FRAMED) {
+    framed = true;
+    if (bytes.length < 5) malformed('a frame shorter than its header');
     const headerLen = new DataView(bytes.buffer, bytes.byteOffset, 5).getUint32(1, true);
-    value = deserialize(Uint8Array.prototype.slice.call(bytes, 5, 5 + headerLen));
-    const root = value as { segs?: number[] };
+    if (headerLen > bytes.length - 5) malformed(`a frame header of ${headerLen} bytes in a payload of ${bytes.length}`);
+    value = deserializeChecked(Uint8Array.prototype.slice.call(bytes, 5, 5 + headerLen));
+    if (!isMarker(value) || value[MARK] !== 'root') malformed('a frame without a root marker');
+    const segs = (value as { segs?: unknown }).segs;
+    if (!Array.isArray(segs) || segs.length === 0) malformed('a frame without its segment list');
     let at = align8(5 + headerLen);
-    segments = (root.segs ?? []).map((len) => {
-      const seg = bytes.subarray(at, at + len);
+    segments = new Array(segs.length);
+    for (let i = 0; i < segs.length; i++) {
+      const len = segs[i] as unknown;
+      if (typeof len !== 'number' || !Number.isSafeInteger(len) || len < 0 || len > bytes.length - at) {
+        malformed(`segment ${i} declares ${String(len)} bytes, more than the ${bytes.length - at} left`);
+      }
+      segments[i] = bytes.subarray(at, at + len);
       at += align8(len);
-      return seg;
-    });
+    }
+    if (at !== bytes.length) malformed(`${bytes.length - at} bytes after the last segment`);
   } else {
     // V8 makes typed arrays that view their input: give it a private copy.
-    value = deserialize(Uint8Array.prototype.slice.call(bytes));
+    value = deserializeChecked(Uint8Array.prototype.slice.call(bytes));
   }
   if (!isMarker(value) || value[MARK] !== 'root') return value;
-  return revive(value.value, { resolveRef, segments }, new Map());
+  if (!framed && (value as { segs?: unknown }).segs !== undefined) malformed('a segment list outside a frame');
+  return revive(value.value, { resolveRef, segments, used: new Set(), budget: bytes.length }, new Map());
+}
+
+function deserializeChecked(b: Uint8Array): unknown {
+  try {
+    return deserialize(b);
+  } catch (err) {
+    return malformed(`V8's deserializer refused it (${(err as Error).message})`);
+  }
 }
 
 interface ReviveContext {
   resolveRef?: RefResolver;
   segments: Segments;
+  /** Segments already copied out: each may back one value only. */
+  used: Set<number>;
+  /** Array indices left to walk one by one: the payload's size, shared by every array in it. */
+  budget: number;
 }
 
 function isMarker(v: unknown): v is Marker {
@@ -351,40 +391,58 @@ function isMarker(v: unknown): v is Marker {
   return typeof v === 'object' && v !== null && Object.prototype.hasOwnProperty.call(v, MARK);
 }
 
+const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+
 function reviveMarker(m: Marker, cx: ReviveContext, seen: Map<object, unknown>): unknown {
   if (seen.has(m)) return seen.get(m);
   let out: unknown;
   switch (m[MARK]) {
     case 'bare': {
+      if (typeof m.props !== 'object' || m.props === null || Object.getPrototypeOf(m.props) !== Object.prototype) malformed('a bare-object marker without props');
       const o = Object.create(null) as Record<string, unknown>;
       seen.set(m, o);
       for (const [k, x] of Object.entries(m.props)) o[k] = revive(x, cx, seen);
       return o;
     }
     case 'root':
-      throw new SerializationError('malformed payload: a nested root marker', 'value');
+      return malformed('a nested root marker');
     case 'ref':
+      if (typeof m.id !== 'string') malformed('a ref marker without an id');
       if (!cx.resolveRef) throw new SerializationError(`found a ref (${m.id}) where none can be resolved`, 'value');
       out = cx.resolveRef(m.id);
       break;
-    case 'matrix':
-      out = new Matrix(m.rows, m.cols, revive(m.data, cx, seen) as Float64Array);
+    case 'matrix': {
+      const { rows, cols } = m;
+      if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows < 0 || cols < 0) malformed('a Matrix marker without integer dimensions');
+      const data = revive(m.data, cx, seen);
+      // The shape must match the data present: a Matrix is never allocated from a declared size.
+      if (!(data instanceof Float64Array) || data.length !== rows * cols) malformed(`a ${rows}x${cols} Matrix marker whose data is not ${rows * cols} float64 values`);
+      out = new Matrix(rows, cols, data);
       break;
+    }
     case 'buffer': {
-      const b = revive(m.bytes, cx, seen) as Uint8Array;
+      const b = revive(m.bytes, cx, seen);
+      if (!(b instanceof Uint8Array)) malformed('a Buffer marker without bytes');
       out = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
       break;
     }
     case 'bin': {
-      const seg = cx.segments[m.seg];
+      const i = m.seg;
+      if (!Number.isSafeInteger(i) || i < 0 || i >= cx.segments.length) malformed(`a binary marker for segment ${String(i)} of ${cx.segments.length}`);
+      if (cx.used.has(i)) malformed(`segment ${i} used twice`);
+      cx.used.add(i);
+      const seg = cx.segments[i]!;
+      if (typeof m.type !== 'string' || (m.type !== 'ArrayBuffer' && !hasOwn(BINARY_TYPES, m.type))) malformed(`a binary segment of unknown type ${JSON.stringify(m.type)}`);
       const Type = m.type === 'ArrayBuffer' ? undefined : BINARY_TYPES[m.type];
-      if (!seg || (m.type !== 'ArrayBuffer' && !Type)) throw new SerializationError(`malformed payload: binary segment ${m.seg} (${m.type})`, 'value');
+      const per = (Type as unknown as { BYTES_PER_ELEMENT?: number } | undefined)?.BYTES_PER_ELEMENT ?? 1;
+      if (seg.byteLength % per !== 0) malformed(`a ${m.type} segment of ${seg.byteLength} bytes (not whole elements)`);
       const copy = new ArrayBuffer(seg.byteLength);
       new Uint8Array(copy).set(seg);
-      const per = (Type as unknown as { BYTES_PER_ELEMENT?: number })?.BYTES_PER_ELEMENT ?? 1;
       out = Type ? new Type(copy, 0, seg.byteLength / per) : copy;
       break;
     }
+    default:
+      return malformed(`an unknown marker ${JSON.stringify(String((m as Record<string, unknown>)[MARK]).slice(0, 32))}`);
   }
   seen.set(m, out);
   return out;
@@ -397,9 +455,19 @@ function revive(v: unknown, cx: ReviveContext, seen: Map<object, unknown>): unkn
   if (seen.has(v)) return seen.get(v);
   seen.set(v, v);
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const x = v[i];
-      if (typeof x === 'object' && x !== null) v[i] = revive(x, cx, seen);
+    if (v.length <= cx.budget) {
+      // Index walks together cost at most the payload's size; a longer array is sparse.
+      cx.budget -= v.length;
+      for (let i = 0; i < v.length; i++) {
+        const x = v[i];
+        if (typeof x === 'object' && x !== null) v[i] = revive(x, cx, seen);
+      }
+    } else {
+      // Longer than what the payload can hold densely: walk the elements present, not the holes.
+      for (const k of Object.keys(v)) {
+        const x = (v as unknown as Record<string, unknown>)[k];
+        if (typeof x === 'object' && x !== null) (v as unknown as Record<string, unknown>)[k] = revive(x, cx, seen);
+      }
     }
   } else if (v instanceof Map) {
     const entries = [...v.entries()];

@@ -37,8 +37,10 @@ export async function createAwsBackend(options: ResolvedInitOptions): Promise<Aw
     bucket ??= out.bucket;
   }
   const maxSockets = options.maxConcurrency;
-  const s3 = a.s3Client ?? makeS3Client({ region: a.region, endpoint: a.s3Endpoint, credentials: a.credentials, maxSockets, forcePathStyle: a.forcePathStyle }, a.s3ClientConfig);
-  const lambda = a.lambdaClient ?? makeLambdaClient({ region: a.region, endpoint: a.lambdaEndpoint, credentials: a.credentials, maxSockets }, a.lambdaClientConfig);
+  const deadlines = { connectMs: a.connectTimeoutMs, requestMs: a.s3RequestTimeoutMs, idleMs: a.s3IdleTimeoutMs };
+  const s3 = a.s3Client ?? makeS3Client({ region: a.region, endpoint: a.s3Endpoint, credentials: a.credentials, maxSockets, forcePathStyle: a.forcePathStyle, deadlines }, a.s3ClientConfig);
+  const lambda =
+    a.lambdaClient ?? makeLambdaClient({ region: a.region, endpoint: a.lambdaEndpoint, credentials: a.credentials, maxSockets, connectTimeoutMs: a.connectTimeoutMs }, a.lambdaClientConfig);
   const store = new S3Store(s3, bucket, { multipartThresholdBytes: a.multipartThresholdBytes });
   const invoker = new LambdaInvoker(lambda, store, {
     functionName,

@@ -4,59 +4,199 @@
  * code as the embedded runtime, answer the result.
  *
  * A task's own exception is a result value (re-thrown by `get` with the remote stack), never a
- * Lambda FunctionError. A task past its timeout is answered as a timeout; Lambda's function
- * timeout (serverless.yml) is the hard stop for code that never yields.
+ * Lambda FunctionError. A task runs in a worker thread of the sandbox (the "task thread", kept
+ * warm between invocations like the sandbox itself): at the task's deadline the handler
+ * terminates that thread and answers a timeout, even when the task's code never yields, so
+ * Lambda's function timeout is a last resort, not the plan. A thread that dies (process.exit,
+ * out of memory) is answered as a crashed worker and replaced on the next invocation.
+ *
+ * Every answer fits Lambda's 6 MB response: results larger than `LAMBDA_MAX_INLINE_BYTES` are
+ * written to the store whatever the envelope's inline limit, and an error's text is clipped.
  */
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { ObjectStore } from '../backend.js';
+import { ConfigError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
+import { LAMBDA_MAX_INLINE_BYTES } from '../options.js';
+import { errorResult, fromWire, toWire, type ResultEnvelope } from '../protocol.js';
+import { executeTask } from '../worker/execute.js';
 import { makeS3Client } from './clients.js';
 import { S3Store } from './s3-store.js';
 import { validateLambdaRequest, type LambdaResponse } from './wire.js';
 import { readWorkerEnv, type WorkerEnv } from './worker-env.js';
-import { ConfigError, TaskTimeoutError } from '../errors.js';
-import { errorResult, fromWire, toWire, type ResultEnvelope } from '../protocol.js';
-import { executeTask } from '../worker/execute.js';
 
 /** The part of Lambda's context object the handler uses. */
 export interface LambdaContextLike {
   logGroupName?: string;
   logStreamName?: string;
   awsRequestId?: string;
+  getRemainingTimeInMillis?: () => number;
 }
 
 export type Handler = (event: unknown, context?: LambdaContextLike) => Promise<LambdaResponse>;
 
+export interface HandlerOptions {
+  /** The store to use instead of S3 (tests); only for tasks run on the handler's own thread. */
+  storeFor?: (cfg: WorkerEnv) => ObjectStore;
+  /**
+   * The module a task thread loads: the Lambda bundle itself (`import.meta.url` of
+   * handlers/worker.ts once bundled), which registers every task and then serves the thread
+   * (`serveTaskThread`). Without it (or with VOLLEY_TASK_THREAD=off), tasks run on the
+   * handler's own thread and their timeout is soft.
+   */
+  taskThread?: URL;
+}
+
+/** Answered a little before Lambda's own timeout would kill the sandbox without an answer. */
+const LAMBDA_TIMEOUT_MARGIN_MS = 500;
+/** An error's message and stack are clipped to this many characters each in an answer. */
+const MAX_ERROR_TEXT = 64 * 1024;
+
 function taskField(event: unknown, field: 'taskId' | 'fn'): string {
-  const v = (event as { task?: Record<string, unknown> } | null)?.task?.[field];
-  return typeof v === 'string' ? v : '?';
+  const task = (event as { task?: unknown } | null)?.task;
+  if (typeof task !== 'object' || task === null || !Object.prototype.hasOwnProperty.call(task, field)) return '?';
+  const v = (task as Record<string, unknown>)[field];
+  return typeof v === 'string' ? v.slice(0, 256) : '?';
+}
+
+function storeOf(cfg: WorkerEnv): ObjectStore {
+  return new S3Store(
+    makeS3Client({ region: cfg.region, endpoint: cfg.s3Endpoint, maxSockets: 64, forcePathStyle: cfg.s3Endpoint !== undefined }),
+    cfg.bucket,
+    { multipartThresholdBytes: cfg.multipartThresholdBytes },
+  );
+}
+
+function context(cfg: WorkerEnv, store: ObjectStore) {
+  return { store, keyPrefix: cfg.keyPrefix, maxInlineBytes: LAMBDA_MAX_INLINE_BYTES };
+}
+
+// --- the task thread -------------------------------------------------------------------------
+
+interface RunMessage {
+  kind: 'run';
+  task: unknown;
+}
+interface DoneMessage {
+  kind: 'done';
+  result: ResultEnvelope;
+}
+
+const THREAD_MARK = 'volley-task-thread';
+
+/**
+ * Serves tasks when this module runs as a task thread; does nothing elsewhere. The bundle's
+ * entry calls it after every task module has registered its tasks.
+ */
+export function serveTaskThread(): void {
+  if (isMainThread || (workerData as { mark?: string } | null)?.mark !== THREAD_MARK) return;
+  const cfg = readWorkerEnv(process.env);
+  const store = storeOf(cfg);
+  const port = parentPort!;
+  port.on('message', (m: RunMessage) => {
+    const taskId = taskField(m, 'taskId');
+    let result: Promise<ResultEnvelope>;
+    try {
+      result = executeTask(fromWire(m.task), context(cfg, store));
+    } catch (err) {
+      result = Promise.resolve(errorResult(taskId, err, 'infrastructure'));
+    }
+    result
+      .catch((err: unknown) => errorResult(taskId, err, 'infrastructure'))
+      .then((r) => port.postMessage({ kind: 'done', result: r } satisfies DoneMessage));
+  });
+}
+
+/** Idle task threads; one runs one task at a time, so concurrent invocations each get one. */
+class TaskThreads {
+  private readonly idle: Worker[] = [];
+  constructor(private readonly entry: URL) {}
+
+  /** Starts a thread ahead of the first task (module loading is the cold start). */
+  warm(): void {
+    if (this.idle.length === 0) this.idle.push(this.spawn());
+  }
+
+  private spawn(): Worker {
+    const w = new Worker(this.entry, { workerData: { mark: THREAD_MARK } });
+    w.unref();
+    return w;
+  }
+
+  /**
+   * Runs the task (in wire form) on a thread; at `deadlineMs` the thread is terminated and
+   * the answer is a timeout. A thread that exits or fails is answered as a crash.
+   */
+  run(task: unknown, deadlineMs: number, fn: string, taskId: string, timeoutMs: number): Promise<ResultEnvelope> {
+    const w = this.idle.pop() ?? this.spawn();
+    return new Promise<ResultEnvelope>((resolve) => {
+      let settled = false;
+      const finish = (r: ResultEnvelope, reuse: boolean) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        w.off('message', onMessage);
+        w.off('error', onError);
+        w.off('exit', onExit);
+        if (reuse) this.idle.push(w);
+        else void w.terminate();
+        resolve(r);
+      };
+      const onMessage = (m: DoneMessage) => finish(m.result, true);
+      const onError = (err: Error) =>
+        finish(errorResult(taskId, new WorkerCrashedError(fn, taskId, `the task thread failed: ${err.message}`, { cause: err }), 'infrastructure'), false);
+      const onExit = (code: number) =>
+        finish(errorResult(taskId, new WorkerCrashedError(fn, taskId, `the task thread exited with code ${code} (process.exit in the task?)`), 'infrastructure'), false);
+      const timer = setTimeout(() => finish(errorResult(taskId, new TaskTimeoutError(fn, taskId, timeoutMs), 'infrastructure'), false), deadlineMs);
+      w.on('message', onMessage);
+      w.on('error', onError);
+      w.on('exit', onExit);
+      w.postMessage({ kind: 'run', task } satisfies RunMessage);
+    });
+  }
+}
+
+// --- the handler -----------------------------------------------------------------------------
+
+/** Keeps an answer under Lambda's response limit: an error's text is clipped. */
+function fitAnswer(result: ResultEnvelope): ResultEnvelope {
+  if (result.kind !== 'error') return result;
+  const e = result.error;
+  const clip = (t: string | undefined) => (t !== undefined && t.length > MAX_ERROR_TEXT ? `${t.slice(0, MAX_ERROR_TEXT)} ... (${t.length - MAX_ERROR_TEXT} more characters clipped)` : t);
+  if ((e.message?.length ?? 0) <= MAX_ERROR_TEXT && (e.stack?.length ?? 0) <= MAX_ERROR_TEXT && (e.name?.length ?? 0) <= 256) return result;
+  return { ...result, error: { ...e, name: e.name.slice(0, 256), message: clip(e.message)!, ...(e.stack !== undefined ? { stack: clip(e.stack) } : {}) } };
 }
 
 /**
  * Makes the handler. The environment is read and the S3 client built on the first invocation
  * and kept for warm ones; both live in this closure, not in module state.
+ *
+ * @param options - or, as before, the store factory alone.
  */
-export function createHandler(env: NodeJS.ProcessEnv = process.env, storeFor?: (cfg: WorkerEnv) => ObjectStore): Handler {
-  let setup: { cfg: WorkerEnv; store: ObjectStore } | undefined;
+export function createHandler(env: NodeJS.ProcessEnv = process.env, options: HandlerOptions | ((cfg: WorkerEnv) => ObjectStore) = {}): Handler {
+  const o: HandlerOptions = typeof options === 'function' ? { storeFor: options } : options;
+  let setup: { cfg: WorkerEnv; store?: ObjectStore; threads?: TaskThreads } | undefined;
   const init = () => {
     if (!setup) {
       const cfg = readWorkerEnv(env);
-      const store =
-        storeFor?.(cfg) ??
-        new S3Store(makeS3Client({ region: cfg.region, endpoint: cfg.s3Endpoint, maxSockets: 64, forcePathStyle: cfg.s3Endpoint !== undefined }), cfg.bucket, {
-          multipartThresholdBytes: cfg.multipartThresholdBytes,
-        });
-      setup = { cfg, store };
+      if (o.taskThread && cfg.taskThread && !o.storeFor) {
+        const threads = new TaskThreads(o.taskThread);
+        threads.warm();
+        setup = { cfg, threads };
+      } else {
+        setup = { cfg, store: o.storeFor?.(cfg) ?? storeOf(cfg) };
+      }
     }
     return setup;
   };
 
-  return async (event, context) => {
+  return async (event, ctx) => {
     const taskId = taskField(event, 'taskId');
     let result: ResultEnvelope;
     let logs: string | undefined;
     try {
-      const { cfg, store } = init();
-      logs = context?.logGroupName
-        ? `CloudWatch log group ${context.logGroupName}${context.logStreamName ? `, stream ${context.logStreamName}` : ''}${context.awsRequestId ? `, request id ${context.awsRequestId}` : ''}`
+      const { cfg, store, threads } = init();
+      logs = ctx?.logGroupName
+        ? `CloudWatch log group ${ctx.logGroupName}${ctx.logStreamName ? `, stream ${ctx.logStreamName}` : ''}${ctx.awsRequestId ? `, request id ${ctx.awsRequestId}` : ''}`
         : cfg.logs;
       const req = validateLambdaRequest(event);
       if (cfg.memoryMB !== undefined && req.memoryMB > cfg.memoryMB) {
@@ -65,20 +205,28 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, storeFor?: (
             `deploy it with more (npx volley deploy --memory ${req.memoryMB}) or lower the task's memoryMB`,
         );
       }
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<ResultEnvelope>((resolve) => {
-        timer = setTimeout(() => resolve(errorResult(taskId, new TaskTimeoutError(taskField(event, 'fn'), taskId, req.timeoutMs), 'infrastructure')), req.timeoutMs);
-      });
-      try {
-        result = await Promise.race([executeTask(fromWire(req.task), { store }), timedOut]);
-      } finally {
-        clearTimeout(timer);
+      const fn = taskField(event, 'fn');
+      // The task's timeout, or the sandbox's remaining time when that is shorter.
+      const remaining = ctx?.getRemainingTimeInMillis?.();
+      const deadlineMs = remaining === undefined ? req.timeoutMs : Math.max(0, Math.min(req.timeoutMs, remaining - LAMBDA_TIMEOUT_MARGIN_MS));
+      if (threads) {
+        result = await threads.run(req.task, deadlineMs, fn, taskId, req.timeoutMs);
+      } else {
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<ResultEnvelope>((resolve) => {
+          timer = setTimeout(() => resolve(errorResult(taskId, new TaskTimeoutError(fn, taskId, req.timeoutMs), 'infrastructure')), deadlineMs);
+        });
+        try {
+          result = await Promise.race([executeTask(fromWire(req.task), context(cfg, store!)), timedOut]);
+        } finally {
+          clearTimeout(timer);
+        }
       }
     } catch (err) {
       // A bad event or a misconfigured worker: the task's failure, not a Lambda FunctionError.
       result = errorResult(taskId, err, 'infrastructure');
     }
-    const out = toWire(result) as LambdaResponse;
+    const out = toWire(fitAnswer(result)) as LambdaResponse;
     if (logs) out.logs = logs;
     return out;
   };

@@ -34,8 +34,22 @@ export function logLocation(functionName: string, requestId?: string): string {
   return `CloudWatch log group /aws/lambda/${name}${requestId ? `, request id ${requestId}` : ''}`;
 }
 
+/**
+ * True when an invocation provably never reached the function: the connection was never made,
+ * there were no credentials, or Lambda refused the request itself (a 4xx answer). A 5xx answer,
+ * a reset connection or a timeout after sending leave the outcome unknown.
+ */
+export function notSent(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  const status = e?.$metadata?.httpStatusCode;
+  if (status !== undefined) return status >= 400 && status < 500;
+  if (e?.code && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'].includes(e.code)) return true;
+  return e?.name === 'CredentialsProviderError' || /without establishing a connection/i.test(e?.message ?? '');
+}
+
 function requestBytes(env: TaskEnvelope, options: InvokeOptions): Uint8Array {
-  const req: LambdaRequest = { v: PROTOCOL_VERSION, kind: 'invoke', task: toWire(env), timeoutMs: options.timeoutMs, memoryMB: options.memoryMB };
+  // Whole milliseconds, as the worker validates them.
+  const req: LambdaRequest = { v: PROTOCOL_VERSION, kind: 'invoke', task: toWire(env), timeoutMs: Math.ceil(options.timeoutMs), memoryMB: options.memoryMB };
   return Buffer.from(JSON.stringify(req));
 }
 
@@ -90,7 +104,8 @@ export class LambdaInvoker implements Invoker {
         });
       }
       if (deadline.signal.aborted) {
-        throw new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, `${logLocation(fn)} (no answer from Lambda function ${fn} within ${deadlineMs} ms)`);
+        // The call may have reached the function: it may have run, or still be running.
+        throw new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, `${logLocation(fn)} (no answer from Lambda function ${fn} within ${deadlineMs} ms)`, true);
       }
       if (err instanceof ThrottledError) {
         throw new TaskError(
@@ -100,10 +115,18 @@ export class LambdaInvoker implements Invoker {
         );
       }
       const e = err as { name?: string; message?: string };
+      const what = `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`;
+      if (notSent(err)) {
+        throw new TaskError(
+          `Task ${env.fn} (${env.taskId}) was not run: Lambda function ${fn} could not be invoked: ${what}` +
+            (e?.name === 'ResourceNotFoundException' ? '; deploy the worker (npx volley deploy) or check init({ aws: { functionName } })' : ''),
+          { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'INVOKE_FAILED' },
+        );
+      }
       throw new TaskError(
-        `Task ${env.fn} (${env.taskId}) could not be invoked on Lambda function ${fn}: ${e?.name ?? 'Error'}: ${e?.message ?? String(err)}` +
-          (e?.name === 'ResourceNotFoundException' ? '; deploy the worker (npx volley deploy) or check init({ aws: { functionName } })' : ''),
-        { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'INVOKE_FAILED' },
+        `Task ${env.fn} (${env.taskId}): the outcome of its invocation on Lambda function ${fn} is unknown (${what}); ` +
+          'the request may have reached the function, so the task may have run, and its result, if any, is lost. It was not sent again, which could run it twice',
+        { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'INVOKE_FAILED', retryable: true, logs: logLocation(fn) },
       );
     } finally {
       clearTimeout(timer);
@@ -158,8 +181,11 @@ export class LambdaInvoker implements Invoker {
     let logs: string | undefined;
     try {
       const wire = JSON.parse(text) as LambdaResponse;
+      if (typeof wire !== 'object' || wire === null) throw new Error('the answer is not a JSON object');
       logs = typeof wire.logs === 'string' ? wire.logs : undefined;
-      res = validateResultEnvelope(fromWire(wire));
+      // `logs` is the transport's addition to the result envelope, not part of it.
+      const { logs: _logs, ...envelope } = wire;
+      res = validateResultEnvelope(fromWire(envelope));
     } catch (err) {
       throw new WorkerCrashedError(
         env.fn,

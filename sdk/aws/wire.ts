@@ -6,6 +6,7 @@
  */
 import { DEFAULT_PAYLOAD_LIMIT_BYTES } from '../envelope.js';
 import { ProtocolError } from '../errors.js';
+import { LAMBDA_MAX_MEMORY_MB, LAMBDA_MAX_TIMEOUT_MS, LAMBDA_MIN_MEMORY_MB } from '../options.js';
 import { PROTOCOL_VERSION } from '../protocol.js';
 
 /** Lambda's limit for a synchronous invocation's request and response payloads. */
@@ -29,14 +30,26 @@ export type LambdaResponse = Record<string, unknown> & { logs?: string };
 export function validateLambdaRequest(x: unknown): LambdaRequest {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new ProtocolError('the Lambda event must be a volley invoke request object');
   const r = x as Record<string, unknown>;
-  if (r.v !== PROTOCOL_VERSION) {
+  const field = (k: string) => (Object.prototype.hasOwnProperty.call(r, k) ? r[k] : undefined);
+  if (field('v') !== PROTOCOL_VERSION) {
     throw new ProtocolError(
-      `the Lambda event has protocol version ${JSON.stringify(r.v)}, this worker speaks ${PROTOCOL_VERSION}: deploy the worker from the same volley version as the driver (npx volley deploy)`,
+      `the Lambda event has protocol version ${JSON.stringify(field('v'))}, this worker speaks ${PROTOCOL_VERSION}: deploy the worker from the same volley version as the driver (npx volley deploy)`,
     );
   }
-  if (r.kind !== 'invoke') throw new ProtocolError(`the Lambda event kind must be 'invoke', got ${JSON.stringify(r.kind)}`);
-  if (typeof r.timeoutMs !== 'number' || !(r.timeoutMs > 0)) throw new ProtocolError('the Lambda event field timeoutMs must be a number > 0');
-  if (typeof r.memoryMB !== 'number' || !(r.memoryMB > 0)) throw new ProtocolError('the Lambda event field memoryMB must be a number > 0');
-  if (typeof r.task !== 'object' || r.task === null) throw new ProtocolError('the Lambda event field task must be a task envelope');
+  if (field('kind') !== 'invoke') throw new ProtocolError(`the Lambda event kind must be 'invoke', got ${JSON.stringify(field('kind'))}`);
+  for (const k of Object.keys(r)) {
+    if (!REQUEST_FIELDS.includes(k)) throw new ProtocolError(`the Lambda event has a field ${JSON.stringify(k.slice(0, 64))} outside the protocol (allowed: ${REQUEST_FIELDS.join(', ')})`);
+  }
+  const t = r.timeoutMs;
+  if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > LAMBDA_MAX_TIMEOUT_MS) {
+    throw new ProtocolError(`the Lambda event field timeoutMs must be an integer from 1 to ${LAMBDA_MAX_TIMEOUT_MS} (Lambda's limit), got ${JSON.stringify(t)}`);
+  }
+  const m = r.memoryMB;
+  if (typeof m !== 'number' || !Number.isInteger(m) || m < LAMBDA_MIN_MEMORY_MB || m > LAMBDA_MAX_MEMORY_MB) {
+    throw new ProtocolError(`the Lambda event field memoryMB must be an integer from ${LAMBDA_MIN_MEMORY_MB} to ${LAMBDA_MAX_MEMORY_MB} (Lambda's memory sizes), got ${JSON.stringify(m)}`);
+  }
+  if (typeof r.task !== 'object' || r.task === null || Array.isArray(r.task)) throw new ProtocolError('the Lambda event field task must be a task envelope');
   return r as unknown as LambdaRequest;
 }
+
+const REQUEST_FIELDS: readonly string[] = ['v', 'kind', 'task', 'timeoutMs', 'memoryMB'];

@@ -18,6 +18,17 @@ export interface WorkerEnv {
   functionName?: string;
   /** Where this worker's logs are, when known. */
   logs?: string;
+  /**
+   * Prefix of every key volley writes (VOLLEY_KEY_PREFIX, default 'volley/', as serverless.yml
+   * sets it and scopes the role to it): the worker touches only `<prefix>jobs/<job>/` keys.
+   */
+  keyPrefix: string;
+  /**
+   * Run each task in a worker thread that is terminated at the task's deadline
+   * (VOLLEY_TASK_THREAD, default 'on'); 'off' runs tasks on the handler's thread, where only
+   * Lambda's function timeout stops code that never yields.
+   */
+  taskThread: boolean;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string, why: string): string {
@@ -38,6 +49,14 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
   } catch {
     throw new ConfigError(`the worker's environment variable ${row.env} must be an integer >= 5242880 (S3's smallest part), got ${JSON.stringify(threshold)}`);
   }
+  const keyPrefix = env.VOLLEY_KEY_PREFIX ?? (optionTable.aws.keyPrefix.default as string);
+  try {
+    optionTable.aws.keyPrefix.check('VOLLEY_KEY_PREFIX', keyPrefix);
+  } catch (err) {
+    throw new ConfigError(`the worker's environment variable ${(err as Error).message}`);
+  }
+  const thread = env.VOLLEY_TASK_THREAD ?? 'on';
+  if (thread !== 'on' && thread !== 'off') throw new ConfigError(`the worker's environment variable VOLLEY_TASK_THREAD must be 'on' or 'off', got ${JSON.stringify(thread)}`);
   const mem = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
   const group = env.AWS_LAMBDA_LOG_GROUP_NAME;
   const stream = env.AWS_LAMBDA_LOG_STREAM_NAME;
@@ -49,5 +68,7 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     memoryMB: Number.isFinite(mem) && mem > 0 ? mem : undefined,
     functionName: env.AWS_LAMBDA_FUNCTION_NAME || undefined,
     logs: group ? `CloudWatch log group ${group}${stream ? `, stream ${stream}` : ''}` : undefined,
+    keyPrefix,
+    taskThread: thread === 'on',
   };
 }

@@ -28,6 +28,7 @@ import { Worker } from 'node:worker_threads';
 import type { InvokeOptions, Invoker } from '../backend.js';
 import { ConfigError, TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import type { ResultEnvelope, TaskEnvelope } from '../protocol.js';
+import { setLongTimeout, type LongTimer } from '../timers.js';
 import type { ResolvedLocalOptions } from '../options.js';
 import type { MemoryStore } from './memory-store.js';
 import type { FromWorker, ToWorker } from './messages.js';
@@ -54,7 +55,7 @@ interface Slot {
   completed: number;
   /** The worker writes here the sequence number of the task it is running. */
   progress: Int32Array;
-  timer?: NodeJS.Timeout;
+  timer?: LongTimer;
   idleTimer?: NodeJS.Timeout;
   /** Why the pool is stopping this worker, so its exit is not reported as a crash. */
   stopping?: 'timeout' | 'idle' | 'close';
@@ -123,7 +124,7 @@ export class WorkerPool implements Invoker {
     const exits: Promise<unknown>[] = [];
     for (const s of this.slots) {
       s.stopping = 'close';
-      if (s.timer) clearTimeout(s.timer);
+      s.timer?.clear();
       if (s.idleTimer) clearTimeout(s.idleTimer);
       exits.push(s.worker.terminate());
     }
@@ -202,7 +203,7 @@ export class WorkerPool implements Invoker {
       case 'results': {
         // After a timeout the pool has given up on this worker; late results are dropped.
         if (slot.stopping) return;
-        if (slot.timer) clearTimeout(slot.timer);
+        slot.timer?.clear();
         slot.timer = undefined;
         for (const res of m.results) {
           const job = slot.jobs[0];
@@ -245,7 +246,7 @@ export class WorkerPool implements Invoker {
 
   /** The timer always belongs to the worker's running task, the first of its jobs. */
   private startTimer(slot: Slot): void {
-    slot.timer = setTimeout(() => this.onTimeout(slot), slot.jobs[0]!.timeoutMs);
+    slot.timer = setLongTimeout(() => this.onTimeout(slot), slot.jobs[0]!.timeoutMs);
   }
 
   private isShort(job: Job): boolean {
@@ -309,7 +310,7 @@ export class WorkerPool implements Invoker {
     const running = Atomics.load(slot.progress, 0) - slot.completed;
     const jobs = slot.jobs;
     slot.jobs = [];
-    if (slot.timer) clearTimeout(slot.timer);
+    slot.timer?.clear();
     slot.timer = undefined;
     const i = running >= 0 && running < jobs.length ? running : 0;
     return { job: jobs[i], again: [...jobs.slice(0, i), ...jobs.slice(i + 1)] };

@@ -72,7 +72,8 @@ async function runQueue(): Promise<void> {
     const started = performance.now();
     let res: ResultEnvelope;
     try {
-      res = await executeTask(env, { store, loadModule });
+      // The embedded runtime's store has no key prefix (local/backend.ts).
+      res = await executeTask(env, { store, loadModule, keyPrefix: '' });
     } catch (err) {
       // Only a malformed envelope gets here; report it as the task's failure.
       res = errorResult(typeof env?.taskId === 'string' ? env.taskId : '?', err, 'infrastructure');

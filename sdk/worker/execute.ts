@@ -4,7 +4,16 @@
  */
 import { ProtocolError, SerializationError, TaskNotFoundError } from '../errors.js';
 import type { ObjectStore } from '../backend.js';
-import { PROTOCOL_VERSION, errorResult, validateTaskEnvelope, type Payload, type ResultEnvelope, type TaskEnvelope, type Timing } from '../protocol.js';
+import {
+  PROTOCOL_VERSION,
+  checkKeysConfined,
+  errorResult,
+  validateTaskEnvelope,
+  type Payload,
+  type ResultEnvelope,
+  type TaskEnvelope,
+  type Timing,
+} from '../protocol.js';
 import { lookupTask } from '../registry.js';
 import { decode, encode } from '../serialize.js';
 
@@ -12,6 +21,13 @@ export interface WorkerContext {
   store: ObjectStore;
   /** Loads a task's module on demand (embedded runtime); Lambda bundles have every task loaded. */
   loadModule?: (url: string) => Promise<unknown>;
+  /**
+   * The store's key prefix on this worker: every key an envelope names must be under
+   * `<keyPrefix>jobs/<job>/` (its own run), or the task is refused with a ProtocolError.
+   */
+  keyPrefix: string;
+  /** Largest result this worker may answer inline (Lambda: what fits its 6 MB response); larger ones are stored whatever the envelope's inlineLimit. */
+  maxInlineBytes?: number;
 }
 
 async function payloadBytes(p: Payload, store: ObjectStore): Promise<Uint8Array> {
@@ -41,6 +57,8 @@ async function resolveFunction(env: TaskEnvelope, ctx: WorkerContext): Promise<(
  */
 export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<ResultEnvelope> {
   const env = validateTaskEnvelope(raw);
+  checkKeysConfined(env, ctx.keyPrefix);
+  const inlineLimit = Math.min(env.inlineLimit, ctx.maxInlineBytes ?? Infinity);
   const timing: Timing = { fetchMs: 0, runMs: 0, storeMs: 0 };
   let t0 = performance.now();
 
@@ -57,10 +75,13 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
       for (let i = 0; i < ids.length; i++) values.set(ids[i]!, decode(bytes[i]!));
     }
     const argBytes = await payloadBytes(env.args, ctx.store);
-    args = decode(argBytes, (id) => {
+    const decoded = decode(argBytes, (id) => {
       if (!values.has(id)) throw new ProtocolError(`ref ${id} is used by the arguments but missing from the envelope's deps`);
       return values.get(id);
-    }) as unknown[];
+    });
+    // The driver always sends a list; anything else is a malformed envelope, not the task's fault.
+    if (!Array.isArray(decoded)) throw new ProtocolError(`the task's arguments decode to ${decoded === null ? 'null' : typeof decoded}, not an argument list`);
+    args = decoded;
   } catch (err) {
     timing.fetchMs = performance.now() - t0;
     return errorResult(env.taskId, err, 'infrastructure', timing);
@@ -80,8 +101,8 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
 
   try {
     const store = ctx.store;
-    const bytes = encode(value, `result of ${env.fn}`, (n) => (n > env.inlineLimit && store.allocate ? store.allocate(n) : new Uint8Array(n)));
-    if (bytes.length <= env.inlineLimit) {
+    const bytes = encode(value, `result of ${env.fn}`, (n) => (n > inlineLimit && store.allocate ? store.allocate(n) : new Uint8Array(n)));
+    if (bytes.length <= inlineLimit) {
       timing.storeMs = performance.now() - t2;
       return { v: PROTOCOL_VERSION, kind: 'value', taskId: env.taskId, bytes, timing };
     }

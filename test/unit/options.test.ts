@@ -76,7 +76,7 @@ describe('the options table', () => {
     assert.throws(() => resolveInitOptions({ local: { maxWorkers: 1.5 } }, {}), /init\(\{ local: \{ maxWorkers \} \}\) must be an integer >= 1/);
     assert.throws(() => resolveInitOptions({ target: 'aws', aws: { multipartThresholdBytes: 1024 } }, {}), /multipartThresholdBytes \} \}\) must be an integer >= 5242880/);
     assert.throws(() => resolveInitOptions({ target: 'mars' as never }, {}), /valid targets are: local, aws, localstack, emulator/);
-    assert.throws(() => resolveTaskOptionsInput('remote()', { memoryMB: 64 }), /remote\(\): memoryMB must be an integer >= 128/);
+    assert.throws(() => resolveTaskOptionsInput('remote()', { memoryMB: 64 }), /remote\(\): memoryMB must be an integer from 128 to 10240/);
   });
 
   it('documents every row', () => {

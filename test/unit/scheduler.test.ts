@@ -48,7 +48,7 @@ function fakeBackend(opts: { maxConcurrency?: number; manual?: boolean } = {}) {
         maxInFlight = Math.max(maxInFlight, ++inFlight);
         if (opts.manual) await new Promise<void>((r) => held.push(r));
         try {
-          return await executeTask(structuredClone(env), { store: workerStore });
+          return await executeTask(structuredClone(env), { store: workerStore, keyPrefix: 'volley/' });
         } finally {
           inFlight--;
         }
@@ -112,7 +112,7 @@ describe('orchestrator', () => {
     const sum = rt.remote(madd, rt.remote(matmul, m1!, m2!), rt.remote(matmul, m3!, m4!));
     const result = await rt.get(sum);
     assert.ok(result instanceof Matrix);
-    assert.deepEqual(f.driverStore.gets, [`volley/jobs/${rt.jobId}/${sum.id}`]);
+    assert.deepEqual(f.driverStore.gets, [`volley/jobs/${rt.jobId}/${rt.runId}/${sum.id}`]);
     assert.equal(f.driverStore.puts.length, 0);
     // Every intermediate was written once by a worker and read by the worker that needed it.
     assert.equal(f.workerStore.puts.length, 7);
