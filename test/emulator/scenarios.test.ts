@@ -7,10 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { Runtime } from 'volley';
+import { Runtime, TaskTimeoutError } from 'volley';
 import { makeS3Client } from '../../sdk/aws/clients.js';
 import { startEmulators, type Emulators } from '../../infra/emulators.js';
 import { add, filled, nap } from '../fixtures/tasks.js';
+import { shout, spin } from '../fixtures/more-tasks.js';
 import { defineScenarios } from '../scenarios.js';
 
 export const FIXTURES = ['test/fixtures/tasks.ts', 'test/fixtures/more-tasks.ts'];
@@ -45,7 +46,7 @@ describe('a job on the emulators', () => {
   it('keeps large values in the bucket under the job prefix and removes them at shutdown', async () => {
     const rt = await new Runtime({ target: 'emulator', aws: emu!.aws, maxConcurrency: 4 }).ready();
     const s3 = makeS3Client({ region: 'us-east-1', endpoint: emu!.aws.s3Endpoint, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, maxSockets: 2, forcePathStyle: true });
-    const list = async () => ((await s3.send(new ListObjectsV2Command({ Bucket: emu!.aws.bucket, Prefix: `volley/jobs/${rt.jobId}/` }))).Contents ?? []).map((o) => o.Key!);
+    const list = async () => ((await s3.send(new ListObjectsV2Command({ Bucket: emu!.aws.bucket, Prefix: `volley/jobs/${rt.jobId}/${rt.runId}/` }))).Contents ?? []).map((o) => o.Key!);
     try {
       const big = rt.put(new Float64Array(100_000).fill(2));
       const out = rt.remote(filled, 50_000, 3);
@@ -66,6 +67,22 @@ describe('a job on the emulators', () => {
     } finally {
       await rt.shutdown();
       s3.destroy();
+    }
+  });
+});
+
+describe('a task that never yields, on the emulators', () => {
+  it('is stopped at its timeout: its thread is terminated, the answer says so, and the next task runs', { timeout: 60_000 }, async () => {
+    // Grace 20 s: only the worker's own deadline can answer within the test's.
+    const rt = await new Runtime({ target: 'emulator', aws: { ...emu!.aws, invokeGraceMs: 20_000 }, maxConcurrency: 2 }).ready();
+    try {
+      const err = await rt.get(rt.remote(spin.options({ timeoutMs: 1000 }), 600_000)).catch((e: unknown) => e);
+      assert.ok(err instanceof TaskTimeoutError, String(err));
+      assert.equal(err.outcomeUnknown, false, 'the worker stopped the task and said so');
+      assert.match(err.message, /timed out after 1000 ms and was stopped/);
+      assert.equal(await rt.get(rt.remote(shout, 'after')), 'AFTER!');
+    } finally {
+      await rt.shutdown();
     }
   });
 });

@@ -44,6 +44,11 @@ describe('the worker stack', () => {
     assert.match(statements, /s3:GetObject/);
     assert.ok(!/"s3:\*"|"lambda:\*"|"Resource":"\*"/.test(statements), `no wildcard grants: ${statements}`);
     assert.match(statements, /function:volley-ci-worker/);
+    // Objects only under volley's prefix, which the lifecycle rule expires; a reserved concurrency caps a runaway job.
+    assert.match(statements, /VolleyBucket\.Arn\}\/volley\/\*/);
+    assert.ok(!/VolleyBucket\.Arn\}\/\*/.test(statements), `no grant on the whole bucket: ${statements}`);
+    assert.equal(fn.Environment.Variables.VOLLEY_KEY_PREFIX, 'volley/');
+    assert.equal(fn.ReservedConcurrentExecutions, 100);
 
     assert.deepEqual(t.Outputs.WorkerFunctionName!.Value, { Ref: 'WorkerLambdaFunction' });
     assert.deepEqual(t.Outputs.BucketName!.Value, { Ref: 'VolleyBucket' });
