@@ -195,7 +195,10 @@ export function checkNumber(where: string, v: unknown, opts: { min: number; max?
   }
 }
 
-const num = (opts: { min: number; max?: number; integer?: boolean; allowInfinity?: boolean; why?: string }): Check => (where, v) => checkNumber(where, v, opts);
+const num =
+  (opts: { min: number; max?: number; integer?: boolean; allowInfinity?: boolean; why?: string }): Check =>
+  (where, v) =>
+    checkNumber(where, v, opts);
 
 /** Lambda's limits: memory sizes (MB) and the longest one invocation may run (ms). */
 export const LAMBDA_MIN_MEMORY_MB = 128;
@@ -250,7 +253,11 @@ export const optionTable = {
       },
       doc: 'Where tasks run: local, aws, localstack or emulator.',
     },
-    inlineThresholdBytes: { default: 100 * 1024, check: num({ min: 0, integer: true }), doc: `Values up to this many bytes travel inside the task envelope; larger ones go through the object store. At most ${LAMBDA_MAX_INLINE_BYTES} on the aws, localstack and emulator targets (Lambda's 6 MB payload limit).` },
+    inlineThresholdBytes: {
+      default: 100 * 1024,
+      check: num({ min: 0, integer: true }),
+      doc: `Values up to this many bytes travel inside the task envelope; larger ones go through the object store. At most ${LAMBDA_MAX_INLINE_BYTES} on the aws, localstack and emulator targets (Lambda's 6 MB payload limit).`,
+    },
     maxConcurrency: {
       byTarget: { aws: 100, localstack: 16, emulator: 16 },
       check: num({ min: 1, integer: true, allowInfinity: true }),

@@ -77,7 +77,7 @@ function isObj(x: unknown): x is Record<string, unknown> {
 
 /** Own field, never one inherited from a prototype. */
 function own(x: Record<string, unknown>, k: string): unknown {
-  return Object.prototype.hasOwnProperty.call(x, k) ? x[k] : undefined;
+  return Object.hasOwn(x, k) ? x[k] : undefined;
 }
 
 /** Rejects any field outside the contract (and so `__proto__`, `constructor`, ...). */
@@ -97,7 +97,8 @@ function checkName(v: unknown, what: string): string {
 
 /** `<jobId>/<runId>`: the job id's characters (as init() checks them), a slash, a run id (base64url). */
 const JOB_SCOPE = /^[A-Za-z0-9._-]{1,64}\/[A-Za-z0-9_-]{16,64}$/;
-/** The object part of a key: no control characters, no empty path segments. */
+/** A key: no control characters. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
 const OBJECT_PART = /^[^\u0000-\u001f\u007f]+$/;
 
 function checkKey(v: unknown, what: string): string {
@@ -134,9 +135,7 @@ const TASK_FIELDS = ['v', 'kind', 'job', 'taskId', 'fn', 'module', 'args', 'deps
 export function validateTaskEnvelope(x: unknown): TaskEnvelope {
   if (!isObj(x)) throw new ProtocolError('task envelope must be a plain object');
   if (own(x, 'v') !== PROTOCOL_VERSION) {
-    throw new ProtocolError(
-      `task envelope has protocol version ${JSON.stringify(own(x, 'v'))}, this worker speaks ${PROTOCOL_VERSION}: deploy the worker from the same volley version as the driver`,
-    );
+    throw new ProtocolError(`task envelope has protocol version ${JSON.stringify(own(x, 'v'))}, this worker speaks ${PROTOCOL_VERSION}: deploy the worker from the same volley version as the driver`);
   }
   if (own(x, 'kind') !== 'task') throw new ProtocolError(`envelope kind must be 'task', got ${JSON.stringify(own(x, 'kind'))}`);
   onlyFields(x, TASK_FIELDS, 'task envelope');
@@ -265,7 +264,7 @@ export function fromWire(x: unknown): unknown {
   if (Array.isArray(x)) return x.map(fromWire);
   if (typeof x === 'object' && x !== null) {
     const rec = x as Record<string, unknown>;
-    if (Object.prototype.hasOwnProperty.call(rec, B64)) {
+    if (Object.hasOwn(rec, B64)) {
       const b = rec[B64];
       if (typeof b !== 'string' || Object.keys(rec).length !== 1) throw new ProtocolError(`a ${B64} field must be the only field of its object and hold a string`);
       if (b.length % 4 !== 0 || !BASE64.test(b)) throw new ProtocolError(`a ${B64} field holds malformed base64 (${b.length} characters)`);

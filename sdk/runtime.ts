@@ -219,10 +219,18 @@ export class Runtime {
     // The timeout covers reading stored values too: a stalled store cannot hold get() past it.
     let timer: { clear(): void } | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setLongTimeout(() => {
-        values.catch(() => undefined);
-        reject(new GetTimeoutError(timeoutMs, entries.filter((e) => e.payload?.kind === 'stored').map((e) => `${e.id} (reading it from the store)`)));
-      }, Math.max(0, timeoutMs - (Date.now() - started)));
+      timer = setLongTimeout(
+        () => {
+          values.catch(() => undefined);
+          reject(
+            new GetTimeoutError(
+              timeoutMs,
+              entries.filter((e) => e.payload?.kind === 'stored').map((e) => `${e.id} (reading it from the store)`),
+            ),
+          );
+        },
+        Math.max(0, timeoutMs - (Date.now() - started)),
+      );
     });
     try {
       return await Promise.race([values, late]);

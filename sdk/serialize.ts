@@ -391,7 +391,7 @@ function isMarker(v: unknown): v is Marker {
   return typeof v === 'object' && v !== null && Object.prototype.hasOwnProperty.call(v, MARK);
 }
 
-const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+const hasOwn = (o: object, k: string) => Object.hasOwn(o, k);
 
 function reviveMarker(m: Marker, cx: ReviveContext, seen: Map<object, unknown>): unknown {
   if (seen.has(m)) return seen.get(m);

@@ -23,10 +23,7 @@ export function setLongTimeout(fn: () => void, ms: number): LongTimer {
   const arm = (left: number) => {
     if (cleared || !Number.isFinite(left)) return;
     // The common case is one plain timer; only a wait past Node's limit is re-armed.
-    handle =
-      left <= MAX_TIMER_MS
-        ? setTimeout(fn, Math.max(0, left))
-        : setTimeout(() => arm(deadline - Date.now()), MAX_TIMER_MS);
+    handle = left <= MAX_TIMER_MS ? setTimeout(fn, Math.max(0, left)) : setTimeout(() => arm(deadline - Date.now()), MAX_TIMER_MS);
     if (unref) handle.unref();
   };
   arm(ms);

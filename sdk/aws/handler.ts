@@ -53,17 +53,15 @@ const MAX_ERROR_TEXT = 64 * 1024;
 
 function taskField(event: unknown, field: 'taskId' | 'fn'): string {
   const task = (event as { task?: unknown } | null)?.task;
-  if (typeof task !== 'object' || task === null || !Object.prototype.hasOwnProperty.call(task, field)) return '?';
+  if (typeof task !== 'object' || task === null || !Object.hasOwn(task, field)) return '?';
   const v = (task as Record<string, unknown>)[field];
   return typeof v === 'string' ? v.slice(0, 256) : '?';
 }
 
 function storeOf(cfg: WorkerEnv): ObjectStore {
-  return new S3Store(
-    makeS3Client({ region: cfg.region, endpoint: cfg.s3Endpoint, maxSockets: 64, forcePathStyle: cfg.s3Endpoint !== undefined }),
-    cfg.bucket,
-    { multipartThresholdBytes: cfg.multipartThresholdBytes },
-  );
+  return new S3Store(makeS3Client({ region: cfg.region, endpoint: cfg.s3Endpoint, maxSockets: 64, forcePathStyle: cfg.s3Endpoint !== undefined }), cfg.bucket, {
+    multipartThresholdBytes: cfg.multipartThresholdBytes,
+  });
 }
 
 function context(cfg: WorkerEnv, store: ObjectStore) {
@@ -100,9 +98,7 @@ export function serveTaskThread(): void {
     } catch (err) {
       result = Promise.resolve(errorResult(taskId, err, 'infrastructure'));
     }
-    result
-      .catch((err: unknown) => errorResult(taskId, err, 'infrastructure'))
-      .then((r) => port.postMessage({ kind: 'done', result: r } satisfies DoneMessage));
+    result.catch((err: unknown) => errorResult(taskId, err, 'infrastructure')).then((r) => port.postMessage({ kind: 'done', result: r } satisfies DoneMessage));
   });
 }
 
@@ -142,10 +138,8 @@ class TaskThreads {
         resolve(r);
       };
       const onMessage = (m: DoneMessage) => finish(m.result, true);
-      const onError = (err: Error) =>
-        finish(errorResult(taskId, new WorkerCrashedError(fn, taskId, `the task thread failed: ${err.message}`, { cause: err }), 'infrastructure'), false);
-      const onExit = (code: number) =>
-        finish(errorResult(taskId, new WorkerCrashedError(fn, taskId, `the task thread exited with code ${code} (process.exit in the task?)`), 'infrastructure'), false);
+      const onError = (err: Error) => finish(errorResult(taskId, new WorkerCrashedError(fn, taskId, `the task thread failed: ${err.message}`, { cause: err }), 'infrastructure'), false);
+      const onExit = (code: number) => finish(errorResult(taskId, new WorkerCrashedError(fn, taskId, `the task thread exited with code ${code} (process.exit in the task?)`), 'infrastructure'), false);
       const timer = setTimeout(() => finish(errorResult(taskId, new TaskTimeoutError(fn, taskId, timeoutMs), 'infrastructure'), false), deadlineMs);
       w.on('message', onMessage);
       w.on('error', onError);

@@ -30,7 +30,7 @@ export type LambdaResponse = Record<string, unknown> & { logs?: string };
 export function validateLambdaRequest(x: unknown): LambdaRequest {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new ProtocolError('the Lambda event must be a volley invoke request object');
   const r = x as Record<string, unknown>;
-  const field = (k: string) => (Object.prototype.hasOwnProperty.call(r, k) ? r[k] : undefined);
+  const field = (k: string) => (Object.hasOwn(r, k) ? r[k] : undefined);
   if (field('v') !== PROTOCOL_VERSION) {
     throw new ProtocolError(
       `the Lambda event has protocol version ${JSON.stringify(field('v'))}, this worker speaks ${PROTOCOL_VERSION}: deploy the worker from the same volley version as the driver (npx volley deploy)`,

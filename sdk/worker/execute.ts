@@ -4,16 +4,7 @@
  */
 import { ProtocolError, SerializationError, TaskNotFoundError } from '../errors.js';
 import type { ObjectStore } from '../backend.js';
-import {
-  PROTOCOL_VERSION,
-  checkKeysConfined,
-  errorResult,
-  validateTaskEnvelope,
-  type Payload,
-  type ResultEnvelope,
-  type TaskEnvelope,
-  type Timing,
-} from '../protocol.js';
+import { PROTOCOL_VERSION, checkKeysConfined, errorResult, validateTaskEnvelope, type Payload, type ResultEnvelope, type TaskEnvelope, type Timing } from '../protocol.js';
 import { lookupTask } from '../registry.js';
 import { decode, encode } from '../serialize.js';
 

@@ -156,7 +156,11 @@ describe('lost and slow Lambda answers', () => {
 
   function invoker(endpoint: string, invokeGraceMs: number) {
     const client = makeLambdaClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxSockets: 2 });
-    const store = new S3Store(makeS3Client({ region: 'us-east-1', endpoint: s3rver.endpoint, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, maxSockets: 2, forcePathStyle: true }), BUCKET, { multipartThresholdBytes: 16 * 1024 * 1024 });
+    const store = new S3Store(
+      makeS3Client({ region: 'us-east-1', endpoint: s3rver.endpoint, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, maxSockets: 2, forcePathStyle: true }),
+      BUCKET,
+      { multipartThresholdBytes: 16 * 1024 * 1024 },
+    );
     return new LambdaInvoker(client, store, { functionName: 'volley-test-worker', invokeGraceMs, baseDelayMs: 5, maxDelayMs: 20, giveUpMs: 1000, ownsClient: true });
   }
 

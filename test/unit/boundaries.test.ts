@@ -67,7 +67,11 @@ function handlerWith(store: ObjectStore) {
 const errorName = (answer: Record<string, unknown>) => (answer.error as { name?: string } | undefined)?.name;
 
 describe('the envelope validator', () => {
-  const rejects = (x: unknown, re: RegExp) => assert.throws(() => validateTaskEnvelope(x), (e: unknown) => e instanceof ProtocolError && re.test(e.message));
+  const rejects = (x: unknown, re: RegExp) =>
+    assert.throws(
+      () => validateTaskEnvelope(x),
+      (e: unknown) => e instanceof ProtocolError && re.test(e.message),
+    );
 
   it('accepts what the driver builds', () => {
     assert.equal(validateTaskEnvelope(envelope()).fn, 'echoBoundary');
@@ -96,7 +100,10 @@ describe('the envelope validator', () => {
   it('refuses malformed base64 instead of decoding what it can', () => {
     const wire = JSON.parse(JSON.stringify(toWire(envelope()))) as { args: { bytes: { $b64: string } } };
     wire.args.bytes.$b64 = 'SGVsbG8*'; // Node's decoder would skip the '*'
-    assert.throws(() => fromWire(wire), (e: unknown) => e instanceof ProtocolError && /malformed base64/.test(e.message));
+    assert.throws(
+      () => fromWire(wire),
+      (e: unknown) => e instanceof ProtocolError && /malformed base64/.test(e.message),
+    );
     wire.args.bytes.$b64 = 'SGVsbG8'; // not whole groups
     assert.throws(() => fromWire(wire), ProtocolError);
   });
@@ -105,10 +112,7 @@ describe('the envelope validator', () => {
     const ok = { v: PROTOCOL_VERSION, kind: 'value', taskId: 't', bytes: new Uint8Array(1), timing: { fetchMs: 0, runMs: 0, storeMs: 0 } };
     assert.equal(validateResultEnvelope(ok).kind, 'value');
     assert.throws(() => validateResultEnvelope({ ...ok, extra: true }), ProtocolError);
-    assert.throws(
-      () => validateResultEnvelope({ v: PROTOCOL_VERSION, kind: 'error', taskId: 't', error: { name: 'E', message: 'm' }, fault: 'nobody', timing: ok.timing }),
-      /fault must be/,
-    );
+    assert.throws(() => validateResultEnvelope({ v: PROTOCOL_VERSION, kind: 'error', taskId: 't', error: { name: 'E', message: 'm' }, fault: 'nobody', timing: ok.timing }), /fault must be/);
   });
 });
 
@@ -159,7 +163,10 @@ describe('the Lambda handler at its boundary', () => {
     }
     assert.deepEqual(store.touched, []);
     // Its own run's keys work.
-    await store.put(`${PREFIX}args`, encodeArgs([5], () => assert.fail()));
+    await store.put(
+      `${PREFIX}args`,
+      encodeArgs([5], () => assert.fail()),
+    );
     const ok = await h(request(envelope({ args: { kind: 'stored', key: `${PREFIX}args`, size: 1 } })));
     assert.equal(ok.kind, 'value');
     void echoBoundary;
@@ -168,7 +175,13 @@ describe('the Lambda handler at its boundary', () => {
   it('a result too large for a 6 MB answer goes to the store whatever the inline limit says', async () => {
     const store = new RecordingStore();
     const h = handlerWith(store);
-    const env = envelope({ fn: 'bigBoundary', taskId: 'bigBoundary-1', resultKey: `${PREFIX}bigBoundary-1`, inlineLimit: 8e6, args: { kind: 'inline', bytes: encodeArgs([5_000_000], () => assert.fail()) } });
+    const env = envelope({
+      fn: 'bigBoundary',
+      taskId: 'bigBoundary-1',
+      resultKey: `${PREFIX}bigBoundary-1`,
+      inlineLimit: 8e6,
+      args: { kind: 'inline', bytes: encodeArgs([5_000_000], () => assert.fail()) },
+    });
     const answer = await h(request(env));
     assert.equal(answer.kind, 'stored');
     assert.ok(Buffer.byteLength(JSON.stringify(answer)) < 6 * 1024 * 1024);
@@ -178,7 +191,12 @@ describe('the Lambda handler at its boundary', () => {
 
   it('an error too large for a 6 MB answer is clipped, and says so', async () => {
     const h = handlerWith(new RecordingStore());
-    const env = envelope({ fn: 'throwBigBoundary', taskId: 'throwBigBoundary-1', resultKey: `${PREFIX}throwBigBoundary-1`, args: { kind: 'inline', bytes: encodeArgs([7_000_000], () => assert.fail()) } });
+    const env = envelope({
+      fn: 'throwBigBoundary',
+      taskId: 'throwBigBoundary-1',
+      resultKey: `${PREFIX}throwBigBoundary-1`,
+      args: { kind: 'inline', bytes: encodeArgs([7_000_000], () => assert.fail()) },
+    });
     const answer = await h(request(env));
     assert.equal(answer.kind, 'error');
     assert.equal(answer.fault, 'user');
@@ -191,13 +209,19 @@ describe('the Lambda handler at its boundary', () => {
 describe('ranges at init', () => {
   it('timeouts above what the target can honour are UsageErrors; the embedded runtime takes any length', () => {
     const env = { VOLLEY_LAMBDA_ENDPOINT: 'http://127.0.0.1:1', VOLLEY_S3_ENDPOINT: 'http://127.0.0.1:2' };
-    assert.throws(() => resolveInitOptions({ target: 'emulator', taskTimeoutMs: 1e10 }, env), (e: unknown) => e instanceof UsageError && /at most 900000 ms/.test(e.message));
+    assert.throws(
+      () => resolveInitOptions({ target: 'emulator', taskTimeoutMs: 1e10 }, env),
+      (e: unknown) => e instanceof UsageError && /at most 900000 ms/.test(e.message),
+    );
     assert.equal(resolveInitOptions({ taskTimeoutMs: 1e10 }, {}).taskTimeoutMs, 1e10);
   });
 
   it('an inline threshold no Lambda payload can carry is a UsageError on the AWS targets', () => {
     const env = { VOLLEY_LAMBDA_ENDPOINT: 'http://127.0.0.1:1', VOLLEY_S3_ENDPOINT: 'http://127.0.0.1:2' };
-    assert.throws(() => resolveInitOptions({ target: 'emulator', inlineThresholdBytes: 8e6 }, env), (e: unknown) => e instanceof UsageError && /6 MB/.test(e.message));
+    assert.throws(
+      () => resolveInitOptions({ target: 'emulator', inlineThresholdBytes: 8e6 }, env),
+      (e: unknown) => e instanceof UsageError && /6 MB/.test(e.message),
+    );
     assert.throws(() => resolveInitOptions({ target: 'aws', inlineThresholdBytes: 8e6, aws: { functionName: 'f', bucket: 'b' } }, {}), UsageError);
     assert.equal(resolveInitOptions({ inlineThresholdBytes: 8e6 }, {}).inlineThresholdBytes, 8e6);
   });

@@ -74,7 +74,10 @@ describe('decoding crafted payloads', () => {
   it('a Matrix marker declaring 20000x20000 without data is refused, not allocated (3.2 GB)', () => {
     const bytes = root({ [MARK]: 'matrix', rows: 20_000, cols: 20_000 });
     assert.ok(bytes.length < 100);
-    assert.throws(() => decode(bytes), (e: unknown) => e instanceof ProtocolError && /20000x20000 Matrix marker/.test(e.message));
+    assert.throws(
+      () => decode(bytes),
+      (e: unknown) => e instanceof ProtocolError && /20000x20000 Matrix marker/.test(e.message),
+    );
     assert.throws(() => decode(root({ [MARK]: 'matrix', rows: 2, cols: 2, data: new Float64Array(3) })), ProtocolError);
     assert.throws(() => decode(root({ [MARK]: 'matrix', rows: -1, cols: 2, data: new Float64Array(0) })), ProtocolError);
   });
@@ -104,7 +107,10 @@ describe('decoding crafted payloads', () => {
   it('one segment cannot stand behind many values (memory would be markers x segment size)', () => {
     const bin = () => ({ [MARK]: 'bin', type: 'Uint8Array', seg: 0 });
     const bytes = framed({ [MARK]: 'root', value: Array.from({ length: 1000 }, bin), segs: [1 << 20] }, 1 << 20);
-    assert.throws(() => decode(bytes), (e: unknown) => e instanceof ProtocolError && /segment 0 used twice/.test(e.message));
+    assert.throws(
+      () => decode(bytes),
+      (e: unknown) => e instanceof ProtocolError && /segment 0 used twice/.test(e.message),
+    );
     // The encoder's own sharing (one array twice) is one marker object, decoded once.
     const shared = new Float64Array(100_000);
     const back = decode(encode([shared, shared])) as Float64Array[];
@@ -174,7 +180,10 @@ const mutated = fc
 const markerPayload = fc
   .tuple(
     fc.constantFrom('ref', 'matrix', 'buffer', 'bare', 'bin', 'root', 'other'),
-    fc.dictionary(fc.constantFrom('rows', 'cols', 'data', 'seg', 'type', 'bytes', 'props', 'id', 'value', 'segs'), fc.oneof(fc.integer({ min: -5, max: 1e9 }), fc.string({ maxLength: 16 }), fc.float64Array({ maxLength: 4 }), fc.array(fc.nat(1e9), { maxLength: 3 }))),
+    fc.dictionary(
+      fc.constantFrom('rows', 'cols', 'data', 'seg', 'type', 'bytes', 'props', 'id', 'value', 'segs'),
+      fc.oneof(fc.integer({ min: -5, max: 1e9 }), fc.string({ maxLength: 16 }), fc.float64Array({ maxLength: 4 }), fc.array(fc.nat(1e9), { maxLength: 3 })),
+    ),
     fc.boolean(),
     fc.nat(4096),
   )
@@ -210,19 +219,27 @@ describe('fuzzing (fast-check)', () => {
   };
 
   it('decode: valid payloads round-trip; mutated, random and crafted ones decode within bounds or are refused', () => {
-    run('round trip', fc.property(travelling, (v) => {
-      const back = decode(encode(v));
-      assert.equal(typeof back, typeof v);
-    }) as never, 500);
+    run(
+      'round trip',
+      fc.property(travelling, (v) => {
+        const back = decode(encode(v));
+        assert.equal(typeof back, typeof v);
+      }) as never,
+      500,
+    );
     for (const [name, arb] of [
       ['mutated payloads', mutated],
       ['random bytes', fc.uint8Array({ minLength: 1, maxLength: 512 })],
       ['crafted markers', markerPayload],
     ] as const) {
-      run(name, fc.property(arb, (bytes) => {
-        const n = decodeOrRefuse(bytes);
-        assert.ok(n <= PER_BYTE * bytes.length + 64, `${bytes.length} bytes decoded to a value of footprint ${n}`);
-      }) as never, 2000);
+      run(
+        name,
+        fc.property(arb, (bytes) => {
+          const n = decodeOrRefuse(bytes);
+          assert.ok(n <= PER_BYTE * bytes.length + 64, `${bytes.length} bytes decoded to a value of footprint ${n}`);
+        }) as never,
+        2000,
+      );
     }
   });
 
@@ -241,68 +258,121 @@ describe('fuzzing (fast-check)', () => {
   const PAYLOAD_FIELDS = new Set(['kind', 'bytes', 'key', 'size']);
 
   it('the envelope validator accepts nothing outside the contract: extra, inherited or ill-typed fields', () => {
-    const anyJson = fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.nat(), { maxLength: 2 }), fc.dictionary(fc.string({ maxLength: 4 }), fc.nat(), { maxKeys: 2 }));
+    const anyJson = fc.oneof(
+      fc.string({ maxLength: 8 }),
+      fc.integer(),
+      fc.double(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(fc.nat(), { maxLength: 2 }),
+      fc.dictionary(fc.string({ maxLength: 4 }), fc.nat(), { maxKeys: 2 }),
+    );
     const edit = fc.tuple(
       fc.constantFrom('', 'args', 'deps.d'),
       fc.oneof(fc.constantFrom(...TASK_FIELDS, ...PAYLOAD_FIELDS, '__proto__', 'constructor', 'extra'), fc.string({ maxLength: 8 })),
       fc.oneof(anyJson, fc.constant(undefined)),
     );
-    run('envelopes (edited JSON)', fc.property(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => {
-      // Edit the wire form (JSON text, as an invoker would send it), then parse it as the worker does.
-      const wire = JSON.parse(JSON.stringify(toWire(goodEnvelope()))) as Record<string, Record<string, unknown>>;
-      for (const [where, field, value] of edits) {
-        const deps = wire.deps as Record<string, Record<string, unknown>> | undefined;
-        const target = where === '' ? wire : where === 'args' ? wire.args : typeof deps === 'object' && deps !== null ? deps.d : undefined;
-        if (typeof target !== 'object' || target === null) continue;
-        if (value === undefined) delete target[field];
-        else Object.defineProperty(target, field, { value, enumerable: true, writable: true, configurable: true });
-      }
-      let env: Record<string, unknown>;
-      try {
-        env = validateTaskEnvelope(fromWire(JSON.parse(JSON.stringify(wire)))) as unknown as Record<string, unknown>;
-      } catch (e) {
-        assert.ok(e instanceof ProtocolError, `${(e as Error).name}: ${(e as Error).message}`);
-        return;
-      }
-      // Accepted: then every field is in the contract, own, and of its type.
-      for (const k of Object.keys(env)) assert.ok(TASK_FIELDS.has(k), `accepted field ${k}`);
-      assert.equal(Object.getPrototypeOf(env), Object.prototype);
-      for (const p of [env.args, ...Object.values(env.deps as object)] as Record<string, unknown>[]) {
-        for (const k of Object.keys(p)) assert.ok(PAYLOAD_FIELDS.has(k), `accepted payload field ${k}`);
-        if (p.kind === 'inline') assert.ok(p.bytes instanceof Uint8Array);
-        else assert.ok(typeof p.key === 'string' && Number.isSafeInteger(p.size) && (p.size as number) >= 0);
-      }
-      for (const f of ['job', 'taskId', 'fn', 'resultKey'] as const) assert.equal(typeof env[f], 'string');
-      assert.ok(Number.isSafeInteger(env.inlineLimit) && (env.inlineLimit as number) >= 0);
-    }) as never, 3000);
+    run(
+      'envelopes (edited JSON)',
+      fc.property(fc.array(edit, { minLength: 1, maxLength: 4 }), (edits) => {
+        // Edit the wire form (JSON text, as an invoker would send it), then parse it as the worker does.
+        const wire = JSON.parse(JSON.stringify(toWire(goodEnvelope()))) as Record<string, Record<string, unknown>>;
+        for (const [where, field, value] of edits) {
+          const deps = wire.deps as Record<string, Record<string, unknown>> | undefined;
+          const target = where === '' ? wire : where === 'args' ? wire.args : typeof deps === 'object' && deps !== null ? deps.d : undefined;
+          if (typeof target !== 'object' || target === null) continue;
+          if (value === undefined) delete target[field];
+          else Object.defineProperty(target, field, { value, enumerable: true, writable: true, configurable: true });
+        }
+        let env: Record<string, unknown>;
+        try {
+          env = validateTaskEnvelope(fromWire(JSON.parse(JSON.stringify(wire)))) as unknown as Record<string, unknown>;
+        } catch (e) {
+          assert.ok(e instanceof ProtocolError, `${(e as Error).name}: ${(e as Error).message}`);
+          return;
+        }
+        // Accepted: then every field is in the contract, own, and of its type.
+        for (const k of Object.keys(env)) assert.ok(TASK_FIELDS.has(k), `accepted field ${k}`);
+        assert.equal(Object.getPrototypeOf(env), Object.prototype);
+        for (const p of [env.args, ...Object.values(env.deps as object)] as Record<string, unknown>[]) {
+          for (const k of Object.keys(p)) assert.ok(PAYLOAD_FIELDS.has(k), `accepted payload field ${k}`);
+          if (p.kind === 'inline') assert.ok(p.bytes instanceof Uint8Array);
+          else assert.ok(typeof p.key === 'string' && Number.isSafeInteger(p.size) && (p.size as number) >= 0);
+        }
+        for (const f of ['job', 'taskId', 'fn', 'resultKey'] as const) assert.equal(typeof env[f], 'string');
+        assert.ok(Number.isSafeInteger(env.inlineLimit) && (env.inlineLimit as number) >= 0);
+      }) as never,
+      3000,
+    );
 
-    run('envelopes (arbitrary values)', fc.property(fc.anything(), (x) => {
-      try {
-        validateTaskEnvelope(x);
-      } catch (e) {
-        assert.ok(e instanceof ProtocolError);
-        return;
-      }
-      assert.fail('an arbitrary value was accepted as an envelope');
-    }) as never, 2000);
+    run(
+      'envelopes (arbitrary values)',
+      fc.property(fc.anything(), (x) => {
+        try {
+          validateTaskEnvelope(x);
+        } catch (e) {
+          assert.ok(e instanceof ProtocolError);
+          return;
+        }
+        assert.fail('an arbitrary value was accepted as an envelope');
+      }) as never,
+      2000,
+    );
 
-    run('Lambda requests', fc.property(fc.record({ v: fc.constantFrom(1, 2), kind: fc.constantFrom('invoke', 'x'), task: fc.constantFrom({}, null), timeoutMs: fc.oneof(fc.double(), fc.integer()), memoryMB: fc.oneof(fc.double(), fc.integer()) }, { requiredKeys: [] }), (r) => {
-      try {
-        const ok = validateLambdaRequest(r);
-        assert.ok(Number.isInteger(ok.timeoutMs) && ok.timeoutMs >= 1 && ok.timeoutMs <= 900_000);
-        assert.ok(Number.isInteger(ok.memoryMB) && ok.memoryMB >= 128 && ok.memoryMB <= 10_240);
-      } catch (e) {
-        assert.ok(e instanceof ProtocolError);
-      }
-    }) as never, 2000);
+    run(
+      'Lambda requests',
+      fc.property(
+        fc.record(
+          {
+            v: fc.constantFrom(1, 2),
+            kind: fc.constantFrom('invoke', 'x'),
+            task: fc.constantFrom({}, null),
+            timeoutMs: fc.oneof(fc.double(), fc.integer()),
+            memoryMB: fc.oneof(fc.double(), fc.integer()),
+          },
+          { requiredKeys: [] },
+        ),
+        (r) => {
+          try {
+            const ok = validateLambdaRequest(r);
+            assert.ok(Number.isInteger(ok.timeoutMs) && ok.timeoutMs >= 1 && ok.timeoutMs <= 900_000);
+            assert.ok(Number.isInteger(ok.memoryMB) && ok.memoryMB >= 128 && ok.memoryMB <= 10_240);
+          } catch (e) {
+            assert.ok(e instanceof ProtocolError);
+          }
+        },
+      ) as never,
+      2000,
+    );
 
-    run('result envelopes', fc.property(fc.record({ v: fc.constant(PROTOCOL_VERSION), kind: fc.constantFrom('value', 'stored', 'error', 'x'), taskId: fc.string({ maxLength: 4 }), bytes: fc.oneof(fc.uint8Array({ maxLength: 4 }), fc.string()), key: fc.string({ maxLength: 4 }), size: fc.oneof(fc.integer(), fc.double()), error: fc.anything(), fault: fc.constantFrom('user', 'infrastructure', 'x'), timing: fc.constantFrom({ fetchMs: 0, runMs: 1, storeMs: 2 }, {}), extra: fc.nat() }, { requiredKeys: ['v', 'kind', 'timing'] }), (r) => {
-      try {
-        const ok = validateResultEnvelope(r) as unknown as Record<string, unknown>;
-        assert.ok(!('extra' in ok));
-      } catch (e) {
-        assert.ok(e instanceof ProtocolError);
-      }
-    }) as never, 2000);
+    run(
+      'result envelopes',
+      fc.property(
+        fc.record(
+          {
+            v: fc.constant(PROTOCOL_VERSION),
+            kind: fc.constantFrom('value', 'stored', 'error', 'x'),
+            taskId: fc.string({ maxLength: 4 }),
+            bytes: fc.oneof(fc.uint8Array({ maxLength: 4 }), fc.string()),
+            key: fc.string({ maxLength: 4 }),
+            size: fc.oneof(fc.integer(), fc.double()),
+            error: fc.anything(),
+            fault: fc.constantFrom('user', 'infrastructure', 'x'),
+            timing: fc.constantFrom({ fetchMs: 0, runMs: 1, storeMs: 2 }, {}),
+            extra: fc.nat(),
+          },
+          { requiredKeys: ['v', 'kind', 'timing'] },
+        ),
+        (r) => {
+          try {
+            const ok = validateResultEnvelope(r) as unknown as Record<string, unknown>;
+            assert.ok(!('extra' in ok));
+          } catch (e) {
+            assert.ok(e instanceof ProtocolError);
+          }
+        },
+      ) as never,
+      2000,
+    );
   });
 });

@@ -70,7 +70,10 @@ describe('results on an S3 that honours If-None-Match', () => {
     const second = runtimeOnFakeS3('nightly');
     const twos = await second.get(second.remote(filledStale, 200_000, 2));
     assert.equal(twos.length, 200_000);
-    assert.ok(twos.every((x) => x === 2), `the second run got its own result (first value ${twos[0]})`);
+    assert.ok(
+      twos.every((x) => x === 2),
+      `the second run got its own result (first value ${twos[0]})`,
+    );
     await second.shutdown();
     // shutdown() removes only its own run's objects; the first run's stay for cleanup or expiry.
     assert.deepEqual(
