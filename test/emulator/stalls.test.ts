@@ -123,6 +123,30 @@ describe('a stalled S3', () => {
   });
 });
 
+describe('runs that share a job id, on s3rver', () => {
+  it('each reads its own stored values, and one shutdown() leaves the other run alone', { timeout: 30_000 }, async () => {
+    const start = () => new Runtime({ target: 'emulator', jobId: 'shared-job', aws: { s3Endpoint: s3rver.endpoint, lambdaEndpoint: 'http://127.0.0.1:9', bucket: BUCKET } }).ready();
+    const [a, b] = await Promise.all([start(), start()]);
+    try {
+      const ra = a.put(new Float64Array(50_000).fill(1));
+      const rb = b.put(new Float64Array(50_000).fill(2));
+      assert.ok((await b.get(rb)).every((x) => x === 2));
+      assert.ok(
+        (await a.get(ra)).every((x) => x === 1),
+        "run a reads its own value, not run b's",
+      );
+      await b.shutdown();
+      assert.ok(
+        (await a.get(ra)).every((x) => x === 1),
+        "run b's shutdown did not remove run a's objects",
+      );
+    } finally {
+      await a.shutdown();
+      await b.shutdown();
+    }
+  });
+});
+
 describe('lost and slow Lambda answers', () => {
   const envelope = (id: string): TaskEnvelope => ({
     v: PROTOCOL_VERSION,
