@@ -85,8 +85,12 @@ const THREAD_MARK = 'volley-task-thread';
  * Serves tasks when this module runs as a task thread; does nothing elsewhere. The bundle's
  * entry calls it after every task module has registered its tasks.
  */
+function inTaskThread(): boolean {
+  return !isMainThread && (workerData as { mark?: string } | null)?.mark === THREAD_MARK;
+}
+
 export function serveTaskThread(): void {
-  if (isMainThread || (workerData as { mark?: string } | null)?.mark !== THREAD_MARK) return;
+  if (!inTaskThread()) return;
   const cfg = readWorkerEnv(process.env);
   const store = storeOf(cfg);
   const port = parentPort!;
@@ -169,11 +173,15 @@ function fitAnswer(result: ResultEnvelope): ResultEnvelope {
 export function createHandler(env: NodeJS.ProcessEnv = process.env, options: HandlerOptions | ((cfg: WorkerEnv) => ObjectStore) = {}): Handler {
   const o: HandlerOptions = typeof options === 'function' ? { storeFor: options } : options;
   let setup: { cfg: WorkerEnv; store?: ObjectStore; threads?: TaskThreads } | undefined;
+  // The task thread loads the bundle (a cold start of its own): start it now, during the
+  // sandbox's init phase, rather than at the first invocation. Never from a task thread itself.
+  const early = o.taskThread && !o.storeFor && env.VOLLEY_TASK_THREAD !== 'off' && !inTaskThread() ? new TaskThreads(o.taskThread) : undefined;
+  early?.warm();
   const init = () => {
     if (!setup) {
       const cfg = readWorkerEnv(env);
       if (o.taskThread && cfg.taskThread && !o.storeFor) {
-        const threads = new TaskThreads(o.taskThread);
+        const threads = early ?? new TaskThreads(o.taskThread);
         threads.warm();
         setup = { cfg, threads };
       } else {
