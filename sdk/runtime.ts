@@ -327,7 +327,7 @@ export class Runtime {
   }
 
   /** The run's scope in the store, `<jobId>/<runId>`; envelopes carry it as their `job`. */
-  get storeScope(): string {
+  private get storeScope(): string {
     return `${this.jobId}/${this.runId}`;
   }
 
