@@ -3,15 +3,15 @@ import { UsageError } from './errors.js';
 import { currentRuntime } from './context.js';
 import { ObjectRef } from './ref.js';
 import { checkRefArray, type GetOptions, type Values, type WaitOptions, type WaitResult } from './checks.js';
-import type { Runtime } from './runtime.js';
+import type { Session } from './worker/nested.js';
 
-function ownerOf(where: string, refs: readonly unknown[]): Runtime {
+function ownerOf(where: string, refs: readonly unknown[]): Session {
   const first = refs.find((r): r is ObjectRef<unknown> => r instanceof ObjectRef);
   if (!first) {
     if (refs.length === 0) return currentRuntime();
     throw new UsageError(`${where} takes refs returned by .remote() or put(), got ${typeof refs[0]}`);
   }
-  return first.owner as unknown as Runtime;
+  return first.owner as unknown as Session;
 }
 
 /**

@@ -2,7 +2,9 @@
  * The two interfaces a target implements. Everything else (API, orchestrator, worker-side
  * execution, serialization) is shared by every target.
  */
-import type { Payload, ResultEnvelope, TaskEnvelope } from './protocol.js';
+import type { RemoteErrorInfo } from './errors.js';
+import type { TaskOptions } from './options.js';
+import type { ContainedRefs, Payload, ResultEnvelope, TaskEnvelope } from './protocol.js';
 
 /** Where serialized objects live: memory for the embedded runtime, S3 on AWS. */
 export interface ObjectStore {
@@ -39,6 +41,13 @@ export interface Invoker {
    * given up), naming the function and, where known, the log location.
    */
   invoke(envelope: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope>;
+  /**
+   * Optional: an invoker whose workers reach back into this process (the embedded runtime's
+   * threads) forwards what their running tasks ask of the orchestrator (nested `.remote()`,
+   * `put`, `get`, `wait`) to `host`. The orchestrator calls it once its backend is up.
+   * @internal
+   */
+  serve?(host: TaskHost): void;
   /** Stops every worker or connection; nothing keeps the process alive afterwards. */
   close(): Promise<void>;
 }
@@ -57,4 +66,45 @@ export interface Backend {
    * values to the store to stay under it. Default: Lambda's 6 MiB (DEFAULT_PAYLOAD_LIMIT_BYTES).
    */
   readonly payloadLimitBytes?: number;
+}
+
+/** A task submitted by a running task, already encoded (refs in `args` are markers for `deps`). @internal */
+export interface NestedSubmit {
+  /** The new task's id, made by the worker (unique under its parent's id). */
+  id: string;
+  fn: string;
+  module?: string;
+  options: TaskOptions;
+  args: Uint8Array;
+  /** Ids of refs in `args`: objects the parent made, or the parent's own arguments' refs. */
+  deps: string[];
+}
+
+/** A running task waits for refs it made: all of them (`get`) or `numReturns` (`wait`). @internal */
+export interface AwaitRequest {
+  refs: string[];
+  numReturns: number;
+  timeoutMs?: number;
+  /** Whether the reply carries where the ready objects are (get), or only which are ready (wait). */
+  payloads: boolean;
+}
+
+/** The answer to an AwaitRequest, in the order of its refs. @internal */
+export interface AwaitReply {
+  /** 0 pending, 1 ready, 2 failed. */
+  states: Array<0 | 1 | 2>;
+  payloads?: Array<Payload | undefined>;
+  /** Where the objects of refs inside a ready object are. */
+  contained?: Array<ContainedRefs | undefined>;
+  errors?: Array<RemoteErrorInfo | undefined>;
+}
+
+/**
+ * The orchestrator as its workers' running tasks see it (the embedded runtime): each call names
+ * the running task it comes from (`parent`). @internal
+ */
+export interface TaskHost {
+  submit(parent: string, task: NestedSubmit): void;
+  put(parent: string, id: string, bytes: Uint8Array): void;
+  await(parent: string, req: AwaitRequest): Promise<AwaitReply>;
 }

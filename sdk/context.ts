@@ -6,12 +6,18 @@
 import { UsageError } from './errors.js';
 import type { InitOptions } from './options.js';
 import { Runtime } from './runtime.js';
+import { taskSession, type Session } from './worker/nested.js';
 
 const WORKER_FLAG = Symbol.for('volley.worker');
 
 let defaultRuntime: Runtime | undefined;
 
-/** True inside a volley worker (a worker thread of the embedded runtime, or Lambda). @public */
+/**
+ * True in a volley worker (a worker thread of the embedded runtime, or Lambda), where task
+ * modules are imported: driver code at a module's top level must not run there. Inside a
+ * task's function it is true as well, and `.remote()`, `put`, `get` and `wait` go to that
+ * running task (nested tasks). @public
+ */
 export function isWorker(): boolean {
   return (globalThis as Record<symbol, unknown>)[WORKER_FLAG] === true;
 }
@@ -25,7 +31,7 @@ function refuseInWorker(what: string): void {
   if (isWorker()) {
     throw new UsageError(
       `${what} was called inside a worker. Driver code must not run when a worker imports your module: ` +
-        'guard it with `if (!isWorker()) await main();` (import { isWorker } from "volley"). Tasks cannot start tasks yet.',
+        'guard it with `if (!isWorker()) await main();` (import { isWorker } from "volley"). Inside a task\'s function, .remote(), put(), get() and wait() work as in the driver.',
     );
   }
 }
@@ -41,12 +47,18 @@ export async function init(options?: InitOptions): Promise<Runtime> {
   return defaultRuntime;
 }
 
-/** The default runtime, started with default options on first use (like `ray.init()`). */
-export function currentRuntime(): Runtime {
-  if (!defaultRuntime || defaultRuntime.isShutdown) {
+/**
+ * Where `rf.remote()` and `put()` go: inside a running task, that task's session (nested
+ * tasks); otherwise the default runtime, started with default options on first use (like `ray.init()`).
+ */
+export function currentRuntime(): Session {
+  if (defaultRuntime && !defaultRuntime.isShutdown) return defaultRuntime;
+  if (isWorker()) {
+    const s = taskSession();
+    if (s) return s;
     refuseInWorker('.remote()/put()');
-    defaultRuntime = new Runtime();
   }
+  defaultRuntime = new Runtime();
   return defaultRuntime;
 }
 

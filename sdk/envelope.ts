@@ -35,6 +35,8 @@ export interface EnvelopeParts {
   deps: Record<string, Payload>;
   resultKey: string;
   inlineLimit: number;
+  /** Nesting depth of the task (0 for the program's own tasks, left out of the envelope). */
+  depth?: number;
 }
 
 /** The one constructor of task envelopes. */
@@ -51,6 +53,7 @@ export function buildEnvelope(p: EnvelopeParts): TaskEnvelope {
     inlineLimit: p.inlineLimit,
   };
   if (p.module !== undefined) env.module = p.module;
+  if (p.depth) env.depth = p.depth;
   return env;
 }
 

@@ -31,7 +31,8 @@ export type VolleyErrorCode =
   | 'TASK_TIMEOUT'
   | 'WORKER_CRASHED'
   | 'GET_TIMEOUT'
-  | 'OBJECT_STORE';
+  | 'OBJECT_STORE'
+  | 'TASK_DEPTH';
 
 /** Options every volley error takes. @public */
 export interface VolleyErrorOptions {
@@ -131,6 +132,10 @@ export interface RemoteErrorInfo {
   code?: string;
   /** `retryable` of the remote error, when it was a volley error. */
   retryable?: boolean;
+  /** When the remote error was a TaskError (a nested task's failure re-thrown by its parent): which task, and its own remote error. */
+  task?: { functionName: string; taskId: string; fault: 'user' | 'infrastructure'; remote?: RemoteErrorInfo };
+  /** The remote error's `cause`, when it was an Error (a few levels at most). */
+  cause?: RemoteErrorInfo;
 }
 
 export interface TaskErrorContext {
@@ -180,12 +185,22 @@ export class TaskError extends VolleyError {
    * `infrastructure`, retryable as the remote error said).
    */
   static fromRemote(functionName: string, taskId: string, remote: RemoteErrorInfo, fault: 'user' | 'infrastructure' = 'user', logs?: string): TaskError {
-    return new TaskError(`Task ${functionName} (${taskId}) failed: ${remote.name}: ${remote.message}`, {
+    // A nested task's failure re-thrown by its parents: the message names the task where it began, once.
+    let first = remote;
+    let origin: NonNullable<RemoteErrorInfo['task']> | undefined;
+    for (let i = 0; i < 100 && first.task?.remote; i++) {
+      origin = first.task;
+      first = first.task.remote!;
+    }
+    const what = origin ? `its nested task ${origin.functionName} (${origin.taskId}) failed: ${first.name}: ${first.message}` : `${remote.name}: ${remote.message}`;
+    return new TaskError(`Task ${functionName} (${taskId}) failed: ${what}`, {
       functionName,
       taskId,
       remote,
       fault,
       logs,
+      // A nested task's failure that the task re-threw is the cause, as a TaskError again.
+      cause: remote.task ? reviveError(remote) : remote.cause ? reviveError(remote.cause) : undefined,
       retryable: fault === 'infrastructure' && remote.retryable === true,
     });
   }
@@ -295,13 +310,21 @@ export function rootTaskError(err: unknown): TaskError | undefined {
   return undefined;
 }
 
-/** Extracts name/message/stack/code (and `retryable` of a volley error) from anything thrown. */
-export function toRemoteErrorInfo(err: unknown): RemoteErrorInfo {
+/** How many levels of `cause` travel with a remote error. */
+const MAX_REMOTE_CAUSES = 8;
+
+/**
+ * Extracts name/message/stack/code (and `retryable` of a volley error) from anything thrown;
+ * a TaskError keeps its task and remote error, and an Error's `cause` travels too.
+ */
+export function toRemoteErrorInfo(err: unknown, depth = 0): RemoteErrorInfo {
   if (err instanceof Error) {
     const info: RemoteErrorInfo = { name: err.name, message: err.message, stack: err.stack };
     const code = (err as { code?: unknown }).code;
     if (typeof code === 'string') info.code = code;
     if (err instanceof VolleyError) info.retryable = err.retryable;
+    if (err instanceof TaskError) info.task = { functionName: err.functionName, taskId: err.taskId, fault: err.fault, remote: err.remote };
+    if (err.cause instanceof Error && depth < MAX_REMOTE_CAUSES) info.cause = toRemoteErrorInfo(err.cause, depth + 1);
     return info;
   }
   let message: string;
@@ -311,4 +334,59 @@ export function toRemoteErrorInfo(err: unknown): RemoteErrorInfo {
     message = String(err);
   }
   return { name: 'NonErrorThrown', message: `a non-Error value was thrown: ${message}` };
+}
+
+/** A task nested deeper than the runtime's `maxTaskDepth`: most likely a recursion without a base case. */
+export class TaskDepthError extends UsageError {
+  override name = 'TaskDepthError';
+  readonly maxTaskDepth: number;
+  constructor(functionName: string, maxTaskDepth: number) {
+    super(
+      `${functionName}.remote() would start a task at nesting depth ${maxTaskDepth + 1}, deeper than maxTaskDepth (${maxTaskDepth}): ` +
+        'a task that starts tasks needs a base case that stops the recursion; if the depth is meant, raise it with init({ maxTaskDepth })',
+      undefined,
+      'TASK_DEPTH',
+    );
+    this.maxTaskDepth = maxTaskDepth;
+  }
+}
+
+const REVIVED: Record<string, { prototype: object }> = {
+  VolleyError,
+  UsageError,
+  ConfigError,
+  SerializationError,
+  DuplicateTaskError,
+  TaskNotFoundError,
+  ProtocolError,
+  TaskError,
+  DependencyError,
+  TaskTimeoutError,
+  WorkerCrashedError,
+  GetTimeoutError,
+  ObjectStoreError,
+  ThrottledError,
+  TaskDepthError,
+};
+
+/**
+ * The error an error info describes, in this process: a TaskError (of the same class) for a
+ * task's failure, a volley error of the same class and code, or a plain Error with the remote
+ * name. Class-specific fields other than a TaskError's are not carried.
+ */
+export function reviveError(info: RemoteErrorInfo, depth = 0): Error {
+  const cause = info.cause && depth < MAX_REMOTE_CAUSES ? reviveError(info.cause, depth + 1) : undefined;
+  let err: Error;
+  if (info.task) {
+    err = new TaskError(info.message, { ...info.task, cause, code: info.code as VolleyErrorCode, retryable: info.retryable });
+  } else if (info.code !== undefined && REVIVED[info.name]) {
+    err = new VolleyError(info.message, { cause, retryable: info.retryable }, info.code as VolleyErrorCode);
+  } else {
+    err = new Error(info.message, cause ? { cause } : undefined);
+  }
+  const cls = REVIVED[info.name];
+  if (cls && err instanceof VolleyError) Object.setPrototypeOf(err, cls.prototype);
+  Object.defineProperty(err, 'name', { value: info.name, enumerable: false, configurable: true, writable: true });
+  if (info.stack !== undefined) err.stack = info.stack;
+  return err;
 }

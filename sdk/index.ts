@@ -10,7 +10,7 @@
  * @packageDocumentation
  */
 export { remote, type RemoteFunction, type RemoteArgs, type RefOr, type AnyFunction } from './remote.js';
-export type { Opaque } from './task-types.js';
+export type { Opaque, Resolved } from './task-types.js';
 export { ObjectRef } from './ref.js';
 export { Matrix, seededRandom } from './matrix.js';
 export type { KernelInfo } from './kernels/gemm.js';
@@ -18,7 +18,7 @@ export { Runtime, type GetOptions, type WaitOptions, type WaitResult, type TaskS
 export { init, shutdown, isWorker } from './context.js';
 export type { InitOptions, TaskOptions, LocalOptions, AwsOptions, AwsBaseOptions, S3ClientChoice, LambdaClientChoice, Target } from './options.js';
 export type { ObjectStore, Invoker, Backend, InvokeOptions } from './backend.js';
-export { PROTOCOL_VERSION, type TaskEnvelope, type ResultEnvelope, type Payload, type Timing } from './protocol.js';
+export { PROTOCOL_VERSION, type TaskEnvelope, type ResultEnvelope, type Payload, type Timing, type ContainedRefs } from './protocol.js';
 export {
   VolleyError,
   UsageError,
@@ -27,6 +27,7 @@ export {
   DuplicateTaskError,
   TaskError,
   DependencyError,
+  TaskDepthError,
   TaskTimeoutError,
   WorkerCrashedError,
   GetTimeoutError,

@@ -23,8 +23,12 @@ export interface ObjectEntry<D> {
   error?: Error;
   listeners?: Set<() => void>;
   dependents?: D[];
-  /** Unfinished tasks that take this object as an argument. */
+  /** Unfinished tasks that take this object as an argument, and objects whose value holds a ref to it. */
   uses: number;
+  /** Refs inside this object's value (a task that returned refs), with the refs inside theirs: held while this entry lives. */
+  contains?: string[];
+  /** The task that produces this object, while it is unfinished. */
+  producer?: D;
   /** The program no longer holds its ObjectRef (it was garbage-collected). */
   dropped: boolean;
 }
@@ -77,6 +81,12 @@ export class ObjectTable<D> {
   maybeFree(e: ObjectEntry<D>): void {
     if (!e.dropped || e.uses > 0 || e.state === PENDING || !this.entries.has(e.id)) return;
     this.entries.delete(e.id);
+    if (e.contains) {
+      for (const id of e.contains) {
+        const c = this.entries.get(id);
+        if (c) this.release(c);
+      }
+    }
     const keys: Promise<string>[] = [];
     if (e.payload?.kind === 'stored') keys.push(Promise.resolve(e.payload.key));
     if (e.spilled) keys.push(e.spilled.then((p) => (p as { key: string }).key));

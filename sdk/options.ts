@@ -106,6 +106,8 @@ export interface InitOptions {
   shutdownTimeoutMs?: number;
   /** Id of this job; the store keeps the job's objects under it. Default: a random id. */
   jobId?: string;
+  /** How deep tasks may start tasks: a task the driver starts is at depth 0, its children at 1, and so on. Default: 16. */
+  maxTaskDepth?: number;
   /** Embedded runtime options. */
   local?: LocalOptions;
   /** Options of the `aws`, `localstack` and `emulator` targets. */
@@ -153,6 +155,7 @@ export interface ResolvedInitOptions {
   taskMemoryMB: number;
   shutdownTimeoutMs: number;
   jobId: string;
+  maxTaskDepth: number;
   local: ResolvedLocalOptions;
   /** Present for the aws, localstack and emulator targets. */
   aws?: ResolvedAwsOptions;
@@ -277,6 +280,11 @@ export const optionTable = {
         }
       },
       doc: 'Id of this job; the store keeps its objects under it. Default: a random id.',
+    },
+    maxTaskDepth: {
+      default: 16,
+      check: num({ min: 0, integer: true }),
+      doc: "How deep tasks may start tasks (the driver's tasks are at depth 0); a deeper .remote() inside a task throws a TaskDepthError.",
     },
     local: { check: checkObject, doc: 'Options of the embedded runtime.' },
     aws: { check: checkObject, doc: 'Options of the aws, localstack and emulator targets.' },
@@ -442,7 +450,7 @@ export function resolveInitOptions(o: InitOptions | undefined, env: NodeJS.Proce
   if (local.minWorkers > local.maxWorkers) {
     throw new UsageError(`init({ local }): minWorkers (${local.minWorkers}) cannot exceed maxWorkers (${local.maxWorkers})`);
   }
-  for (const k of ['inlineThresholdBytes', 'maxConcurrency', 'taskTimeoutMs', 'taskMemoryMB', 'shutdownTimeoutMs', 'jobId'] as const) {
+  for (const k of ['inlineThresholdBytes', 'maxConcurrency', 'taskTimeoutMs', 'taskMemoryMB', 'shutdownTimeoutMs', 'jobId', 'maxTaskDepth'] as const) {
     optionTable.init[k].check(`init({ ${k} })`, opts[k]);
   }
   if (opts.taskTimeoutMs !== undefined) checkTaskTimeoutForTarget(target, 'init({ taskTimeoutMs })', opts.taskTimeoutMs);
@@ -463,6 +471,7 @@ export function resolveInitOptions(o: InitOptions | undefined, env: NodeJS.Proce
     taskMemoryMB: opts.taskMemoryMB ?? optionTable.init.taskMemoryMB.default,
     shutdownTimeoutMs: opts.shutdownTimeoutMs ?? optionTable.init.shutdownTimeoutMs.default,
     jobId: opts.jobId ?? randomJobId(),
+    maxTaskDepth: opts.maxTaskDepth ?? optionTable.init.maxTaskDepth.default,
     local,
     aws,
   };

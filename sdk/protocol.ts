@@ -30,6 +30,8 @@ export interface TaskEnvelope {
   /** Store key for the result when it is larger than `inlineLimit`. */
   resultKey: string;
   inlineLimit: number;
+  /** How deep the task is nested: 1 for a task started by a task that the driver started; absent for the driver's own. */
+  depth?: number;
 }
 
 export interface Timing {
@@ -41,9 +43,15 @@ export interface Timing {
   storeMs: number;
 }
 
+/**
+ * Where the objects of the refs a result contains are (by ref id; with the refs those objects
+ * contain in turn), all ready when the result is sent. Absent when the result holds no refs.
+ */
+export type ContainedRefs = Record<string, Payload>;
+
 export type ResultEnvelope =
-  | { v: typeof PROTOCOL_VERSION; kind: 'value'; taskId: string; bytes: Uint8Array; timing: Timing }
-  | { v: typeof PROTOCOL_VERSION; kind: 'stored'; taskId: string; key: string; size: number; timing: Timing }
+  | { v: typeof PROTOCOL_VERSION; kind: 'value'; taskId: string; bytes: Uint8Array; timing: Timing; refs?: ContainedRefs }
+  | { v: typeof PROTOCOL_VERSION; kind: 'stored'; taskId: string; key: string; size: number; timing: Timing; refs?: ContainedRefs }
   | {
       v: typeof PROTOCOL_VERSION;
       kind: 'error';
@@ -129,7 +137,7 @@ function checkPayload(p: unknown, where: string): Payload {
   throw new ProtocolError(`${where}.kind must be 'inline' or 'stored', got ${JSON.stringify(kind)}`);
 }
 
-const TASK_FIELDS = ['v', 'kind', 'job', 'taskId', 'fn', 'module', 'args', 'deps', 'resultKey', 'inlineLimit'] as const;
+const TASK_FIELDS = ['v', 'kind', 'job', 'taskId', 'fn', 'module', 'args', 'deps', 'resultKey', 'inlineLimit', 'depth'] as const;
 
 /** Validates an incoming task envelope; throws ProtocolError saying what is wrong. */
 export function validateTaskEnvelope(x: unknown): TaskEnvelope {
@@ -144,6 +152,7 @@ export function validateTaskEnvelope(x: unknown): TaskEnvelope {
   checkKey(x.resultKey, 'task envelope field resultKey');
   if (x.module !== undefined && (typeof x.module !== 'string' || x.module.length > 4096)) throw new ProtocolError('task envelope field module must be a string (a module URL)');
   checkSize(x.inlineLimit, 'task envelope field inlineLimit');
+  if (x.depth !== undefined && !(Number.isInteger(x.depth) && (x.depth as number) >= 1 && (x.depth as number) <= 1000)) throw new ProtocolError('task envelope field depth must be an integer from 1 to 1000');
   checkPayload(x.args, 'args');
   if (!isObj(x.deps)) throw new ProtocolError('task envelope field deps must be an object');
   for (const id of Object.keys(x.deps)) {
@@ -188,11 +197,32 @@ function checkTiming(t: unknown): void {
 }
 
 const RESULT_FIELDS = {
-  value: ['v', 'kind', 'taskId', 'bytes', 'timing'],
-  stored: ['v', 'kind', 'taskId', 'key', 'size', 'timing'],
+  value: ['v', 'kind', 'taskId', 'bytes', 'timing', 'refs'],
+  stored: ['v', 'kind', 'taskId', 'key', 'size', 'timing', 'refs'],
   error: ['v', 'kind', 'taskId', 'error', 'fault', 'timing', 'logs'],
 } as const;
-const ERROR_FIELDS = ['name', 'message', 'stack', 'code', 'retryable'] as const;
+const ERROR_FIELDS = ['name', 'message', 'stack', 'code', 'retryable', 'task', 'cause'] as const;
+const ERROR_TASK_FIELDS = ['functionName', 'taskId', 'fault', 'remote'] as const;
+
+/** A remote error's info (and the task and cause it carries, a few levels deep). */
+function checkErrorInfo(e: unknown, what: string, depth = 0): void {
+  if (!isObj(e) || typeof e.message !== 'string' || typeof e.name !== 'string') throw new ProtocolError(`${what} needs name and message`);
+  onlyFields(e, ERROR_FIELDS, what);
+  optionalString(e, 'stack', what);
+  optionalString(e, 'code', what);
+  if (e.retryable !== undefined && typeof e.retryable !== 'boolean') throw new ProtocolError(`${what}.retryable must be a boolean`);
+  if (depth > 16 && (e.task !== undefined || e.cause !== undefined)) throw new ProtocolError(`${what} nests causes too deep`);
+  if (e.cause !== undefined) checkErrorInfo(e.cause, `${what}.cause`, depth + 1);
+  if (e.task !== undefined) {
+    const t = e.task;
+    if (!isObj(t)) throw new ProtocolError(`${what}.task must be an object`);
+    onlyFields(t, ERROR_TASK_FIELDS, `${what}.task`);
+    checkName(t.functionName, `${what}.task.functionName`);
+    checkName(t.taskId, `${what}.task.taskId`);
+    if (t.fault !== 'user' && t.fault !== 'infrastructure') throw new ProtocolError(`${what}.task.fault must be 'user' or 'infrastructure'`);
+    if (t.remote !== undefined) checkErrorInfo(t.remote, `${what}.task.remote`, depth + 1);
+  }
+}
 
 function optionalString(x: Record<string, unknown>, k: string, what: string): void {
   if (x[k] !== undefined && typeof x[k] !== 'string') throw new ProtocolError(`${what}.${k} must be a string`);
@@ -220,15 +250,17 @@ export function validateResultEnvelope(x: unknown): ResultEnvelope {
       checkSize(x.size, 'stored result field size');
       break;
     case 'error': {
-      const e = x.error;
-      if (!isObj(e) || typeof e.message !== 'string' || typeof e.name !== 'string') throw new ProtocolError('error result needs error.name and error.message');
-      onlyFields(e, ERROR_FIELDS, 'error result field error');
-      optionalString(e, 'stack', 'error');
-      optionalString(e, 'code', 'error');
-      if (e.retryable !== undefined && typeof e.retryable !== 'boolean') throw new ProtocolError('error.retryable must be a boolean');
+      checkErrorInfo(x.error, 'error result field error');
       if (x.fault !== 'user' && x.fault !== 'infrastructure') throw new ProtocolError(`error result field fault must be 'user' or 'infrastructure', got ${JSON.stringify(x.fault)}`);
       optionalString(x, 'logs', 'error result');
       break;
+    }
+  }
+  if (x.refs !== undefined) {
+    if (x.kind === 'error' || !isObj(x.refs)) throw new ProtocolError('result envelope field refs must be an object of payloads, on a value or stored result');
+    for (const id of Object.keys(x.refs)) {
+      checkName(id, 'a contained ref id');
+      checkPayload(x.refs[id], `refs.${id}`);
     }
   }
   return x as unknown as ResultEnvelope;

@@ -10,20 +10,21 @@
  * Its parts live beside it: the object table (object-table.ts), envelopes and their fitting
  * (envelope.ts), what a result means for its ref (results.ts), argument checks (checks.ts).
  */
-import type { Backend } from './backend.js';
+import type { AwaitReply, AwaitRequest, Backend, NestedSubmit, TaskHost } from './backend.js';
 import { checkGetOptions, checkRefArray, checkWaitArgs, checkWaitKeys, type GetOptions, type Values, type WaitOptions, type WaitResult } from './checks.js';
 import { DEFAULT_PAYLOAD_LIMIT_BYTES, buildEnvelope, fitEnvelope, inlineBudget, inlineBytes, type Place } from './envelope.js';
-import { DependencyError, GetTimeoutError, ObjectStoreError, UsageError, VolleyError } from './errors.js';
-import { checkTaskTimeoutForTarget, randomRunId, resolveInitOptions, type InitOptions, type ResolvedInitOptions, type ResolvedTaskOptions, type TaskOptions } from './options.js';
-import { FAILED, ObjectTable, PENDING, type ObjectEntry } from './object-table.js';
-import type { Payload, ResultEnvelope, TaskEnvelope } from './protocol.js';
+import { DependencyError, GetTimeoutError, ObjectStoreError, ProtocolError, TaskDepthError, UsageError, VolleyError, toRemoteErrorInfo, type RemoteErrorInfo } from './errors.js';
+import { checkTaskTimeoutForTarget, randomRunId, resolveInitOptions, resolveTaskOptionsInput, type InitOptions, type ResolvedInitOptions, type ResolvedTaskOptions, type TaskOptions } from './options.js';
+import { FAILED, ObjectTable, PENDING, READY, type ObjectEntry } from './object-table.js';
+import type { ContainedRefs, Payload, ResultEnvelope, TaskEnvelope } from './protocol.js';
 import { ObjectRef } from './ref.js';
 import type { TaskDefinition } from './registry.js';
 import { addTiming, invokeFailure, outcomeOf, type TaskStats } from './results.js';
 import { decode, encode, encodeArgs } from './serialize.js';
-import type { AnyFunction, RemoteArgs, RemoteFunction } from './task-types.js';
+import type { AnyFunction, RemoteArgs, RemoteFunction, Resolved } from './task-types.js';
 import { createBackend } from './targets.js';
 import { setLongTimeout } from './timers.js';
+import { decodeResolved } from './worker/nested.js';
 
 export type { GetOptions, Values, WaitOptions, WaitResult } from './checks.js';
 export type { TaskStats } from './results.js';
@@ -38,6 +39,16 @@ interface Task {
   /** Ref arguments not ready yet, plus a pending upload of large arguments. */
   missing: number;
   done: boolean;
+  /** Nesting depth: 0 for a task the program started, its parent's + 1 for a task a task started. */
+  readonly depth: number;
+  /** The running task that started this one (nested tasks the driver orchestrates, on the embedded runtime). */
+  readonly parent?: Task;
+  /** Ids of the tasks and objects this task made while it ran: held until it finishes, then freed unless its result holds them. */
+  children?: string[];
+  /** 0 queued, 1 running, 2 running but blocked in get/wait (not counted against maxConcurrency), 3 finished. */
+  run: 0 | 1 | 2 | 3;
+  /** get/wait calls of this task that are blocked. */
+  blocked: number;
 }
 
 type Entry = ObjectEntry<Task>;
@@ -70,14 +81,20 @@ export class Runtime {
   private queueHead = 0;
   private running = 0;
   private readonly statsByFn = new Map<string, TaskStats>();
+  /** Set when this runtime is the session of a running task on Lambda: its ids and nesting depth. */
+  private readonly nest?: { readonly idPrefix: string; readonly depth: number };
+  /** The task this runtime served has finished: its objects now belong to the driver, none is freed from here. */
+  private ended = false;
 
   /**
    * @param options - see InitOptions.
-   * @param internals - @internal a ready-made backend (tests, custom targets).
+   * @param internals - @internal a ready-made backend (tests, custom targets); `nest` when the
+   * runtime is a running task's session (Lambda): ids under the parent's id, its depth.
    */
-  constructor(options?: InitOptions, internals?: { backend?: Backend }) {
+  constructor(options?: InitOptions, internals?: { backend?: Backend; nest?: { idPrefix: string; depth: number } }) {
     this.options = resolveInitOptions(options);
     this.jobId = this.options.jobId;
+    this.nest = internals?.nest;
     const made = internals?.backend ? Promise.resolve(internals.backend) : createBackend(this.options);
     this.starting = made.then((b) => {
       if (this.closed) {
@@ -85,6 +102,7 @@ export class Runtime {
         throw new UsageError('the runtime was shut down while starting', undefined, 'SHUT_DOWN');
       }
       this.backend = b;
+      b.invoker.serve?.(this.host);
       this.pump();
       return b;
     });
@@ -108,8 +126,8 @@ export class Runtime {
   }
 
   /** Submits a task (what `rf.remote(...args)` does on the default runtime). */
-  remote<F extends AnyFunction>(rf: RemoteFunction<F>, ...args: RemoteArgs<Parameters<F>>): ObjectRef<Awaited<ReturnType<F>>> {
-    return this.submit(rf.definition, rf.taskOptions, args as unknown[]) as ObjectRef<Awaited<ReturnType<F>>>;
+  remote<F extends AnyFunction>(rf: RemoteFunction<F>, ...args: RemoteArgs<Parameters<F>>): ObjectRef<Resolved<Awaited<ReturnType<F>>>> {
+    return this.submit(rf.definition, rf.taskOptions, args as unknown[]) as ObjectRef<Resolved<Awaited<ReturnType<F>>>>;
   }
 
   /**
@@ -119,6 +137,8 @@ export class Runtime {
   submit(def: TaskDefinition, taskOptions: Readonly<TaskOptions>, args: unknown[]): ObjectRef<unknown> {
     this.checkOpen(`${def.name}.remote()`);
     if (taskOptions.timeoutMs !== undefined) checkTaskTimeoutForTarget(this.options.target, `${def.name}: timeoutMs`, taskOptions.timeoutMs);
+    const depth = this.nest ? this.nest.depth + 1 : 0;
+    if (depth > this.options.maxTaskDepth) throw new TaskDepthError(def.name, this.options.maxTaskDepth);
     const depSet = new Set<string>();
     const bytes = encodeArgs(
       args,
@@ -131,19 +151,29 @@ export class Runtime {
       this.allocator,
     );
     const id = this.newId(def.name);
+    this.addTask(id, def.name, def.module, taskOptions, [...depSet], bytes, depth, undefined);
+    return this.newRef(id);
+  }
+
+  /** Enters an encoded task into the DAG: it runs once its ref arguments are ready. */
+  private addTask(id: string, fn: string, module: string | undefined, taskOptions: Readonly<TaskOptions>, deps: string[], bytes: Uint8Array, depth: number, parent: Task | undefined): Task {
     const task: Task = {
       id,
-      fn: def.name,
-      module: def.module,
+      fn,
+      module,
       options: {
         timeoutMs: taskOptions.timeoutMs ?? this.options.taskTimeoutMs,
         memoryMB: taskOptions.memoryMB ?? this.options.taskMemoryMB,
       },
-      deps: [...depSet],
+      deps,
       missing: 0,
       done: false,
+      depth,
+      parent,
+      run: 0,
+      blocked: 0,
     };
-    this.objects.add(id);
+    this.objects.add(id).producer = task;
 
     let failedDep: Entry | undefined;
     for (const depId of task.deps) {
@@ -174,7 +204,7 @@ export class Runtime {
       task.args = { kind: 'inline', bytes };
       if (task.missing === 0) this.enqueue(task);
     }
-    return this.newRef(id);
+    return task;
   }
 
   /** Stores a value once and returns a ref to pass to many tasks (Ray's `put`). */
@@ -182,7 +212,12 @@ export class Runtime {
     this.checkOpen('put()');
     const bytes = encode(value, 'put(value)', this.allocator);
     const id = this.newId('put');
-    const entry = this.objects.add(id);
+    this.putBytes(this.objects.add(id), bytes);
+    return this.newRef<T>(id);
+  }
+
+  private putBytes(entry: Entry, bytes: Uint8Array): void {
+    const id = entry.id;
     if (bytes.length <= this.options.inlineThresholdBytes) {
       this.settle(entry, { kind: 'inline', bytes });
     } else {
@@ -194,7 +229,6 @@ export class Runtime {
           (err: unknown) => this.settleFailed(entry, err as Error),
         );
     }
-    return this.newRef<T>(id);
   }
 
   /** The value of one ref, or the values of several in order; re-throws a task's failure. */
@@ -257,6 +291,46 @@ export class Runtime {
     return new Map([...this.statsByFn].map(([k, v]) => [k, { ...v }]));
   }
 
+  /**
+   * Where the objects of refs a task's result holds are, once all are ready (the task session's
+   * part, when this runtime serves a task on Lambda).
+   * @internal
+   */
+  async contained(ids: string[]): Promise<ContainedRefs> {
+    const entries = ids.map((id) => {
+      const e = this.objects.get(id);
+      if (!e) throw new UsageError(`the result holds ref ${id}, whose object is gone`);
+      return e;
+    });
+    await this.objects.settled(entries, entries.length, undefined);
+    const out: ContainedRefs = {};
+    for (const e of entries) {
+      if (e.state === FAILED) throw e.error;
+      this.addPayloads(out, e);
+    }
+    return out;
+  }
+
+  /**
+   * The task this runtime served (on Lambda) has finished: calls still running are abandoned,
+   * and nothing is freed from here any more (what its result holds belongs to the driver now;
+   * the rest goes with the job's prefix).
+   * @internal
+   */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.closed = true;
+    this.failAllPending(new UsageError('the task that started this task has finished', undefined, 'SHUT_DOWN'));
+    this.objects.clear();
+    void this.starting.then((b) => b.invoker.close()).catch(() => undefined);
+  }
+
+  /** Ids of the tasks and objects a running task made (nested tasks); for cancelling a task's children. @internal */
+  childrenOf(taskId: string): readonly string[] {
+    return this.objects.get(taskId)?.producer?.children ?? [];
+  }
+
   /** Stops every worker or connection and removes the job's stored objects. Idempotent. */
   async shutdown(): Promise<void> {
     if (this.closed) return;
@@ -300,6 +374,103 @@ export class Runtime {
 
   // --- internals ---------------------------------------------------------------------------
 
+  /**
+   * What the running tasks of this runtime's workers ask of it (the embedded runtime's threads):
+   * the driver owns every ref, so a nested task's objects live in this table too.
+   */
+  private readonly host: TaskHost = {
+    submit: (parentId, sub) => this.nestedSubmit(parentId, sub),
+    put: (parentId, id, bytes) => {
+      const parent = this.runningTask(parentId);
+      if (!parent || this.closed || this.objects.has(id)) return;
+      (parent.children ??= []).push(id);
+      this.putBytes(this.objects.add(id), bytes);
+    },
+    await: (parentId, req) => this.nestedAwait(parentId, req),
+  };
+
+  private runningTask(id: string): Task | undefined {
+    const t = this.objects.get(id)?.producer;
+    return t && !t.done ? t : undefined;
+  }
+
+  private nestedSubmit(parentId: string, sub: NestedSubmit): void {
+    const parent = this.runningTask(parentId);
+    // A task that already finished (or a repeated id) has nothing left to start.
+    if (!parent || this.closed || this.objects.has(sub.id)) return;
+    (parent.children ??= []).push(sub.id);
+    const depth = parent.depth + 1;
+    let problem: Error | undefined;
+    let options: TaskOptions = {};
+    try {
+      options = resolveTaskOptionsInput(`${sub.fn}.remote()`, sub.options);
+    } catch (err) {
+      problem = err as Error;
+    }
+    if (depth > this.options.maxTaskDepth) problem = new TaskDepthError(sub.fn, this.options.maxTaskDepth);
+    const unknown = sub.deps.find((d) => !this.objects.has(d));
+    if (unknown !== undefined)
+      problem ??= new UsageError(`${sub.fn}.remote() was given ref ${unknown}, whose object is gone: a ref made inside a task lives until that task returns, unless the task returns it`);
+    if (problem) {
+      this.objects.add(sub.id);
+      this.settleFailed(this.objects.get(sub.id)!, problem);
+      return;
+    }
+    this.addTask(sub.id, sub.fn, sub.module, options, sub.deps, sub.args, depth, parent);
+  }
+
+  private async nestedAwait(parentId: string, req: AwaitRequest): Promise<AwaitReply> {
+    const parent = this.runningTask(parentId);
+    if (!parent) throw new ProtocolError(`task ${parentId} asked to wait for refs but is not running`);
+    const entries = req.refs.map((id) => this.objects.get(id));
+    const gone = req.refs.findIndex((_, i) => !entries[i]);
+    if (gone >= 0) throw new UsageError(`ref ${req.refs[gone]} is gone: a ref made inside a task lives until that task returns, unless the task returns it`);
+    const live = entries as Entry[];
+    // While it waits, the task does not count against maxConcurrency (its children may need the room).
+    if (parent.blocked++ === 0 && parent.run === 1) {
+      parent.run = 2;
+      this.running--;
+      this.pump();
+    }
+    try {
+      await this.objects.settled(live, req.numReturns, req.timeoutMs);
+    } finally {
+      if (--parent.blocked === 0 && parent.run === 2) {
+        parent.run = 1;
+        this.running++;
+      }
+    }
+    const reply: AwaitReply = { states: live.map((e) => e.state as 0 | 1 | 2) };
+    if (req.payloads) {
+      reply.payloads = live.map((e) => (e.state === READY ? e.payload : undefined));
+      reply.contained = live.map((e) => (e.state === READY && e.contains ? this.addPayloads({}, e, false) : undefined));
+      reply.errors = live.map((e): RemoteErrorInfo | undefined => (e.state === FAILED ? toRemoteErrorInfo(e.error) : undefined));
+    }
+    return reply;
+  }
+
+  /** Adds where `e`'s object is (unless `self` is false) and where the objects of refs inside it are. */
+  private addPayloads(out: ContainedRefs, e: Entry, self = true): ContainedRefs {
+    if (self) out[e.id] = e.payload!;
+    if (e.contains) for (const id of e.contains) out[id] = this.objects.get(id)!.payload!;
+    return out;
+  }
+
+  /** The result of a task holds refs: they live while it does (a Lambda worker's objects join the table here). */
+  private adopt(entry: Entry, refs: ContainedRefs): void {
+    const ids = Object.keys(refs);
+    for (const id of ids) {
+      let e = this.objects.get(id);
+      if (!e) {
+        e = this.objects.add(id);
+        e.dropped = true;
+        this.objects.markReady(e, refs[id]!);
+      }
+      e.uses++;
+    }
+    entry.contains = ids;
+  }
+
   private newRef<T>(id: string): ObjectRef<T> {
     const ref = new ObjectRef<T>(id, this as never);
     this.objects.track(ref, id);
@@ -312,6 +483,18 @@ export class Runtime {
     for (const id of task.deps) {
       const e = this.objects.get(id);
       if (e) this.objects.release(e);
+    }
+    const entry = this.objects.get(task.id);
+    if (entry) entry.producer = undefined;
+    // What a finished task made and did not return is no longer anyone's.
+    if (task.children) {
+      for (const id of task.children) {
+        const e = this.objects.get(id);
+        if (e) {
+          e.dropped = true;
+          this.objects.maybeFree(e);
+        }
+      }
     }
     if (task.args?.kind === 'stored') void this.backend?.store.delete?.([task.args.key]).catch(() => undefined);
   }
@@ -332,6 +515,7 @@ export class Runtime {
   }
 
   private newId(label: string): string {
+    if (this.nest) return `${this.nest.idPrefix}${(++this.seq).toString(36)}`;
     return `${label}-${(++this.seq).toString(36)}`;
   }
 
@@ -356,9 +540,9 @@ export class Runtime {
 
   private async valueOf(e: Entry): Promise<unknown> {
     const p = e.payload!;
-    if (p.kind === 'inline') return decode(p.bytes);
+    if (p.kind === 'inline' && !e.contains) return decode(p.bytes);
     const backend = await this.starting;
-    return decode(await backend.store.get(p.key));
+    return decodeResolved(p, e.contains && this.addPayloads({}, e, false), (key) => backend.store.get(key));
   }
 
   private enqueue(task: Task): void {
@@ -388,7 +572,7 @@ export class Runtime {
 
   private dispatch(task: Task, backend: Backend): void {
     const deps: Record<string, Payload> = {};
-    for (const id of task.deps) deps[id] = this.objects.get(id)!.payload!;
+    for (const id of task.deps) this.addPayloads(deps, this.objects.get(id)!);
     const envelope = buildEnvelope({
       job: this.storeScope,
       taskId: task.id,
@@ -398,8 +582,10 @@ export class Runtime {
       deps,
       resultKey: `${this.jobPrefix(backend)}${task.id}`,
       inlineLimit: this.options.inlineThresholdBytes,
+      depth: task.depth,
     });
     this.running++;
+    task.run = 1;
     const place = this.placer(task, backend);
     const options = { ...task.options, place };
     const failed = (err: unknown) => this.finished(task, err);
@@ -429,7 +615,8 @@ export class Runtime {
 
   /** A dispatched task came back with a result envelope, or could not be run at all. */
   private finished(task: Task, err: unknown, res?: ResultEnvelope): void {
-    this.running--;
+    if (task.run === 1) this.running--;
+    task.run = 3;
     if (res) this.complete(task, res);
     else this.failTask(task, invokeFailure(task.fn, task.id, err));
     this.pump();
@@ -440,8 +627,9 @@ export class Runtime {
     // After shutdown() the table is gone; a late result has nowhere to go.
     if (task.done || !entry) return;
     addTiming(this.statsByFn, task.fn, res.timing);
-    this.taskDone(task);
     const outcome = outcomeOf(task.fn, task.id, res);
+    if ('payload' in outcome && res.kind !== 'error' && res.refs) this.adopt(entry, res.refs);
+    this.taskDone(task);
     if ('payload' in outcome) this.settle(entry, outcome.payload);
     else this.settleFailed(entry, outcome.error);
   }

@@ -292,10 +292,10 @@ function newState(onRef?: RefSink): WalkState {
   };
 }
 
-/** Encodes a task result or a `put` value (no refs allowed inside). */
-export function encode(value: unknown, path = 'value', alloc: Allocator = defaultAlloc): Uint8Array {
+/** Encodes a task result or a `put` value; refs are allowed inside only when `onRef` collects them (a task's result). */
+export function encode(value: unknown, path = 'value', alloc: Allocator = defaultAlloc, onRef?: RefSink): Uint8Array {
   if (compactable(value)) return compact(value);
-  const st = newState();
+  const st = newState(onRef);
   const v = walk(value, path, st);
   return finish(v, st, path, alloc);
 }

@@ -39,6 +39,15 @@ export type Opaque =
  */
 export type RefOr<T> = T | ObjectRef<T> | (T extends Opaque ? never : T extends readonly unknown[] ? { [K in keyof T]: RefOr<T[K]> } : T extends object ? { [K in keyof T]: RefOr<T[K]> } : never);
 
+/**
+ * The value a caller gets for a task's result `T`: refs the task returned (alone, or inside
+ * arrays and plain objects) are read as their values.
+ *
+ * @public
+ */
+export type Resolved<T> =
+  T extends ObjectRef<infer U> ? Resolved<U> : T extends Opaque ? T : T extends readonly unknown[] ? { [K in keyof T]: Resolved<T[K]> } : T extends object ? { [K in keyof T]: Resolved<T[K]> } : T;
+
 /** The parameters of `rf.remote(...)` for a function with parameters P. @public */
 export type RemoteArgs<P extends readonly unknown[]> = { [K in keyof P]: RefOr<P[K]> };
 
@@ -50,8 +59,8 @@ export type RemoteArgs<P extends readonly unknown[]> = { [K in keyof P]: RefOr<P
  */
 export interface RemoteFunction<F extends AnyFunction> {
   (...args: never[]): never;
-  /** Submits a task and returns a ref to its (awaited) result at once. */
-  remote(...args: RemoteArgs<Parameters<F>>): ObjectRef<Awaited<ReturnType<F>>>;
+  /** Submits a task and returns a ref to its (awaited) result at once; refs the result holds are read as values. */
+  remote(...args: RemoteArgs<Parameters<F>>): ObjectRef<Resolved<Awaited<ReturnType<F>>>>;
   /** A copy of this remote function with some options overridden (the task name stays). */
   options(overrides: Omit<TaskOptions, 'name'>): RemoteFunction<F>;
   /** The task's registered name. */

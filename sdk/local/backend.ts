@@ -7,7 +7,7 @@ import { WorkerPool } from './pool.js';
 /** The embedded runtime: worker threads on this machine sharing an in-memory object store. */
 export function createLocalBackend(options: ResolvedInitOptions): Backend & { pool: WorkerPool; store: MemoryStore } {
   const store = new MemoryStore();
-  const pool = new WorkerPool(options.local, store);
+  const pool = new WorkerPool({ ...options.local, maxTaskDepth: options.maxTaskDepth }, store);
   return {
     name: 'local',
     invoker: pool,

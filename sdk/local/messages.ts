@@ -1,6 +1,21 @@
 /** Messages between the pool (driver) and a worker thread, tagged by `kind` like the envelopes they carry. */
+import type { AwaitReply, AwaitRequest, NestedSubmit } from '../backend.js';
+import type { RemoteErrorInfo } from '../errors.js';
 import type { ResultEnvelope, TaskEnvelope } from '../protocol.js';
 
-export type ToWorker = { kind: 'tasks'; envs: TaskEnvelope[] } | { kind: 'got'; id: number; bytes?: Uint8Array; error?: string } | { kind: 'stored'; id: number; error?: string };
+export type ToWorker =
+  | { kind: 'tasks'; envs: TaskEnvelope[] }
+  | { kind: 'got'; id: number; bytes?: Uint8Array; error?: string }
+  | { kind: 'stored'; id: number; error?: string }
+  /** The answer to a running task's `await`. */
+  | { kind: 'awaited'; id: number; reply?: AwaitReply; error?: RemoteErrorInfo };
 
-export type FromWorker = { kind: 'ready' } | { kind: 'results'; results: ResultEnvelope[] } | { kind: 'get'; id: number; key: string } | { kind: 'put'; id: number; key: string; bytes: Uint8Array };
+export type FromWorker =
+  | { kind: 'ready' }
+  | { kind: 'results'; results: ResultEnvelope[] }
+  | { kind: 'get'; id: number; key: string }
+  | { kind: 'put'; id: number; key: string; bytes: Uint8Array }
+  /** A running task (`parent`) started a task, stored an object, or waits for refs it made. */
+  | { kind: 'submit'; parent: string; task: NestedSubmit }
+  | { kind: 'object'; parent: string; id: string; bytes: Uint8Array }
+  | { kind: 'await'; parent: string; id: number; req: AwaitRequest };

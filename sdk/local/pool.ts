@@ -25,11 +25,11 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { InvokeOptions, Invoker } from '../backend.js';
-import { ConfigError, TaskError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
+import type { InvokeOptions, Invoker, TaskHost } from '../backend.js';
+import { ConfigError, TaskError, TaskTimeoutError, UsageError, WorkerCrashedError, toRemoteErrorInfo } from '../errors.js';
 import type { ResultEnvelope, TaskEnvelope } from '../protocol.js';
 import { setLongTimeout, type LongTimer } from '../timers.js';
-import type { ResolvedLocalOptions } from '../options.js';
+import { optionTable, type ResolvedLocalOptions } from '../options.js';
 import type { MemoryStore } from './memory-store.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { MAX_BATCH, RunTimes, SPAWN_AFTER_MS, batchLimit } from './policy.js';
@@ -60,6 +60,8 @@ interface Slot {
   /** Why the pool is stopping this worker, so its exit is not reported as a crash. */
   stopping?: 'timeout' | 'idle' | 'close';
   error?: Error;
+  /** get/wait calls of its running task that wait for the driver: while any does, the worker does not count against maxWorkers. */
+  blocked: number;
 }
 
 /** The failure of a task the pool was closed before it could run. */
@@ -95,9 +97,12 @@ export class WorkerPool implements Invoker {
    */
   private shortRunning = 0;
   private growTimer?: NodeJS.Timeout;
+  /** Workers whose running task is blocked in get/wait (Ray releases a blocked task's CPU the same way). */
+  private blockedSlots = 0;
+  private host?: TaskHost;
 
   constructor(
-    private readonly options: ResolvedLocalOptions,
+    private readonly options: ResolvedLocalOptions & { maxTaskDepth?: number },
     private readonly store: MemoryStore,
     private readonly entry: URL = new URL('./worker-thread.js', import.meta.url),
   ) {
@@ -110,6 +115,10 @@ export class WorkerPool implements Invoker {
       this.queue.push({ env, timeoutMs: options.timeoutMs, queuedAt: performance.now(), resolve, reject });
       this.schedule();
     });
+  }
+
+  serve(host: TaskHost): void {
+    this.host = host;
   }
 
   stats(): PoolStats {
@@ -168,7 +177,7 @@ export class WorkerPool implements Invoker {
         this.grow();
       }, SPAWN_AFTER_MS - waited);
     }
-    while (!this.closed && this.starting < this.spawnConcurrency && this.slots.size < this.options.maxWorkers && demand > this.starting) {
+    while (!this.closed && this.starting < this.spawnConcurrency && this.slots.size - this.blockedSlots < this.options.maxWorkers && demand > this.starting) {
       this.spawn();
     }
   }
@@ -181,8 +190,9 @@ export class WorkerPool implements Invoker {
     // module of the task that made the pool grow, loaded before the worker reports ready, so a
     // module no worker can load fails the queue once with a ConfigError, not each task.
     const preload = this.queue[this.queueHead]?.env.module;
-    const worker = new Worker(this.entry, { workerData: { progress, preload } });
-    const slot: Slot = { worker, ready: false, jobs: [], short: false, completed: 0, progress };
+    const maxTaskDepth = this.options.maxTaskDepth ?? optionTable.init.maxTaskDepth.default;
+    const worker = new Worker(this.entry, { workerData: { progress, preload, maxTaskDepth } });
+    const slot: Slot = { worker, ready: false, jobs: [], short: false, completed: 0, progress, blocked: 0 };
     this.slots.add(slot);
     this.starting++;
     this.startedTotal++;
@@ -228,7 +238,45 @@ export class WorkerPool implements Invoker {
       case 'put':
         slot.worker.postMessage(answerStoreRequest(this.store, m));
         return;
+      case 'submit':
+        if (this.runs(slot, m.parent)) this.host?.submit(m.parent, m.task);
+        return;
+      case 'object':
+        if (this.runs(slot, m.parent)) this.host?.put(m.parent, m.id, m.bytes);
+        return;
+      case 'await':
+        this.onAwait(slot, m);
+        return;
     }
+  }
+
+  /** Whether `taskId` is one of the tasks handed to this worker (messages name the task they come from). */
+  private runs(slot: Slot, taskId: string): boolean {
+    return slot.jobs.some((j) => j.env.taskId === taskId);
+  }
+
+  /** A running task waits for refs: its worker stops counting against maxWorkers until the answer, so its children can run. */
+  private onAwait(slot: Slot, m: Extract<FromWorker, { kind: 'await' }>): void {
+    const host = this.host;
+    if (!host || !this.runs(slot, m.parent)) {
+      const err = new UsageError("this pool has no orchestrator to answer a task's get/wait (it was used without a Runtime)");
+      slot.worker.postMessage({ kind: 'awaited', id: m.id, error: toRemoteErrorInfo(err) } satisfies ToWorker);
+      return;
+    }
+    if (slot.blocked++ === 0) {
+      this.blockedSlots++;
+      this.schedule();
+    }
+    const answer = (msg: ToWorker) => {
+      // A worker that was stopped meanwhile (timeout, crash, close) is no longer counted, nor answered.
+      if (!this.slots.has(slot)) return;
+      if (--slot.blocked === 0) this.blockedSlots--;
+      slot.worker.postMessage(msg);
+    };
+    host.await(m.parent, m.req).then(
+      (reply) => answer({ kind: 'awaited', id: m.id, reply }),
+      (err: unknown) => answer({ kind: 'awaited', id: m.id, error: toRemoteErrorInfo(err) }),
+    );
   }
 
   /** Sends tasks to a worker, which runs them after any it already has, one at a time. */
@@ -327,6 +375,10 @@ export class WorkerPool implements Invoker {
 
   private onExit(slot: Slot, code: number): void {
     this.slots.delete(slot);
+    if (slot.blocked > 0) {
+      this.blockedSlots--;
+      slot.blocked = 0;
+    }
     const i = this.idle.indexOf(slot);
     if (i >= 0) this.idle.splice(i, 1);
     if (!slot.ready) this.starting--;

@@ -7,15 +7,18 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
 import { markWorker } from '../context.js';
+import type { AwaitReply } from '../backend.js';
+import { reviveError } from '../errors.js';
 import { executeTask } from '../worker/execute.js';
 import { errorResult, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { storeClient } from './store-channel.js';
+import { ThreadSession, type ThreadLink } from './thread-session.js';
 
 markWorker();
 const port = parentPort!;
 /** Where this worker marks the position in its batch of the task it is running. */
-const progress = (workerData as { progress: Int32Array }).progress;
+const { progress, maxTaskDepth } = workerData as { progress: Int32Array; maxTaskDepth: number };
 /** Results are sent together at most this far apart, and at once after a slower task. */
 const FLUSH_MS = 2;
 const send = (m: FromWorker) => port.postMessage(m);
@@ -42,6 +45,22 @@ function loaderError(url: string, err: unknown): unknown {
     { cause: err },
   );
 }
+
+/** A running task's get/wait calls waiting for the driver's answer, by request id. */
+const awaiting = new Map<number, { resolve: (r: AwaitReply) => void; reject: (e: Error) => void }>();
+let awaitSeq = 0;
+const link: ThreadLink = {
+  send,
+  store,
+  maxTaskDepth,
+  request: (parent, req) =>
+    new Promise((resolve, reject) => {
+      const id = ++awaitSeq;
+      awaiting.set(id, { resolve, reject });
+      send({ kind: 'await', parent, id, req });
+    }),
+};
+const session = (env: TaskEnvelope) => new ThreadSession(env, link);
 
 const modules = new Map<string, Promise<unknown>>();
 const loadModule = (url: string) => {
@@ -73,7 +92,7 @@ async function runQueue(): Promise<void> {
     let res: ResultEnvelope;
     try {
       // The embedded runtime's store has no key prefix (local/backend.ts).
-      res = await executeTask(env, { store, loadModule, keyPrefix: '' });
+      res = await executeTask(env, { store, loadModule, keyPrefix: '', session });
     } catch (err) {
       // Only a malformed envelope gets here; report it as the task's failure.
       res = errorResult(typeof env?.taskId === 'string' ? env.taskId : '?', err, 'infrastructure');
@@ -99,6 +118,13 @@ port.on('message', (m: ToWorker) => {
     case 'stored':
       onReply(m);
       break;
+    case 'awaited': {
+      const w = awaiting.get(m.id);
+      awaiting.delete(m.id);
+      if (m.reply) w?.resolve(m.reply);
+      else w?.reject(reviveError(m.error ?? { name: 'ProtocolError', message: 'an empty answer to a wait' }));
+      break;
+    }
   }
 });
 

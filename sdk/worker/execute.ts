@@ -4,9 +4,11 @@
  */
 import { ProtocolError, SerializationError, TaskNotFoundError } from '../errors.js';
 import type { ObjectStore } from '../backend.js';
-import { PROTOCOL_VERSION, checkKeysConfined, errorResult, validateTaskEnvelope, type Payload, type ResultEnvelope, type TaskEnvelope, type Timing } from '../protocol.js';
+import { PROTOCOL_VERSION, checkKeysConfined, errorResult, validateTaskEnvelope, type ContainedRefs, type Payload, type ResultEnvelope, type TaskEnvelope, type Timing } from '../protocol.js';
+import type { ObjectRef } from '../ref.js';
 import { lookupTask } from '../registry.js';
-import { decode, encode } from '../serialize.js';
+import { decode, encode, type RefSink } from '../serialize.js';
+import { enterTask, leaveTask, resolverOf, type SessionFactory, type TaskSession } from './nested.js';
 
 export interface WorkerContext {
   store: ObjectStore;
@@ -19,6 +21,8 @@ export interface WorkerContext {
   keyPrefix: string;
   /** Largest result this worker may answer inline (Lambda: what fits its 6 MB response); larger ones are stored whatever the envelope's inlineLimit. */
   maxInlineBytes?: number;
+  /** Makes the session a task's `.remote()`, `put`, `get` and `wait` go to (nested tasks); made on first use. */
+  session?: SessionFactory;
 }
 
 async function payloadBytes(p: Payload, store: ObjectStore): Promise<Uint8Array> {
@@ -60,15 +64,17 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
     // A module loaded on first use is a cold start, not part of this task's fetch time.
     t0 = performance.now();
     const ids = Object.keys(env.deps);
-    const values = new Map<string, unknown>();
+    const bytes = new Map<string, Uint8Array>();
     if (ids.length > 0) {
-      const bytes = await Promise.all(ids.map((id) => payloadBytes(env.deps[id]!, ctx.store)));
-      for (let i = 0; i < ids.length; i++) values.set(ids[i]!, decode(bytes[i]!));
+      const read = await Promise.all(ids.map((id) => payloadBytes(env.deps[id]!, ctx.store)));
+      for (let i = 0; i < ids.length; i++) bytes.set(ids[i]!, read[i]!);
     }
     const argBytes = await payloadBytes(env.args, ctx.store);
+    // A dependency's value may hold refs of its own (a task that returned refs): their objects came in deps too.
+    const resolve = resolverOf(bytes);
     const decoded = decode(argBytes, (id) => {
-      if (!values.has(id)) throw new ProtocolError(`ref ${id} is used by the arguments but missing from the envelope's deps`);
-      return values.get(id);
+      if (!bytes.has(id)) throw new ProtocolError(`ref ${id} is used by the arguments but missing from the envelope's deps`);
+      return resolve(id);
     });
     // The driver always sends a list; anything else is a malformed envelope, not the task's fault.
     if (!Array.isArray(decoded)) throw new ProtocolError(`the task's arguments decode to ${decoded === null ? 'null' : typeof decoded}, not an argument list`);
@@ -81,29 +87,56 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
   timing.fetchMs = t1 - t0;
 
   let value: unknown;
+  let session: TaskSession | undefined;
+  if (ctx.session) enterTask(env, ctx.session);
   try {
     value = await fn(...args);
   } catch (err) {
     timing.runMs = performance.now() - t1;
+    leaveTask()?.end();
     return errorResult(env.taskId, err, 'user', timing);
+  } finally {
+    session = leaveTask();
   }
   const t2 = performance.now();
   timing.runMs = t2 - t1;
 
   try {
     const store = ctx.store;
-    const bytes = encode(value, `result of ${env.fn}`, (n) => (n > inlineLimit && store.allocate ? store.allocate(n) : new Uint8Array(n)));
-    if (bytes.length <= inlineLimit) {
-      timing.storeMs = performance.now() - t2;
-      return { v: PROTOCOL_VERSION, kind: 'value', taskId: env.taskId, bytes, timing };
+    const refs: ObjectRef<unknown>[] = [];
+    const onRef: RefSink | undefined = ctx.session && ((ref) => refs.push(ref));
+    const bytes = encode(value, `result of ${env.fn}`, (n) => (n > inlineLimit && store.allocate ? store.allocate(n) : new Uint8Array(n)), onRef);
+    let contained: ContainedRefs | undefined;
+    if (refs.length > 0) {
+      for (const r of refs) {
+        if (r.owner !== session) {
+          throw new SerializationError(`the result of ${env.fn} holds ref ${r.id}, which this run of the task did not make: a task returns only refs it made while it ran`, `result of ${env.fn}`);
+        }
+      }
+      try {
+        // The objects of returned refs must be ready: the caller reads them as values.
+        contained = await session!.contained(refs.map((r) => r.id));
+      } catch (err) {
+        timing.storeMs = performance.now() - t2;
+        return errorResult(env.taskId, err, 'user', timing);
+      }
     }
-    await ctx.store.put(env.resultKey, bytes);
+    let res: ResultEnvelope;
+    if (bytes.length <= inlineLimit) {
+      res = { v: PROTOCOL_VERSION, kind: 'value', taskId: env.taskId, bytes, timing };
+    } else {
+      await ctx.store.put(env.resultKey, bytes);
+      res = { v: PROTOCOL_VERSION, kind: 'stored', taskId: env.taskId, key: env.resultKey, size: bytes.length, timing };
+    }
+    if (contained) res.refs = contained;
     timing.storeMs = performance.now() - t2;
-    return { v: PROTOCOL_VERSION, kind: 'stored', taskId: env.taskId, key: env.resultKey, size: bytes.length, timing };
+    return res;
   } catch (err) {
     timing.storeMs = performance.now() - t2;
     // An unserializable result is the task's own doing; a store failure is not.
     const fault = err instanceof SerializationError ? 'user' : 'infrastructure';
     return errorResult(env.taskId, err, fault, timing);
+  } finally {
+    session?.end();
   }
 }

@@ -1,0 +1,108 @@
+/**
+ * Nested tasks: inside a running task, `.remote()`, `put`, `get` and `wait` go to a session of
+ * that task instead of the driver's default runtime.
+ *
+ * - On the embedded runtime the session is a ThreadSession (sdk/local/thread-session.ts): the
+ *   calls travel to the driver's orchestrator over the thread's message channel, and the driver
+ *   owns every ref.
+ * - On Lambda the session is a Runtime inside the invocation (sdk/aws/handler.ts) that invokes
+ *   the same function and uses the same bucket, under the job's prefix, so nothing needs a way
+ *   back into the driver.
+ *
+ * A worker runs one task at a time (a thread of the embedded runtime, a Lambda invocation), so
+ * the running task's scope is module state, set around the task's own function only: module
+ * code that runs while a task module is imported sees no task, and the driver guard
+ * (`if (!isWorker())`) keeps its meaning.
+ */
+import type { ObjectStore } from '../backend.js';
+import type { GetOptions, WaitOptions, WaitResult } from '../checks.js';
+import { ProtocolError } from '../errors.js';
+import type { TaskOptions } from '../options.js';
+import type { ContainedRefs, Payload, TaskEnvelope } from '../protocol.js';
+import type { ObjectRef } from '../ref.js';
+import type { TaskDefinition } from '../registry.js';
+import { decode } from '../serialize.js';
+
+/** What `rf.remote()`, `put`, `get` and `wait` call: the driver's Runtime, or a running task's session. */
+export interface Session {
+  readonly jobId: string;
+  submit(def: TaskDefinition, taskOptions: Readonly<TaskOptions>, args: unknown[]): ObjectRef<unknown>;
+  put<T>(value: T): ObjectRef<T>;
+  get(refOrRefs: ObjectRef<unknown> | readonly ObjectRef<unknown>[], options?: GetOptions): Promise<unknown>;
+  wait<T>(refs: readonly ObjectRef<T>[], options?: WaitOptions): Promise<WaitResult<T>>;
+}
+
+/** The session of one running task. */
+export interface TaskSession extends Session {
+  /**
+   * Where the objects of these refs (made by this session) are, with the refs inside them, once
+   * all are ready: what a result that contains them carries. Throws the failure of one that failed.
+   */
+  contained(ids: string[]): Promise<ContainedRefs>;
+  /** The task has finished: the session takes no more calls. */
+  end(): void;
+}
+
+export type SessionFactory = (env: TaskEnvelope) => TaskSession;
+
+interface Scope {
+  env: TaskEnvelope;
+  make: SessionFactory;
+  session?: TaskSession;
+}
+
+/** Kept on globalThis, like the worker flag, so that two copies of the library in one worker (ESM and CJS) see the same task. */
+const SCOPE = Symbol.for('volley.taskScope');
+const holder = globalThis as { [SCOPE]?: Scope };
+
+/** The running task's scope begins (just before its function is called). */
+export function enterTask(env: TaskEnvelope, make: SessionFactory): void {
+  holder[SCOPE] = { env, make };
+}
+
+/** The running task's function returned or threw; returns its session if it used one. */
+export function leaveTask(): TaskSession | undefined {
+  const s = holder[SCOPE]?.session;
+  holder[SCOPE] = undefined;
+  return s;
+}
+
+/** The session of the task running in this worker, made on first use; undefined outside a task. */
+export function taskSession(): TaskSession | undefined {
+  const scope = holder[SCOPE];
+  if (!scope) return undefined;
+  scope.session ??= scope.make(scope.env);
+  return scope.session;
+}
+
+/** The store prefix of a task's job (`<keyPrefix>jobs/<job>/`), from the result key the driver gave it. */
+export function jobPrefixOf(env: TaskEnvelope): string {
+  if (!env.resultKey.endsWith(env.taskId)) throw new ProtocolError(`task envelope's resultKey ${env.resultKey} does not end with its task id ${env.taskId}`);
+  return env.resultKey.slice(0, env.resultKey.length - env.taskId.length);
+}
+
+/**
+ * Decodes an object whose value may hold refs (a task's result that returned refs): each ref is
+ * replaced by its object's value, read once even where it appears twice.
+ */
+export async function decodeResolved(root: Payload, refs: ContainedRefs | undefined, read: ObjectStore['get']): Promise<unknown> {
+  const bytesOf = (p: Payload) => (p.kind === 'inline' ? p.bytes : read(p.key));
+  if (!refs) return decode(await bytesOf(root));
+  const ids = Object.keys(refs);
+  const all = await Promise.all([bytesOf(root), ...ids.map((id) => bytesOf(refs[id]!))]);
+  return decode(all[0]!, resolverOf(new Map(ids.map((id, i) => [id, all[i + 1]!]))));
+}
+
+/** Resolves ref ids to values, decoding each object once (its own refs through the same resolver). */
+export function resolverOf(bytes: Map<string, Uint8Array>): (id: string) => unknown {
+  const values = new Map<string, unknown>();
+  const resolve = (id: string): unknown => {
+    if (values.has(id)) return values.get(id);
+    const b = bytes.get(id);
+    if (!b) throw new ProtocolError(`ref ${id} is inside a value but its object was not sent with it`);
+    const v = decode(b, resolve);
+    values.set(id, v);
+    return v;
+  };
+  return resolve;
+}

@@ -1,0 +1,28 @@
+/**
+ * Nested tasks on the embedded runtime with two workers: recursions deeper than the pool
+ * complete, because a task blocked in get/wait does not hold a worker slot its children need.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Runtime } from 'volley';
+import { treeSum } from '../fixtures/nested-tasks.js';
+import { defineNestedScenarios } from '../nested-scenarios.js';
+
+defineNestedScenarios({
+  tier: 'the embedded runtime (maxWorkers 2)',
+  start: () => new Runtime({ local: { maxWorkers: 2 }, maxTaskDepth: 8 }).ready(),
+  maxTaskDepth: 8,
+  depth: 6,
+});
+
+describe('nested tasks on the embedded runtime', () => {
+  it('a fan-out of 15 blocked parents over 16 leaves completes with maxWorkers 1', async () => {
+    const rt = await new Runtime({ local: { maxWorkers: 1 } }).ready();
+    try {
+      const xs = Array.from({ length: 128 }, (_, i) => i);
+      assert.equal(await rt.get(rt.remote(treeSum, xs, 8)), (127 * 128) / 2);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+});
