@@ -170,6 +170,8 @@ export async function startServerlessOffline(o: OfflineOptions): Promise<Stoppab
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
       AWS_REGION: 'us-east-1',
       AWS_ENDPOINT_URL_S3: o.s3Endpoint,
+      // Tasks that start tasks invoke the function through serverless-offline itself.
+      AWS_ENDPOINT_URL_LAMBDA: `http://127.0.0.1:${port}`,
       AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
       AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
       SLS_TELEMETRY_DISABLED: '1',

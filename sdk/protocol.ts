@@ -152,7 +152,8 @@ export function validateTaskEnvelope(x: unknown): TaskEnvelope {
   checkKey(x.resultKey, 'task envelope field resultKey');
   if (x.module !== undefined && (typeof x.module !== 'string' || x.module.length > 4096)) throw new ProtocolError('task envelope field module must be a string (a module URL)');
   checkSize(x.inlineLimit, 'task envelope field inlineLimit');
-  if (x.depth !== undefined && !(Number.isInteger(x.depth) && (x.depth as number) >= 1 && (x.depth as number) <= 1000)) throw new ProtocolError('task envelope field depth must be an integer from 1 to 1000');
+  if (x.depth !== undefined && !(Number.isInteger(x.depth) && (x.depth as number) >= 1 && (x.depth as number) <= 1000))
+    throw new ProtocolError('task envelope field depth must be an integer from 1 to 1000');
   checkPayload(x.args, 'args');
   if (!isObj(x.deps)) throw new ProtocolError('task envelope field deps must be an object');
   for (const id of Object.keys(x.deps)) {

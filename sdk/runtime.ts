@@ -14,7 +14,16 @@ import type { AwaitReply, AwaitRequest, Backend, NestedSubmit, TaskHost } from '
 import { checkGetOptions, checkRefArray, checkWaitArgs, checkWaitKeys, type GetOptions, type Values, type WaitOptions, type WaitResult } from './checks.js';
 import { DEFAULT_PAYLOAD_LIMIT_BYTES, buildEnvelope, fitEnvelope, inlineBudget, inlineBytes, type Place } from './envelope.js';
 import { DependencyError, GetTimeoutError, ObjectStoreError, ProtocolError, TaskDepthError, UsageError, VolleyError, toRemoteErrorInfo, type RemoteErrorInfo } from './errors.js';
-import { checkTaskTimeoutForTarget, randomRunId, resolveInitOptions, resolveTaskOptionsInput, type InitOptions, type ResolvedInitOptions, type ResolvedTaskOptions, type TaskOptions } from './options.js';
+import {
+  checkTaskTimeoutForTarget,
+  randomRunId,
+  resolveInitOptions,
+  resolveTaskOptionsInput,
+  type InitOptions,
+  type ResolvedInitOptions,
+  type ResolvedTaskOptions,
+  type TaskOptions,
+} from './options.js';
 import { FAILED, ObjectTable, PENDING, READY, type ObjectEntry } from './object-table.js';
 import type { ContainedRefs, Payload, ResultEnvelope, TaskEnvelope } from './protocol.js';
 import { ObjectRef } from './ref.js';
@@ -62,7 +71,7 @@ type Entry = ObjectEntry<Task>;
 export class Runtime {
   readonly jobId: string;
   /** This run's own id (random); its objects live under `<keyPrefix>jobs/<jobId>/<runId>/`. */
-  readonly runId = randomRunId();
+  readonly runId: string;
   /** @internal the resolved options (defaults filled in). */
   readonly options: ResolvedInitOptions;
   private backend?: Backend;
@@ -82,7 +91,7 @@ export class Runtime {
   private running = 0;
   private readonly statsByFn = new Map<string, TaskStats>();
   /** Set when this runtime is the session of a running task on Lambda: its ids and nesting depth. */
-  private readonly nest?: { readonly idPrefix: string; readonly depth: number };
+  private readonly nest?: { readonly idPrefix: string; readonly depth: number; readonly runId: string };
   /** The task this runtime served has finished: its objects now belong to the driver, none is freed from here. */
   private ended = false;
 
@@ -91,10 +100,12 @@ export class Runtime {
    * @param internals - @internal a ready-made backend (tests, custom targets); `nest` when the
    * runtime is a running task's session (Lambda): ids under the parent's id, its depth.
    */
-  constructor(options?: InitOptions, internals?: { backend?: Backend; nest?: { idPrefix: string; depth: number } }) {
+  constructor(options?: InitOptions, internals?: { backend?: Backend; nest?: { idPrefix: string; depth: number; runId: string } }) {
     this.options = resolveInitOptions(options);
     this.jobId = this.options.jobId;
     this.nest = internals?.nest;
+    // A task's session on Lambda works in the run of the task that made it.
+    this.runId = internals?.nest?.runId ?? randomRunId();
     const made = internals?.backend ? Promise.resolve(internals.backend) : createBackend(this.options);
     this.starting = made.then((b) => {
       if (this.closed) {

@@ -49,6 +49,12 @@ export async function createAwsBackend(options: ResolvedInitOptions): Promise<Aw
     maxDelayMs: a.throttleMaxDelayMs,
     giveUpMs: a.throttleGiveUpMs,
     ownsClient: a.lambdaClient === undefined,
+    nest: {
+      maxTaskDepth: options.maxTaskDepth,
+      taskTimeoutMs: options.taskTimeoutMs,
+      taskMemoryMB: options.taskMemoryMB,
+      maxConcurrency: Math.min(options.maxConcurrency, 100),
+    },
   });
   const ownsS3 = a.s3Client === undefined;
   // The store's client closes with the invoker, after the runtime's last cleanup.

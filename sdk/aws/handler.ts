@@ -13,15 +13,19 @@
  * Every answer fits Lambda's 6 MB response: results larger than `LAMBDA_MAX_INLINE_BYTES` are
  * written to the store whatever the envelope's inline limit, and an error's text is clipped.
  */
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import type { ObjectStore } from '../backend.js';
+import type { Backend, ObjectStore } from '../backend.js';
 import { ConfigError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
-import { LAMBDA_MAX_INLINE_BYTES } from '../options.js';
-import { errorResult, fromWire, toWire, type ResultEnvelope } from '../protocol.js';
+import { LAMBDA_MAX_INLINE_BYTES, optionTable } from '../options.js';
+import { errorResult, fromWire, toWire, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
+import { Runtime } from '../runtime.js';
 import { executeTask } from '../worker/execute.js';
-import { makeS3Client } from './clients.js';
+import { useAsyncTaskScope, type SessionFactory, type TaskSession } from '../worker/nested.js';
+import { makeLambdaClient, makeS3Client } from './clients.js';
+import { LambdaInvoker } from './lambda-invoker.js';
 import { S3Store } from './s3-store.js';
-import { validateLambdaRequest, type LambdaResponse } from './wire.js';
+import { validateLambdaRequest, type LambdaResponse, type NestLimits } from './wire.js';
 import { readWorkerEnv, type WorkerEnv } from './worker-env.js';
 
 /** The part of Lambda's context object the handler uses. */
@@ -64,8 +68,16 @@ function storeOf(cfg: WorkerEnv): ObjectStore {
   });
 }
 
-function context(cfg: WorkerEnv, store: ObjectStore) {
-  return { store, keyPrefix: cfg.keyPrefix, maxInlineBytes: LAMBDA_MAX_INLINE_BYTES };
+/** The Lambda client for tasks that start tasks: built on first use in this thread, kept for warm invocations. */
+let lambdaClient: LambdaClient | undefined;
+function lambdaOf(cfg: WorkerEnv): LambdaClient {
+  lambdaClient ??= makeLambdaClient({ region: cfg.region, endpoint: cfg.lambdaEndpoint, maxSockets: 64 });
+  return lambdaClient;
+}
+
+function context(cfg: WorkerEnv, store: ObjectStore, nest: NestLimits | undefined) {
+  const session: SessionFactory | undefined = nest && ((env) => nestedSession(env, nest, cfg, store));
+  return { store, keyPrefix: cfg.keyPrefix, maxInlineBytes: LAMBDA_MAX_INLINE_BYTES, session };
 }
 
 // --- the task thread -------------------------------------------------------------------------
@@ -73,6 +85,8 @@ function context(cfg: WorkerEnv, store: ObjectStore) {
 interface RunMessage {
   kind: 'run';
   task: unknown;
+  /** The job's limits for the tasks this task starts. */
+  nest?: NestLimits;
 }
 interface DoneMessage {
   kind: 'done';
@@ -98,7 +112,7 @@ export function serveTaskThread(): void {
     const taskId = taskField(m, 'taskId');
     let result: Promise<ResultEnvelope>;
     try {
-      result = executeTask(fromWire(m.task), context(cfg, store));
+      result = executeTask(fromWire(m.task), context(cfg, store, m.nest));
     } catch (err) {
       result = Promise.resolve(errorResult(taskId, err, 'infrastructure'));
     }
@@ -126,7 +140,7 @@ class TaskThreads {
    * Runs the task (in wire form) on a thread; at `deadlineMs` the thread is terminated and
    * the answer is a timeout. A thread that exits or fails is answered as a crash.
    */
-  run(task: unknown, deadlineMs: number, fn: string, taskId: string, timeoutMs: number): Promise<ResultEnvelope> {
+  run(task: unknown, deadlineMs: number, fn: string, taskId: string, timeoutMs: number, nest: NestLimits | undefined): Promise<ResultEnvelope> {
     const w = this.idle.pop() ?? this.spawn();
     return new Promise<ResultEnvelope>((resolve) => {
       let settled = false;
@@ -148,7 +162,7 @@ class TaskThreads {
       w.on('message', onMessage);
       w.on('error', onError);
       w.on('exit', onExit);
-      w.postMessage({ kind: 'run', task } satisfies RunMessage);
+      w.postMessage({ kind: 'run', task, ...(nest ? { nest } : {}) } satisfies RunMessage);
     });
   }
 }
@@ -165,6 +179,49 @@ function fitAnswer(result: ResultEnvelope): ResultEnvelope {
 }
 
 /**
+ * The session of a running task on Lambda: a Runtime inside the invocation that invokes this
+ * same function and uses the same bucket, under the job's prefix and limits, so the tasks a
+ * task starts need no way back into the driver. Its ids are made under the task's id; when the
+ * task finishes it stops (calls still running are abandoned, nothing is deleted: what the
+ * result holds belongs to the driver now, the rest goes with the job's prefix at shutdown).
+ */
+function nestedSession(env: TaskEnvelope, nest: NestLimits, cfg: WorkerEnv, store: ObjectStore): TaskSession {
+  if (!cfg.functionName) {
+    throw new ConfigError('this worker does not know its own function name (AWS_LAMBDA_FUNCTION_NAME), which a task that starts tasks invokes; run it on Lambda or set the variable');
+  }
+  const a = optionTable.aws;
+  // The worker role may read and write objects, not delete them (serverless.yml): nothing is freed from here; the driver's shutdown removes the job's prefix.
+  const objects: ObjectStore = {
+    put: (key, bytes) => store.put(key, bytes),
+    get: (key) => store.get(key),
+    deletePrefix: () => Promise.reject(new ConfigError("a task cannot remove the job's objects: the driver does at shutdown")),
+  };
+  const invoker = new LambdaInvoker(lambdaOf(cfg), objects, {
+    functionName: cfg.functionName,
+    invokeGraceMs: a.invokeGraceMs.default,
+    baseDelayMs: a.throttleBaseDelayMs.default,
+    maxDelayMs: a.throttleMaxDelayMs.default,
+    giveUpMs: a.throttleGiveUpMs.default,
+    ownsClient: false,
+    nest,
+  });
+  const backend: Backend = { name: 'lambda-task', invoker, store: objects, maxConcurrency: nest.maxConcurrency, keyPrefix: cfg.keyPrefix, payloadLimitBytes: invoker.payloadLimitBytes };
+  const rt = new Runtime(
+    {
+      target: 'local',
+      jobId: env.job.slice(0, env.job.indexOf('/')),
+      inlineThresholdBytes: env.inlineLimit,
+      maxConcurrency: nest.maxConcurrency,
+      taskTimeoutMs: nest.taskTimeoutMs,
+      taskMemoryMB: nest.taskMemoryMB,
+      maxTaskDepth: nest.maxTaskDepth,
+    },
+    { backend, nest: { idPrefix: `${env.taskId}.`, depth: env.depth ?? 0, runId: env.job.slice(env.job.indexOf('/') + 1) } },
+  );
+  return rt as unknown as TaskSession;
+}
+
+/**
  * Makes the handler. The environment is read and the S3 client built on the first invocation
  * and kept for warm ones; both live in this closure, not in module state.
  *
@@ -173,6 +230,8 @@ function fitAnswer(result: ResultEnvelope): ResultEnvelope {
 export function createHandler(env: NodeJS.ProcessEnv = process.env, options: HandlerOptions | ((cfg: WorkerEnv) => ObjectStore) = {}): Handler {
   const o: HandlerOptions = typeof options === 'function' ? { storeFor: options } : options;
   let setup: { cfg: WorkerEnv; store?: ObjectStore; threads?: TaskThreads } | undefined;
+  // serverless-offline may run two invocations in one thread at once; each task's calls must reach its own session.
+  useAsyncTaskScope();
   // The task thread loads the bundle (a cold start of its own): start it now, during the
   // sandbox's init phase, rather than at the first invocation. Never from a task thread itself.
   const early = o.taskThread && !o.storeFor && env.VOLLEY_TASK_THREAD !== 'off' && !inTaskThread() ? new TaskThreads(o.taskThread) : undefined;
@@ -212,14 +271,14 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
       const remaining = ctx?.getRemainingTimeInMillis?.();
       const deadlineMs = remaining === undefined ? req.timeoutMs : Math.max(0, Math.min(req.timeoutMs, remaining - LAMBDA_TIMEOUT_MARGIN_MS));
       if (threads) {
-        result = await threads.run(req.task, deadlineMs, fn, taskId, req.timeoutMs);
+        result = await threads.run(req.task, deadlineMs, fn, taskId, req.timeoutMs, req.nest);
       } else {
         let timer: NodeJS.Timeout | undefined;
         const timedOut = new Promise<ResultEnvelope>((resolve) => {
           timer = setTimeout(() => resolve(errorResult(taskId, new TaskTimeoutError(fn, taskId, req.timeoutMs), 'infrastructure')), deadlineMs);
         });
         try {
-          result = await Promise.race([executeTask(fromWire(req.task), context(cfg, store!)), timedOut]);
+          result = await Promise.race([executeTask(fromWire(req.task), context(cfg, store!, req.nest)), timedOut]);
         } finally {
           clearTimeout(timer);
         }

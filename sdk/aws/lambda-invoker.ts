@@ -15,7 +15,7 @@ import { TaskError, TaskTimeoutError, ThrottledError, WorkerCrashedError } from 
 import { fitEnvelope, inlineBytes, type Place } from '../envelope.js';
 import { PROTOCOL_VERSION, fromWire, toWire, validateResultEnvelope, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
 import { retryThrottled, type Clock, type ThrottlePolicy } from './throttle.js';
-import { LAMBDA_PAYLOAD_LIMIT, type LambdaRequest, type LambdaResponse } from './wire.js';
+import { LAMBDA_PAYLOAD_LIMIT, type LambdaRequest, type LambdaResponse, type NestLimits } from './wire.js';
 
 export interface LambdaInvokerOptions extends ThrottlePolicy {
   functionName: string;
@@ -25,6 +25,8 @@ export interface LambdaInvokerOptions extends ThrottlePolicy {
   ownsClient: boolean;
   /** Request payload limit; Lambda's is 6 MB. */
   payloadLimitBytes?: number;
+  /** The job's prefix and limits, sent with each task for the tasks it starts. */
+  nest?: NestLimits;
   clock?: Clock;
 }
 
@@ -47,9 +49,10 @@ export function notSent(err: unknown): boolean {
   return e?.name === 'CredentialsProviderError' || /without establishing a connection/i.test(e?.message ?? '');
 }
 
-function requestBytes(env: TaskEnvelope, options: InvokeOptions): Uint8Array {
+function requestBytes(env: TaskEnvelope, options: InvokeOptions, nest: NestLimits | undefined): Uint8Array {
   // Whole milliseconds, as the worker validates them.
   const req: LambdaRequest = { v: PROTOCOL_VERSION, kind: 'invoke', task: toWire(env), timeoutMs: Math.ceil(options.timeoutMs), memoryMB: options.memoryMB };
+  if (nest) req.nest = nest;
   return Buffer.from(JSON.stringify(req));
 }
 
@@ -209,7 +212,7 @@ export class LambdaInvoker implements Invoker {
    * exact), the envelope is fitted again to a smaller inline budget, until it fits.
    */
   private async fitPayload(env: TaskEnvelope, options: InvokeOptions): Promise<Uint8Array> {
-    let bytes = requestBytes(env, options);
+    let bytes = requestBytes(env, options, this.options.nest);
     const place: Place =
       options.place ??
       (async (dep, b) => {
@@ -227,7 +230,7 @@ export class LambdaInvoker implements Invoker {
       }
       // Base64 makes 3 bytes 4 characters: drop at least the excess, in raw bytes.
       env = await fitEnvelope(env, Math.max(0, inline - Math.ceil(((bytes.byteLength - this.limit) * 3) / 4) - 1), place);
-      bytes = requestBytes(env, options);
+      bytes = requestBytes(env, options, this.options.nest);
     }
     return bytes;
   }

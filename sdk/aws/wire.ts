@@ -21,6 +21,18 @@ export interface LambdaRequest {
   timeoutMs: number;
   /** Memory the task asked for; the worker refuses a task that wants more than its function has. */
   memoryMB: number;
+  /** The job's limits, for the tasks this task starts (nested tasks run from the worker itself). */
+  nest?: NestLimits;
+}
+
+/** What a worker needs to start tasks of the same job as the driver would: the job's prefix and limits. */
+export interface NestLimits {
+  maxTaskDepth: number;
+  /** Defaults of the tasks it starts, as the driver's. */
+  taskTimeoutMs: number;
+  taskMemoryMB: number;
+  /** Most tasks one running task keeps in flight. */
+  maxConcurrency: number;
 }
 
 /** A result envelope in wire form, with the worker's log location. */
@@ -49,7 +61,20 @@ export function validateLambdaRequest(x: unknown): LambdaRequest {
     throw new ProtocolError(`the Lambda event field memoryMB must be an integer from ${LAMBDA_MIN_MEMORY_MB} to ${LAMBDA_MAX_MEMORY_MB} (Lambda's memory sizes), got ${JSON.stringify(m)}`);
   }
   if (typeof r.task !== 'object' || r.task === null || Array.isArray(r.task)) throw new ProtocolError('the Lambda event field task must be a task envelope');
+  if (r.nest !== undefined) {
+    const n = r.nest as Record<string, unknown> | null;
+    if (typeof n !== 'object' || n === null || Array.isArray(n)) throw new ProtocolError('the Lambda event field nest must be an object');
+    for (const k of Object.keys(n)) {
+      if (!(NEST_FIELDS as readonly string[]).includes(k))
+        throw new ProtocolError(`the Lambda event field nest has a field ${JSON.stringify(k.slice(0, 64))} outside the protocol (allowed: ${NEST_FIELDS.join(', ')})`);
+    }
+    for (const f of NEST_FIELDS) {
+      const v = n[f];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ProtocolError(`the Lambda event field nest.${f} must be an integer >= 0, got ${JSON.stringify(v)}`);
+    }
+  }
   return r as unknown as LambdaRequest;
 }
 
-const REQUEST_FIELDS: readonly string[] = ['v', 'kind', 'task', 'timeoutMs', 'memoryMB'];
+const REQUEST_FIELDS: readonly string[] = ['v', 'kind', 'task', 'timeoutMs', 'memoryMB', 'nest'];
+const NEST_FIELDS = ['maxTaskDepth', 'taskTimeoutMs', 'taskMemoryMB', 'maxConcurrency'] as const;

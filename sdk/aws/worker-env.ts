@@ -12,6 +12,8 @@ export interface WorkerEnv {
   multipartThresholdBytes: number;
   /** A custom S3 endpoint: AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL (LocalStack sets it inside its Lambdas). */
   s3Endpoint?: string;
+  /** A custom Lambda endpoint, for tasks that start tasks: AWS_ENDPOINT_URL_LAMBDA, else AWS_ENDPOINT_URL. */
+  lambdaEndpoint?: string;
   region?: string;
   /** Memory of this function in MB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE), when known. */
   memoryMB?: number;
@@ -64,6 +66,7 @@ export function readWorkerEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
     bucket,
     multipartThresholdBytes,
     s3Endpoint: env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined,
+    lambdaEndpoint: env.AWS_ENDPOINT_URL_LAMBDA || env.AWS_ENDPOINT_URL || undefined,
     region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
     memoryMB: Number.isFinite(mem) && mem > 0 ? mem : undefined,
     functionName: env.AWS_LAMBDA_FUNCTION_NAME || undefined,

@@ -8,7 +8,7 @@ import { PROTOCOL_VERSION, checkKeysConfined, errorResult, validateTaskEnvelope,
 import type { ObjectRef } from '../ref.js';
 import { lookupTask } from '../registry.js';
 import { decode, encode, type RefSink } from '../serialize.js';
-import { enterTask, leaveTask, resolverOf, type SessionFactory, type TaskSession } from './nested.js';
+import { resolverOf, runInTask, type SessionFactory, type TaskSession } from './nested.js';
 
 export interface WorkerContext {
   store: ObjectStore;
@@ -88,15 +88,12 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
 
   let value: unknown;
   let session: TaskSession | undefined;
-  if (ctx.session) enterTask(env, ctx.session);
   try {
-    value = await fn(...args);
+    if (ctx.session) ({ value, session } = await runInTask(env, ctx.session, () => fn(...args)));
+    else value = await fn(...args);
   } catch (err) {
     timing.runMs = performance.now() - t1;
-    leaveTask()?.end();
     return errorResult(env.taskId, err, 'user', timing);
-  } finally {
-    session = leaveTask();
   }
   const t2 = performance.now();
   timing.runMs = t2 - t1;

@@ -12,8 +12,10 @@
  * A worker runs one task at a time (a thread of the embedded runtime, a Lambda invocation), so
  * the running task's scope is module state, set around the task's own function only: module
  * code that runs while a task module is imported sees no task, and the driver guard
- * (`if (!isWorker())`) keeps its meaning.
+ * (`if (!isWorker())`) keeps its meaning. Where invocations may overlap in one thread, the
+ * Lambda handler keeps the scope per async context instead (useAsyncTaskScope).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ObjectStore } from '../backend.js';
 import type { GetOptions, WaitOptions, WaitResult } from '../checks.js';
 import { ProtocolError } from '../errors.js';
@@ -53,23 +55,40 @@ interface Scope {
 
 /** Kept on globalThis, like the worker flag, so that two copies of the library in one worker (ESM and CJS) see the same task. */
 const SCOPE = Symbol.for('volley.taskScope');
-const holder = globalThis as { [SCOPE]?: Scope };
+const ASYNC_SCOPE = Symbol.for('volley.asyncTaskScope');
+const holder = globalThis as { [SCOPE]?: Scope; [ASYNC_SCOPE]?: AsyncLocalStorage<Scope> };
 
-/** The running task's scope begins (just before its function is called). */
-export function enterTask(env: TaskEnvelope, make: SessionFactory): void {
-  holder[SCOPE] = { env, make };
+/**
+ * Tracks the running task per async context instead of per worker: for a process where
+ * invocations may overlap (serverless-offline may hand two at once to one thread; Lambda itself
+ * never does). Costs every promise a little, so the embedded runtime's threads do without.
+ */
+export function useAsyncTaskScope(): void {
+  holder[ASYNC_SCOPE] ??= new AsyncLocalStorage<Scope>();
 }
 
-/** The running task's function returned or threw; returns its session if it used one. */
-export function leaveTask(): TaskSession | undefined {
-  const s = holder[SCOPE]?.session;
-  holder[SCOPE] = undefined;
-  return s;
+/**
+ * Runs a task's function in its scope, where `.remote()`, `put`, `get` and `wait` reach the
+ * task's session; resolves to its value and the session, if it used one.
+ */
+export async function runInTask<T>(env: TaskEnvelope, make: SessionFactory, fn: () => T | Promise<T>): Promise<{ value: T; session?: TaskSession }> {
+  const scope: Scope = { env, make };
+  const als = holder[ASYNC_SCOPE];
+  try {
+    if (als) return { value: await als.run(scope, fn), session: scope.session };
+    holder[SCOPE] = scope;
+    return { value: await fn(), session: scope.session };
+  } catch (err) {
+    scope.session?.end();
+    throw err;
+  } finally {
+    if (!als) holder[SCOPE] = undefined;
+  }
 }
 
-/** The session of the task running in this worker, made on first use; undefined outside a task. */
+/** The session of the task running here, made on first use; undefined outside a task. */
 export function taskSession(): TaskSession | undefined {
-  const scope = holder[SCOPE];
+  const scope = holder[ASYNC_SCOPE]?.getStore() ?? holder[SCOPE];
   if (!scope) return undefined;
   scope.session ??= scope.make(scope.env);
   return scope.session;

@@ -10,11 +10,13 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Runtime, TaskTimeoutError } from 'volley';
 import { makeS3Client } from '../../sdk/aws/clients.js';
 import { startEmulators, type Emulators } from '../../infra/emulators.js';
+import { makeRefs } from '../fixtures/nested-tasks.js';
 import { add, filled, nap } from '../fixtures/tasks.js';
 import { shout, spin } from '../fixtures/more-tasks.js';
+import { defineNestedScenarios } from '../nested-scenarios.js';
 import { defineScenarios } from '../scenarios.js';
 
-export const FIXTURES = ['test/fixtures/tasks.ts', 'test/fixtures/more-tasks.ts'];
+export const FIXTURES = ['test/fixtures/tasks.ts', 'test/fixtures/more-tasks.ts', 'test/fixtures/nested-tasks.ts'];
 
 let emu: Emulators | undefined;
 before(async () => {
@@ -42,6 +44,14 @@ defineScenarios({
   sleepScale: 0.5,
 });
 
+// Tasks that start tasks invoke the function themselves: nested invocations call back into serverless-offline.
+defineNestedScenarios({
+  tier: 'the emulators (serverless-offline + s3rver)',
+  start: () => new Runtime({ target: 'emulator', aws: emu!.aws, maxConcurrency: 16, maxTaskDepth: 3 }).ready(),
+  maxTaskDepth: 3,
+  depth: 3,
+});
+
 describe('a job on the emulators', () => {
   it('keeps large values in the bucket under the job prefix and removes them at shutdown', async () => {
     const rt = await new Runtime({ target: 'emulator', aws: emu!.aws, maxConcurrency: 4 }).ready();
@@ -62,6 +72,28 @@ describe('a job on the emulators', () => {
         keys.some((k) => k.endsWith(out.id)),
         'the worker wrote the large result itself',
       );
+      await rt.shutdown();
+      assert.deepEqual(await list(), []);
+    } finally {
+      await rt.shutdown();
+      s3.destroy();
+    }
+  });
+
+  it('an object a task made in the worker and returned outlives that task, under the job prefix, until shutdown', async () => {
+    const rt = await new Runtime({ target: 'emulator', aws: emu!.aws, maxConcurrency: 4 }).ready();
+    const s3 = makeS3Client({ region: 'us-east-1', endpoint: emu!.aws.s3Endpoint, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, maxSockets: 2, forcePathStyle: true });
+    const list = async () => ((await s3.send(new ListObjectsV2Command({ Bucket: emu!.aws.bucket, Prefix: `volley/jobs/${rt.jobId}/` }))).Contents ?? []).map((o) => o.Key!);
+    try {
+      const ref = rt.remote(makeRefs, 2);
+      await rt.get(ref);
+      // The task has returned; the large array it put (under its own task id) is still in the bucket and still readable.
+      const keys = await list();
+      assert.ok(
+        keys.some((k) => k.startsWith(`volley/jobs/${rt.jobId}/${ref.id}.`)),
+        `the put made inside the task is in the bucket: ${keys.join(', ')}`,
+      );
+      assert.equal((await rt.get(ref)).big.length, 40_000);
       await rt.shutdown();
       assert.deepEqual(await list(), []);
     } finally {
