@@ -7,6 +7,8 @@ export type ToWorker =
   | { kind: 'tasks'; envs: TaskEnvelope[] }
   | { kind: 'got'; id: number; bytes?: Uint8Array; error?: string }
   | { kind: 'stored'; id: number; error?: string }
+  /** Tasks given to the worker that it must not run: the pool queued them elsewhere (they were behind a task that blocked). */
+  | { kind: 'drop'; taskIds: string[] }
   /** The answer to a running task's `await`. */
   | { kind: 'awaited'; id: number; reply?: AwaitReply; error?: RemoteErrorInfo };
 

@@ -265,6 +265,15 @@ export class WorkerPool implements Invoker {
     }
     if (slot.blocked++ === 0) {
       this.blockedSlots++;
+      // A blocked worker runs no short tasks: it leaves their share of the cores to others.
+      this.endShort(slot);
+      // Tasks batched behind the blocked one (short tasks) could be the ones it waits for: run them elsewhere.
+      const at = slot.jobs.findIndex((j) => j.env.taskId === m.parent);
+      const behind = slot.jobs.splice(at + 1);
+      if (behind.length > 0) {
+        slot.worker.postMessage({ kind: 'drop', taskIds: behind.map((j) => j.env.taskId) } satisfies ToWorker);
+        this.requeue(behind);
+      }
       this.schedule();
     }
     const answer = (msg: ToWorker) => {

@@ -46,6 +46,14 @@ function loaderError(url: string, err: unknown): unknown {
   );
 }
 
+/** Results of finished tasks not sent yet (see FLUSH_MS). */
+let pending: ResultEnvelope[] = [];
+function flushResults(): void {
+  if (pending.length === 0) return;
+  send({ kind: 'results', results: pending });
+  pending = [];
+}
+
 /** A running task's get/wait calls waiting for the driver's answer, by request id. */
 const awaiting = new Map<number, { resolve: (r: AwaitReply) => void; reject: (e: Error) => void }>();
 let awaitSeq = 0;
@@ -57,6 +65,8 @@ const link: ThreadLink = {
     new Promise((resolve, reject) => {
       const id = ++awaitSeq;
       awaiting.set(id, { resolve, reject });
+      // The task may wait long: what finished before it must not wait with it.
+      flushResults();
       send({ kind: 'await', parent, id, req });
     }),
 };
@@ -83,7 +93,6 @@ let seq = 0;
 /** Runs queued tasks one after another; see FLUSH_MS for when results go out. */
 async function runQueue(): Promise<void> {
   running = true;
-  let pending: ResultEnvelope[] = [];
   let lastFlush = performance.now();
   while (queue.length > 0) {
     const env = queue.shift()!;
@@ -100,8 +109,7 @@ async function runQueue(): Promise<void> {
     pending.push(res);
     const now = performance.now();
     if (queue.length === 0 || now - started >= FLUSH_MS / 2 || now - lastFlush >= FLUSH_MS) {
-      send({ kind: 'results', results: pending });
-      pending = [];
+      flushResults();
       lastFlush = now;
     }
   }
@@ -118,6 +126,12 @@ port.on('message', (m: ToWorker) => {
     case 'stored':
       onReply(m);
       break;
+    case 'drop': {
+      // The pool took back the tasks queued behind a task that blocked; they have not started (it has not resumed).
+      const ids = new Set(m.taskIds);
+      for (let i = queue.length - 1; i >= 0; i--) if (ids.has(queue[i]!.taskId)) queue.splice(i, 1);
+      break;
+    }
     case 'awaited': {
       const w = awaiting.get(m.id);
       awaiting.delete(m.id);

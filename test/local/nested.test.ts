@@ -20,7 +20,21 @@ describe('nested tasks on the embedded runtime', () => {
     const rt = await new Runtime({ local: { maxWorkers: 1 } }).ready();
     try {
       const xs = Array.from({ length: 128 }, (_, i) => i);
-      assert.equal(await rt.get(rt.remote(treeSum, xs, 8)), (127 * 128) / 2);
+      // Without the blocked tasks' slots released this deadlocks: the deadline turns a hang into a failure.
+      assert.equal(await rt.get(rt.remote(treeSum, xs, 8), { timeoutMs: 120_000 }), (127 * 128) / 2);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  it('a recursion whose leaves are quick, so that its tasks are handed out in batches, completes deeper than the pool', async () => {
+    const rt = await new Runtime({ local: { maxWorkers: 2 } }).ready();
+    try {
+      // Many quick runs make the function count as short: its queued tasks then go to a worker several at a time.
+      await rt.get(Array.from({ length: 300 }, () => rt.remote(treeSum, [1, 2], 8)));
+      const xs = Array.from({ length: 64 }, (_, i) => i);
+      // A parent blocked with its own children batched behind it on its worker would deadlock; the deadline turns that into a failure.
+      assert.equal(await rt.get(rt.remote(treeSum, xs, 2), { timeoutMs: 120_000 }), 2016);
     } finally {
       await rt.shutdown();
     }
