@@ -470,6 +470,11 @@ export class Runtime {
   /** The result of a task holds refs: they live while it does (a Lambda worker's objects join the table here). */
   private adopt(entry: Entry, refs: ContainedRefs): void {
     const ids = Object.keys(refs);
+    const prefix = this.backend ? this.jobPrefix(this.backend) : '';
+    for (const id of ids) {
+      const p = refs[id]!;
+      if (p.kind === 'stored' && !p.key.startsWith(prefix)) throw new ProtocolError(`the result of task ${entry.id} holds ref ${id} stored at ${p.key.slice(0, 200)}, outside this run (${prefix})`);
+    }
     for (const id of ids) {
       let e = this.objects.get(id);
       if (!e) {
@@ -639,7 +644,15 @@ export class Runtime {
     if (task.done || !entry) return;
     addTiming(this.statsByFn, task.fn, res.timing);
     const outcome = outcomeOf(task.fn, task.id, res);
-    if ('payload' in outcome && res.kind !== 'error' && res.refs) this.adopt(entry, res.refs);
+    if ('payload' in outcome && res.kind !== 'error' && res.refs) {
+      try {
+        this.adopt(entry, res.refs);
+      } catch (err) {
+        this.taskDone(task);
+        this.settleFailed(entry, invokeFailure(task.fn, task.id, err));
+        return;
+      }
+    }
     this.taskDone(task);
     if ('payload' in outcome) this.settle(entry, outcome.payload);
     else this.settleFailed(entry, outcome.error);

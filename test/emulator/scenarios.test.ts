@@ -90,7 +90,7 @@ describe('a job on the emulators', () => {
       // The task has returned; the large array it put (under its own task id) is still in the bucket and still readable.
       const keys = await list();
       assert.ok(
-        keys.some((k) => k.startsWith(`volley/jobs/${rt.jobId}/${ref.id}.`)),
+        keys.some((k) => k.startsWith(`volley/jobs/${rt.jobId}/${rt.runId}/${ref.id}.`)),
         `the put made inside the task is in the bucket: ${keys.join(', ')}`,
       );
       assert.equal((await rt.get(ref)).big.length, 40_000);

@@ -12,7 +12,17 @@ import { encode } from '../../sdk/serialize.js';
 import { ObjectRef } from '../../sdk/ref.js';
 import { decodeResolved } from '../../sdk/worker/nested.js';
 
-const env = { v: PROTOCOL_VERSION, kind: 'task', job: 'j', taskId: 't-1', fn: 'f', args: { kind: 'inline', bytes: new Uint8Array([1]) }, deps: {}, resultKey: 'jobs/j/t-1', inlineLimit: 10 };
+const env = {
+  v: PROTOCOL_VERSION,
+  kind: 'task',
+  job: 'j/run0123456789abcdef',
+  taskId: 't-1',
+  fn: 'f',
+  args: { kind: 'inline', bytes: new Uint8Array([1]) },
+  deps: {},
+  resultKey: 'jobs/j/run0123456789abcdef/t-1',
+  inlineLimit: 10,
+};
 const timing = { fetchMs: 0, runMs: 0, storeMs: 0 };
 
 describe('nested-task envelopes', () => {
