@@ -27,6 +27,8 @@ export interface TaskEnvelope {
   /** Store key for the result when it is larger than `inlineLimit`. */
   resultKey: string;
   inlineLimit: number;
+  /** Which run of the task this is, from 1; absent on the first run. Read inside a task with `taskContext().attempt`. */
+  attempt?: number;
 }
 
 export interface Timing {
@@ -95,6 +97,7 @@ export function validateTaskEnvelope(x: unknown): TaskEnvelope {
   }
   if (x.module !== undefined && typeof x.module !== 'string') throw new ProtocolError('task envelope field module must be a string');
   if (typeof x.inlineLimit !== 'number' || !(x.inlineLimit >= 0)) throw new ProtocolError('task envelope field inlineLimit must be a number >= 0');
+  if (x.attempt !== undefined && !(Number.isInteger(x.attempt) && (x.attempt as number) >= 1)) throw new ProtocolError('task envelope field attempt must be an integer >= 1');
   checkPayload(x.args, 'args');
   if (!isObj(x.deps)) throw new ProtocolError('task envelope field deps must be an object');
   for (const [id, p] of Object.entries(x.deps)) checkPayload(p, `deps.${id}`);

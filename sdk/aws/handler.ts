@@ -15,6 +15,7 @@ import { readWorkerEnv, type WorkerEnv } from './worker-env.js';
 import { ConfigError, TaskTimeoutError } from '../errors.js';
 import { errorResult, fromWire, toWire, type ResultEnvelope } from '../protocol.js';
 import { executeTask } from '../worker/execute.js';
+import type { RunningTask } from '../worker/task-context.js';
 
 /** The part of Lambda's context object the handler uses. */
 export interface LambdaContextLike {
@@ -66,11 +67,17 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, storeFor?: (
         );
       }
       let timer: NodeJS.Timeout | undefined;
+      let running: RunningTask | undefined;
       const timedOut = new Promise<ResultEnvelope>((resolve) => {
-        timer = setTimeout(() => resolve(errorResult(taskId, new TaskTimeoutError(taskField(event, 'fn'), taskId, req.timeoutMs), 'infrastructure')), req.timeoutMs);
+        timer = setTimeout(() => {
+          const err = new TaskTimeoutError(taskField(event, 'fn'), taskId, req.timeoutMs);
+          // The task's signal tells it to stop: the invocation is billed until it returns.
+          running?.abort(err);
+          resolve(errorResult(taskId, err, 'infrastructure'));
+        }, req.timeoutMs);
       });
       try {
-        result = await Promise.race([executeTask(fromWire(req.task), { store }), timedOut]);
+        result = await Promise.race([executeTask(fromWire(req.task), { store, onStart: (t) => (running = t) }), timedOut]);
       } finally {
         clearTimeout(timer);
       }

@@ -10,8 +10,9 @@
  *   same fitting moves more inline values to the store, through the orchestrator's `place`.
  */
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
+import { isServerError, isTransientError } from '@smithy/core/retry';
 import type { InvokeOptions, Invoker, ObjectStore } from '../backend.js';
-import { TaskError, TaskTimeoutError, ThrottledError, WorkerCrashedError } from '../errors.js';
+import { TaskCancelledError, TaskError, TaskTimeoutError, ThrottledError, WorkerCrashedError } from '../errors.js';
 import { fitEnvelope, inlineBytes, type Place } from '../envelope.js';
 import { PROTOCOL_VERSION, fromWire, toWire, validateResultEnvelope, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
 import { retryThrottled, type Clock, type ThrottlePolicy } from './throttle.js';
@@ -39,12 +40,20 @@ function requestBytes(env: TaskEnvelope, options: InvokeOptions): Uint8Array {
   return Buffer.from(JSON.stringify(req));
 }
 
+/** A fault a new attempt may not meet: 5xx, connection reset or refused, socket or request timeout (smithy's classification). */
+export function isTransient(err: unknown): boolean {
+  const e = err as Parameters<typeof isTransientError>[0];
+  return typeof err === 'object' && err !== null && (isTransientError(e) || isServerError(e));
+}
+
 export class LambdaInvoker implements Invoker {
   /** The request payload limit this invoker keeps to (the backend declares it). */
   readonly payloadLimitBytes: number;
   private readonly limit: number;
   private closed = false;
   private readonly inflight = new Map<AbortController, Promise<unknown>>();
+  /** The deadline of each task in flight, by task id, for cancel(). */
+  private readonly byTask = new Map<string, AbortController>();
 
   constructor(
     readonly client: LambdaClient,
@@ -77,6 +86,7 @@ export class LambdaInvoker implements Invoker {
       () => undefined,
     );
     this.inflight.set(deadline, settled);
+    this.byTask.set(env.taskId, deadline);
     try {
       out = await Promise.race([call, new Promise<never>((_, reject) => deadline.signal.addEventListener('abort', () => reject(deadline.signal.reason as Error), { once: true }))]);
     } catch (err) {
@@ -89,6 +99,7 @@ export class LambdaInvoker implements Invoker {
           code: 'SHUT_DOWN',
         });
       }
+      if (deadline.signal.reason instanceof TaskCancelledError) throw deadline.signal.reason;
       if (deadline.signal.aborted) {
         throw new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, `${logLocation(fn)} (no answer from Lambda function ${fn} within ${deadlineMs} ms)`);
       }
@@ -103,13 +114,28 @@ export class LambdaInvoker implements Invoker {
       throw new TaskError(
         `Task ${env.fn} (${env.taskId}) could not be invoked on Lambda function ${fn}: ${e?.name ?? 'Error'}: ${e?.message ?? String(err)}` +
           (e?.name === 'ResourceNotFoundException' ? '; deploy the worker (npx volley deploy) or check init({ aws: { functionName } })' : ''),
-        { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'INVOKE_FAILED' },
+        // A 5xx, a reset or a socket timeout may have happened after the function started:
+        // retrying may run it twice, which first-write-wins results make harmless.
+        { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'INVOKE_FAILED', retryable: isTransient(err) },
       );
     } finally {
       clearTimeout(timer);
       this.inflight.delete(deadline);
+      if (this.byTask.get(env.taskId) === deadline) this.byTask.delete(env.taskId);
     }
     return this.readResponse(env, options, out);
+  }
+
+  /**
+   * With `force`, abandons the task's call: its invoke() rejects with TaskCancelledError at once
+   * and the connection is left to finish on its own. Lambda has no way to stop a running
+   * invocation: the function runs on, and is billed, until it returns or reaches its timeout
+   * (the handler aborts the task's signal at its timeoutMs, so a task that watches it stops
+   * there). Without `force` there is nothing to send: the orchestrator ignores the answer.
+   */
+  cancel(taskId: string, force: boolean): void {
+    const c = this.byTask.get(taskId);
+    if (force && c) c.abort(new TaskCancelledError('?', taskId, 'and its worker stopped'));
   }
 
   /**
