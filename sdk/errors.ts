@@ -144,7 +144,9 @@ export interface AttemptFailure {
   attempt: number;
   /** Class name of the error (e.g. `WorkerCrashedError`, or the user's error class). */
   name: string;
+  /** The error's `code` (`WORKER_CRASHED`, `TASK_TIMEOUT`, `TASK_FAILED`, ...). */
   code: VolleyErrorCode | string;
+  /** `user`: the task's code threw; `infrastructure`: the worker, invocation or store failed. */
   fault: 'user' | 'infrastructure';
   /** The error's message, without the task's name (it is the same for every attempt). */
   message: string;

@@ -17,7 +17,7 @@
  */
 import { UsageError } from '../errors.js';
 
-/** @public */
+/** What a running task knows about its run; see taskContext(). @public */
 export interface TaskContext {
   /** Id of the running task (also the id of its result ref). */
   readonly taskId: string;
