@@ -45,7 +45,7 @@ export class ObjectTable<D> {
   constructor(private readonly deleteKeys: (keys: Promise<string>[]) => void) {}
 
   add(id: string): ObjectEntry<D> {
-    const e: ObjectEntry<D> = { id, state: PENDING, uses: 0, dropped: false };
+    const e: ObjectEntry<D> = { id, state: PENDING, uses: 0, dropped: false, producer: undefined };
     this.entries.set(id, e);
     return e;
   }
