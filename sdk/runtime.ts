@@ -66,6 +66,8 @@ interface Task {
   rebuilds?: number;
   /** Set while a retry waits out its backoff. */
   retryTimer?: NodeJS.Timeout;
+  /** Ids of the tasks it started (nested tasks), for cancel({ recursive }). */
+  children?: string[];
 }
 
 type Entry = ObjectEntry<Task>;
@@ -98,8 +100,6 @@ export class Runtime {
   private readonly statsByFn = new Map<string, TaskStats>();
   /** Tasks waiting out a retry's backoff (their timers are cleared at shutdown). */
   private readonly backingOff = new Set<Task>();
-  /** Tasks started by a task (nested tasks), by the parent's id, for cancel({ recursive }). */
-  private readonly children = new Map<string, string[]>();
   /** @internal */
   readonly faultCounts: FaultCounts = { retries: 0, rebuilds: 0 };
 
@@ -296,9 +296,13 @@ export class Runtime {
    * `cancel(parent, { recursive: true })` reaches it. @internal
    */
   addChild(parentTaskId: string, child: ObjectRef<unknown>): void {
-    const list = this.children.get(parentTaskId);
-    if (list) list.push(child.id);
-    else this.children.set(parentTaskId, [child.id]);
+    const parent = this.objects.get(parentTaskId)?.producer;
+    if (parent) (parent.children ??= []).push(child.id);
+  }
+
+  /** Ids of the tasks a task started (nested tasks); for cancelling a task's children. @internal */
+  childrenOf(taskId: string): readonly string[] {
+    return this.objects.get(taskId)?.producer?.children ?? [];
   }
 
   /** What workers reported, by task function: counts and total fetch/run/store times. */
@@ -346,7 +350,6 @@ export class Runtime {
       task.retryTimer = undefined;
       this.backingOff.delete(task);
     }
-    if (this.children.size > 0) this.children.delete(task.id);
     for (const e of task.deps) this.objects.release(e);
     if (task.args?.kind === 'stored') void this.backend?.store.delete?.([task.args.key]).catch(() => undefined);
   }
@@ -657,7 +660,7 @@ export class Runtime {
     const task = entry.producer;
     if (!task) return;
     if (recursive) {
-      for (const id of this.children.get(task.id) ?? []) {
+      for (const id of task.children ?? []) {
         const child = this.objects.get(id);
         if (child) this.cancelTask(child, force, true);
       }

@@ -192,6 +192,24 @@ describe('cancel', () => {
   });
 });
 
+describe('cancel, recursive', () => {
+  it('cancels the tasks a task started unless recursive is false (through the hook nested tasks call)', async () => {
+    const rt = start();
+    const parent = rt.remote(nap, 2000, 'parent');
+    const child = rt.remote(nap, 2000, 'child');
+    rt.addChild(parent.id, child);
+    assert.deepEqual(rt.childrenOf(parent.id), [child.id]);
+    const other = rt.remote(nap, 2000, 'other parent');
+    const kept = rt.remote(nap, 50, 'kept child');
+    rt.addChild(other.id, kept);
+    rt.cancel(parent);
+    rt.cancel(other, { recursive: false });
+    await assert.rejects(rt.get(child), TaskCancelledError);
+    await assert.rejects(rt.get(other), TaskCancelledError);
+    assert.equal(await rt.get(kept), 'kept child after 50 ms');
+  });
+});
+
 describe('lineage reconstruction', () => {
   it("rebuilds a task's result whose stored object was lost, for get and for dependents", async () => {
     const rt = start();
