@@ -39,6 +39,13 @@ export interface Invoker {
    * given up), naming the function and, where known, the log location.
    */
   invoke(envelope: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope>;
+  /**
+   * Optional: cancels a task this invoker was given. Not started: it must never start. Running:
+   * its signal is aborted; with `force`, it is stopped (a worker thread is terminated) or its
+   * answer abandoned (Lambda). The invocation may still settle; the orchestrator has already
+   * failed the task's ref and ignores it.
+   */
+  cancel?(taskId: string, force: boolean): void;
   /** Stops every worker or connection; nothing keeps the process alive afterwards. */
   close(): Promise<void>;
 }
@@ -57,4 +64,6 @@ export interface Backend {
    * values to the store to stay under it. Default: Lambda's 6 MiB (DEFAULT_PAYLOAD_LIMIT_BYTES).
    */
   readonly payloadLimitBytes?: number;
+  /** Optional: releases what the store needs (its client), after the invoker closed and the job's objects were removed. */
+  close?(): Promise<void>;
 }

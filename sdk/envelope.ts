@@ -35,6 +35,8 @@ export interface EnvelopeParts {
   deps: Record<string, Payload>;
   resultKey: string;
   inlineLimit: number;
+  /** Which run of the task this is (1 for the first, which the envelope leaves out). */
+  attempt: number;
 }
 
 /** The one constructor of task envelopes. */
@@ -51,6 +53,7 @@ export function buildEnvelope(p: EnvelopeParts): TaskEnvelope {
     inlineLimit: p.inlineLimit,
   };
   if (p.module !== undefined) env.module = p.module;
+  if (p.attempt > 1) env.attempt = p.attempt;
   return env;
 }
 

@@ -30,6 +30,8 @@ export interface TaskEnvelope {
   /** Store key for the result when it is larger than `inlineLimit`. */
   resultKey: string;
   inlineLimit: number;
+  /** Which run of the task this is, from 1; absent on the first run. Read inside a task with `taskContext().attempt`. */
+  attempt?: number;
 }
 
 export interface Timing {
@@ -129,7 +131,7 @@ function checkPayload(p: unknown, where: string): Payload {
   throw new ProtocolError(`${where}.kind must be 'inline' or 'stored', got ${JSON.stringify(kind)}`);
 }
 
-const TASK_FIELDS = ['v', 'kind', 'job', 'taskId', 'fn', 'module', 'args', 'deps', 'resultKey', 'inlineLimit'] as const;
+const TASK_FIELDS = ['v', 'kind', 'job', 'taskId', 'fn', 'module', 'args', 'deps', 'resultKey', 'inlineLimit', 'attempt'] as const;
 
 /** Validates an incoming task envelope; throws ProtocolError saying what is wrong. */
 export function validateTaskEnvelope(x: unknown): TaskEnvelope {
@@ -144,6 +146,7 @@ export function validateTaskEnvelope(x: unknown): TaskEnvelope {
   checkKey(x.resultKey, 'task envelope field resultKey');
   if (x.module !== undefined && (typeof x.module !== 'string' || x.module.length > 4096)) throw new ProtocolError('task envelope field module must be a string (a module URL)');
   checkSize(x.inlineLimit, 'task envelope field inlineLimit');
+  if (x.attempt !== undefined && !(Number.isInteger(x.attempt) && (x.attempt as number) >= 1)) throw new ProtocolError('task envelope field attempt must be an integer >= 1');
   checkPayload(x.args, 'args');
   if (!isObj(x.deps)) throw new ProtocolError('task envelope field deps must be an object');
   for (const id of Object.keys(x.deps)) {

@@ -23,6 +23,7 @@ import { makeS3Client } from './clients.js';
 import { S3Store } from './s3-store.js';
 import { validateLambdaRequest, type LambdaResponse } from './wire.js';
 import { readWorkerEnv, type WorkerEnv } from './worker-env.js';
+import type { RunningTask } from '../worker/task-context.js';
 
 /** The part of Lambda's context object the handler uses. */
 export interface LambdaContextLike {
@@ -215,11 +216,17 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
         result = await threads.run(req.task, deadlineMs, fn, taskId, req.timeoutMs);
       } else {
         let timer: NodeJS.Timeout | undefined;
+        let running: RunningTask | undefined;
         const timedOut = new Promise<ResultEnvelope>((resolve) => {
-          timer = setTimeout(() => resolve(errorResult(taskId, new TaskTimeoutError(fn, taskId, req.timeoutMs), 'infrastructure')), deadlineMs);
+          timer = setTimeout(() => {
+            const err = new TaskTimeoutError(fn, taskId, req.timeoutMs);
+            // The task's signal tells it to stop: the invocation is billed until it returns.
+            running?.abort(err);
+            resolve(errorResult(taskId, err, 'infrastructure'));
+          }, deadlineMs);
         });
         try {
-          result = await Promise.race([executeTask(fromWire(req.task), context(cfg, store!)), timedOut]);
+          result = await Promise.race([executeTask(fromWire(req.task), { ...context(cfg, store!), onStart: (t) => (running = t) }), timedOut]);
         } finally {
           clearTimeout(timer);
         }

@@ -7,6 +7,7 @@ import type { ObjectStore } from '../backend.js';
 import { PROTOCOL_VERSION, checkKeysConfined, errorResult, validateTaskEnvelope, type Payload, type ResultEnvelope, type TaskEnvelope, type Timing } from '../protocol.js';
 import { lookupTask } from '../registry.js';
 import { decode, encode } from '../serialize.js';
+import { RunningTask, setRunningTask } from './task-context.js';
 
 export interface WorkerContext {
   store: ObjectStore;
@@ -19,6 +20,8 @@ export interface WorkerContext {
   keyPrefix: string;
   /** Largest result this worker may answer inline (Lambda: what fits its 6 MB response); larger ones are stored whatever the envelope's inlineLimit. */
   maxInlineBytes?: number;
+  /** Receives the task's context before it runs, so the caller can abort its signal (cancel, timeout). */
+  onStart?: (task: RunningTask) => void;
 }
 
 async function payloadBytes(p: Payload, store: ObjectStore): Promise<Uint8Array> {
@@ -81,11 +84,16 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
   timing.fetchMs = t1 - t0;
 
   let value: unknown;
+  const running = new RunningTask(env.taskId, env.fn, env.attempt ?? 1);
+  ctx.onStart?.(running);
+  setRunningTask(running);
   try {
     value = await fn(...args);
   } catch (err) {
     timing.runMs = performance.now() - t1;
     return errorResult(env.taskId, err, 'user', timing);
+  } finally {
+    setRunningTask(undefined);
   }
   const t2 = performance.now();
   timing.runMs = t2 - t1;
