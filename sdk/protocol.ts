@@ -195,7 +195,7 @@ const RESULT_FIELDS = {
   stored: ['v', 'kind', 'taskId', 'key', 'size', 'timing'],
   error: ['v', 'kind', 'taskId', 'error', 'fault', 'timing', 'logs'],
 } as const;
-const ERROR_FIELDS = ['name', 'message', 'stack', 'code', 'retryable'] as const;
+const ERROR_FIELDS = ['name', 'message', 'stack', 'code', 'retryable', 'key'] as const;
 
 function optionalString(x: Record<string, unknown>, k: string, what: string): void {
   if (x[k] !== undefined && typeof x[k] !== 'string') throw new ProtocolError(`${what}.${k} must be a string`);
@@ -228,6 +228,7 @@ export function validateResultEnvelope(x: unknown): ResultEnvelope {
       onlyFields(e, ERROR_FIELDS, 'error result field error');
       optionalString(e, 'stack', 'error');
       optionalString(e, 'code', 'error');
+      if (e.key !== undefined) checkKey(e.key, 'error.key');
       if (e.retryable !== undefined && typeof e.retryable !== 'boolean') throw new ProtocolError('error.retryable must be a boolean');
       if (x.fault !== 'user' && x.fault !== 'infrastructure') throw new ProtocolError(`error result field fault must be 'user' or 'infrastructure', got ${JSON.stringify(x.fault)}`);
       optionalString(x, 'logs', 'error result');

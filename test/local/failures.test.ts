@@ -11,7 +11,7 @@ import { inspect } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { DependencyError, ObjectLostError, Runtime, TaskCancelledError, TaskError, TaskTimeoutError, UsageError, WorkerCrashedError, cancel, taskContext, type InitOptions } from 'volley';
 import { add, failIfNegative, filled, inc, nap } from '../fixtures/tasks.js';
-import { failOn, mark, runStamp, spin, untilCancelled } from '../fixtures/failure-tasks.js';
+import { failOn, mark, runStamp, spinUntilKilled, untilCancelled } from '../fixtures/failure-tasks.js';
 
 const runtimes: Runtime[] = [];
 const start = (o?: InitOptions) => {
@@ -179,7 +179,7 @@ describe('cancel', () => {
   it('force stops a task that never yields (its worker thread is terminated) and the pool goes on', async () => {
     const rt = start();
     const f = file();
-    const ref = rt.remote(spin, f);
+    const ref = rt.remote(spinUntilKilled, f);
     await waitFor(() => lines(f).length > 0, 5000);
     rt.cancel(ref, { force: true });
     await assert.rejects(rt.get(ref), (e: unknown) => e instanceof TaskCancelledError && /its worker stopped/.test(e.message));
