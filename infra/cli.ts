@@ -238,6 +238,7 @@ async function backendFor(o: CliOptions) {
 async function printInfo(o: CliOptions): Promise<void> {
   const b = await backendFor(o);
   await b.invoker.close();
+  await b.close?.();
   console.log(`# stack ${stackName(o)} (target ${o.target}); for the driver:`);
   console.log(`export VOLLEY_TARGET=${o.target}`);
   console.log(`export VOLLEY_STACK=${stackName(o)}`);
@@ -394,6 +395,7 @@ export async function main(argv: string[]): Promise<void> {
         console.error(`volley: emptied bucket ${b.bucket} (${n} objects), so that the stack can remove it`);
       } finally {
         await b.invoker.close();
+        await b.close?.();
       }
       await runStack(o, 'remove');
       return;
@@ -406,6 +408,7 @@ export async function main(argv: string[]): Promise<void> {
         console.log(`removed ${n} object(s) under s3://${b.bucket}/${prefix}`);
       } finally {
         await b.invoker.close();
+        await b.close?.();
       }
       return;
     }

@@ -3,6 +3,7 @@ import { UsageError } from './errors.js';
 import { currentRuntime } from './context.js';
 import { ObjectRef } from './ref.js';
 import { checkRefArray, type GetOptions, type Values, type WaitOptions, type WaitResult } from './checks.js';
+import type { CancelOptions } from './runtime.js';
 import type { Session } from './worker/nested.js';
 
 function ownerOf(where: string, refs: readonly unknown[]): Session {
@@ -50,4 +51,14 @@ export function wait<T>(refs: readonly ObjectRef<T>[], options?: WaitOptions): P
   } catch (err) {
     return Promise.reject(err);
   }
+}
+
+/**
+ * Cancels the task behind a ref (Ray's `cancel`): see Runtime.cancel. `get(ref)` then raises
+ * TaskCancelledError. Options: `force` (default false), `recursive` (default true).
+ *
+ * @public
+ */
+export function cancel(ref: ObjectRef<unknown>, options?: CancelOptions): void {
+  ownerOf('cancel()', [ref]).cancel(ref, options);
 }

@@ -48,6 +48,13 @@ export interface Invoker {
    * @internal
    */
   serve?(host: TaskHost): void;
+  /**
+   * Optional: cancels a task this invoker was given. Not started: it must never start. Running:
+   * its signal is aborted; with `force`, it is stopped (a worker thread is terminated) or its
+   * answer abandoned (Lambda). The invocation may still settle; the orchestrator has already
+   * failed the task's ref and ignores it.
+   */
+  cancel?(taskId: string, force: boolean): void;
   /** Stops every worker or connection; nothing keeps the process alive afterwards. */
   close(): Promise<void>;
 }
@@ -66,6 +73,8 @@ export interface Backend {
    * values to the store to stay under it. Default: Lambda's 6 MiB (DEFAULT_PAYLOAD_LIMIT_BYTES).
    */
   readonly payloadLimitBytes?: number;
+  /** Optional: releases what the store needs (its client), after the invoker closed and the job's objects were removed. */
+  close?(): Promise<void>;
 }
 
 /** A task submitted by a running task, already encoded (refs in `args` are markers for `deps`). @internal */
@@ -107,4 +116,6 @@ export interface TaskHost {
   submit(parent: string, task: NestedSubmit): void;
   put(parent: string, id: string, bytes: Uint8Array): void;
   await(parent: string, req: AwaitRequest): Promise<AwaitReply>;
+  /** The running task `parent` cancels a task it started (`cancel(ref)` inside a task). */
+  cancel(parent: string, id: string, force: boolean, recursive: boolean): void;
 }

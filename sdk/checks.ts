@@ -71,3 +71,17 @@ export function checkWaitArgs(refs: readonly ObjectRef<unknown>[], options: Wait
   }
   return { numReturns, timeoutMs: checkTimeout('wait()', options?.timeoutMs) };
 }
+
+/** The flags of `cancel(ref, { force, recursive })`, checked (defaults: not forced, recursive). */
+export function checkCancelOptions(options: { force?: boolean; recursive?: boolean } | undefined): { force: boolean; recursive: boolean } {
+  checkKeys('cancel()', options, ['force', 'recursive']);
+  const force = options?.force ?? false;
+  const recursive = options?.recursive ?? true;
+  for (const [k, v] of [
+    ['force', force],
+    ['recursive', recursive],
+  ] as const) {
+    if (typeof v !== 'boolean') throw new UsageError(`cancel(): ${k} must be true or false, got ${String(v)}`);
+  }
+  return { force, recursive };
+}

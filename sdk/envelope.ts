@@ -37,6 +37,8 @@ export interface EnvelopeParts {
   inlineLimit: number;
   /** Nesting depth of the task (0 for the program's own tasks, left out of the envelope). */
   depth?: number;
+  /** Which run of the task this is (1 for the first, which the envelope leaves out). */
+  attempt: number;
 }
 
 /** The one constructor of task envelopes. */
@@ -54,6 +56,7 @@ export function buildEnvelope(p: EnvelopeParts): TaskEnvelope {
   };
   if (p.module !== undefined) env.module = p.module;
   if (p.depth) env.depth = p.depth;
+  if (p.attempt > 1) env.attempt = p.attempt;
   return env;
 }
 

@@ -32,7 +32,10 @@ export type VolleyErrorCode =
   | 'WORKER_CRASHED'
   | 'GET_TIMEOUT'
   | 'OBJECT_STORE'
-  | 'TASK_DEPTH';
+  | 'TASK_DEPTH'
+  | 'OBJECT_MISSING'
+  | 'OBJECT_LOST'
+  | 'TASK_CANCELLED';
 
 /** Options every volley error takes. @public */
 export interface VolleyErrorOptions {
@@ -136,6 +139,22 @@ export interface RemoteErrorInfo {
   task?: { functionName: string; taskId: string; fault: 'user' | 'infrastructure'; remote?: RemoteErrorInfo };
   /** The remote error's `cause`, when it was an Error (a few levels at most). */
   cause?: RemoteErrorInfo;
+  /** The store key of an ObjectStoreError (e.g. the missing object a worker could not read). */
+  key?: string;
+}
+
+/** One failed run of a task that was then retried (or was the last): what failed, and how. @public */
+export interface AttemptFailure {
+  /** 1 for the first run. */
+  attempt: number;
+  /** Class name of the error (e.g. `WorkerCrashedError`, or the user's error class). */
+  name: string;
+  /** The error's `code` (`WORKER_CRASHED`, `TASK_TIMEOUT`, `TASK_FAILED`, ...). */
+  code: VolleyErrorCode | string;
+  /** `user`: the task's code threw; `infrastructure`: the worker, invocation or store failed. */
+  fault: 'user' | 'infrastructure';
+  /** The error's message, without the task's name (it is the same for every attempt). */
+  message: string;
 }
 
 export interface TaskErrorContext {
@@ -164,16 +183,24 @@ export class TaskError extends VolleyError {
   override name = 'TaskError';
   readonly functionName: string;
   readonly taskId: string;
-  readonly remote?: RemoteErrorInfo;
+  declare readonly remote?: RemoteErrorInfo;
   readonly fault: 'user' | 'infrastructure';
-  readonly logs?: string;
+  declare readonly logs?: string;
+  /**
+   * Every run of the task, in order, and why each failed (the last is this error); set by the
+   * orchestrator on a task's final error. More than one when the task was retried; the message
+   * then ends with a summary of them.
+   */
+  declare attempts?: readonly AttemptFailure[];
   constructor(message: string, ctx: TaskErrorContext) {
     super(message, { cause: ctx.cause }, ctx.code ?? (ctx.fault === 'user' ? 'TASK_FAILED' : 'WORKER_FAILED'), ctx.retryable ?? false);
     this.functionName = ctx.functionName;
     this.taskId = ctx.taskId;
-    this.remote = ctx.remote;
+    // Not enumerable: printing the error (util.inspect) would repeat the remote stack that
+    // `stack` already shows, once per hop of a dependency chain.
+    Object.defineProperty(this, 'remote', { value: ctx.remote, enumerable: false, writable: false, configurable: true });
     this.fault = ctx.fault;
-    this.logs = ctx.logs;
+    if (ctx.logs !== undefined) (this as { logs?: string }).logs = ctx.logs;
     if (ctx.remote?.stack) {
       this.stack = `${this.name}: ${message}\n    --- remote stack (${ctx.functionName}, task ${ctx.taskId}) ---\n${ctx.remote.stack}`;
     }
@@ -206,12 +233,33 @@ export class TaskError extends VolleyError {
   }
 }
 
-/** A task did not run because a task it depends on failed; `cause` is that failure. */
+/** What went wrong in `err`, without the "Task name (id)" its message starts with. */
+function reasonOf(err: Error): string {
+  if (err instanceof TaskError) {
+    if (err.remote && !(err instanceof DependencyError)) return `${err.remote.name}: ${err.remote.message}`;
+    const head = `Task ${err.functionName} (${err.taskId}) `;
+    if (err.message.startsWith(head)) return err.message.slice(head.length);
+  }
+  return err.message;
+}
+
+/**
+ * A task did not run because a task it depends on failed; `cause` is that failure (the direct
+ * upstream's error, itself a DependencyError when the failure is further up).
+ * The message names the direct upstream task and, when it is further up, the task that failed.
+ * Its stack is the message alone: the driver's frames that settled it say nothing useful, and
+ * the failed task's remote stack is printed once, on the root of the `cause` chain.
+ */
 export class DependencyError extends TaskError {
   override name = 'DependencyError';
   constructor(functionName: string, taskId: string, upstream: Error) {
     const root = rootTaskError(upstream);
-    super(`Task ${functionName} (${taskId}) did not run: its argument from ${root ? `${root.functionName} (${root.taskId})` : 'an upstream ref'} failed: ${root?.message ?? upstream.message}`, {
+    const direct = upstream instanceof TaskError ? `${upstream.functionName} (${upstream.taskId})` : 'an upstream ref';
+    const why =
+      upstream instanceof DependencyError && root
+        ? `its argument from ${direct} was not computed, because ${root.functionName} (${root.taskId}) failed: ${reasonOf(root)}`
+        : `its argument from ${direct} failed: ${reasonOf(upstream)}`;
+    super(`Task ${functionName} (${taskId}) did not run: ${why}`, {
       functionName,
       taskId,
       fault: root?.fault ?? 'infrastructure',
@@ -219,6 +267,19 @@ export class DependencyError extends TaskError {
       cause: upstream,
       code: 'DEPENDENCY_FAILED',
     });
+    this.stack = `${this.name}: ${this.message}`;
+  }
+}
+
+/**
+ * `get` on a cancelled task's ref (see `cancel`): the task was cancelled before it finished.
+ * Its dependents fail with a DependencyError whose `cause` is this error.
+ */
+export class TaskCancelledError extends TaskError {
+  override name = 'TaskCancelledError';
+  constructor(functionName: string, taskId: string, how: 'before it started' | 'while it ran' | 'and its worker stopped') {
+    super(`Task ${functionName} (${taskId}) was cancelled ${how}`, { functionName, taskId, fault: 'user', code: 'TASK_CANCELLED' });
+    this.stack = `${this.name}: ${this.message}`;
   }
 }
 
@@ -282,9 +343,27 @@ export class GetTimeoutError extends VolleyError {
 export class ObjectStoreError extends VolleyError {
   override name = 'ObjectStoreError';
   readonly key: string;
-  constructor(message: string, key: string, options?: VolleyErrorOptions) {
-    super(message, options, 'OBJECT_STORE');
+  /** `OBJECT_MISSING` when the object is not in the store (S3 NoSuchKey): see ObjectLostError. */
+  constructor(message: string, key: string, options?: VolleyErrorOptions, code: VolleyErrorCode = 'OBJECT_STORE') {
+    super(message, options, code);
     this.key = key;
+  }
+}
+
+/**
+ * An object a ref points to is gone from the store (expired by the bucket's lifecycle rule,
+ * removed by a cleanup, a lost shared-memory segment) and cannot be rebuilt: it was stored by
+ * `put()` (no task produced it), or its producing task ran out of retries rebuilding it.
+ * A task's result is rebuilt by running its task again (lineage reconstruction); see
+ * docs/ARCHITECTURE.md for what is reconstructable.
+ */
+export class ObjectLostError extends ObjectStoreError {
+  override name = 'ObjectLostError';
+  /** Id of the lost object's ref. */
+  readonly objectId: string;
+  constructor(objectId: string, key: string, why: string, options?: VolleyErrorOptions) {
+    super(`object ${objectId} is lost: it is no longer in the store (key ${key}) and ${why}`, key, options, 'OBJECT_LOST');
+    this.objectId = objectId;
   }
 }
 
@@ -325,6 +404,7 @@ export function toRemoteErrorInfo(err: unknown, depth = 0): RemoteErrorInfo {
     if (err instanceof VolleyError) info.retryable = err.retryable;
     if (err instanceof TaskError) info.task = { functionName: err.functionName, taskId: err.taskId, fault: err.fault, remote: err.remote };
     if (err.cause instanceof Error && depth < MAX_REMOTE_CAUSES) info.cause = toRemoteErrorInfo(err.cause, depth + 1);
+    if (err instanceof ObjectStoreError) info.key = err.key;
     return info;
   }
   let message: string;

@@ -14,9 +14,10 @@ export type { Opaque, Resolved } from './task-types.js';
 export { ObjectRef } from './ref.js';
 export { Matrix, seededRandom } from './matrix.js';
 export type { KernelInfo } from './kernels/gemm.js';
-export { Runtime, type GetOptions, type WaitOptions, type WaitResult, type TaskStats, type Values } from './runtime.js';
+export { Runtime, type CancelOptions, type GetOptions, type WaitOptions, type WaitResult, type TaskStats, type Values } from './runtime.js';
+export { taskContext, type TaskContext } from './worker/task-context.js';
 export { init, shutdown, isWorker } from './context.js';
-export type { InitOptions, TaskOptions, LocalOptions, AwsOptions, AwsBaseOptions, S3ClientChoice, LambdaClientChoice, Target } from './options.js';
+export type { InitOptions, TaskOptions, RetryExceptions, LocalOptions, AwsOptions, AwsBaseOptions, S3ClientChoice, LambdaClientChoice, Target } from './options.js';
 export type { ObjectStore, Invoker, Backend, InvokeOptions } from './backend.js';
 export { PROTOCOL_VERSION, type TaskEnvelope, type ResultEnvelope, type Payload, type Timing, type ContainedRefs } from './protocol.js';
 export {
@@ -35,9 +36,12 @@ export {
   ProtocolError,
   TaskNotFoundError,
   ThrottledError,
+  TaskCancelledError,
+  ObjectLostError,
+  type AttemptFailure,
   type RemoteErrorInfo,
   type TaskErrorContext,
   type VolleyErrorCode,
   type VolleyErrorOptions,
 } from './errors.js';
-export { get, put, wait } from './api.js';
+export { cancel, get, put, wait } from './api.js';

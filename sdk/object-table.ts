@@ -20,15 +20,17 @@ export interface ObjectEntry<D> {
   payload?: Payload;
   /** The inline payload written to the store, once an envelope had no room for it. */
   spilled?: Promise<Payload>;
+  /** The key `spilled` writes to. */
+  spilledKey?: string;
   error?: Error;
   listeners?: Set<() => void>;
   dependents?: D[];
+  /** The task that produces this object (absent for put() objects): run again to rebuild it if it is lost. */
+  producer?: D;
   /** Unfinished tasks that take this object as an argument, and objects whose value holds a ref to it. */
   uses: number;
   /** Refs inside this object's value (a task that returned refs), with the refs inside theirs: held while this entry lives. */
   contains?: string[];
-  /** The task that produces this object, while it is unfinished. */
-  producer?: D;
   /** The program no longer holds its ObjectRef (it was garbage-collected). */
   dropped: boolean;
 }
@@ -46,7 +48,7 @@ export class ObjectTable<D> {
   constructor(private readonly deleteKeys: (keys: Promise<string>[]) => void) {}
 
   add(id: string): ObjectEntry<D> {
-    const e: ObjectEntry<D> = { id, state: PENDING, uses: 0, dropped: false };
+    const e: ObjectEntry<D> = { id, state: PENDING, uses: 0, dropped: false, producer: undefined };
     this.entries.set(id, e);
     return e;
   }
@@ -61,6 +63,11 @@ export class ObjectTable<D> {
 
   values(): IterableIterator<ObjectEntry<D>> {
     return this.entries.values();
+  }
+
+  /** Puts a freed entry back (its object is being rebuilt for a task that needs it). */
+  readd(e: ObjectEntry<D>): void {
+    this.entries.set(e.id, e);
   }
 
   clear(): void {

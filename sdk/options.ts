@@ -5,7 +5,7 @@
 import type { LambdaClient, LambdaClientConfig } from '@aws-sdk/client-lambda';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
-import { ConfigError, UsageError } from './errors.js';
+import { ConfigError, UsageError, type TaskError } from './errors.js';
 import { MAX_TIMER_MS } from './timers.js';
 
 /** Per-task options, given to `remote(fn, options)` or `rf.options(overrides)`. @public */
@@ -16,7 +16,28 @@ export interface TaskOptions {
   timeoutMs?: number;
   /** Memory for the task's worker in MB (Lambda memory size). Default: the runtime's `taskMemoryMB` (1024). */
   memoryMB?: number;
+  /**
+   * How many times a task is run again after a system failure (its worker crashed or ran out of
+   * memory, the invocation failed with a 5xx, a reset or was throttled past its give-up time,
+   * the store failed with a 5xx, or the task timed out), and how many times its result is
+   * rebuilt when its stored object is lost. `-1`: forever; `0`: never. Default: 3 (as in Ray).
+   */
+  maxRetries?: number;
+  /**
+   * Whether the task's own exceptions are retried too (within `maxRetries`): `true` (all),
+   * a list of error names (`err.name`, e.g. `['FetchError']`), or a predicate on the TaskError,
+   * evaluated in the driver. Default: false.
+   */
+  retryExceptions?: RetryExceptions;
 }
+
+/**
+ * Which application exceptions of a task are retried: all (`true`), none (`false`), those whose
+ * name is listed, or those a predicate accepts. The predicate runs in the driver, on the
+ * TaskError (its `remote` holds the thrown error's name, message and stack), so it never has to
+ * travel to a worker. @public
+ */
+export type RetryExceptions = boolean | readonly string[] | ((err: TaskError) => boolean);
 
 /** Options of the embedded runtime's worker pool. @public */
 export interface LocalOptions {
@@ -104,6 +125,10 @@ export interface InitOptions {
    * rejects with an ObjectStoreError naming the prefix it could not remove. Default: 30000.
    */
   shutdownTimeoutMs?: number;
+  /** First backoff before a task is retried, in ms; it doubles per retry, with jitter. Default: 100. */
+  retryBaseDelayMs?: number;
+  /** Longest backoff before a retry, in ms. Default: 10000. */
+  retryMaxDelayMs?: number;
   /** Id of this job; the store keeps the job's objects under it. Default: a random id. */
   jobId?: string;
   /** How deep tasks may start tasks: a task the driver starts is at depth 0, its children at 1, and so on. Default: 16. */
@@ -154,6 +179,8 @@ export interface ResolvedInitOptions {
   taskTimeoutMs: number;
   taskMemoryMB: number;
   shutdownTimeoutMs: number;
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
   jobId: string;
   maxTaskDepth: number;
   local: ResolvedLocalOptions;
@@ -273,6 +300,8 @@ export const optionTable = {
       check: num({ min: 0, max: MAX_TIMER_MS }),
       doc: "shutdown() waits at most this long for the store to remove the job's objects, then rejects naming what it could not remove (the bucket's lifecycle rule expires it).",
     },
+    retryBaseDelayMs: { default: 100, check: num({ min: 0 }), doc: 'First backoff before a task is retried, in ms; it doubles per retry, with full jitter.' },
+    retryMaxDelayMs: { default: 10_000, check: num({ min: 0 }), doc: 'Longest backoff before a retry, in ms.' },
     jobId: {
       check: (where, v) => {
         if (v !== undefined && (typeof v !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(v))) {
@@ -363,6 +392,15 @@ export const optionTable = {
     },
     timeoutMs: { check: num({ min: 1 }), doc: "Wall-clock limit for one run of the task, in ms. Default: the runtime's taskTimeoutMs." },
     memoryMB: { check: memoryCheck, doc: "Memory for the task's worker in MB (128 to 10240). Default: the runtime's taskMemoryMB." },
+    maxRetries: { default: 3, check: num({ min: -1, integer: true }), doc: 'Runs again after a system failure, and rebuilds of a lost result; -1 forever, 0 never.' },
+    retryExceptions: {
+      default: false,
+      check: (where, v) => {
+        const ok = v === undefined || typeof v === 'boolean' || typeof v === 'function' || (Array.isArray(v) && v.every((x) => typeof x === 'string' && x !== ''));
+        if (!ok) throw new UsageError(`${where} must be true, false, a list of error names, or a predicate (err) => boolean, got ${String(v)}`);
+      },
+      doc: "Retry the task's own exceptions too: true, a list of error names, or a predicate on the TaskError (run in the driver). Default: false.",
+    },
   },
   get: {
     timeoutMs: { check: anyValue, doc: 'Give up after this many ms with a GetTimeoutError. Default: wait forever.' },
@@ -450,7 +488,7 @@ export function resolveInitOptions(o: InitOptions | undefined, env: NodeJS.Proce
   if (local.minWorkers > local.maxWorkers) {
     throw new UsageError(`init({ local }): minWorkers (${local.minWorkers}) cannot exceed maxWorkers (${local.maxWorkers})`);
   }
-  for (const k of ['inlineThresholdBytes', 'maxConcurrency', 'taskTimeoutMs', 'taskMemoryMB', 'shutdownTimeoutMs', 'jobId', 'maxTaskDepth'] as const) {
+  for (const k of ['inlineThresholdBytes', 'maxConcurrency', 'taskTimeoutMs', 'taskMemoryMB', 'shutdownTimeoutMs', 'retryBaseDelayMs', 'retryMaxDelayMs', 'jobId', 'maxTaskDepth'] as const) {
     optionTable.init[k].check(`init({ ${k} })`, opts[k]);
   }
   if (opts.taskTimeoutMs !== undefined) checkTaskTimeoutForTarget(target, 'init({ taskTimeoutMs })', opts.taskTimeoutMs);
@@ -470,6 +508,8 @@ export function resolveInitOptions(o: InitOptions | undefined, env: NodeJS.Proce
     taskTimeoutMs: opts.taskTimeoutMs ?? optionTable.init.taskTimeoutMs.default,
     taskMemoryMB: opts.taskMemoryMB ?? optionTable.init.taskMemoryMB.default,
     shutdownTimeoutMs: opts.shutdownTimeoutMs ?? optionTable.init.shutdownTimeoutMs.default,
+    retryBaseDelayMs: opts.retryBaseDelayMs ?? optionTable.init.retryBaseDelayMs.default,
+    retryMaxDelayMs: opts.retryMaxDelayMs ?? optionTable.init.retryMaxDelayMs.default,
     jobId: opts.jobId ?? randomJobId(),
     maxTaskDepth: opts.maxTaskDepth ?? optionTable.init.maxTaskDepth.default,
     local,

@@ -32,6 +32,8 @@ export interface TaskEnvelope {
   inlineLimit: number;
   /** How deep the task is nested: 1 for a task started by a task that the driver started; absent for the driver's own. */
   depth?: number;
+  /** Which run of the task this is, from 1; absent on the first run. Read inside a task with `taskContext().attempt`. */
+  attempt?: number;
 }
 
 export interface Timing {
@@ -137,7 +139,7 @@ function checkPayload(p: unknown, where: string): Payload {
   throw new ProtocolError(`${where}.kind must be 'inline' or 'stored', got ${JSON.stringify(kind)}`);
 }
 
-const TASK_FIELDS = ['v', 'kind', 'job', 'taskId', 'fn', 'module', 'args', 'deps', 'resultKey', 'inlineLimit', 'depth'] as const;
+const TASK_FIELDS = ['v', 'kind', 'job', 'taskId', 'fn', 'module', 'args', 'deps', 'resultKey', 'inlineLimit', 'depth', 'attempt'] as const;
 
 /** Validates an incoming task envelope; throws ProtocolError saying what is wrong. */
 export function validateTaskEnvelope(x: unknown): TaskEnvelope {
@@ -154,6 +156,7 @@ export function validateTaskEnvelope(x: unknown): TaskEnvelope {
   checkSize(x.inlineLimit, 'task envelope field inlineLimit');
   if (x.depth !== undefined && !(Number.isInteger(x.depth) && (x.depth as number) >= 1 && (x.depth as number) <= 1000))
     throw new ProtocolError('task envelope field depth must be an integer from 1 to 1000');
+  if (x.attempt !== undefined && !(Number.isInteger(x.attempt) && (x.attempt as number) >= 1)) throw new ProtocolError('task envelope field attempt must be an integer >= 1');
   checkPayload(x.args, 'args');
   if (!isObj(x.deps)) throw new ProtocolError('task envelope field deps must be an object');
   for (const id of Object.keys(x.deps)) {
@@ -202,7 +205,7 @@ const RESULT_FIELDS = {
   stored: ['v', 'kind', 'taskId', 'key', 'size', 'timing', 'refs'],
   error: ['v', 'kind', 'taskId', 'error', 'fault', 'timing', 'logs'],
 } as const;
-const ERROR_FIELDS = ['name', 'message', 'stack', 'code', 'retryable', 'task', 'cause'] as const;
+const ERROR_FIELDS = ['name', 'message', 'stack', 'code', 'retryable', 'task', 'cause', 'key'] as const;
 const ERROR_TASK_FIELDS = ['functionName', 'taskId', 'fault', 'remote'] as const;
 
 /** A remote error's info (and the task and cause it carries, a few levels deep). */
@@ -211,6 +214,7 @@ function checkErrorInfo(e: unknown, what: string, depth = 0): void {
   onlyFields(e, ERROR_FIELDS, what);
   optionalString(e, 'stack', what);
   optionalString(e, 'code', what);
+  if (e.key !== undefined) checkKey(e.key, `${what}.key`);
   if (e.retryable !== undefined && typeof e.retryable !== 'boolean') throw new ProtocolError(`${what}.retryable must be a boolean`);
   if (depth > 16 && (e.task !== undefined || e.cause !== undefined)) throw new ProtocolError(`${what} nests causes too deep`);
   if (e.cause !== undefined) checkErrorInfo(e.cause, `${what}.cause`, depth + 1);

@@ -11,9 +11,23 @@
  * (envelope.ts), what a result means for its ref (results.ts), argument checks (checks.ts).
  */
 import type { AwaitReply, AwaitRequest, Backend, NestedSubmit, TaskHost } from './backend.js';
-import { checkGetOptions, checkRefArray, checkWaitArgs, checkWaitKeys, type GetOptions, type Values, type WaitOptions, type WaitResult } from './checks.js';
+import { checkCancelOptions, checkGetOptions, checkRefArray, checkWaitArgs, checkWaitKeys, type GetOptions, type Values, type WaitOptions, type WaitResult } from './checks.js';
 import { DEFAULT_PAYLOAD_LIMIT_BYTES, buildEnvelope, fitEnvelope, inlineBudget, inlineBytes, type Place } from './envelope.js';
-import { DependencyError, GetTimeoutError, ObjectStoreError, ProtocolError, TaskDepthError, UsageError, VolleyError, toRemoteErrorInfo, type RemoteErrorInfo } from './errors.js';
+import {
+  DependencyError,
+  GetTimeoutError,
+  ObjectLostError,
+  ObjectStoreError,
+  ProtocolError,
+  TaskCancelledError,
+  TaskDepthError,
+  TaskError,
+  UsageError,
+  VolleyError,
+  toRemoteErrorInfo,
+  type AttemptFailure,
+  type RemoteErrorInfo,
+} from './errors.js';
 import {
   checkTaskTimeoutForTarget,
   randomRunId,
@@ -29,6 +43,7 @@ import type { ContainedRefs, Payload, ResultEnvelope, TaskEnvelope } from './pro
 import { ObjectRef } from './ref.js';
 import type { TaskDefinition } from './registry.js';
 import { addTiming, invokeFailure, outcomeOf, type TaskStats } from './results.js';
+import { attemptFailure, retryDelay, shouldRetry, withAttempts } from './retry.js';
 import { decode, encode, encodeArgs } from './serialize.js';
 import type { AnyFunction, RemoteArgs, RemoteFunction, Resolved } from './task-types.js';
 import { createBackend } from './targets.js';
@@ -38,12 +53,30 @@ import { decodeResolved } from './worker/nested.js';
 export type { GetOptions, Values, WaitOptions, WaitResult } from './checks.js';
 export type { TaskStats } from './results.js';
 
+/** Options of `cancel`. @public */
+export interface CancelOptions {
+  /** Stop a running task at once: its worker thread is terminated; on Lambda its answer is abandoned. Default: false (its signal is aborted). */
+  force?: boolean;
+  /** Cancel the tasks it started too (nested tasks). Default: true. */
+  recursive?: boolean;
+}
+
+/** Counts of the failure machinery at work, for tests and the soak run. @internal */
+export interface FaultCounts {
+  /** Runs started again after a failed run. */
+  retries: number;
+  /** Runs started to rebuild a lost object. */
+  rebuilds: number;
+}
+
 interface Task {
   readonly id: string;
   readonly fn: string;
   readonly module?: string;
   readonly options: ResolvedTaskOptions;
-  readonly deps: string[];
+  /** The options it was submitted with; retry settings are read from them when a run fails. */
+  readonly taskOptions: Readonly<TaskOptions>;
+  readonly deps: Entry[];
   args?: Payload;
   /** Ref arguments not ready yet, plus a pending upload of large arguments. */
   missing: number;
@@ -52,12 +85,25 @@ interface Task {
   readonly depth: number;
   /** The running task that started this one (nested tasks the driver orchestrates, on the embedded runtime). */
   readonly parent?: Task;
-  /** Ids of the tasks and objects this task made while it ran: held until it finishes, then freed unless its result holds them. */
+  /**
+   * Ids of the tasks and objects this task made while it ran (nested tasks, put objects): held
+   * until it finishes, then freed unless its result holds them; cancel({ recursive }) follows them.
+   */
   children?: string[];
   /** 0 queued, 1 running, 2 running but blocked in get/wait (not counted against maxConcurrency), 3 finished. */
-  run: 0 | 1 | 2 | 3;
+  phase: 0 | 1 | 2 | 3;
   /** get/wait calls of this task that are blocked. */
   blocked: number;
+  /** Runs dispatched so far; only the latest run's answer counts. */
+  runs: number;
+  /** Dispatched and not answered yet. */
+  inFlight: boolean;
+  /** Why each run that was retried failed. */
+  failures?: AttemptFailure[];
+  /** Times its result was rebuilt after its stored object was lost. */
+  rebuilds?: number;
+  /** Set while a retry waits out its backoff. */
+  retryTimer?: NodeJS.Timeout;
 }
 
 type Entry = ObjectEntry<Task>;
@@ -94,6 +140,10 @@ export class Runtime {
   private readonly nest?: { readonly idPrefix: string; readonly depth: number; readonly runId: string };
   /** The task this runtime served has finished: its objects now belong to the driver, none is freed from here. */
   private ended = false;
+  /** Tasks waiting out a retry's backoff (their timers are cleared at shutdown). */
+  private readonly backingOff = new Set<Task>();
+  /** @internal */
+  readonly faultCounts: FaultCounts = { retries: 0, rebuilds: 0 };
 
   /**
    * @param options - see InitOptions.
@@ -109,7 +159,7 @@ export class Runtime {
     const made = internals?.backend ? Promise.resolve(internals.backend) : createBackend(this.options);
     this.starting = made.then((b) => {
       if (this.closed) {
-        void b.invoker.close();
+        void b.invoker.close().then(() => b.close?.());
         throw new UsageError('the runtime was shut down while starting', undefined, 'SHUT_DOWN');
       }
       this.backend = b;
@@ -176,19 +226,23 @@ export class Runtime {
         timeoutMs: taskOptions.timeoutMs ?? this.options.taskTimeoutMs,
         memoryMB: taskOptions.memoryMB ?? this.options.taskMemoryMB,
       },
-      deps,
+      taskOptions,
+      deps: [],
       missing: 0,
       done: false,
       depth,
       parent,
-      run: 0,
+      phase: 0,
       blocked: 0,
+      runs: 0,
+      inFlight: false,
     };
     this.objects.add(id).producer = task;
 
     let failedDep: Entry | undefined;
-    for (const depId of task.deps) {
+    for (const depId of deps) {
       const dep = this.objects.get(depId)!;
+      task.deps.push(dep);
       dep.uses++;
       if (dep.state === FAILED) failedDep ??= dep;
       else if (dep.state === PENDING) {
@@ -203,7 +257,7 @@ export class Runtime {
       task.missing++;
       let key = '';
       this.starting
-        .then((b) => b.store.put((key = `${this.jobPrefix(b)}${id}.args`), bytes))
+        .then((b) => this.storeCall(() => b.store.put((key = `${this.jobPrefix(b)}${id}.args`), bytes)))
         .then(
           () => {
             task.args = { kind: 'stored', key, size: bytes.length };
@@ -234,7 +288,7 @@ export class Runtime {
     } else {
       let key = '';
       this.starting
-        .then((b) => b.store.put((key = `${this.jobPrefix(b)}${id}`), bytes))
+        .then((b) => this.storeCall(() => b.store.put((key = `${this.jobPrefix(b)}${id}`), bytes)))
         .then(
           () => this.settle(entry, { kind: 'stored', key, size: bytes.length }),
           (err: unknown) => this.settleFailed(entry, err as Error),
@@ -297,6 +351,38 @@ export class Runtime {
     return { ready, pending };
   }
 
+  /**
+   * Cancels the task behind `ref` (Ray's `cancel`). Not started yet: it never starts. Running:
+   * its signal is aborted (read it inside the task with `taskContext().signal`); with `force`
+   * it is stopped: its worker thread is terminated, or on Lambda its answer is abandoned (the
+   * function runs on, and is billed, until it returns or reaches its timeout: a task that
+   * watches its signal stops at its timeout at the latest). Either way `get(ref)` raises
+   * TaskCancelledError at once, and its dependents fail with it as `cause`. With `recursive`
+   * (the default) the tasks it started are cancelled too. A finished task is left alone.
+   */
+  cancel(ref: ObjectRef<unknown>, options?: CancelOptions): void {
+    const [entry] = this.entriesOf('cancel()', [ref]);
+    const { force, recursive } = checkCancelOptions(options);
+    if (entry!.state === PENDING && !entry!.producer) {
+      throw new UsageError(`cancel(): ${entry!.id} was made by put(), not by a task; only a task's ref can be cancelled`);
+    }
+    this.cancelTask(entry!, force, recursive);
+  }
+
+  /**
+   * Records that the task `parentTaskId` started the task behind `child` (a nested task), so
+   * `cancel(parent, { recursive: true })` reaches it. @internal
+   */
+  addChild(parentTaskId: string, child: ObjectRef<unknown>): void {
+    const parent = this.objects.get(parentTaskId)?.producer;
+    if (parent) (parent.children ??= []).push(child.id);
+  }
+
+  /** Ids of the tasks a task started (nested tasks); for cancelling a task's children. @internal */
+  childrenOf(taskId: string): readonly string[] {
+    return this.objects.get(taskId)?.producer?.children ?? [];
+  }
+
   /** What workers reported, by task function: counts and total fetch/run/store times. */
   stats(): Map<string, TaskStats> {
     return new Map([...this.statsByFn].map(([k, v]) => [k, { ...v }]));
@@ -332,20 +418,19 @@ export class Runtime {
     if (this.ended) return;
     this.ended = true;
     this.closed = true;
+    for (const t of this.backingOff) clearTimeout(t.retryTimer);
+    this.backingOff.clear();
     this.failAllPending(new UsageError('the task that started this task has finished', undefined, 'SHUT_DOWN'));
     this.objects.clear();
     void this.starting.then((b) => b.invoker.close()).catch(() => undefined);
-  }
-
-  /** Ids of the tasks and objects a running task made (nested tasks); for cancelling a task's children. @internal */
-  childrenOf(taskId: string): readonly string[] {
-    return this.objects.get(taskId)?.producer?.children ?? [];
   }
 
   /** Stops every worker or connection and removes the job's stored objects. Idempotent. */
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const t of this.backingOff) clearTimeout(t.retryTimer);
+    this.backingOff.clear();
     this.failAllPending(new UsageError('the runtime was shut down before this task finished', undefined, 'SHUT_DOWN'));
     let backend: Backend | undefined;
     try {
@@ -356,7 +441,10 @@ export class Runtime {
     const prefix = this.jobPrefix(backend);
     const bound = this.options.shutdownTimeoutMs;
     let timer: { clear(): void } | undefined;
+    // Workers first, so that no task still running (or retried) writes after the job's prefix
+    // is removed; then the store (bounded); then whatever the store needs (its client).
     try {
+      await backend.invoker.close();
       // Bounded: a store that stalls or is gone cannot hold shutdown() past shutdownTimeoutMs.
       const removing = backend.store.deletePrefix(prefix);
       removing.catch(() => undefined);
@@ -378,8 +466,8 @@ export class Runtime {
       ]);
     } finally {
       timer?.clear();
-      await backend.invoker.close();
       this.objects.clear();
+      await backend.close?.();
     }
   }
 
@@ -398,6 +486,12 @@ export class Runtime {
       this.putBytes(this.objects.add(id), bytes);
     },
     await: (parentId, req) => this.nestedAwait(parentId, req),
+    cancel: (parentId, id, force, recursive) => {
+      // A task may cancel only what it started (the session checked the ref is its own).
+      const parent = this.runningTask(parentId);
+      const entry = this.objects.get(id);
+      if (parent && entry && parent.children?.includes(id)) this.cancelTask(entry, force, recursive);
+    },
   };
 
   private runningTask(id: string): Task | undefined {
@@ -438,16 +532,16 @@ export class Runtime {
     if (gone >= 0) throw new UsageError(`ref ${req.refs[gone]} is gone: a ref made inside a task lives until that task returns, unless the task returns it`);
     const live = entries as Entry[];
     // While it waits, the task does not count against maxConcurrency (its children may need the room).
-    if (parent.blocked++ === 0 && parent.run === 1) {
-      parent.run = 2;
+    if (parent.blocked++ === 0 && parent.phase === 1) {
+      parent.phase = 2;
       this.running--;
       this.pump();
     }
     try {
       await this.objects.settled(live, req.numReturns, req.timeoutMs);
     } finally {
-      if (--parent.blocked === 0 && parent.run === 2) {
-        parent.run = 1;
+      if (--parent.blocked === 0 && parent.phase === 2) {
+        parent.phase = 1;
         this.running++;
       }
     }
@@ -496,13 +590,13 @@ export class Runtime {
   /** A task ran (or failed): its arguments are no longer needed for it. */
   private taskDone(task: Task): void {
     task.done = true;
-    for (const id of task.deps) {
-      const e = this.objects.get(id);
-      if (e) this.objects.release(e);
+    if (task.retryTimer) {
+      clearTimeout(task.retryTimer);
+      task.retryTimer = undefined;
+      this.backingOff.delete(task);
     }
-    const entry = this.objects.get(task.id);
-    if (entry) entry.producer = undefined;
-    // What a finished task made and did not return is no longer anyone's.
+    // What a finished task made and did not return is no longer anyone's. Its own producer
+    // stays (lineage: its result may be rebuilt).
     if (task.children) {
       for (const id of task.children) {
         const e = this.objects.get(id);
@@ -512,6 +606,7 @@ export class Runtime {
         }
       }
     }
+    for (const e of task.deps) this.objects.release(e);
     if (task.args?.kind === 'stored') void this.backend?.store.delete?.([task.args.key]).catch(() => undefined);
   }
 
@@ -554,11 +649,38 @@ export class Runtime {
     });
   }
 
+  /**
+   * A store call of the driver's own (get, put, uploads), made again after a transient fault
+   * (a retryable error: S3 5xx or SlowDown past the SDK's own retries), up to 3 more times with
+   * the retry backoff.
+   */
+  private async storeCall<T>(op: () => Promise<T>): Promise<T> {
+    for (let retry = 1; ; retry++) {
+      try {
+        return await op();
+      } catch (err) {
+        if (retry > 3 || this.closed || !(err instanceof VolleyError && err.retryable)) throw err;
+        await new Promise((r) => setTimeout(r, retryDelay(retry, this.options.retryBaseDelayMs, this.options.retryMaxDelayMs)));
+      }
+    }
+  }
+
+  /** The value of a ready entry; a stored object found missing is rebuilt first (lineage). */
   private async valueOf(e: Entry): Promise<unknown> {
-    const p = e.payload!;
-    if (p.kind === 'inline' && !e.contains) return decode(p.bytes);
-    const backend = await this.starting;
-    return decodeResolved(p, e.contains && this.addPayloads({}, e, false), (key) => backend.store.get(key));
+    for (;;) {
+      const p = e.payload!;
+      if (p.kind === 'inline' && !e.contains) return decode(p.bytes);
+      const backend = await this.starting;
+      try {
+        return await decodeResolved(p, e.contains && this.addPayloads({}, e, false), (key) => this.storeCall(() => backend.store.get(key)));
+      } catch (err) {
+        // Only this entry's own stored object is rebuilt here (a contained ref's is its producer's).
+        if (!(err instanceof ObjectStoreError) || err.code !== 'OBJECT_MISSING' || this.closed || p.kind !== 'stored' || err.key !== p.key) throw err;
+        if (e.payload === p) this.rebuild(e);
+        await this.objects.settled([e], 1, undefined);
+        if (e.state === FAILED) throw e.error;
+      }
+    }
   }
 
   private enqueue(task: Task): void {
@@ -588,7 +710,22 @@ export class Runtime {
 
   private dispatch(task: Task, backend: Backend): void {
     const deps: Record<string, Payload> = {};
-    for (const id of task.deps) this.addPayloads(deps, this.objects.get(id)!);
+    for (const e of task.deps) {
+      // An argument being rebuilt (its object was lost) is waited for again.
+      if (e.state !== READY) {
+        if (e.state === FAILED) {
+          this.failTask(task, new DependencyError(task.fn, task.id, e.error!));
+          return;
+        }
+        task.missing++;
+        (e.dependents ??= []).push(task);
+        continue;
+      }
+      this.addPayloads(deps, e);
+    }
+    if (task.missing > 0) return;
+    const run = ++task.runs;
+    task.inFlight = true;
     const envelope = buildEnvelope({
       job: this.storeScope,
       taskId: task.id,
@@ -599,13 +736,14 @@ export class Runtime {
       resultKey: `${this.jobPrefix(backend)}${task.id}`,
       inlineLimit: this.options.inlineThresholdBytes,
       depth: task.depth,
+      attempt: run,
     });
     this.running++;
-    task.run = 1;
+    task.phase = 1;
     const place = this.placer(task, backend);
     const options = { ...task.options, place };
-    const failed = (err: unknown) => this.finished(task, err);
-    const invoke = (env: TaskEnvelope) => backend.invoker.invoke(env, options).then((res) => this.finished(task, undefined, res), failed);
+    const failed = (err: unknown) => this.finished(task, run, err);
+    const invoke = (env: TaskEnvelope) => backend.invoker.invoke(env, options).then((res) => this.finished(task, run, undefined, res), failed);
     const budget = inlineBudget(backend.payloadLimitBytes ?? DEFAULT_PAYLOAD_LIMIT_BYTES);
     // Most envelopes fit as they are: invoke them now, without waiting a turn for fitEnvelope.
     if (inlineBytes(envelope) <= budget) invoke(envelope);
@@ -625,16 +763,37 @@ export class Runtime {
       }
       const entry = this.objects.get(dep)!;
       const key = `${this.jobPrefix(backend)}${dep}`;
+      entry.spilledKey = key;
       return (entry.spilled ??= backend.store.put(key, bytes).then((): Payload => ({ kind: 'stored', key, size: bytes.length })));
     };
   }
 
-  /** A dispatched task came back with a result envelope, or could not be run at all. */
-  private finished(task: Task, err: unknown, res?: ResultEnvelope): void {
-    if (task.run === 1) this.running--;
-    task.run = 3;
-    if (res) this.complete(task, res);
-    else this.failTask(task, invokeFailure(task.fn, task.id, err));
+  /**
+   * Run number `run` of a task came back with a result envelope, or could not be run at all.
+   * Only the latest run of an unfinished task counts: a late answer of an earlier run (the task
+   * was retried, rebuilt or cancelled meanwhile) is ignored.
+   */
+  private finished(task: Task, run: number, err: unknown, res?: ResultEnvelope): void {
+    // A run blocked in get/wait (phase 2) already left the running count.
+    if (run !== task.runs || task.phase === 1) this.running--;
+    if (run === task.runs) {
+      task.inFlight = false;
+      task.phase = 3;
+    }
+    if (task.done || run !== task.runs) {
+      this.pump();
+      return;
+    }
+    if (res && res.kind !== 'error') this.complete(task, res);
+    else if (res) {
+      addTiming(this.statsByFn, task.fn, res.timing);
+      this.runFailed(task, (outcomeOf(task.fn, task.id, res) as { error: TaskError }).error);
+    } else {
+      const failure = invokeFailure(task.fn, task.id, err);
+      // A ConfigError (no worker can load the task's module) repeats on every run: never retried.
+      if (failure instanceof TaskError) this.runFailed(task, failure);
+      else this.failTask(task, failure);
+    }
     this.pump();
   }
 
@@ -654,8 +813,94 @@ export class Runtime {
       }
     }
     this.taskDone(task);
-    if ('payload' in outcome) this.settle(entry, outcome.payload);
-    else this.settleFailed(entry, outcome.error);
+    if ('payload' in outcome) {
+      // Only a stored object can be lost; an inline one needs no lineage to rebuild it.
+      if (outcome.payload.kind === 'inline') entry.producer = undefined;
+      this.settle(entry, outcome.payload);
+    } else this.settleFailed(entry, outcome.error);
+  }
+
+  /**
+   * A run failed. A lost argument is rebuilt and the task runs again once it is back; a system
+   * failure (or an exception `retryExceptions` accepts) is retried after a backoff, within
+   * `maxRetries`; anything else fails the task, its error listing every run's failure.
+   */
+  private runFailed(task: Task, err: TaskError): void {
+    if (err.remote?.code === 'OBJECT_MISSING' && err.fault === 'infrastructure') {
+      const key = err.remote.key;
+      // Stored results and spilled values live under the job's prefix and their object's id.
+      const prefix = this.backend ? this.jobPrefix(this.backend) : '';
+      const lost = key === undefined ? undefined : task.deps.find((e) => key === `${prefix}${e.id}` || (e.payload?.kind === 'stored' && e.payload.key === key));
+      if (lost) {
+        // Already being rebuilt (pending): the task waits for it like any argument.
+        if (lost.spilledKey === key && lost.payload?.kind === 'inline') lost.spilled = lost.spilledKey = undefined;
+        else this.rebuild(lost);
+        // Runs again once the argument is back (dispatch waits for arguments not ready).
+        this.enqueue(task);
+        return;
+      }
+    }
+    const o = task.taskOptions;
+    const retries = task.failures?.length ?? 0;
+    if (!this.closed && shouldRetry(err, retries, o.maxRetries ?? 3, o.retryExceptions)) {
+      (task.failures ??= []).push(attemptFailure(task.runs, err));
+      this.faultCounts.retries++;
+      this.backingOff.add(task);
+      task.retryTimer = setTimeout(
+        () => {
+          task.retryTimer = undefined;
+          this.backingOff.delete(task);
+          if (!task.done) this.enqueue(task);
+        },
+        retryDelay(retries + 1, this.options.retryBaseDelayMs, this.options.retryMaxDelayMs),
+      );
+      return;
+    }
+    this.failTask(task, withAttempts(err, [...(task.failures ?? []), attemptFailure(task.runs, err)]));
+  }
+
+  /**
+   * Makes a ready entry whose stored object is gone pending again and runs its task again
+   * (Ray's lineage reconstruction), within the task's `maxRetries`; arguments that were freed
+   * meanwhile are rebuilt the same way. An object no task can rebuild fails with
+   * ObjectLostError, and so do the tasks that need it.
+   */
+  private rebuild(lost: Entry): void {
+    if (lost.state !== READY) return;
+    const p = lost.producer;
+    const key = lost.payload?.kind === 'stored' ? lost.payload.key : lost.id;
+    const max = p?.taskOptions.maxRetries ?? 3;
+    const why = !p
+      ? "it was stored by put(), so no task can rebuild it; keep inputs that must outlive the bucket's expiry elsewhere and put() them again"
+      : p.args?.kind === 'stored'
+        ? `its task ${p.fn} (${p.id}) cannot run again: its arguments were larger than inlineThresholdBytes and were freed when it finished`
+        : max !== -1 && (p.rebuilds ?? 0) >= max
+          ? `its task ${p.fn} (${p.id}) was already rebuilt ${p.rebuilds} time(s), its maxRetries`
+          : undefined;
+    if (why !== undefined || !p) {
+      lost.state = FAILED;
+      lost.error = new ObjectLostError(lost.id, key, why!);
+      return;
+    }
+    p.rebuilds = (p.rebuilds ?? 0) + 1;
+    this.faultCounts.rebuilds++;
+    lost.state = PENDING;
+    lost.payload = undefined;
+    lost.spilled = lost.spilledKey = undefined;
+    if (!this.objects.has(lost.id)) this.objects.readd(lost);
+    p.done = false;
+    p.failures = undefined;
+    p.missing = 0;
+    for (const d of p.deps) {
+      d.uses++;
+      if (!this.objects.has(d.id)) {
+        // Freed after p first ran: its stored bytes were deleted with it.
+        this.objects.readd(d);
+        d.spilled = d.spilledKey = undefined;
+        if (d.payload?.kind === 'stored') this.rebuild(d);
+      }
+    }
+    this.enqueue(p);
   }
 
   private failTask(task: Task, err: Error): void {
@@ -687,6 +932,21 @@ export class Runtime {
       }
       this.objects.maybeFree(entry);
     }
+  }
+
+  private cancelTask(entry: Entry, force: boolean, recursive: boolean): void {
+    const task = entry.producer;
+    if (!task) return;
+    if (recursive) {
+      for (const id of task.children ?? []) {
+        const child = this.objects.get(id);
+        if (child) this.cancelTask(child, force, true);
+      }
+    }
+    if (entry.state !== PENDING || task.done) return;
+    const how = task.inFlight ? (force ? 'and its worker stopped' : 'while it ran') : 'before it started';
+    if (task.inFlight) this.backend?.invoker.cancel?.(task.id, force);
+    this.failTask(task, new TaskCancelledError(task.fn, task.id, how));
   }
 
   private failAllPending(err: Error): void {

@@ -57,11 +57,9 @@ export async function createAwsBackend(options: ResolvedInitOptions): Promise<Aw
     },
   });
   const ownsS3 = a.s3Client === undefined;
-  // The store's client closes with the invoker, after the runtime's last cleanup.
-  const close = invoker.close.bind(invoker);
-  invoker.close = async () => {
-    await close();
+  // The store's client closes last, after the runtime removed the job's objects.
+  const close = async () => {
     if (ownsS3) s3.destroy();
   };
-  return { name: target, invoker, store, maxConcurrency: options.maxConcurrency, keyPrefix: a.keyPrefix, payloadLimitBytes: invoker.payloadLimitBytes, functionName, bucket };
+  return { name: target, invoker, store, maxConcurrency: options.maxConcurrency, keyPrefix: a.keyPrefix, payloadLimitBytes: invoker.payloadLimitBytes, functionName, bucket, close };
 }

@@ -21,12 +21,13 @@ import { LAMBDA_MAX_INLINE_BYTES, optionTable } from '../options.js';
 import { errorResult, fromWire, toWire, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
 import { Runtime } from '../runtime.js';
 import { executeTask } from '../worker/execute.js';
-import { useAsyncTaskScope, type SessionFactory, type TaskSession } from '../worker/nested.js';
+import { childIdPrefix, useAsyncTaskScope, type SessionFactory, type TaskSession } from '../worker/nested.js';
 import { makeLambdaClient, makeS3Client } from './clients.js';
 import { LambdaInvoker } from './lambda-invoker.js';
 import { S3Store } from './s3-store.js';
 import { validateLambdaRequest, type LambdaResponse, type NestLimits } from './wire.js';
 import { readWorkerEnv, type WorkerEnv } from './worker-env.js';
+import type { RunningTask } from '../worker/task-context.js';
 
 /** The part of Lambda's context object the handler uses. */
 export interface LambdaContextLike {
@@ -216,7 +217,7 @@ function nestedSession(env: TaskEnvelope, nest: NestLimits, cfg: WorkerEnv, stor
       taskMemoryMB: nest.taskMemoryMB,
       maxTaskDepth: nest.maxTaskDepth,
     },
-    { backend, nest: { idPrefix: `${env.taskId}.`, depth: env.depth ?? 0, runId: env.job.slice(env.job.indexOf('/') + 1) } },
+    { backend, nest: { idPrefix: childIdPrefix(env), depth: env.depth ?? 0, runId: env.job.slice(env.job.indexOf('/') + 1) } },
   );
   return rt as unknown as TaskSession;
 }
@@ -274,11 +275,17 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
         result = await threads.run(req.task, deadlineMs, fn, taskId, req.timeoutMs, req.nest);
       } else {
         let timer: NodeJS.Timeout | undefined;
+        let running: RunningTask | undefined;
         const timedOut = new Promise<ResultEnvelope>((resolve) => {
-          timer = setTimeout(() => resolve(errorResult(taskId, new TaskTimeoutError(fn, taskId, req.timeoutMs), 'infrastructure')), deadlineMs);
+          timer = setTimeout(() => {
+            const err = new TaskTimeoutError(fn, taskId, req.timeoutMs);
+            // The task's signal tells it to stop: the invocation is billed until it returns.
+            running?.abort(err);
+            resolve(errorResult(taskId, err, 'infrastructure'));
+          }, deadlineMs);
         });
         try {
-          result = await Promise.race([executeTask(fromWire(req.task), context(cfg, store!, req.nest)), timedOut]);
+          result = await Promise.race([executeTask(fromWire(req.task), { ...context(cfg, store!, req.nest), onStart: (t) => (running = t) }), timedOut]);
         } finally {
           clearTimeout(timer);
         }

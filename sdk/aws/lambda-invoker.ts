@@ -10,8 +10,9 @@
  *   same fitting moves more inline values to the store, through the orchestrator's `place`.
  */
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
+import { isServerError, isTransientError } from '@smithy/core/retry';
 import type { InvokeOptions, Invoker, ObjectStore } from '../backend.js';
-import { TaskError, TaskTimeoutError, ThrottledError, WorkerCrashedError } from '../errors.js';
+import { TaskCancelledError, TaskError, TaskTimeoutError, ThrottledError, WorkerCrashedError } from '../errors.js';
 import { fitEnvelope, inlineBytes, type Place } from '../envelope.js';
 import { PROTOCOL_VERSION, fromWire, toWire, validateResultEnvelope, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
 import { retryThrottled, type Clock, type ThrottlePolicy } from './throttle.js';
@@ -56,12 +57,20 @@ function requestBytes(env: TaskEnvelope, options: InvokeOptions, nest: NestLimit
   return Buffer.from(JSON.stringify(req));
 }
 
+/** A fault a new attempt may not meet: 5xx, connection reset or refused, socket or request timeout (smithy's classification). */
+export function isTransient(err: unknown): boolean {
+  const e = err as Parameters<typeof isTransientError>[0];
+  return typeof err === 'object' && err !== null && (isTransientError(e) || isServerError(e));
+}
+
 export class LambdaInvoker implements Invoker {
   /** The request payload limit this invoker keeps to (the backend declares it). */
   readonly payloadLimitBytes: number;
   private readonly limit: number;
   private closed = false;
   private readonly inflight = new Map<AbortController, Promise<unknown>>();
+  /** The deadline of each task in flight, by task id, for cancel(). */
+  private readonly byTask = new Map<string, AbortController>();
 
   constructor(
     readonly client: LambdaClient,
@@ -94,6 +103,7 @@ export class LambdaInvoker implements Invoker {
       () => undefined,
     );
     this.inflight.set(deadline, settled);
+    this.byTask.set(env.taskId, deadline);
     try {
       out = await Promise.race([call, new Promise<never>((_, reject) => deadline.signal.addEventListener('abort', () => reject(deadline.signal.reason as Error), { once: true }))]);
     } catch (err) {
@@ -106,6 +116,7 @@ export class LambdaInvoker implements Invoker {
           code: 'SHUT_DOWN',
         });
       }
+      if (deadline.signal.reason instanceof TaskCancelledError) throw deadline.signal.reason;
       if (deadline.signal.aborted) {
         // The call may have reached the function: it may have run, or still be running.
         throw new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, `${logLocation(fn)} (no answer from Lambda function ${fn} within ${deadlineMs} ms)`, true);
@@ -123,19 +134,32 @@ export class LambdaInvoker implements Invoker {
         throw new TaskError(
           `Task ${env.fn} (${env.taskId}) was not run: Lambda function ${fn} could not be invoked: ${what}` +
             (e?.name === 'ResourceNotFoundException' ? '; deploy the worker (npx volley deploy) or check init({ aws: { functionName } })' : ''),
-          { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'INVOKE_FAILED' },
+          { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'INVOKE_FAILED', retryable: isTransient(err) },
         );
       }
       throw new TaskError(
         `Task ${env.fn} (${env.taskId}): the outcome of its invocation on Lambda function ${fn} is unknown (${what}); ` +
-          'the request may have reached the function, so the task may have run, and its result, if any, is lost. It was not sent again, which could run it twice',
-        { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'INVOKE_FAILED', retryable: true, logs: logLocation(fn) },
+          'the request may have reached the function, so the task may have run. If the task has retries left it runs again (the first committed result wins, so a second run cannot change it)',
+        { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'INVOKE_FAILED', retryable: isTransient(err), logs: logLocation(fn) },
       );
     } finally {
       clearTimeout(timer);
       this.inflight.delete(deadline);
+      if (this.byTask.get(env.taskId) === deadline) this.byTask.delete(env.taskId);
     }
     return this.readResponse(env, options, out);
+  }
+
+  /**
+   * With `force`, abandons the task's call: its invoke() rejects with TaskCancelledError at once
+   * and the connection is left to finish on its own. Lambda has no way to stop a running
+   * invocation: the function runs on, and is billed, until it returns or reaches its timeout
+   * (the handler aborts the task's signal at its timeoutMs, so a task that watches it stops
+   * there). Without `force` there is nothing to send: the orchestrator ignores the answer.
+   */
+  cancel(taskId: string, force: boolean): void {
+    const c = this.byTask.get(taskId);
+    if (force && c) c.abort(new TaskCancelledError('?', taskId, 'and its worker stopped'));
   }
 
   /**

@@ -8,6 +8,13 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { ObjectStore } from '../backend.js';
 import { ObjectStoreError } from '../errors.js';
 import { retryWithBackoff, type ThrottlePolicy } from './throttle.js';
+import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
+
+/** S3 faults a new attempt may not meet: 5xx, SlowDown, connection resets and timeouts. */
+function transient(err: unknown): boolean {
+  const e = err as Parameters<typeof isTransientError>[0];
+  return typeof err === 'object' && err !== null && (isTransientError(e) || isServerError(e) || isThrottlingError(e));
+}
 
 export interface S3StoreOptions {
   /** Objects larger than this go up in parts. */
@@ -74,7 +81,7 @@ export class S3Store implements ObjectStore {
       throw new ObjectStoreError(
         `could not write object ${key} (${bytes.byteLength} bytes) to bucket ${this.bucket}: ${describeError(err)}; check that the bucket exists and that the credentials may s3:PutObject in it`,
         key,
-        { cause: err },
+        { cause: err, retryable: transient(err) },
       );
     }
   }
@@ -90,9 +97,14 @@ export class S3Store implements ObjectStore {
     } catch (err) {
       const e = err as { name?: string };
       if (e?.name === 'NoSuchKey' || status(err) === 404) {
-        throw new ObjectStoreError(`object ${key} is not in bucket ${this.bucket}: it was removed (shutdown, volley cleanup, or the bucket's lifecycle expiry) or never written`, key, { cause: err });
+        throw new ObjectStoreError(
+          `object ${key} is not in bucket ${this.bucket}: it was removed (shutdown, volley cleanup, or the bucket's lifecycle expiry) or never written`,
+          key,
+          { cause: err },
+          'OBJECT_MISSING',
+        );
       }
-      throw new ObjectStoreError(`could not read object ${key} from bucket ${this.bucket}: ${describeError(err)}`, key, { cause: err });
+      throw new ObjectStoreError(`could not read object ${key} from bucket ${this.bucket}: ${describeError(err)}`, key, { cause: err, retryable: transient(err) });
     }
     try {
       // The SDK's own collector: measured faster here than filling a buffer from 'data' events.
@@ -103,7 +115,8 @@ export class S3Store implements ObjectStore {
       }
       return bytes;
     } catch (err) {
-      throw new ObjectStoreError(`could not read object ${key} from bucket ${this.bucket}: ${describeError(err)}`, key, { cause: err });
+      // A body cut off mid-read (a reset) is worth another attempt.
+      throw new ObjectStoreError(`could not read object ${key} from bucket ${this.bucket}: ${describeError(err)}`, key, { cause: err, retryable: true });
     }
   }
 

@@ -17,6 +17,10 @@ export function toShared(bytes: Uint8Array): Uint8Array {
 /**
  * The embedded runtime's object store: objects live in the driver process as
  * SharedArrayBuffers, so worker threads read them without copying them through messages.
+ *
+ * Writes behave like S3's `PutObject` with `If-None-Match: *` (which the S3 store sends): the
+ * first write of a key wins and a later write of the same key is ignored, so a task that ran
+ * twice (a retry after a lost answer) cannot replace the result its first run committed.
  */
 export class MemoryStore implements ObjectStore {
   private readonly objects = new Map<string, Uint8Array>();
@@ -30,6 +34,7 @@ export class MemoryStore implements ObjectStore {
   }
 
   putSync(key: string, bytes: Uint8Array): void {
+    if (this.objects.has(key)) return; // first committed write wins, as with If-None-Match: *
     this.objects.set(key, toShared(bytes));
   }
 
@@ -40,7 +45,7 @@ export class MemoryStore implements ObjectStore {
   getSync(key: string): Uint8Array {
     const b = this.objects.get(key);
     if (!b) {
-      throw new ObjectStoreError(`object ${key} is not in the embedded runtime's store: it was removed by shutdown() or never written`, key);
+      throw new ObjectStoreError(`object ${key} is not in the embedded runtime's store: it was removed by shutdown() or never written`, key, undefined, 'OBJECT_MISSING');
     }
     return b;
   }
@@ -58,6 +63,16 @@ export class MemoryStore implements ObjectStore {
       }
     }
     return n;
+  }
+
+  /** Removes every object (the runtime shut down). */
+  clear(): void {
+    this.objects.clear();
+  }
+
+  /** Keys held, for tests. */
+  keys(): string[] {
+    return [...this.objects.keys()];
   }
 
   /** Total bytes held, for tests and benchmarks. */

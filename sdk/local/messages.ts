@@ -3,10 +3,19 @@ import type { AwaitReply, AwaitRequest, NestedSubmit } from '../backend.js';
 import type { RemoteErrorInfo } from '../errors.js';
 import type { ResultEnvelope, TaskEnvelope } from '../protocol.js';
 
+/** A store request's failure, as the driver's store raised it. */
+export interface StoreFailure {
+  message: string;
+  code?: string;
+  retryable?: boolean;
+}
+
 export type ToWorker =
   | { kind: 'tasks'; envs: TaskEnvelope[] }
-  | { kind: 'got'; id: number; bytes?: Uint8Array; error?: string }
-  | { kind: 'stored'; id: number; error?: string }
+  /** Cancel a task this worker was given: it never starts, or its signal is aborted. */
+  | { kind: 'cancel'; taskId: string }
+  | { kind: 'got'; id: number; bytes?: Uint8Array; error?: StoreFailure }
+  | { kind: 'stored'; id: number; error?: StoreFailure }
   /** Tasks given to the worker that it must not run: the pool queued them elsewhere (they were behind a task that blocked). */
   | { kind: 'drop'; taskIds: string[] }
   /** The answer to a running task's `await`. */
@@ -20,4 +29,6 @@ export type FromWorker =
   /** A running task (`parent`) started a task, stored an object, or waits for refs it made. */
   | { kind: 'submit'; parent: string; task: NestedSubmit }
   | { kind: 'object'; parent: string; id: string; bytes: Uint8Array }
-  | { kind: 'await'; parent: string; id: number; req: AwaitRequest };
+  | { kind: 'await'; parent: string; id: number; req: AwaitRequest }
+  /** A running task (`parent`) cancels a task it started. */
+  | { kind: 'cancel'; parent: string; id: string; force: boolean; recursive: boolean };

@@ -25,12 +25,11 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { InvokeOptions, Invoker, TaskHost } from '../backend.js';
-import { ConfigError, TaskError, TaskTimeoutError, UsageError, WorkerCrashedError, toRemoteErrorInfo } from '../errors.js';
+import type { InvokeOptions, Invoker, ObjectStore, TaskHost } from '../backend.js';
+import { ConfigError, TaskCancelledError, TaskError, TaskTimeoutError, UsageError, WorkerCrashedError, toRemoteErrorInfo } from '../errors.js';
 import type { ResultEnvelope, TaskEnvelope } from '../protocol.js';
 import { setLongTimeout, type LongTimer } from '../timers.js';
 import { optionTable, type ResolvedLocalOptions } from '../options.js';
-import type { MemoryStore } from './memory-store.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { MAX_BATCH, RunTimes, SPAWN_AFTER_MS, batchLimit } from './policy.js';
 import { answerStoreRequest } from './store-channel.js';
@@ -58,7 +57,7 @@ interface Slot {
   timer?: LongTimer;
   idleTimer?: NodeJS.Timeout;
   /** Why the pool is stopping this worker, so its exit is not reported as a crash. */
-  stopping?: 'timeout' | 'idle' | 'close';
+  stopping?: 'timeout' | 'idle' | 'close' | 'cancel';
   error?: Error;
   /** get/wait calls of its running task that wait for the driver: while any does, the worker does not count against maxWorkers. */
   blocked: number;
@@ -100,10 +99,13 @@ export class WorkerPool implements Invoker {
   /** Workers whose running task is blocked in get/wait (Ray releases a blocked task's CPU the same way). */
   private blockedSlots = 0;
   private host?: TaskHost;
+  /** Store requests of workers being answered; close() waits for them, so none lands later. */
+  private readonly storeRequests = new Set<Promise<void>>();
 
   constructor(
     private readonly options: ResolvedLocalOptions & { maxTaskDepth?: number },
-    private readonly store: MemoryStore,
+    /** The driver's store that workers read and write (the MemoryStore). */
+    private readonly store: ObjectStore,
     private readonly entry: URL = new URL('./worker-thread.js', import.meta.url),
   ) {
     for (let i = 0; i < options.minWorkers; i++) this.spawn();
@@ -115,6 +117,36 @@ export class WorkerPool implements Invoker {
       this.queue.push({ env, timeoutMs: options.timeoutMs, queuedAt: performance.now(), resolve, reject });
       this.schedule();
     });
+  }
+
+  /**
+   * Cancels a task given to the pool. Queued here: it never starts. Handed to a worker but not
+   * started: the worker skips it. Running: its signal is aborted, and with `force` its worker
+   * thread is terminated (the pool starts another). Unknown (finished) tasks are ignored.
+   */
+  cancel(taskId: string, force: boolean): void {
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const job = this.queue[i]!;
+      if (job.env.taskId !== taskId) continue;
+      this.queue.splice(i, 1);
+      job.reject(new TaskCancelledError(job.env.fn, taskId, 'before it started'));
+      return;
+    }
+    for (const slot of this.slots) {
+      const i = slot.jobs.findIndex((j) => j.env.taskId === taskId);
+      if (i < 0) continue;
+      const running = Atomics.load(slot.progress, 0) - slot.completed;
+      if (force && i === running) {
+        const { job, again } = this.takeFailed(slot);
+        slot.stopping = 'cancel';
+        void slot.worker.terminate();
+        job?.reject(new TaskCancelledError(job.env.fn, taskId, 'and its worker stopped'));
+        this.requeue(again);
+      } else {
+        slot.worker.postMessage({ kind: 'cancel', taskId } satisfies ToWorker);
+      }
+      return;
+    }
   }
 
   serve(host: TaskHost): void {
@@ -143,7 +175,7 @@ export class WorkerPool implements Invoker {
       const job = this.queue[this.queueHead++]!;
       job.reject(shutDown(job.env));
     }
-    await Promise.all(exits);
+    await Promise.all([...exits, ...this.storeRequests]);
   }
 
   // --- internals ---------------------------------------------------------------------------
@@ -235,9 +267,15 @@ export class WorkerPool implements Invoker {
         return;
       }
       case 'get':
-      case 'put':
-        slot.worker.postMessage(answerStoreRequest(this.store, m));
+      case 'put': {
+        if (this.closed) return;
+        const answer = answerStoreRequest(this.store, m).then((reply) => {
+          this.storeRequests.delete(answer);
+          if (!slot.stopping) slot.worker.postMessage(reply);
+        });
+        this.storeRequests.add(answer);
         return;
+      }
       case 'submit':
         if (this.runs(slot, m.parent)) this.host?.submit(m.parent, m.task);
         return;
@@ -246,6 +284,9 @@ export class WorkerPool implements Invoker {
         return;
       case 'await':
         this.onAwait(slot, m);
+        return;
+      case 'cancel':
+        if (this.runs(slot, m.parent)) this.host?.cancel(m.parent, m.id, m.force, m.recursive);
         return;
     }
   }

@@ -4,24 +4,34 @@
  * ObjectStore that sends requests, and the driver's answer to them.
  */
 import type { ObjectStore } from '../backend.js';
-import { ObjectStoreError, UsageError } from '../errors.js';
-import { allocateShared, toShared, type MemoryStore } from './memory-store.js';
-import type { FromWorker, ToWorker } from './messages.js';
+import { ObjectStoreError, UsageError, VolleyError, type VolleyErrorCode } from '../errors.js';
+import { allocateShared, toShared } from './memory-store.js';
+import type { FromWorker, StoreFailure, ToWorker } from './messages.js';
 
 type StoreRequest = Extract<FromWorker, { kind: 'get' | 'put' }>;
 type StoreReply = Extract<ToWorker, { kind: 'got' | 'stored' }>;
 
-/** Driver side: answers a worker's get or put against the shared MemoryStore. */
-export function answerStoreRequest(store: MemoryStore, m: StoreRequest): StoreReply {
-  if (m.kind === 'get') {
-    try {
-      return { kind: 'got', id: m.id, bytes: store.getSync(m.key) };
-    } catch (err) {
-      return { kind: 'got', id: m.id, error: (err as Error).message };
-    }
+function failure(err: unknown): StoreFailure {
+  const f: StoreFailure = { message: (err as Error)?.message ?? String(err) };
+  if (err instanceof VolleyError) {
+    f.code = err.code;
+    f.retryable = err.retryable;
   }
-  store.putSync(m.key, m.bytes);
-  return { kind: 'stored', id: m.id };
+  return f;
+}
+
+/**
+ * Driver side: answers a worker's get or put against the driver's store (the MemoryStore, whose
+ * bytes are shared memory; tests may wrap it). A failure keeps its code and retryable flag.
+ */
+export async function answerStoreRequest(store: ObjectStore, m: StoreRequest): Promise<StoreReply> {
+  try {
+    if (m.kind === 'get') return { kind: 'got', id: m.id, bytes: await store.get(m.key) };
+    await store.put(m.key, m.bytes);
+    return { kind: 'stored', id: m.id };
+  } catch (err) {
+    return { kind: m.kind === 'get' ? 'got' : 'stored', id: m.id, error: failure(err) };
+  }
 }
 
 /** Worker side: an ObjectStore whose requests go out through `send`; feed the driver's replies to `onReply`. */
@@ -49,7 +59,7 @@ export function storeClient(send: (m: FromWorker) => void): { store: ObjectStore
     const w = waiting.get(m.id);
     waiting.delete(m.id);
     if (!w) return;
-    if (m.error) w.reject(new ObjectStoreError(m.error, w.key));
+    if (m.error) w.reject(new ObjectStoreError(m.error.message, w.key, { retryable: m.error.retryable }, (m.error.code as VolleyErrorCode | undefined) ?? 'OBJECT_STORE'));
     else w.resolve(m.kind === 'got' ? m.bytes : undefined);
   };
   return { store, onReply };

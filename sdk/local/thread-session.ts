@@ -5,14 +5,14 @@
  * problem the driver finds (an unknown ref, the depth limit) fails the new ref.
  */
 import type { AwaitReply, AwaitRequest, ObjectStore } from '../backend.js';
-import { checkGetOptions, checkRefArray, checkWaitArgs, checkWaitKeys, type GetOptions, type WaitOptions, type WaitResult } from '../checks.js';
+import { checkCancelOptions, checkGetOptions, checkRefArray, checkWaitArgs, checkWaitKeys, type GetOptions, type WaitOptions, type WaitResult } from '../checks.js';
 import { GetTimeoutError, TaskDepthError, UsageError, reviveError } from '../errors.js';
 import type { TaskOptions } from '../options.js';
 import type { ContainedRefs, TaskEnvelope } from '../protocol.js';
 import { ObjectRef } from '../ref.js';
 import type { TaskDefinition } from '../registry.js';
 import { encode, encodeArgs } from '../serialize.js';
-import { decodeResolved, type TaskSession } from '../worker/nested.js';
+import { childIdPrefix, decodeResolved, type TaskSession } from '../worker/nested.js';
 import { allocateShared } from './memory-store.js';
 import type { FromWorker } from './messages.js';
 
@@ -40,6 +40,13 @@ export class ThreadSession implements TaskSession {
   submit(def: TaskDefinition, taskOptions: Readonly<TaskOptions>, args: unknown[]): ObjectRef<unknown> {
     this.checkOpen(`${def.name}.remote()`);
     if (this.depth > this.link.maxTaskDepth) throw new TaskDepthError(def.name, this.link.maxTaskDepth);
+    if (typeof taskOptions.retryExceptions === 'function') {
+      // The options travel to the driver as a thread message; a function cannot be copied there.
+      throw new UsageError(
+        `${def.name}.remote() inside a task on the embedded runtime cannot take retryExceptions as a function (it cannot cross the worker thread's channel to the driver): ` +
+          "give the error names to retry (retryExceptions: ['MyError']) or true, or start this task from the driver",
+      );
+    }
     const deps = new Set<string>();
     const bytes = encodeArgs(
       args,
@@ -60,6 +67,14 @@ export class ThreadSession implements TaskSession {
     const id = this.newId();
     this.link.send({ kind: 'object', parent: this.env.taskId, id, bytes });
     return new ObjectRef<T>(id, this);
+  }
+
+  /** Cancels a task this task started (see Runtime.cancel); the driver does it. */
+  cancel(ref: ObjectRef<unknown>, options?: { force?: boolean; recursive?: boolean }): void {
+    this.checkOwn('cancel()', ref);
+    this.checkOpen('cancel()');
+    const { force, recursive } = checkCancelOptions(options);
+    this.link.send({ kind: 'cancel', parent: this.env.taskId, id: ref.id, force, recursive });
   }
 
   async get(refOrRefs: ObjectRef<unknown> | readonly ObjectRef<unknown>[], options?: GetOptions): Promise<unknown> {
@@ -114,8 +129,9 @@ export class ThreadSession implements TaskSession {
   /** Large encodings go into shared memory, which reaches the driver's store without a copy. */
   private readonly allocator = (n: number): Uint8Array => (n > this.env.inlineLimit ? allocateShared(n) : new Uint8Array(n));
 
+  /** `<taskId>.<n>`; a task's later runs (retries, rebuilds) use `<taskId>.r<attempt>.<n>`, so a re-run's children are new tasks. */
   private newId(): string {
-    return `${this.env.taskId}.${(++this.seq).toString(36)}`;
+    return `${childIdPrefix(this.env)}${(++this.seq).toString(36)}`;
   }
 
   private checkOpen(what: string): void {

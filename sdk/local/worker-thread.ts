@@ -8,8 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
 import { markWorker } from '../context.js';
 import type { AwaitReply } from '../backend.js';
-import { reviveError } from '../errors.js';
+import { reviveError, TaskCancelledError } from '../errors.js';
 import { executeTask } from '../worker/execute.js';
+import type { RunningTask } from '../worker/task-context.js';
 import { errorResult, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { storeClient } from './store-channel.js';
@@ -86,6 +87,13 @@ const loadModule = (url: string) => {
 
 /** Tasks received and not yet run; they run one at a time, in order. */
 const queue: TaskEnvelope[] = [];
+/** Tasks cancelled before they started: skipped (answered as cancelled) when their turn comes. */
+const cancelled = new Set<string>();
+/** The task running now, whose signal a cancel aborts. */
+let current: RunningTask | undefined;
+const onStart = (t: RunningTask) => {
+  current = t;
+};
 let running = false;
 /** Sequence number of the next task this worker runs (the pool counts results the same way). */
 let seq = 0;
@@ -99,12 +107,17 @@ async function runQueue(): Promise<void> {
     Atomics.store(progress, 0, seq++);
     const started = performance.now();
     let res: ResultEnvelope;
-    try {
-      // The embedded runtime's store has no key prefix (local/backend.ts).
-      res = await executeTask(env, { store, loadModule, keyPrefix: '', session });
-    } catch (err) {
-      // Only a malformed envelope gets here; report it as the task's failure.
-      res = errorResult(typeof env?.taskId === 'string' ? env.taskId : '?', err, 'infrastructure');
+    if (cancelled.size > 0 && cancelled.delete(env.taskId)) {
+      res = errorResult(env.taskId, new TaskCancelledError(env.fn, env.taskId, 'before it started'), 'user');
+    } else {
+      try {
+        // The embedded runtime's store has no key prefix (local/backend.ts).
+        res = await executeTask(env, { store, loadModule, onStart, keyPrefix: '', session });
+      } catch (err) {
+        // Only a malformed envelope gets here; report it as the task's failure.
+        res = errorResult(typeof env?.taskId === 'string' ? env.taskId : '?', err, 'infrastructure');
+      }
+      current = undefined;
     }
     pending.push(res);
     const now = performance.now();
@@ -121,6 +134,10 @@ port.on('message', (m: ToWorker) => {
     case 'tasks':
       queue.push(...m.envs);
       if (!running) void runQueue();
+      break;
+    case 'cancel':
+      if (current?.taskId === m.taskId) current.abort(new TaskCancelledError(current.functionName, m.taskId, 'while it ran'));
+      else if (queue.some((e) => e.taskId === m.taskId)) cancelled.add(m.taskId);
       break;
     case 'got':
     case 'stored':

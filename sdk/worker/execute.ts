@@ -9,6 +9,7 @@ import type { ObjectRef } from '../ref.js';
 import { lookupTask } from '../registry.js';
 import { decode, encode, type RefSink } from '../serialize.js';
 import { resolverOf, runInTask, type SessionFactory, type TaskSession } from './nested.js';
+import { RunningTask, setRunningTask } from './task-context.js';
 
 export interface WorkerContext {
   store: ObjectStore;
@@ -23,6 +24,8 @@ export interface WorkerContext {
   maxInlineBytes?: number;
   /** Makes the session a task's `.remote()`, `put`, `get` and `wait` go to (nested tasks); made on first use. */
   session?: SessionFactory;
+  /** Receives the task's context before it runs, so the caller can abort its signal (cancel, timeout). */
+  onStart?: (task: RunningTask) => void;
 }
 
 async function payloadBytes(p: Payload, store: ObjectStore): Promise<Uint8Array> {
@@ -88,12 +91,17 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
 
   let value: unknown;
   let session: TaskSession | undefined;
+  const running = new RunningTask(env.taskId, env.fn, env.attempt ?? 1);
+  ctx.onStart?.(running);
+  setRunningTask(running);
   try {
     if (ctx.session) ({ value, session } = await runInTask(env, ctx.session, () => fn(...args)));
     else value = await fn(...args);
   } catch (err) {
     timing.runMs = performance.now() - t1;
     return errorResult(env.taskId, err, 'user', timing);
+  } finally {
+    setRunningTask(undefined);
   }
   const t2 = performance.now();
   timing.runMs = t2 - t1;

@@ -32,6 +32,16 @@ export interface Session {
   put<T>(value: T): ObjectRef<T>;
   get(refOrRefs: ObjectRef<unknown> | readonly ObjectRef<unknown>[], options?: GetOptions): Promise<unknown>;
   wait<T>(refs: readonly ObjectRef<T>[], options?: WaitOptions): Promise<WaitResult<T>>;
+  cancel(ref: ObjectRef<unknown>, options?: { force?: boolean; recursive?: boolean }): void;
+}
+
+/**
+ * The prefix of the ids a running task makes: `<taskId>.` on its first run, `<taskId>.r<attempt>.`
+ * on a later one (a retry or a rebuild), so a re-run's children never collide with the ones the
+ * earlier run made (a letter, so they cannot be mistaken for a child's own children).
+ */
+export function childIdPrefix(env: Pick<TaskEnvelope, 'taskId' | 'attempt'>): string {
+  return env.attempt && env.attempt > 1 ? `${env.taskId}.r${env.attempt}.` : `${env.taskId}.`;
 }
 
 /** The session of one running task. */

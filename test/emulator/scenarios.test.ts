@@ -15,8 +15,9 @@ import { add, filled, nap } from '../fixtures/tasks.js';
 import { shout, spin } from '../fixtures/more-tasks.js';
 import { defineNestedScenarios } from '../nested-scenarios.js';
 import { defineScenarios } from '../scenarios.js';
+import { defineFaultScenarios } from './faults.js';
 
-export const FIXTURES = ['test/fixtures/tasks.ts', 'test/fixtures/more-tasks.ts', 'test/fixtures/nested-tasks.ts'];
+export const FIXTURES = ['test/fixtures/tasks.ts', 'test/fixtures/more-tasks.ts', 'test/fixtures/nested-tasks.ts', 'test/fixtures/failure-tasks.ts'];
 
 let emu: Emulators | undefined;
 before(async () => {
@@ -36,6 +37,8 @@ async function warmRuntime(): Promise<Runtime> {
   await rt.get(Array.from({ length: 16 }, (_, i) => rt.remote(nap, 300, `warm${i}`)));
   return rt;
 }
+
+defineFaultScenarios(() => emu!);
 
 defineScenarios({
   tier: 'the emulators (serverless-offline + s3rver)',

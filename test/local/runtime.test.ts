@@ -75,7 +75,7 @@ describe('the embedded runtime', () => {
   for (const how of ['exit', 'hang'] as const) {
     it(`loses no task when a worker ${how === 'exit' ? 'dies' : 'times out'} among many short tasks`, async () => {
       const rt = start({ local: { maxWorkers: 2 } });
-      const fn = quickUnless.options({ timeoutMs: 1500 });
+      const fn = quickUnless.options({ timeoutMs: 1500, maxRetries: 0 });
       // Warm up: the pool learns that this function is short and starts batching it.
       await rt.get(Array.from({ length: 20 }, (_, i) => rt.remote(fn, i, -1, how)));
       const refs = Array.from({ length: 400 }, (_, i) => rt.remote(fn, i, 150, how));

@@ -16,6 +16,7 @@ function envelope() {
     deps: { a: inline(1000), b: inline(10), c: inline(600) },
     resultKey: 'jobs/j/t-1',
     inlineLimit: 100,
+    attempt: 1,
   });
 }
 
