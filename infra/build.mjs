@@ -10,7 +10,7 @@
  * Deterministic: same sources, same bytes.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -97,6 +97,13 @@ await build({
   keepNames: true,
   logLevel: 'warning',
 });
+
+// The dashboard's page (HTML, CSS, script; no dependencies) beside the module that serves it,
+// in both layouts: dist/sdk/observe/ (tsc, and the CJS entry) and dist/esm/ (its chunks).
+for (const to of [join(dist, 'sdk/observe/page'), join(dist, 'esm/page')]) {
+  mkdirSync(to, { recursive: true });
+  for (const f of ['index.html', 'app.js', 'style.css']) copyFileSync(join(root, 'sdk/observe/page', f), join(to, f));
+}
 
 // Declarations for require(): the ESM .d.ts files, renamed .d.cts with their imports adjusted.
 function copyDecls(from, to) {

@@ -1,0 +1,148 @@
+/**
+ * Task lifecycle events: what the runtime tells observers (progress, timeline, dashboard,
+ * cost) and programs that listen with `rt.onEvent(listener)`.
+ *
+ * The runtime builds an event only while a listener is attached: with none, each hook is one
+ * check of an undefined field. Times are the driver's `performance.now()` in ms; a worker's
+ * own start time is converted to that clock.
+ */
+import type { RemoteErrorInfo } from './errors.js';
+import type { Timing } from './protocol.js';
+
+/** How a task ended. @public */
+export type TaskOutcome =
+  /** It returned a value. */
+  | 'ok'
+  /** Its function threw (or its result could not travel). */
+  | 'failed'
+  /** It ran past its timeoutMs. */
+  | 'timeout'
+  /** Its worker died, or it could not be run (infrastructure fault). */
+  | 'crashed'
+  /** It did not run: an argument's task failed. */
+  | 'dependency'
+  /** It did not finish: the runtime was shut down first. */
+  | 'cancelled';
+
+/** The worker that ran a task, as the worker reports it. @public */
+export interface WorkerInfo {
+  /** `thread-<n>` on the embedded runtime; the Lambda sandbox's log stream name on Lambda. */
+  id: string;
+  /** The Lambda function's configured memory, when the worker is a Lambda sandbox. */
+  memoryMB?: number;
+  /** The worker's processor architecture. */
+  arch?: 'arm64' | 'x86_64';
+}
+
+/** `rf.remote(...)` was called. @public */
+export interface TaskSubmittedEvent {
+  type: 'submitted';
+  time: number;
+  taskId: string;
+  fn: string;
+}
+
+/** The task's arguments were ready and it was handed to the invoker (a thread pool or Lambda). @public */
+export interface TaskDispatchedEvent {
+  type: 'dispatched';
+  time: number;
+  taskId: string;
+  fn: string;
+  /** 1 for the first run; higher when the runtime runs a task again. */
+  attempt: number;
+  memoryMB: number;
+  /** Ids of the objects (results of other tasks, or put() values) among its arguments. */
+  deps: readonly string[];
+  /** Arguments the worker reads from the object store (S3 GETs on Lambda), and their bytes. */
+  storedInputs: number;
+  storedInputBytes: number;
+}
+
+/** The task ended, however it ended. @public */
+export interface TaskFinishedEvent {
+  type: 'finished';
+  time: number;
+  taskId: string;
+  fn: string;
+  attempt: number;
+  outcome: TaskOutcome;
+  memoryMB: number;
+  submittedAt: number;
+  /** Absent when the task never ran (a failed dependency, or shutdown before dispatch). */
+  dispatchedAt?: number;
+  deps: readonly string[];
+  /** Who ran it, when a worker answered. */
+  worker?: WorkerInfo;
+  /** When the worker began the task, on the driver's clock (absent if the worker did not say). */
+  startedAt?: number;
+  /** The worker's fetch / run / store times. */
+  timing?: Timing;
+  /** The result's encoded size, and whether it went to the object store (an S3 PUT on Lambda). */
+  result?: { bytes: number; stored: boolean };
+  /** Why it did not succeed; for a user's exception, the remote name, message and stack. */
+  error?: RemoteErrorInfo;
+}
+
+/** The driver itself read, wrote or deleted objects in the store (`put`, large arguments, `get`, freeing). @public */
+export interface StoreEvent {
+  type: 'store';
+  time: number;
+  op: 'put' | 'get' | 'delete' | 'deletePrefix';
+  /** Objects touched. */
+  count: number;
+  bytes: number;
+}
+
+/** @public */
+export type VolleyEvent = TaskSubmittedEvent | TaskDispatchedEvent | TaskFinishedEvent | StoreEvent;
+
+/** @public */
+export type EventListener = (event: VolleyEvent) => void;
+
+/**
+ * The listeners of one runtime. `emit` is undefined while there are none, so a hook costs a
+ * field check: `hub.emit?.(...)` with the event built only when it is defined.
+ */
+export class EventHub {
+  private readonly listeners: EventListener[] = [];
+  emit?: (event: VolleyEvent) => void;
+
+  /** Adds a listener; returns a function that removes it. */
+  add(listener: EventListener): () => void {
+    this.listeners.push(listener);
+    this.emit = (e) => this.dispatch(e);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+      if (this.listeners.length === 0) this.emit = undefined;
+    };
+  }
+
+  private dispatch(e: VolleyEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        // A listener's bug must not corrupt the runtime's state half-way through an update;
+        // it surfaces as an uncaught exception on the next tick instead.
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    }
+  }
+}
+
+/** The outcome of a failed task, from its error's class (by name: both module builds match). */
+export function outcomeOf(err: Error): TaskOutcome {
+  switch (err.name) {
+    case 'DependencyError':
+      return 'dependency';
+    case 'TaskTimeoutError':
+      return 'timeout';
+    case 'WorkerCrashedError':
+      return 'crashed';
+    default:
+      return (err as { fault?: string }).fault === 'user' ? 'failed' : err.name === 'UsageError' ? 'cancelled' : 'crashed';
+  }
+}
