@@ -133,16 +133,19 @@ export class EventHub {
   }
 }
 
-/** The outcome of a failed task, from its error's class (by name: both module builds match). */
+/** The outcome of a failed task, from its error's stable code. */
 export function outcomeOf(err: Error): TaskOutcome {
-  switch (err.name) {
-    case 'DependencyError':
+  switch ((err as { code?: string }).code) {
+    case 'DEPENDENCY_FAILED':
       return 'dependency';
-    case 'TaskTimeoutError':
+    case 'TASK_TIMEOUT':
       return 'timeout';
-    case 'WorkerCrashedError':
-      return 'crashed';
+    case 'SHUT_DOWN':
+      return 'cancelled';
+    case 'TASK_FAILED':
+    case 'SERIALIZATION':
+      return 'failed';
     default:
-      return (err as { fault?: string }).fault === 'user' ? 'failed' : err.name === 'UsageError' ? 'cancelled' : 'crashed';
+      return 'crashed';
   }
 }
