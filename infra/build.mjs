@@ -66,8 +66,9 @@ await build({
   sourcemap: true,
   keepNames: true,
   logLevel: 'warning',
-  // The embedded runtime's backend is loaded with import() from the tsc output (dist/sdk/local/),
-  // not bundled: its pool finds the thread entry beside its own module.
+  // The embedded runtime's backend and the observers are loaded with import() from the tsc
+  // output (dist/sdk/local/, dist/sdk/observe/), not bundled: the pool finds the thread entry
+  // beside its own module, the dashboard its page.
   supported: { 'dynamic-import': true },
   define: { 'import.meta.url': '__volleyEsmUrl' },
   banner: {
@@ -77,7 +78,7 @@ await build({
     {
       name: 'external-local-backend',
       setup(b) {
-        b.onResolve({ filter: /^\.\/local\/backend\.js$/ }, (args) => (args.kind === 'dynamic-import' ? { path: `../sdk/${args.path.slice(2)}`, external: true } : undefined));
+        b.onResolve({ filter: /^\.\/(local\/backend|observe\/index|observe\/timeline)\.js$/ }, (args) => (args.kind === 'dynamic-import' ? { path: `../sdk/${args.path.slice(2)}`, external: true } : undefined));
       },
     },
   ],

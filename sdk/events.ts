@@ -6,8 +6,9 @@
  * check of an undefined field. Times are the driver's `performance.now()` in ms; a worker's
  * own start time is converted to that clock.
  */
+import type { ObjectStore } from './backend.js';
 import type { RemoteErrorInfo } from './errors.js';
-import type { Timing } from './protocol.js';
+import type { ResultEnvelope, ResultWorker, TaskEnvelope, Timing } from './protocol.js';
 
 /** How a task ended. @public */
 export type TaskOutcome =
@@ -24,15 +25,8 @@ export type TaskOutcome =
   /** It did not finish: the runtime was shut down first. */
   | 'cancelled';
 
-/** The worker that ran a task, as the worker reports it. @public */
-export interface WorkerInfo {
-  /** `thread-<n>` on the embedded runtime; the Lambda sandbox's log stream name on Lambda. */
-  id: string;
-  /** The Lambda function's configured memory, when the worker is a Lambda sandbox. */
-  memoryMB?: number;
-  /** The worker's processor architecture. */
-  arch?: 'arm64' | 'x86_64';
-}
+/** The worker that ran a task: `thread-<n>` on the embedded runtime, the sandbox's log stream on Lambda (with its memory and architecture). @public */
+export type WorkerInfo = ResultWorker;
 
 /** `rf.remote(...)` was called. @public */
 export interface TaskSubmittedEvent {
@@ -134,7 +128,7 @@ export class EventHub {
 }
 
 /** The outcome of a failed task, from its error's stable code. */
-export function outcomeOf(err: Error): TaskOutcome {
+export function outcomeOfError(err: Error): TaskOutcome {
   switch ((err as { code?: string }).code) {
     case 'DEPENDENCY_FAILED':
       return 'dependency';
@@ -148,4 +142,67 @@ export function outcomeOf(err: Error): TaskOutcome {
     default:
       return 'crashed';
   }
+}
+
+/** What a finished event says about a failure: the remote error of a task's own exception, else the driver's error. */
+export function errorInfo(err: Error, outcome: TaskOutcome): RemoteErrorInfo {
+  const remote = (err as { remote?: RemoteErrorInfo }).remote;
+  if (outcome === 'failed' && remote) return { ...remote };
+  // A dependency's or a shutdown's stack is the driver's own and says nothing about the task.
+  return outcome === 'dependency' || outcome === 'cancelled' ? { name: err.name, message: err.message } : { name: err.name, message: err.message, stack: err.stack };
+}
+
+/** The result's size and place, for a result envelope that carries a value. */
+export function resultInfo(res: ResultEnvelope): { bytes: number; stored: boolean } | undefined {
+  if (res.kind === 'value') return { bytes: res.bytes.length, stored: false };
+  if (res.kind === 'stored') return { bytes: res.size, stored: true };
+  return undefined;
+}
+
+/** Inputs the worker will read from the store (an S3 GET each on Lambda), and their bytes. */
+export function storedInputs(env: TaskEnvelope): { storedInputs: number; storedInputBytes: number } {
+  let n = 0;
+  let bytes = 0;
+  if (env.args.kind === 'stored') {
+    n++;
+    bytes += env.args.size;
+  }
+  for (const id in env.deps) {
+    const p = env.deps[id]!;
+    if (p.kind === 'stored') {
+      n++;
+      bytes += p.size;
+    }
+  }
+  return { storedInputs: n, storedInputBytes: bytes };
+}
+
+/** The worker's start time (epoch ms on its clock) on the driver's performance.now() clock. */
+export function driverTime(epochMs: number | undefined): number | undefined {
+  return epochMs === undefined ? undefined : epochMs - performance.timeOrigin;
+}
+
+/**
+ * The store as the driver uses it, reporting each of its own reads, writes and deletes to the
+ * hub. The store's other members (its size, a MemoryStore's synchronous calls) stay reachable
+ * through the prototype; every call is made on the store itself.
+ */
+export function observedStore(store: ObjectStore, hub: EventHub): ObjectStore {
+  const emit = (op: StoreEvent['op'], count: number, bytes: number) => hub.emit?.({ type: 'store', time: performance.now(), op, count, bytes });
+  const own: Partial<ObjectStore> = {
+    put: (key, bytes) => store.put(key, bytes).then(() => emit('put', 1, bytes.length)),
+    get: (key) =>
+      store.get(key).then((b) => {
+        emit('get', 1, b.length);
+        return b;
+      }),
+    deletePrefix: (prefix) =>
+      store.deletePrefix(prefix).then((n) => {
+        emit('deletePrefix', n, 0);
+        return n;
+      }),
+  };
+  if (store.delete) own.delete = (keys) => store.delete!(keys).then(() => emit('delete', keys.length, 0));
+  if (store.allocate) own.allocate = (n) => store.allocate!(n);
+  return Object.create(store, Object.fromEntries(Object.entries(own).map(([k, v]) => [k, { value: v }]))) as ObjectStore;
 }

@@ -3,7 +3,7 @@
  * option is on (or a program asks for progress), never by worker threads or the Lambda
  * bundle. Each observer listens to the runtime's task events and keeps bounded state.
  */
-import type { EventHub } from '../events.js';
+import type { EventHub, EventListener, VolleyEvent } from '../events.js';
 import { CostMeter, type CostReport } from './cost.js';
 import { JobCounts } from './counts.js';
 import type { Dashboard } from './dashboard.js';
@@ -36,6 +36,7 @@ export class Observers {
   private dashboard?: Dashboard;
   private terminal?: TerminalProgress;
   private readonly unwatch: Array<() => void> = [];
+  private readonly listeners: EventListener[] = [];
   private readonly detach: Array<() => void> = [];
   private readonly startedAt = performance.now();
   private closed = false;
@@ -43,7 +44,6 @@ export class Observers {
   private constructor(
     private readonly options: ResolvedObserveOptions,
     private readonly ctx: ObserverContext,
-    hub: EventHub,
   ) {
     const wantCounts = options.progress !== 'off' || options.onProgress || options.dashboard || options.summary;
     if (wantCounts) this.counts = new JobCounts();
@@ -61,13 +61,13 @@ export class Observers {
     }
     if (options.dashboard) this.recent = new RecentTasks();
     if (options.summary) this.summary = new SummaryCollector();
-    for (const o of [this.counts, this.timeline, this.cost, this.recent, this.summary]) if (o) this.detach.push(hub.add(o.onEvent));
+    for (const o of [this.counts, this.timeline, this.cost, this.recent, this.summary]) if (o) this.listeners.push(o.onEvent);
     if (options.onProgress && this.counts) this.unwatch.push(watchProgress(this.counts, options.onProgress, PROGRESS_INTERVAL_MS));
   }
 
-  /** Attaches the observers the options ask for; starts the dashboard and the progress display. */
-  static async start(options: ResolvedObserveOptions, ctx: ObserverContext, hub: EventHub): Promise<Observers> {
-    const o = new Observers(options, ctx, hub);
+  /** Makes the observers the options ask for; starts the dashboard and the progress display. */
+  static async start(options: ResolvedObserveOptions, ctx: ObserverContext): Promise<Observers> {
+    const o = new Observers(options, ctx);
     const stream = ctx.stream ?? process.stderr;
     if (options.progress !== 'off' && o.counts) {
       const [{ TerminalProgress }, lib] = await Promise.all([import('./progress.js'), import('cli-progress')]);
@@ -92,6 +92,16 @@ export class Observers {
       stream.write(`volley dashboard: ${o.dashboard.url}\n`);
     }
     return o;
+  }
+
+  /** Hands one event to every observer (events that happened before `attach`). */
+  deliver(e: VolleyEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  /** Listens to a runtime's events until `close()`. */
+  attach(hub: EventHub): void {
+    for (const l of this.listeners) this.detach.push(hub.add(l));
   }
 
   get dashboardUrl(): string | undefined {

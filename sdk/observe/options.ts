@@ -55,6 +55,21 @@ export interface ObserveOptions {
 
 export const OBSERVE_KEYS = ['progress', 'timeline', 'dashboard', 'cost', 'summary'] as const;
 
+/** The environment variable of each option (the options table names them too). */
+export const OBSERVE_ENV = {
+  progress: 'VOLLEY_PROGRESS',
+  timeline: 'VOLLEY_TIMELINE',
+  dashboard: 'VOLLEY_DASHBOARD',
+  summary: 'VOLLEY_SUMMARY',
+} as const;
+
+/** The options table's check of one observability option: resolves it alone, which throws on a bad value. */
+export function checkObserveOption(key: (typeof OBSERVE_KEYS)[number]): (where: string, v: unknown) => void {
+  return (_where, v) => {
+    if (v !== undefined) resolveObserveOptions({ [key]: v } as ObserveOptions, 'local', {}, false);
+  };
+}
+
 export interface ResolvedObserveOptions {
   /** Terminal display; off when 'auto' resolved to a non-TTY. */
   progress: 'off' | 'auto' | 'on';
@@ -121,7 +136,7 @@ export function resolveObserveOptions(
     onProgress = o.progress;
     progressSetting = false;
   } else if (o.progress === undefined) {
-    progressSetting = flag('VOLLEY_PROGRESS', env.VOLLEY_PROGRESS, true) ?? 'auto';
+    progressSetting = flag('VOLLEY_PROGRESS', env[OBSERVE_ENV.progress], true) ?? 'auto';
   } else if (o.progress === 'auto' || typeof o.progress === 'boolean') {
     progressSetting = o.progress;
   } else {
@@ -132,7 +147,7 @@ export function resolveObserveOptions(
   // timeline
   let timeline: ResolvedObserveOptions['timeline'];
   const tl = o.timeline ?? (() => {
-    const v = env.VOLLEY_TIMELINE;
+    const v = env[OBSERVE_ENV.timeline];
     if (v === undefined || v === '') return undefined;
     const f = ['1', 'true', 'on', 'yes', '0', 'false', 'off', 'no'].includes(v.trim().toLowerCase()) ? flag('VOLLEY_TIMELINE', v, false) : v;
     return f;
@@ -156,7 +171,7 @@ export function resolveObserveOptions(
 
   // dashboard
   let dashboard: ResolvedObserveOptions['dashboard'];
-  const db = o.dashboard ?? flag('VOLLEY_DASHBOARD', env.VOLLEY_DASHBOARD, false);
+  const db = o.dashboard ?? flag('VOLLEY_DASHBOARD', env[OBSERVE_ENV.dashboard], false);
   if (db === true) dashboard = { host: '127.0.0.1', port: 0 };
   else if (isPlain(db)) {
     checkKeysOf('init({ dashboard })', db, ['host', 'port']);
@@ -170,7 +185,7 @@ export function resolveObserveOptions(
 
   // summary
   let summarySetting: boolean | 'auto';
-  if (o.summary === undefined) summarySetting = flag('VOLLEY_SUMMARY', env.VOLLEY_SUMMARY, true) ?? 'auto';
+  if (o.summary === undefined) summarySetting = flag('VOLLEY_SUMMARY', env[OBSERVE_ENV.summary], true) ?? 'auto';
   else if (o.summary === 'auto' || typeof o.summary === 'boolean') summarySetting = o.summary;
   else throw new UsageError(`init({ summary }) must be 'auto', true or false, got ${JSON.stringify(o.summary)}`);
   const summary = summarySetting === 'auto' ? isTTY || target === 'aws' : summarySetting;
