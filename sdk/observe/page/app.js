@@ -91,7 +91,7 @@
     ];
     box.replaceChildren(
       el('p', { className: 'muted', textContent: `${cost.estimate ? 'Estimate of this job on Lambda' : 'This job on AWS'}; ${cost.prices.region} prices as of ${cost.prices.asOf}` }),
-      el('table', { className: 'costs' }, ...rows.map(([k, v]) => el('tr', {}, el('td', { textContent: k }), el('td', { textContent: v })))),
+      el('table', { className: 'plain' }, ...rows.map(([k, v]) => el('tr', {}, el('td', { textContent: k }), el('td', { textContent: v })))),
     );
   }
 
@@ -100,7 +100,7 @@
     $('objects').replaceChildren(
       el(
         'table',
-        {},
+        { className: 'plain' },
         el('tr', {}, el('td', { textContent: 'written' }), el('td', { textContent: `${bytes(o.bytesWritten)} · ${num(o.putRequests)} PUT` })),
         el('tr', {}, el('td', { textContent: 'read by tasks and driver' }), el('td', { textContent: `${bytes(o.bytesRead)} · ${num(o.getRequests)} GET` })),
         el('tr', {}, el('td', { textContent: 'read by the driver' }), el('td', { textContent: bytes(o.bytesToDriver) })),
