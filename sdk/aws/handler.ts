@@ -231,7 +231,7 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
     // Who ran it: the sandbox (one log stream per sandbox), its memory and architecture, for
     // the driver's timeline and cost.
     result.worker = {
-      id: context?.logStreamName ?? env.AWS_LAMBDA_LOG_STREAM_NAME ?? `process-${process.pid}`,
+      id: ctx?.logStreamName ?? env.AWS_LAMBDA_LOG_STREAM_NAME ?? `process-${process.pid}`,
       memoryMB: setup?.cfg.memoryMB,
       arch: process.arch === 'arm64' ? 'arm64' : 'x86_64',
     };

@@ -28,6 +28,8 @@ export interface DashboardSource {
   timeline?: () => ChromeTrace;
   /** The job is over (shut down, or a saved timeline). */
   ended: boolean;
+  /** The clock of the counts (a saved timeline's end); default performance.now(). */
+  now?: () => number;
 }
 
 /** The page's state message. */
@@ -78,6 +80,8 @@ export interface DashboardOptions {
   port: number;
   /** How often the page is sent what changed. */
   intervalMs?: number;
+  /** Keep the process alive while serving (the CLI); a job's dashboard never does. */
+  keepAlive?: boolean;
 }
 
 export class Dashboard {
@@ -112,7 +116,7 @@ export class Dashboard {
         resolve();
       });
     });
-    server.unref();
+    if (!options.keepAlive) server.unref();
     const port = (server.address() as AddressInfo).port;
     const host = options.host.includes(':') ? `[${options.host}]` : options.host;
     const allowed = new Set([`${host}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]);
@@ -128,7 +132,7 @@ export class Dashboard {
       target: s.target,
       ended: s.ended,
       reset,
-      progress: s.counts.snapshot(),
+      progress: s.counts.snapshot(s.now?.()),
       recent: recent.tasks,
       failures: recent.failures,
       objects: s.objects?.(),

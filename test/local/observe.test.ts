@@ -3,7 +3,8 @@
  * cost estimate, the summary at shutdown, and what stays out of the default path.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -168,6 +169,46 @@ describe('the summary and the default path', () => {
     assert.ok(existsSync(path));
     assert.equal(JSON.parse(readFileSync(path, 'utf8')).traceEvents.filter((e: TraceEvent) => e.ph === 'X' && e.cat === 'task').length, 202);
     assert.ok(r.stderr.split('\n').length < 25, 'one screen');
+  });
+});
+
+describe('the timeline and dashboard commands', () => {
+  const cli = join(root, 'dist/infra/cli.js');
+  const program = join(root, 'dist/test/fixtures/observed-job.js');
+  const path = join(dir, 'cli-trace.json');
+
+  it('volley timeline runs a program and writes its timeline; volley dashboard shows it', async () => {
+    const r = spawnSync(process.execPath, [cli, 'timeline', '-o', path, '--', process.execPath, program], { cwd: dir, encoding: 'utf8', timeout: 60_000, env: { ...process.env, VOLLEY_SUMMARY: '0', VOLLEY_PROGRESS: '0' } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'sum 2686700');
+    assert.match(r.stderr, /volley timeline: .*cli-trace\.json\n {2}open it in https:\/\/ui\.perfetto\.dev or chrome:\/\/tracing/);
+    const trace = JSON.parse(readFileSync(path, 'utf8')) as { traceEvents: TraceEvent[] };
+    assert.equal(trace.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'task').length, 202);
+
+    const child = spawn(process.execPath, [cli, 'dashboard', path], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      while (!/http:\/\/\S+\//.test(out)) {
+        const [chunk] = (await once(child.stdout, 'data')) as [string];
+        out += chunk;
+      }
+      const url = /(http:\/\/\S+\/)/.exec(out)![1]!;
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+      const state = (await (await fetch(`${url}state.json`)).json()) as { ended: boolean; progress: Progress; failures: Array<{ fn: string; stack?: string }> };
+      assert.equal(state.ended, true);
+      assert.deepEqual([state.progress.total, state.progress.done, state.progress.failed], [202, 201, 1]);
+      assert.equal(state.failures[0]!.fn, 'failIfNegative');
+      assert.match(state.failures[0]!.stack!, /ValidationFailure: expected a non-negative number, got -1/);
+    } finally {
+      child.kill();
+    }
+  });
+
+  it('volley timeline says so when the program wrote none', () => {
+    const r = spawnSync(process.execPath, [cli, 'timeline', '-o', join(dir, 'none.json'), '--', process.execPath, '-e', 'console.log(1)'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /wrote no timeline to .*none\.json; a volley program writes it when it calls shutdown\(\)/);
   });
 });
 
