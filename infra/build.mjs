@@ -78,7 +78,9 @@ await build({
     {
       name: 'external-local-backend',
       setup(b) {
-        b.onResolve({ filter: /^\.\/(local\/backend|observe\/index|observe\/timeline)\.js$/ }, (args) => (args.kind === 'dynamic-import' ? { path: `../sdk/${args.path.slice(2)}`, external: true } : undefined));
+        b.onResolve({ filter: /^\.\/(local\/backend|observe\/index|observe\/timeline)\.js$/ }, (args) =>
+          args.kind === 'dynamic-import' ? { path: `../sdk/${args.path.slice(2)}`, external: true } : undefined,
+        );
       },
     },
   ],

@@ -87,10 +87,10 @@ export interface StoreEvent {
   bytes: number;
 }
 
-/** @public */
+/** Everything `rt.onEvent(listener)` receives. @public */
 export type VolleyEvent = TaskSubmittedEvent | TaskDispatchedEvent | TaskFinishedEvent | StoreEvent;
 
-/** @public */
+/** A listener of task events. @public */
 export type EventListener = (event: VolleyEvent) => void;
 
 /**

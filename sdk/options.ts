@@ -292,7 +292,12 @@ export const optionTable = {
     timeline: { env: OBSERVE_ENV.timeline, check: checkObserveOption('timeline'), doc: 'Record the Chrome-trace timeline: true, a path written at shutdown(), or { path, maxTasks }.' },
     dashboard: { env: OBSERVE_ENV.dashboard, check: checkObserveOption('dashboard'), doc: 'Serve the live read-only dashboard on 127.0.0.1 and print its URL: true or { host, port }.' },
     cost: { check: checkObserveOption('cost'), doc: 'Count what the job costs on Lambda and S3 (rt.cost()): true or { architecture, prices }; on by default off the embedded runtime.' },
-    summary: { default: 'auto', env: OBSERVE_ENV.summary, check: checkObserveOption('summary'), doc: "Print a one-screen summary at shutdown(): 'auto' (stderr is a TTY, or target aws), true or false." },
+    summary: {
+      default: 'auto',
+      env: OBSERVE_ENV.summary,
+      check: checkObserveOption('summary'),
+      doc: "Print a one-screen summary at shutdown(): 'auto' (stderr is a TTY, or target aws), true or false.",
+    },
   },
   local: {
     maxWorkers: { default: 32, check: num({ min: 1, integer: true }), doc: 'Most worker threads alive at once.' },

@@ -43,7 +43,7 @@ export interface Timing {
   startedAt?: number;
 }
 
-/** Who ran a task: set by the pool for a worker thread, by the handler for a Lambda sandbox. */
+/** Who ran a task: set by the pool for a worker thread, by the handler for a Lambda sandbox. @public */
 export interface ResultWorker {
   /** `thread-<n>`, or the sandbox's log stream name. */
   id: string;
@@ -52,8 +52,8 @@ export interface ResultWorker {
   arch?: 'arm64' | 'x86_64';
 }
 
-/** Fields every result may carry besides its kind's own. */
-interface ResultCommon {
+/** Fields every result carries besides its kind's own. @public */
+export interface ResultCommon {
   v: typeof PROTOCOL_VERSION;
   taskId: string;
   timing: Timing;

@@ -330,7 +330,10 @@ export class Runtime {
     try {
       backend = await this.starting;
     } catch {
-      await this.observing?.then((o) => o.close(), () => undefined);
+      await this.observing?.then(
+        (o) => o.close(),
+        () => undefined,
+      );
       return;
     }
     const prefix = this.jobPrefix(backend);
@@ -361,7 +364,10 @@ export class Runtime {
       await backend.invoker.close();
       this.objects.clear();
       // Last: the summary and the dashboard's final state include the clean-up.
-      await this.observing?.then((o) => o.close(), () => undefined);
+      await this.observing?.then(
+        (o) => o.close(),
+        () => undefined,
+      );
     }
   }
 

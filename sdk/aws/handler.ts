@@ -240,4 +240,3 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
     return out;
   };
 }
-

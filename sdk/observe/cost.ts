@@ -17,6 +17,7 @@
 import type { VolleyEvent } from '../events.js';
 import { PRICE_TABLES, US_EAST_1, type PriceOverrides, type PriceTable } from './prices.js';
 
+/** A Lambda processor architecture. @public */
 export type Architecture = 'arm64' | 'x86_64';
 
 /** Usage of one memory size and architecture. */
@@ -28,26 +29,34 @@ export interface LambdaUsageLine {
   billedMs: number;
 }
 
+/** Object-store traffic of a job: the workers' and the driver's. @public */
+export interface S3Usage {
+  /** PUT-class requests: single writes, and each multipart upload's create, parts and complete. */
+  putRequests: number;
+  getRequests: number;
+  /** Listings (removing a job's objects at shutdown). */
+  listRequests: number;
+  /** Batch deletes (free). */
+  deleteRequests: number;
+  bytesWritten: number;
+  bytesRead: number;
+  /** Of bytesRead, what the driver read (transfer out when the driver is outside AWS). */
+  bytesToDriver: number;
+}
+
 /** Counted usage, before prices. */
 export interface Usage {
   lambda: LambdaUsageLine[];
-  s3: {
-    putRequests: number;
-    getRequests: number;
-    listRequests: number;
-    deleteRequests: number;
-    bytesWritten: number;
-    bytesRead: number;
-    /** Of bytesRead, what the driver read (transfer out when the driver is outside AWS). */
-    bytesToDriver: number;
-  };
+  s3: S3Usage;
 }
 
-/** @public */
+/** Lambda usage and cost at one memory size and architecture. @public */
 export interface CostLine {
   memoryMB: number;
   architecture: Architecture;
+  /** Invocations (one per run of a task). */
   requests: number;
+  /** Memory in GB times billed duration in s (each run rounded up to a whole ms). */
   gbSeconds: number;
   usd: number;
 }
@@ -56,11 +65,16 @@ export interface CostLine {
 export interface CostReport {
   /** True on the embedded runtime and the emulators: what the job would cost on Lambda. */
   estimate: boolean;
+  /** The target the job ran on. */
   target: string;
   currency: 'USD';
+  /** The price table used: its region, source and date. */
   prices: { region: string; source: string; asOf: string };
+  /** Invocations, GB-seconds and their cost, in total and by memory size and architecture. */
   lambda: { requests: number; gbSeconds: number; requestsUsd: number; durationUsd: number; usd: number; byMemory: CostLine[] };
-  s3: Usage['s3'] & { requestsUsd: number; transferUsd: number; usd: number };
+  /** Object-store requests and bytes, and their cost (requests, and transfer out to the driver). */
+  s3: S3Usage & { requestsUsd: number; transferUsd: number; usd: number };
+  /** Lambda plus S3. */
   totalUsd: number;
   /** What the figures leave out or assume. */
   notes: string[];
@@ -117,10 +131,7 @@ export function priceUsage(usage: Usage, table: PriceTable, meta: { target: stri
     lambda: { requests, gbSeconds, requestsUsd, durationUsd: lambdaUsd - requestsUsd, usd: lambdaUsd, byMemory },
     s3: { ...s3, requestsUsd: s3RequestsUsd, transferUsd, usd: s3Usd },
     totalUsd: lambdaUsd + s3Usd,
-    notes: [
-      'no free tier deducted; Lambda duration is the handler\'s time for each task (a cold start\'s INIT phase, also billed, is not counted)',
-      ...(meta.notes ?? []),
-    ],
+    notes: ["no free tier deducted; Lambda duration is the handler's time for each task (a cold start's INIT phase, also billed, is not counted)", ...(meta.notes ?? [])],
   };
 }
 

@@ -10,7 +10,7 @@ import { PRICE_KEYS, type PriceOverrides } from './prices.js';
 /** Default bound of the timeline's buffer (tasks); see docs/OBSERVE.md. */
 export const TIMELINE_MAX_TASKS = 50_000;
 
-/** @public */
+/** Options of the timeline. @public */
 export interface TimelineOptions {
   /** Write the trace here at shutdown(). Default: nowhere (call `rt.timeline(path)`). */
   path?: string;
@@ -18,7 +18,7 @@ export interface TimelineOptions {
   maxTasks?: number;
 }
 
-/** @public */
+/** Options of the live dashboard. @public */
 export interface DashboardOptions {
   /** Interface to listen on. Default: '127.0.0.1'. Anything else exposes the job's data to that network. */
   host?: string;
@@ -26,7 +26,7 @@ export interface DashboardOptions {
   port?: number;
 }
 
-/** @public */
+/** Options of the cost count. @public */
 export interface CostOptions {
   /** Architecture to price the embedded runtime's estimate at (Lambda workers report their own). Default: 'arm64', as serverless.yml deploys. */
   architecture?: 'arm64' | 'x86_64';
@@ -123,12 +123,7 @@ function checkPrices(p: unknown): PriceOverrides {
  * Resolves the observability options: option, else environment variable, else default.
  * `isTTY` is whether stderr is a terminal (passed in so tests can say).
  */
-export function resolveObserveOptions(
-  o: ObserveOptions,
-  target: string,
-  env: NodeJS.ProcessEnv = process.env,
-  isTTY: boolean = process.stderr.isTTY === true,
-): ResolvedObserveOptions {
+export function resolveObserveOptions(o: ObserveOptions, target: string, env: NodeJS.ProcessEnv = process.env, isTTY: boolean = process.stderr.isTTY === true): ResolvedObserveOptions {
   // progress
   let onProgress: ResolvedObserveOptions['onProgress'];
   let progressSetting: boolean | 'auto';
@@ -146,12 +141,14 @@ export function resolveObserveOptions(
 
   // timeline
   let timeline: ResolvedObserveOptions['timeline'];
-  const tl = o.timeline ?? (() => {
-    const v = env[OBSERVE_ENV.timeline];
-    if (v === undefined || v === '') return undefined;
-    const f = ['1', 'true', 'on', 'yes', '0', 'false', 'off', 'no'].includes(v.trim().toLowerCase()) ? flag('VOLLEY_TIMELINE', v, false) : v;
-    return f;
-  })();
+  const tl =
+    o.timeline ??
+    (() => {
+      const v = env[OBSERVE_ENV.timeline];
+      if (v === undefined || v === '') return undefined;
+      const f = ['1', 'true', 'on', 'yes', '0', 'false', 'off', 'no'].includes(v.trim().toLowerCase()) ? flag('VOLLEY_TIMELINE', v, false) : v;
+      return f;
+    })();
   if (tl === true) timeline = { maxTasks: TIMELINE_MAX_TASKS };
   else if (typeof tl === 'string') {
     if (tl.trim() === '') throw new UsageError('init({ timeline }) as a string is the path to write the trace to; got an empty string');
@@ -177,7 +174,8 @@ export function resolveObserveOptions(
     checkKeysOf('init({ dashboard })', db, ['host', 'port']);
     const d = db as DashboardOptions;
     if (d.host !== undefined && (typeof d.host !== 'string' || d.host === '')) throw new UsageError('init({ dashboard: { host } }) must be a non-empty string such as 127.0.0.1');
-    if (d.port !== undefined && (!Number.isInteger(d.port) || d.port < 0 || d.port > 65535)) throw new UsageError(`init({ dashboard: { port } }) must be an integer from 0 to 65535, got ${String(d.port)}`);
+    if (d.port !== undefined && (!Number.isInteger(d.port) || d.port < 0 || d.port > 65535))
+      throw new UsageError(`init({ dashboard: { port } }) must be an integer from 0 to 65535, got ${String(d.port)}`);
     dashboard = { host: d.host ?? '127.0.0.1', port: d.port ?? 0 };
   } else if (db !== undefined && db !== false) {
     throw new UsageError(`init({ dashboard }) must be true, false or { host?, port? }, got ${JSON.stringify(db)}`);

@@ -75,7 +75,9 @@ export function formatSummary(input: { job: string; target: string; elapsedMs: n
   const { counts, collector, cost } = input;
   const a = counts.all;
   const lines: string[] = [];
-  lines.push(`volley job ${input.job} on ${input.target}: ${a.total} task(s) in ${ms(input.elapsedMs)} — ${a.done} ok, ${a.failed} not ok${a.running + a.pending ? `, ${a.running + a.pending} unfinished` : ''}, ${counts.retries} retried`);
+  lines.push(
+    `volley job ${input.job} on ${input.target}: ${a.total} task(s) in ${ms(input.elapsedMs)} — ${a.done} ok, ${a.failed} not ok${a.running + a.pending ? `, ${a.running + a.pending} unfinished` : ''}, ${counts.retries} retried`,
+  );
   const fns = [...collector.byFn.entries()];
   if (fns.length) {
     const w = Math.min(28, Math.max(8, ...fns.map(([f]) => f.length)));
@@ -96,9 +98,7 @@ export function formatSummary(input: { job: string; target: string; elapsedMs: n
   }
   if (cost) {
     const s3 = cost.s3;
-    lines.push(
-      `  objects: ${formatBytes(s3.bytesWritten)} written (${s3.putRequests} PUT), ${formatBytes(s3.bytesRead)} read (${s3.getRequests} GET, ${formatBytes(s3.bytesToDriver)} by the driver)`,
-    );
+    lines.push(`  objects: ${formatBytes(s3.bytesWritten)} written (${s3.putRequests} PUT), ${formatBytes(s3.bytesRead)} read (${s3.getRequests} GET, ${formatBytes(s3.bytesToDriver)} by the driver)`);
     const l = cost.lambda;
     lines.push(
       `  cost${cost.estimate ? ' (estimate for Lambda)' : ''}: ${formatUsd(cost.totalUsd)} — Lambda ${formatUsd(l.usd)} (${l.requests} requests, ${l.gbSeconds.toFixed(2)} GB-s${l.byMemory.length ? ` at ${l.byMemory.map((b) => `${b.memoryMB} MB ${b.architecture}`).join(', ')}` : ''}), S3 ${formatUsd(s3.usd)}; ${cost.prices.region} prices of ${cost.prices.asOf}`,

@@ -41,8 +41,10 @@ export interface TraceEvent {
 
 /** A trace file's content. @public */
 export interface ChromeTrace {
+  /** Slices (ph X), instants (i), flows (s, f) and track names (M); times in microseconds. */
   traceEvents: TraceEvent[];
   displayTimeUnit: 'ms';
+  /** The job, its target, how many tasks the buffer kept and dropped, and when recording began. */
   otherData: { job: string; target: string; tasksRecorded: number; tasksDropped: number; maxTasks: number; startedAt: string };
 }
 
@@ -180,7 +182,11 @@ export class TimelineRecorder {
       events.push({ name, ph: 'X', cat: 'task', pid: PID, tid, ts, dur: durUs, args });
       if (!Number.isNaN(worked)) {
         let at = ts;
-        for (const [phase, ms] of [['fetch', fetchMs], ['run', runMs], ['store', storeMs]] as const) {
+        for (const [phase, ms] of [
+          ['fetch', fetchMs],
+          ['run', runMs],
+          ['store', storeMs],
+        ] as const) {
           // Rounded phases stay inside their task's slice, so the slices nest.
           const d = Math.min(Math.round(ms * 1000), ts + durUs - at);
           if (d > 0) events.push({ name: phase, ph: 'X', cat: 'phase', pid: PID, tid, ts: at, dur: d, args: { taskId } });
@@ -243,7 +249,12 @@ export async function writeTrace(trace: ChromeTrace, path: string): Promise<stri
   await write(',"traceEvents":[\n');
   const ev = trace.traceEvents;
   for (let i = 0; i < ev.length; i += 1000) {
-    await write(ev.slice(i, i + 1000).map((e) => JSON.stringify(e)).join(',\n') + (i + 1000 < ev.length ? ',\n' : '\n'));
+    await write(
+      ev
+        .slice(i, i + 1000)
+        .map((e) => JSON.stringify(e))
+        .join(',\n') + (i + 1000 < ev.length ? ',\n' : '\n'),
+    );
   }
   await write(']}\n');
   out.end();

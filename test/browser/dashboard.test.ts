@@ -7,6 +7,7 @@
  * Outside CI the tier skips when chromium is not installed; in CI (CI=true) .ci/run installs
  * it and the tier must run. VOLLEY_UPDATE_SCREENSHOT=1 writes the screenshot to docs/images/.
  */
+// biome-ignore-all lint/performance/useDomNodeTextContent: these are playwright locators; innerText is the text a person sees
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';

@@ -27,7 +27,7 @@ describe('observing a job on the embedded runtime', () => {
   };
   after(() => Promise.all(runtimes.map((r) => r.shutdown())));
 
-  it('tells listeners each task\'s submission, dispatch and end, with its worker, timings and outcome', async () => {
+  it("tells listeners each task's submission, dispatch and end, with its worker, timings and outcome", async () => {
     const rt = start({ local: { maxWorkers: 2 } });
     const events: VolleyEvent[] = [];
     const stop = rt.onEvent((e) => events.push(e));
@@ -98,7 +98,10 @@ describe('observing a job on the embedded runtime', () => {
     await assert.rejects(rt.timeline(), (e: unknown) => e instanceof UsageError && /init\(\{ timeline: true \}\) or set VOLLEY_TIMELINE=1/.test(e.message));
     await assert.rejects(rt.cost(), (e: unknown) => e instanceof UsageError && /init\(\{ cost: true \}\)/.test(e.message));
     await assert.rejects(rt.dashboardUrl(), (e: unknown) => e instanceof UsageError && /init\(\{ dashboard: true \}\)/.test(e.message));
-    assert.throws(() => new Runtime({ timeline: 'yes please' as never, progress: 'sometimes' as never }), (e: unknown) => e instanceof UsageError && /init\(\{ progress \}\) must be 'auto', true, false or a function/.test(e.message));
+    assert.throws(
+      () => new Runtime({ timeline: 'yes please' as never, progress: 'sometimes' as never }),
+      (e: unknown) => e instanceof UsageError && /init\(\{ progress \}\) must be 'auto', true, false or a function/.test(e.message),
+    );
   });
 
   it('calls a progress function with counts that reach the total', async () => {
@@ -128,7 +131,10 @@ describe('observing a job on the embedded runtime', () => {
     const r = await rt.cost();
     assert.equal(r.estimate, true);
     assert.equal(r.lambda.requests, 5);
-    assert.deepEqual(r.lambda.byMemory.map((b) => [b.memoryMB, b.architecture, b.requests]).sort(), [[1024, 'x86_64', 2], [2048, 'x86_64', 3]]);
+    assert.deepEqual(r.lambda.byMemory.map((b) => [b.memoryMB, b.architecture, b.requests]).sort(), [
+      [1024, 'x86_64', 2],
+      [2048, 'x86_64', 3],
+    ]);
     // GB-seconds are the tasks' own reported times, each rounded up to a whole ms, at their memory.
     const expected = finished.reduce((sum, e) => sum + (e.memoryMB / 1024) * (Math.max(1, Math.ceil(e.timing!.fetchMs + e.timing!.runMs + e.timing!.storeMs)) / 1000), 0);
     assert.ok(Math.abs(r.lambda.gbSeconds - expected) < 1e-9, `${r.lambda.gbSeconds} vs ${expected}`);
@@ -145,7 +151,12 @@ describe('observing a job on the embedded runtime', () => {
 describe('the summary and the default path', () => {
   const program = join(root, 'dist/test/fixtures/observed-job.js');
   const run = (env: Record<string, string>) => {
-    const r = spawnSync(process.execPath, [program], { cwd: dir, encoding: 'utf8', env: { ...process.env, VOLLEY_PROGRESS: '', VOLLEY_SUMMARY: '', VOLLEY_TIMELINE: '', VOLLEY_DASHBOARD: '', ...env }, timeout: 60_000 });
+    const r = spawnSync(process.execPath, [program], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, VOLLEY_PROGRESS: '', VOLLEY_SUMMARY: '', VOLLEY_TIMELINE: '', VOLLEY_DASHBOARD: '', ...env },
+      timeout: 60_000,
+    });
     assert.equal(r.status, 0, r.stderr);
     return r;
   };
@@ -178,7 +189,12 @@ describe('the timeline and dashboard commands', () => {
   const path = join(dir, 'cli-trace.json');
 
   it('volley timeline runs a program and writes its timeline; volley dashboard shows it', async () => {
-    const r = spawnSync(process.execPath, [cli, 'timeline', '-o', path, '--', process.execPath, program], { cwd: dir, encoding: 'utf8', timeout: 60_000, env: { ...process.env, VOLLEY_SUMMARY: '0', VOLLEY_PROGRESS: '0' } });
+    const r = spawnSync(process.execPath, [cli, 'timeline', '-o', path, '--', process.execPath, program], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, VOLLEY_SUMMARY: '0', VOLLEY_PROGRESS: '0' },
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.trim(), 'sum 2686700');
     assert.match(r.stderr, /volley timeline: .*cli-trace\.json\n {2}open it in https:\/\/ui\.perfetto\.dev or chrome:\/\/tracing/);

@@ -91,7 +91,7 @@ describe('cost', () => {
     const line = (mb: number, arch: string) => r.lambda.byMemory.find((b) => b.memoryMB === mb && b.architecture === arch)!;
     const x86 = line(512, 'x86_64');
     assert.equal(x86.requests, 2);
-    near(x86.gbSeconds, 0.5 * (1 + 1501) / 1000, 'x86 GB-s'); // 0.751
+    near(x86.gbSeconds, (0.5 * (1 + 1501)) / 1000, 'x86 GB-s'); // 0.751
     near(x86.usd, 2 * 0.0000002 + 0.751 * 0.0000166667, 'x86 usd');
     const arm = line(2048, 'arm64');
     assert.equal(arm.requests, 1);

@@ -16,21 +16,18 @@ interface Reply {
 function call(url: string, opts: { method?: string; host?: string; path?: string } = {}): Promise<Reply> {
   const u = new URL(opts.path ?? '/', url);
   return new Promise((resolve, reject) => {
-    const req = request(
-      { host: u.hostname, port: u.port, path: u.pathname, method: opts.method ?? 'GET', headers: opts.host ? { host: opts.host } : {}, timeout: 10_000, agent: false },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => {
-          body += d;
-          if (String(res.headers['content-type']).startsWith('text/event-stream') && /event:state\n(id:[^\n]*\n)?data:.*\n\n/.test(body)) {
-            req.destroy();
-            resolve({ status: res.statusCode!, headers: res.headers, body });
-          }
-        });
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-      },
-    );
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: opts.method ?? 'GET', headers: opts.host ? { host: opts.host } : {}, timeout: 10_000, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        body += d;
+        if (String(res.headers['content-type']).startsWith('text/event-stream') && /event:state\n(id:[^\n]*\n)?data:.*\n\n/.test(body)) {
+          req.destroy();
+          resolve({ status: res.statusCode!, headers: res.headers, body });
+        }
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
     req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
     req.on('error', reject);
     req.end();
@@ -45,8 +42,19 @@ function source() {
     { type: 'submitted', time: 0, taskId: 'sq-2', fn: 'square' },
     { type: 'dispatched', time: 1, taskId: 'sq-1', fn: 'square', attempt: 1, memoryMB: 1024, deps: [], storedInputs: 0, storedInputBytes: 0 },
     {
-      type: 'finished', time: 5, taskId: 'sq-1', fn: 'square', attempt: 1, outcome: 'failed', memoryMB: 1024, submittedAt: 0, dispatchedAt: 1, deps: [],
-      worker: { id: 'thread-1' }, timing: { fetchMs: 0, runMs: 3, storeMs: 0 }, error: { name: 'RangeError', message: 'negative', stack: 'RangeError: negative\n    at square (tasks.js:9:11)' },
+      type: 'finished',
+      time: 5,
+      taskId: 'sq-1',
+      fn: 'square',
+      attempt: 1,
+      outcome: 'failed',
+      memoryMB: 1024,
+      submittedAt: 0,
+      dispatchedAt: 1,
+      deps: [],
+      worker: { id: 'thread-1' },
+      timing: { fetchMs: 0, runMs: 3, storeMs: 0 },
+      error: { name: 'RangeError', message: 'negative', stack: 'RangeError: negative\n    at square (tasks.js:9:11)' },
     },
   ] as const) {
     counts.onEvent(e);

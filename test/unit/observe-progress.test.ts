@@ -1,6 +1,7 @@
 /** Progress counts, the terminal display (cli-progress) and the observability options. */
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
+import { stripVTControlCharacters } from 'node:util';
 import { describe, it } from 'node:test';
 import cliProgress from 'cli-progress';
 import { UsageError } from 'volley';
@@ -31,7 +32,7 @@ function fakeTty() {
   }) as Writable & { isTTY: boolean; columns: number; text: () => string };
   s.isTTY = true;
   s.columns = 160;
-  s.text = () => out.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+  s.text = () => stripVTControlCharacters(out);
   return s;
 }
 
@@ -47,7 +48,10 @@ describe('progress', () => {
     finish(c, 'a', 1, 'failed');
     finish(c, 'b', 0, 'dependency');
     const p = c.snapshot();
-    assert.deepEqual({ total: p.total, done: p.done, failed: p.failed, running: p.running, pending: p.pending, retries: p.retries }, { total: 5, done: 1, failed: 2, running: 0, pending: 2, retries: 1 });
+    assert.deepEqual(
+      { total: p.total, done: p.done, failed: p.failed, running: p.running, pending: p.pending, retries: p.retries },
+      { total: 5, done: 1, failed: 2, running: 0, pending: 2, retries: 1 },
+    );
     assert.deepEqual(p.byFunction, { a: { total: 3, done: 1, failed: 1, running: 0, pending: 1 }, b: { total: 2, done: 0, failed: 1, running: 0, pending: 1 } });
     assert.equal(c.idle, false);
     finish(c, 'a', 2, 'dependency');
@@ -71,22 +75,22 @@ describe('progress', () => {
     const tty = fakeTty();
     const bar = new TerminalProgress(c, cliProgress, 'auto', tty, 60_000);
     try {
-    submit(c, 'square', 6);
-    submit(c, 'sum', 4);
-    bar.tick(0);
-    bar.tick(AUTO_DELAY_MS / 2);
-    assert.equal(tty.text(), '', 'nothing before the delay');
-    for (let i = 0; i < 6; i++) dispatch(c, 'square', i);
-    for (let i = 0; i < 5; i++) finish(c, 'square', i, 'ok');
-    finish(c, 'square', 5, 'failed');
-    bar.tick(AUTO_DELAY_MS + 1);
-    const text = tty.text();
-    assert.match(text, /all tasks .*6\/10 \| 5 done, 0 running, 4 pending, 1 failed/);
-    assert.match(text, /square .*6\/6 \| 5 done, 0 running, 0 pending, 1 failed/);
-    assert.match(text, /sum .*0\/4 \| 0 done, 0 running, 4 pending, 0 failed/);
-    for (let i = 0; i < 4; i++) finish(c, 'sum', i, 'dependency');
-    bar.tick(AUTO_DELAY_MS + 2);
-    assert.match(tty.text(), /all tasks .*10\/10 \| 5 done, 0 running, 0 pending, 5 failed/);
+      submit(c, 'square', 6);
+      submit(c, 'sum', 4);
+      bar.tick(0);
+      bar.tick(AUTO_DELAY_MS / 2);
+      assert.equal(tty.text(), '', 'nothing before the delay');
+      for (let i = 0; i < 6; i++) dispatch(c, 'square', i);
+      for (let i = 0; i < 5; i++) finish(c, 'square', i, 'ok');
+      finish(c, 'square', 5, 'failed');
+      bar.tick(AUTO_DELAY_MS + 1);
+      const text = tty.text();
+      assert.match(text, /all tasks .*6\/10 \| 5 done, 0 running, 4 pending, 1 failed/);
+      assert.match(text, /square .*6\/6 \| 5 done, 0 running, 0 pending, 1 failed/);
+      assert.match(text, /sum .*0\/4 \| 0 done, 0 running, 4 pending, 0 failed/);
+      for (let i = 0; i < 4; i++) finish(c, 'sum', i, 'dependency');
+      bar.tick(AUTO_DELAY_MS + 2);
+      assert.match(tty.text(), /all tasks .*10\/10 \| 5 done, 0 running, 0 pending, 5 failed/);
     } finally {
       bar.close();
     }
@@ -105,7 +109,10 @@ describe('observability options', () => {
     const r = resolveObserveOptions({ progress: fn }, 'local', {}, true);
     assert.equal(r.onProgress, fn);
     assert.equal(r.progress, 'off');
-    assert.throws(() => resolveObserveOptions(none, 'local', { VOLLEY_PROGRESS: 'maybe' }, true), (e: unknown) => e instanceof UsageError && /VOLLEY_PROGRESS must be auto, 1 or 0/.test(e.message));
+    assert.throws(
+      () => resolveObserveOptions(none, 'local', { VOLLEY_PROGRESS: 'maybe' }, true),
+      (e: unknown) => e instanceof UsageError && /VOLLEY_PROGRESS must be auto, 1 or 0/.test(e.message),
+    );
   });
 
   it('everything is off by default on a non-TTY with the embedded runtime, so nothing is loaded', () => {
@@ -127,7 +134,10 @@ describe('observability options', () => {
     assert.equal(resolveObserveOptions(none, 'emulator', {}, false).summary, false);
     assert.ok(resolveObserveOptions(none, 'emulator', {}, false).cost, 'cost is counted on the AWS-like targets');
     assert.equal(resolveObserveOptions(none, 'local', { VOLLEY_SUMMARY: '0' }, true).summary, false);
-    assert.deepEqual(resolveObserveOptions({ cost: { architecture: 'x86_64', prices: { s3TransferOutPerGB: 0 } } }, 'local', {}, false).cost, { architecture: 'x86_64', prices: { s3TransferOutPerGB: 0 } });
+    assert.deepEqual(resolveObserveOptions({ cost: { architecture: 'x86_64', prices: { s3TransferOutPerGB: 0 } } }, 'local', {}, false).cost, {
+      architecture: 'x86_64',
+      prices: { s3TransferOutPerGB: 0 },
+    });
     assert.throws(() => resolveObserveOptions({ cost: { prices: { lambdaRequest: -1 } } }, 'local', {}, false), /lambdaRequest.*price >= 0/);
     assert.throws(() => resolveObserveOptions({ cost: { prices: { lambdaGbSeconds: 1 } as never } }, 'local', {}, false), /unknown option\(s\) "lambdaGbSeconds"/);
   });

@@ -16,11 +16,48 @@ describe('timeline', () => {
     const rec = new TimelineRecorder({ job: 'j1', target: 'local' }, 100);
     const base = performance.now();
     // make on thread-1: started at +10 ms, 2 + 5 + 1 ms, result arrives at +19.
-    rec.record(task({ taskId: 'make-1', fn: 'make', worker: { id: 'thread-1' }, submittedAt: base, dispatchedAt: base + 1, startedAt: base + 10, timing: { fetchMs: 2, runMs: 5, storeMs: 1 }, time: base + 19, result: { bytes: 800_000, stored: true } }));
+    rec.record(
+      task({
+        taskId: 'make-1',
+        fn: 'make',
+        worker: { id: 'thread-1' },
+        submittedAt: base,
+        dispatchedAt: base + 1,
+        startedAt: base + 10,
+        timing: { fetchMs: 2, runMs: 5, storeMs: 1 },
+        time: base + 19,
+        result: { bytes: 800_000, stored: true },
+      }),
+    );
     // use on thread-2 reads make-1's result; its worker's clock says it started before dispatch: clamped to dispatch.
-    rec.record(task({ taskId: 'use-2', fn: 'use', deps: ['make-1'], worker: { id: 'thread-2' }, submittedAt: base, dispatchedAt: base + 20, startedAt: base + 15, timing: { fetchMs: 1, runMs: 3, storeMs: 0 }, time: base + 30 }));
+    rec.record(
+      task({
+        taskId: 'use-2',
+        fn: 'use',
+        deps: ['make-1'],
+        worker: { id: 'thread-2' },
+        submittedAt: base,
+        dispatchedAt: base + 20,
+        startedAt: base + 15,
+        timing: { fetchMs: 1, runMs: 3, storeMs: 0 },
+        time: base + 30,
+      }),
+    );
     // a failure with its stack, on thread-1 again
-    rec.record(task({ taskId: 'boom-3', fn: 'boom', outcome: 'failed', worker: { id: 'thread-1' }, submittedAt: base, dispatchedAt: base + 20, startedAt: base + 21, timing: { fetchMs: 0, runMs: 2, storeMs: 0 }, time: base + 24, error: { name: 'Error', message: 'bad input', stack: 'Error: bad input\n    at boom (tasks.js:3:9)' } }));
+    rec.record(
+      task({
+        taskId: 'boom-3',
+        fn: 'boom',
+        outcome: 'failed',
+        worker: { id: 'thread-1' },
+        submittedAt: base,
+        dispatchedAt: base + 20,
+        startedAt: base + 21,
+        timing: { fetchMs: 0, runMs: 2, storeMs: 0 },
+        time: base + 24,
+        error: { name: 'Error', message: 'bad input', stack: 'Error: bad input\n    at boom (tasks.js:3:9)' },
+      }),
+    );
     // a dependent of the failure never ran
     rec.record(task({ taskId: 'after-4', fn: 'after', outcome: 'dependency', deps: ['boom-3'], submittedAt: base, time: base + 24 }));
 
@@ -49,7 +86,14 @@ describe('timeline', () => {
       { taskId: 'make-1', outcome: 'ok', attempt: 1, resultBytes: 800_000, queuedMs: 1 },
     );
     const phases = ev.filter((e) => e.ph === 'X' && e.cat === 'phase' && (e.args as { taskId: string }).taskId === 'make-1');
-    assert.deepEqual(phases.map((p) => [p.name, p.dur]), [['fetch', 2000], ['run', 5000], ['store', 1000]]);
+    assert.deepEqual(
+      phases.map((p) => [p.name, p.dur]),
+      [
+        ['fetch', 2000],
+        ['run', 5000],
+        ['store', 1000],
+      ],
+    );
     assert.equal(phases[0]!.ts, make.ts);
     assert.equal(phases[2]!.ts! + phases[2]!.dur!, make.ts! + make.dur!, 'phases end with their task');
 
@@ -90,13 +134,29 @@ describe('timeline', () => {
     const rec = new TimelineRecorder({ job: 'j', target: 'local' }, 100);
     const base = performance.now();
     for (let i = 0; i < 1000; i++) {
-      rec.record(task({ taskId: `t-${i}`, worker: { id: `thread-${i % 3}` }, submittedAt: base + i, dispatchedAt: base + i, startedAt: base + i, timing: { fetchMs: 0, runMs: 0.5, storeMs: 0 }, time: base + i + 1, error: i % 10 === 0 ? { name: 'Error', message: `e${i}` } : undefined, outcome: i % 10 === 0 ? 'failed' : 'ok' }));
+      rec.record(
+        task({
+          taskId: `t-${i}`,
+          worker: { id: `thread-${i % 3}` },
+          submittedAt: base + i,
+          dispatchedAt: base + i,
+          startedAt: base + i,
+          timing: { fetchMs: 0, runMs: 0.5, storeMs: 0 },
+          time: base + i + 1,
+          error: i % 10 === 0 ? { name: 'Error', message: `e${i}` } : undefined,
+          outcome: i % 10 === 0 ? 'failed' : 'ok',
+        }),
+      );
     }
     assert.deepEqual(rec.size, { recorded: 100, dropped: 900 });
     const trace = rec.toTrace();
     const slices = trace.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'task');
     assert.equal(slices.length, 100);
-    assert.deepEqual(slices.map((e) => e.args!.taskId), Array.from({ length: 100 }, (_, k) => `t-${900 + k}`), 'the newest 100, oldest first');
+    assert.deepEqual(
+      slices.map((e) => e.args!.taskId),
+      Array.from({ length: 100 }, (_, k) => `t-${900 + k}`),
+      'the newest 100, oldest first',
+    );
     assert.equal(slices.filter((e) => e.args!.error).length, 10, 'errors of dropped tasks are dropped with them');
     assert.deepEqual(trace.otherData, { ...trace.otherData, tasksRecorded: 100, tasksDropped: 900, maxTasks: 100 });
     assert.ok(trace.traceEvents.some((e) => e.ph === 'i' && /900 earlier tasks dropped \(buffer of 100\)/.test(e.name)));

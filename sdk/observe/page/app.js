@@ -1,8 +1,6 @@
 // The dashboard page: applies the server's state messages (server-sent events on /events)
 // to the DOM and draws the recent tasks on a canvas. Plain browser JavaScript with no
 // dependencies, served by the dashboard itself: it loads nothing from the network.
-'use strict';
-
 (() => {
   const $ = (id) => document.getElementById(id);
   const MAX_TASKS = 500;
@@ -66,7 +64,11 @@
       ...Object.entries(byFunction).map(([fn, c]) => {
         const pct = (n) => `${c.total ? (100 * n) / c.total : 0}%`;
         const bar = el('div', { className: 'fnbar' });
-        for (const [cls, n] of [['done', c.done], ['failed', c.failed], ['running', c.running]]) {
+        for (const [cls, n] of [
+          ['done', c.done],
+          ['failed', c.failed],
+          ['running', c.running],
+        ]) {
           const d = el('div', { className: cls });
           d.style.width = pct(n);
           bar.append(d);
