@@ -90,7 +90,9 @@ export class Observers {
         options.dashboard,
       );
       const loopback = ['127.0.0.1', '::1', 'localhost'].includes(options.dashboard.host);
-      stream.write(`volley dashboard: ${o.dashboard.url}${loopback ? '' : ` (listening on ${options.dashboard.host}: anyone who can reach it can read this job's function names, errors and stacks)`}\n`);
+      stream.write(
+        `volley dashboard: ${o.dashboard.url}${loopback ? '' : ` (listening on ${options.dashboard.host}: anyone who can reach it can read this job's function names, errors and stacks)`}\n`,
+      );
     }
     return o;
   }
