@@ -99,6 +99,7 @@ export class Dashboard {
     readonly url: string,
     private readonly allowedHosts: Set<string>,
     intervalMs: number,
+    private readonly keepAlive: boolean,
   ) {
     this.channel = sse.createChannel();
     server.on('request', (req, res) => void this.handle(req, res));
@@ -116,11 +117,15 @@ export class Dashboard {
         resolve();
       });
     });
-    if (!options.keepAlive) server.unref();
+    if (!options.keepAlive) {
+      // Neither the server nor an open page keeps a finished program alive.
+      server.unref();
+      server.on('connection', (socket) => socket.unref());
+    }
     const port = (server.address() as AddressInfo).port;
     const host = options.host.includes(':') ? `[${options.host}]` : options.host;
     const allowed = new Set([`${host}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`]);
-    return new Dashboard(server, source, sse, assets, `http://${host}:${port}/`, allowed, options.intervalMs ?? 250);
+    return new Dashboard(server, source, sse, assets, `http://${host}:${port}/`, allowed, options.intervalMs ?? 250, options.keepAlive === true);
   }
 
   /** The state message: everything when `reset`, otherwise what changed since the last push. */
@@ -166,7 +171,9 @@ export class Dashboard {
     }
     switch (path) {
       case '/events': {
-        const session = await this.sse.createSession(req, res, { headers: SECURITY_HEADERS, retry: 1000 });
+        // A job's stream needs no keep-alive comments (it is on loopback and sends its state
+        // four times a second), and its timer would keep a finished program alive.
+        const session = await this.sse.createSession(req, res, { headers: SECURITY_HEADERS, retry: 1000, keepAlive: this.keepAlive ? 10_000 : null });
         session.push(this.state(true), 'state');
         this.channel.register(session);
         return;
