@@ -92,7 +92,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   // These two parse their own arguments (infra/observe-cli.ts); the table gives their help.
   timeline: {
-    summary: "run a volley program and write its timeline (Chrome trace format, for Perfetto or chrome://tracing)",
+    summary: 'run a volley program and write its timeline (Chrome trace format, for Perfetto or chrome://tracing)',
     flags: [],
     usage: 'volley timeline [-o trace.json] -- <command> [args...]',
   },
