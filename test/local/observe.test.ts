@@ -184,7 +184,7 @@ describe('the summary and the default path', () => {
 });
 
 describe('the timeline and dashboard commands', () => {
-  const cli = join(root, 'dist/infra/cli.js');
+  const cli = join(root, 'dist/infra/bin.js');
   const program = join(root, 'dist/test/fixtures/observed-job.js');
   const path = join(dir, 'cli-trace.json');
 
