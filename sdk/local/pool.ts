@@ -45,6 +45,8 @@ interface Job {
 
 interface Slot {
   worker: Worker;
+  /** The worker as results name it (timelines: one track per thread). */
+  info: { id: string };
   ready: boolean;
   /** Tasks handed to this worker whose results have not arrived, in the order it runs them. */
   jobs: Job[];
@@ -214,7 +216,7 @@ export class WorkerPool implements Invoker {
     // module no worker can load fails the queue once with a ConfigError, not each task.
     const preload = this.queue[this.queueHead]?.env.module;
     const worker = new Worker(this.entry, { workerData: { progress, preload } });
-    const slot: Slot = { worker, ready: false, jobs: [], short: false, completed: 0, progress };
+    const slot: Slot = { worker, info: { id: `thread-${worker.threadId}` }, ready: false, jobs: [], short: false, completed: 0, progress };
     this.slots.add(slot);
     this.starting++;
     this.startedTotal++;
@@ -243,6 +245,7 @@ export class WorkerPool implements Invoker {
           slot.jobs.shift();
           slot.completed++;
           this.runTimes.record(job.env.fn, res.timing.runMs + res.timing.fetchMs + res.timing.storeMs);
+          res.worker = slot.info;
           job.resolve(res);
         }
         if (slot.jobs.length === 0) {
