@@ -14,17 +14,19 @@ import { S3Store } from '../../sdk/aws/s3-store.js';
 import { bundleWorker } from '../../infra/bundle.js';
 import { startS3rver, projectRoot } from '../../infra/emulators.js';
 import { PROTOCOL_VERSION, type TaskEnvelope } from '../../sdk/protocol.js';
+import { execFile } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const BUCKET = 'volley-wire';
+const CLI_BUCKET = 'volley-cli';
 let s3rver: Awaited<ReturnType<typeof startS3rver>>;
 let store: S3Store;
 /** What the store's client sent, as `<command> <key> [if-none-match]`, recorded on the wire side of the SDK. */
 let sent: string[] = [];
 
 before(async () => {
-  s3rver = await startS3rver({ buckets: [BUCKET] });
+  s3rver = await startS3rver({ buckets: [BUCKET, CLI_BUCKET] });
   const client = makeS3Client({ region: 'us-east-1', endpoint: s3rver.endpoint, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, maxSockets: 8, forcePathStyle: true });
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -95,6 +97,35 @@ describe('S3 store on s3rver', () => {
 
   it('a missing object is an ObjectStoreError that says why it may be gone', async () => {
     await assert.rejects(store.get('volley/jobs/none/x'), (e: unknown) => e instanceof ObjectStoreError && /lifecycle expiry/.test(e.message) && e.key === 'volley/jobs/none/x');
+  });
+});
+
+/** Runs `volley <args>` (the built CLI) and resolves with its exit code and output. */
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(projectRoot(), 'dist/infra/cli.js'), ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+    );
+  });
+}
+
+describe('volley cleanup against s3rver', () => {
+  it('removes one job\'s objects with --job, then everything volley wrote with --all', async () => {
+    const other = new S3Store(store.client, CLI_BUCKET, { multipartThresholdBytes: 5 * 1024 * 1024 });
+    for (const k of ['volley/jobs/a/1', 'volley/jobs/a/2', 'volley/jobs/b/1', 'not-volley/keep']) await other.put(k, bytes(10, 1));
+    const env = { VOLLEY_S3_ENDPOINT: s3rver.endpoint, VOLLEY_LAMBDA_ENDPOINT: 'http://127.0.0.1:9', VOLLEY_BUCKET: CLI_BUCKET };
+    const keys = async () => ((await store.client.send(new ListObjectsV2Command({ Bucket: CLI_BUCKET }))).Contents ?? []).map((o) => o.Key!).sort();
+    const one = await cli(['cleanup', '--target', 'emulator', '--job', 'a'], env);
+    assert.equal(one.code, 0, one.out);
+    assert.match(one.out, /removed 2 object\(s\) under s3:\/\/volley-cli\/volley\/jobs\/a\//);
+    assert.deepEqual(await keys(), ['not-volley/keep', 'volley/jobs/b/1']);
+    const all = await cli(['cleanup', '--target', 'emulator', '--all'], env);
+    assert.equal(all.code, 0, all.out);
+    assert.match(all.out, /removed 1 object\(s\) under s3:\/\/volley-cli\/volley\//);
+    assert.deepEqual(await keys(), ['not-volley/keep'], 'only what volley wrote');
+    const missing = await cli(['cleanup', '--target', 'emulator'], env);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.out, /volley cleanup needs --job ID/);
   });
 });
 
