@@ -108,8 +108,7 @@ interface WalkState {
   refHolders: Set<object>;
 }
 
-const REFS_IN_COLLECTIONS =
-  'refs are resolved only among the arguments and inside their arrays and plain objects; pass the ref as an argument (or in an array) and build the Map or Set in the task';
+const REFS_IN_COLLECTIONS = 'refs are resolved only among the arguments and inside their arrays and plain objects; pass the ref as an argument (or in an array) and build the Map or Set in the task';
 
 function fail(path: string, what: string, fix: string): never {
   throw new SerializationError(`${path} is ${what}, which cannot be sent to a task or stored: ${fix}`, path);

@@ -6,16 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  DependencyError,
-  GetTimeoutError,
-  Matrix,
-  SerializationError,
-  TaskError,
-  TaskTimeoutError,
-  seededRandom,
-  type Runtime,
-} from 'volley';
+import { DependencyError, GetTimeoutError, Matrix, SerializationError, TaskError, TaskTimeoutError, seededRandom, type Runtime } from 'volley';
 import {
   add,
   deepSum,
@@ -69,7 +60,10 @@ export function defineScenarios(o: ScenarioOptions): void {
       const scale = o.sleepScale ?? 0.2;
       const refs = W1.map((s, i) => rt.remote(nap, Math.round(s * 1000 * scale), `t${i}`));
       const out = await rt.get(refs);
-      assert.deepEqual(out, W1.map((s, i) => `t${i} after ${Math.round(s * 1000 * scale)} ms`));
+      assert.deepEqual(
+        out,
+        W1.map((s, i) => `t${i} after ${Math.round(s * 1000 * scale)} ms`),
+      );
     });
 
     // Side by side, shown by a barrier rather than by a stopwatch: each of the 16 tasks waits

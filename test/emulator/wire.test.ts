@@ -110,7 +110,7 @@ function cli(args: string[], env: Record<string, string>): Promise<{ code: numbe
 }
 
 describe('volley cleanup against s3rver', () => {
-  it('removes one job\'s objects with --job, then everything volley wrote with --all', async () => {
+  it("removes one job's objects with --job, then everything volley wrote with --all", async () => {
     const other = new S3Store(store.client, CLI_BUCKET, { multipartThresholdBytes: 5 * 1024 * 1024 });
     for (const k of ['volley/jobs/a/1', 'volley/jobs/a/2', 'volley/jobs/b/1', 'not-volley/keep']) await other.put(k, bytes(10, 1));
     const env = { VOLLEY_S3_ENDPOINT: s3rver.endpoint, VOLLEY_LAMBDA_ENDPOINT: 'http://127.0.0.1:9', VOLLEY_BUCKET: CLI_BUCKET };

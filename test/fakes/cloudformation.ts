@@ -36,14 +36,20 @@ export async function startFakeCloudFormation(): Promise<FakeCloudFormation> {
         res.end(`<?xml version="1.0" encoding="UTF-8"?>${xml}`);
       };
       if (req.method !== 'POST' || form.get('Action') !== 'DescribeStacks') {
-        reply(400, `<ErrorResponse xmlns="${NS}"><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>not implemented by the fake: ${esc(String(form.get('Action')))}</Message></Error><RequestId>fake-request</RequestId></ErrorResponse>`);
+        reply(
+          400,
+          `<ErrorResponse xmlns="${NS}"><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>not implemented by the fake: ${esc(String(form.get('Action')))}</Message></Error><RequestId>fake-request</RequestId></ErrorResponse>`,
+        );
         return;
       }
       const name = form.get('StackName') ?? '';
       calls.push(name);
       const outputs = stacks.get(name);
       if (!outputs) {
-        reply(400, `<ErrorResponse xmlns="${NS}"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id ${esc(name)} does not exist</Message></Error><RequestId>fake-request</RequestId></ErrorResponse>`);
+        reply(
+          400,
+          `<ErrorResponse xmlns="${NS}"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id ${esc(name)} does not exist</Message></Error><RequestId>fake-request</RequestId></ErrorResponse>`,
+        );
         return;
       }
       const members = Object.entries(outputs)

@@ -65,10 +65,11 @@ export async function startFakeS3(bucket = 'fake-bucket'): Promise<FakeS3> {
     objects,
     requests,
     conflictsBeforeSuccess: 0,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 
   /** S3's conditional write: 412 if the key exists, 409 when a conflict is simulated. */

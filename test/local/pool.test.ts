@@ -14,7 +14,17 @@ import { PROTOCOL_VERSION, type TaskEnvelope } from '../../sdk/protocol.js';
 const entry = (code: string) => new URL(`data:text/javascript,${encodeURIComponent(code)}`);
 
 function envelope(i: number): TaskEnvelope {
-  return { v: PROTOCOL_VERSION, kind: 'task', job: 'j', taskId: `t-${i}`, fn: 'work', args: { kind: 'inline', bytes: new Uint8Array([0x4a, 0x5b, 0x5d]) }, deps: {}, resultKey: `j/t-${i}`, inlineLimit: 1024 };
+  return {
+    v: PROTOCOL_VERSION,
+    kind: 'task',
+    job: 'j',
+    taskId: `t-${i}`,
+    fn: 'work',
+    args: { kind: 'inline', bytes: new Uint8Array([0x4a, 0x5b, 0x5d]) },
+    deps: {},
+    resultKey: `j/t-${i}`,
+    inlineLimit: 1024,
+  };
 }
 
 describe('worker pool start-up', () => {

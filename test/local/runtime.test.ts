@@ -180,7 +180,10 @@ describe('the embedded runtime', () => {
     try {
       // Six tasks that each wait for three to have started: three threads, never a fourth.
       const seen = await rt.get(Array.from({ length: 6 }, (_, i) => rt.remote(rendezvous, dir, `t${i}`, 3)));
-      assert.ok(seen.every((n) => n >= 3), `each saw at least three side by side: ${seen.join(', ')}`);
+      assert.ok(
+        seen.every((n) => n >= 3),
+        `each saw at least three side by side: ${seen.join(', ')}`,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -238,9 +241,16 @@ describe('the embedded runtime', () => {
     const workers = workersOf(pool);
     try {
       assert.equal(workers.length, 4);
-      assert.ok(workers.every((w) => w.threadId > 0), 'alive (idle, unref\'d) before shutdown');
+      assert.ok(
+        workers.every((w) => w.threadId > 0),
+        "alive (idle, unref'd) before shutdown",
+      );
       await rt.shutdown();
-      assert.deepEqual(workers.map((w) => w.threadId), [-1, -1, -1, -1], 'every thread has exited when shutdown() resolves');
+      assert.deepEqual(
+        workers.map((w) => w.threadId),
+        [-1, -1, -1, -1],
+        'every thread has exited when shutdown() resolves',
+      );
     } finally {
       await Promise.all(workers.map((w) => w.terminate())); // no-op unless the assertion failed
     }
@@ -256,15 +266,26 @@ describe('the embedded runtime', () => {
       await until(() => pool.stats().busy === 2);
       workers = workersOf(pool);
       assert.equal(pool.stats().queued, 3, 'two running, three queued');
-      const results = refs.map((r) => rt.get(r).then(() => 'ran', (e: unknown) => e));
+      const results = refs.map((r) =>
+        rt.get(r).then(
+          () => 'ran',
+          (e: unknown) => e,
+        ),
+      );
       await rt.shutdown();
       for (const r of await Promise.all(results)) {
         assert.ok(r instanceof UsageError && /the runtime was shut down before this task finished/.test(r.message), String(r));
       }
-      assert.deepEqual(workers.map((w) => w.threadId), [-1, -1]);
+      assert.deepEqual(
+        workers.map((w) => w.threadId),
+        [-1, -1],
+      );
       // Nothing ran on after shutdown: opening the gate now changes nothing.
       writeFileSync(join(dir, 'never'), '');
-      assert.throws(() => rt.remote(inc, 1), (e: unknown) => e instanceof UsageError && /after shutdown\(\)/.test(e.message));
+      assert.throws(
+        () => rt.remote(inc, 1),
+        (e: unknown) => e instanceof UsageError && /after shutdown\(\)/.test(e.message),
+      );
     } finally {
       await Promise.all(workers.map((w) => w.terminate())); // no-op unless an assertion failed
       rmSync(dir, { recursive: true, force: true });

@@ -31,7 +31,12 @@ describe('Matrix', () => {
 
   it('agrees with a naive triple loop on random rectangular matrices', () => {
     const rng = seededRandom(7);
-    for (const [n, k, p] of [[1, 1, 1], [3, 5, 2], [17, 9, 23], [40, 40, 40]] as const) {
+    for (const [n, k, p] of [
+      [1, 1, 1],
+      [3, 5, 2],
+      [17, 9, 23],
+      [40, 40, 40],
+    ] as const) {
       const a = Matrix.random(n, k, rng);
       const b = Matrix.random(k, p, rng);
       const got = a.multiply(b);
@@ -54,12 +59,27 @@ describe('Matrix', () => {
   });
 
   it('refuses mismatched shapes and bad data, saying which', () => {
-    assert.throws(() => m(2, 3, [1, 2, 3, 4, 5, 6]).multiply(m(2, 3, [1, 2, 3, 4, 5, 6])), (e: unknown) => e instanceof UsageError && /cannot multiply a 2x3 matrix by a 2x3 matrix/.test(e.message));
-    assert.throws(() => m(2, 2, [1, 2, 3, 4]).add(m(2, 1, [1, 2])), (e: unknown) => e instanceof UsageError && /cannot add a 2x2 matrix to a 2x1 matrix/.test(e.message));
-    assert.throws(() => new Matrix(2, 2, new Float64Array(3)), (e: unknown) => e instanceof UsageError && /needs 4 values, but data has 3/.test(e.message));
-    assert.throws(() => new Matrix(-1, 2), (e: unknown) => e instanceof UsageError && /non-negative integers, got -1x2/.test(e.message));
+    assert.throws(
+      () => m(2, 3, [1, 2, 3, 4, 5, 6]).multiply(m(2, 3, [1, 2, 3, 4, 5, 6])),
+      (e: unknown) => e instanceof UsageError && /cannot multiply a 2x3 matrix by a 2x3 matrix/.test(e.message),
+    );
+    assert.throws(
+      () => m(2, 2, [1, 2, 3, 4]).add(m(2, 1, [1, 2])),
+      (e: unknown) => e instanceof UsageError && /cannot add a 2x2 matrix to a 2x1 matrix/.test(e.message),
+    );
+    assert.throws(
+      () => new Matrix(2, 2, new Float64Array(3)),
+      (e: unknown) => e instanceof UsageError && /needs 4 values, but data has 3/.test(e.message),
+    );
+    assert.throws(
+      () => new Matrix(-1, 2),
+      (e: unknown) => e instanceof UsageError && /non-negative integers, got -1x2/.test(e.message),
+    );
     assert.throws(() => new Matrix(1.5, 2), UsageError);
-    assert.throws(() => new Matrix(1, 2, [1, 2] as never), (e: unknown) => e instanceof UsageError && /must be a Float64Array/.test(e.message));
+    assert.throws(
+      () => new Matrix(1, 2, [1, 2] as never),
+      (e: unknown) => e instanceof UsageError && /must be a Float64Array/.test(e.message),
+    );
   });
 
   it('draws standard normal values, reproducibly from a seed', () => {

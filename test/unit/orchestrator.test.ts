@@ -126,15 +126,26 @@ describe('shutdown', () => {
     await turns();
     assert.equal(f.waiting.length, 1, 'one task is running, its dependent waits for it');
     assert.ok(f.store.size > 0);
-    const outcomes = [running, dependent].map((r) => rt.get(r).then(() => 'ran', (e: unknown) => e));
+    const outcomes = [running, dependent].map((r) =>
+      rt.get(r).then(
+        () => 'ran',
+        (e: unknown) => e,
+      ),
+    );
     await rt.shutdown();
     const [r1, r2] = await Promise.all(outcomes);
     assert.ok(r1 instanceof UsageError && /shut down before this task finished/.test(r1.message), String(r1));
     assert.ok(r2 instanceof DependencyError && r2.cause instanceof UsageError && /shut down before this task finished/.test(r2.message), String(r2));
     assert.equal(f.store.size, 0, 'the job prefix is removed');
     assert.equal(rt.isShutdown, true);
-    assert.throws(() => rt.put(1), (e: unknown) => e instanceof UsageError && /put\(\) was called after shutdown\(\)/.test(e.message));
-    assert.throws(() => rt.remote(inc, 1), (e: unknown) => e instanceof UsageError && /inc\.remote\(\) was called after shutdown\(\)/.test(e.message));
+    assert.throws(
+      () => rt.put(1),
+      (e: unknown) => e instanceof UsageError && /put\(\) was called after shutdown\(\)/.test(e.message),
+    );
+    assert.throws(
+      () => rt.remote(inc, 1),
+      (e: unknown) => e instanceof UsageError && /inc\.remote\(\) was called after shutdown\(\)/.test(e.message),
+    );
     await assert.rejects(rt.get(big), (e: unknown) => e instanceof UsageError && /shut down; its value is gone/.test(e.message));
     await rt.shutdown(); // idempotent
     f.openGate();

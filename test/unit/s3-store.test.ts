@@ -37,7 +37,13 @@ describe('S3 store: write once (If-None-Match: *)', () => {
     await store.put('volley/jobs/j/result', bytes(3000, 2));
     assert.deepEqual(await store.get('volley/jobs/j/result'), first);
     const puts = s3.requests.filter((r) => r.op === 'PutObject' && r.key === 'volley/jobs/j/result');
-    assert.deepEqual(puts.map((r) => [r.ifNoneMatch, r.status]), [['*', 200], ['*', 412]]);
+    assert.deepEqual(
+      puts.map((r) => [r.ifNoneMatch, r.status]),
+      [
+        ['*', 200],
+        ['*', 412],
+      ],
+    );
   });
 
   it('the same holds for a multipart upload: the condition is checked when it completes', async () => {
@@ -49,13 +55,10 @@ describe('S3 store: write once (If-None-Match: *)', () => {
     assert.ok(Buffer.from(back).equals(Buffer.from(first)), 'the first upload is the object');
     const ops = s3.requests.filter((r) => r.key === key).map((r) => `${r.op}${r.ifNoneMatch ? ` if-none-match=${r.ifNoneMatch}` : ''} ${r.status}`);
     const oneUpload = ['CreateMultipartUpload 200', 'UploadPart 200', 'UploadPart 200', 'UploadPart 200'];
-    assert.deepEqual(ops.filter((o) => !o.startsWith('GetObject')), [
-      ...oneUpload,
-      'CompleteMultipartUpload if-none-match=* 200',
-      ...oneUpload,
-      'CompleteMultipartUpload if-none-match=* 412',
-      'AbortMultipartUpload 204',
-    ]);
+    assert.deepEqual(
+      ops.filter((o) => !o.startsWith('GetObject')),
+      [...oneUpload, 'CompleteMultipartUpload if-none-match=* 200', ...oneUpload, 'CompleteMultipartUpload if-none-match=* 412', 'AbortMultipartUpload 204'],
+    );
   });
 
   it('a write that races another conditional write (409) is retried until the condition settles it', async () => {
@@ -63,7 +66,10 @@ describe('S3 store: write once (If-None-Match: *)', () => {
     await store.put('volley/jobs/j/raced', bytes(10, 5));
     assert.deepEqual(await store.get('volley/jobs/j/raced'), bytes(10, 5));
     const puts = s3.requests.filter((r) => r.key === 'volley/jobs/j/raced' && r.op === 'PutObject');
-    assert.deepEqual(puts.map((r) => r.status), [409, 409, 200]);
+    assert.deepEqual(
+      puts.map((r) => r.status),
+      [409, 409, 200],
+    );
   });
 
   it('gives up on endless conflicts with an ObjectStoreError naming the key', async () => {
@@ -86,11 +92,15 @@ describe('S3 store: write once (If-None-Match: *)', () => {
     s3.objects.set('volley/jobs/other/keep', Buffer.from([1]));
     const before = s3.requests.length;
     assert.equal(await store.deletePrefix('volley/jobs/many/'), 2345);
-    assert.deepEqual([...s3.objects.keys()].filter((k) => k.startsWith('volley/jobs/many/')), []);
+    assert.deepEqual(
+      [...s3.objects.keys()].filter((k) => k.startsWith('volley/jobs/many/')),
+      [],
+    );
     assert.ok(s3.objects.has('volley/jobs/other/keep'));
-    assert.deepEqual(s3.requests.slice(before).map((r) => `${r.op} ${r.status}`), [
-      'ListObjectsV2 200', 'DeleteObjects 200', 'ListObjectsV2 200', 'DeleteObjects 200', 'ListObjectsV2 200', 'DeleteObjects 200',
-    ]);
+    assert.deepEqual(
+      s3.requests.slice(before).map((r) => `${r.op} ${r.status}`),
+      ['ListObjectsV2 200', 'DeleteObjects 200', 'ListObjectsV2 200', 'DeleteObjects 200', 'ListObjectsV2 200', 'DeleteObjects 200'],
+    );
   });
 
   it('deletes more than 1,000 freed keys in batches S3 accepts', async () => {
@@ -99,6 +109,9 @@ describe('S3 store: write once (If-None-Match: *)', () => {
     const before = s3.requests.length;
     await store.delete(keys);
     assert.equal([...s3.objects.keys()].filter((k) => k.startsWith('volley/jobs/freed/')).length, 0);
-    assert.deepEqual(s3.requests.slice(before).map((r) => `${r.op} ${r.status}`), ['DeleteObjects 200', 'DeleteObjects 200']);
+    assert.deepEqual(
+      s3.requests.slice(before).map((r) => `${r.op} ${r.status}`),
+      ['DeleteObjects 200', 'DeleteObjects 200'],
+    );
   });
 });

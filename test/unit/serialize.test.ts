@@ -173,7 +173,10 @@ describe('serialization', () => {
     const found: string[] = [];
     const bytes = encodeArgs([r, new Map([['k', [1, 2]]]), new Set(['x'])], (ref, path) => found.push(`${ref.id}@${path}`));
     assert.deepEqual(found, ['a-1@args[0]']);
-    assert.deepEqual(decode(bytes, () => 'ONE'), ['ONE', new Map([['k', [1, 2]]]), new Set(['x'])]);
+    assert.deepEqual(
+      decode(bytes, () => 'ONE'),
+      ['ONE', new Map([['k', [1, 2]]]), new Set(['x'])],
+    );
   });
 
   it('round-trips a Set that contains itself', () => {

@@ -42,14 +42,18 @@ describe('the aws target: function and bucket from the stack outputs', () => {
     cfn.stacks.set('volley-dev', { WorkerFunctionName: 'volley-dev-worker', BucketName: 'volley-dev-bucket-abc', Other: 'x' });
     const rt = await new Runtime({ target: 'aws' }).ready();
     try {
-      const backend = (await (rt as unknown as { starting: Promise<{ functionName: string; bucket: string }> }).starting);
+      const backend = await (rt as unknown as { starting: Promise<{ functionName: string; bucket: string }> }).starting;
       assert.equal(backend.functionName, 'volley-dev-worker');
       assert.equal(backend.bucket, 'volley-dev-bucket-abc');
       assert.deepEqual(cfn.calls, ['volley-dev']);
     } finally {
       await rt.shutdown();
     }
-    assert.deepEqual(s3.requests.map((r) => `${r.op} ${r.status}`), ['ListObjectsV2 200'], 'shutdown cleaned up in the bucket the stack named');
+    assert.deepEqual(
+      s3.requests.map((r) => `${r.op} ${r.status}`),
+      ['ListObjectsV2 200'],
+      'shutdown cleaned up in the bucket the stack named',
+    );
   });
 
   it('takes the stack name from VOLLEY_STACK, and names from options without asking CloudFormation', async () => {
@@ -58,7 +62,7 @@ describe('the aws target: function and bucket from the stack outputs', () => {
     cfn.calls.length = 0;
     try {
       const rt = await new Runtime({ target: 'aws' }).ready();
-      const b = (await (rt as unknown as { starting: Promise<{ functionName: string }> }).starting);
+      const b = await (rt as unknown as { starting: Promise<{ functionName: string }> }).starting;
       assert.equal(b.functionName, 'volley-test-worker');
       await rt.shutdown();
       const named = await new Runtime({ target: 'aws', aws: { functionName: 'f', bucket: 'volley-dev-bucket-abc' } }).ready();
