@@ -225,6 +225,9 @@ describe('Lambda invoker over HTTP', () => {
       for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
       assert.equal(outcome, 'pending', 'still waiting 1 ms before the deadline');
       t.mock.timers.tick(1);
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      const state = (): unknown => outcome;
+      assert.notEqual(state(), 'pending', 'given up at the deadline');
       const err = await call;
       assert.ok(err instanceof TaskTimeoutError, `expected TaskTimeoutError, got ${String(err)}`);
       assert.equal(err.timeoutMs, 200);
