@@ -77,7 +77,7 @@ describe('the aws target: function and bucket from the stack outputs', () => {
     const rt = new Runtime({ target: 'aws', aws: { stackName: 'volley-nope' } });
     const err = await rt.ready().catch((e: unknown) => e);
     assert.ok(err instanceof ConfigError, String(err));
-    assert.match(err.message, /stack volley-nope in eu-west-1 does not exist: deploy it with npx volley deploy --target aws \(stack volley-nope\)/);
+    assert.match(err.message, /stack volley-nope in eu-west-1 does not exist: deploy it with npx volley deploy --target aws --stage nope,/);
     assert.match(err.message, /init\(\{ aws: \{ functionName, bucket \} \}\) \(or VOLLEY_FUNCTION_NAME and VOLLEY_BUCKET\)/);
     await rt.shutdown();
   });
