@@ -13,9 +13,9 @@ import { projectRoot } from '../../infra/emulators.js';
 import { parseCli } from '../../infra/cli.js';
 import { UsageError } from 'volley';
 
-// biome-ignore lint/suspicious/noExplicitAny: CloudFormation properties are free-form; the assertions read them
 const AdmZip = createRequire(import.meta.url)('adm-zip') as new (file: string) => { getEntries(): { entryName: string; isDirectory: boolean; getData(): Buffer }[] };
 
+// biome-ignore lint/suspicious/noExplicitAny: CloudFormation properties are free-form; the assertions read them
 type Template = { Resources: Record<string, { Type: string; Properties: Record<string, any> }>; Outputs: Record<string, { Value: unknown }> };
 
 describe('the worker stack', () => {
@@ -40,12 +40,20 @@ describe('the worker stack', () => {
       .map((e) => e.entryName)
       .sort();
     assert.deepEqual(files, ['dist/lambda/worker.mjs', 'dist/lambda/worker.mjs.map']);
-    const worker = zip.getEntries().find((e) => e.entryName === 'dist/lambda/worker.mjs')!.getData().toString('utf8');
+    const worker = zip
+      .getEntries()
+      .find((e) => e.entryName === 'dist/lambda/worker.mjs')!
+      .getData()
+      .toString('utf8');
     assert.match(worker, /export\s*\{[^}]*\bhandler\b[^}]*\}/, 'the bundle exports handler');
     assert.match(worker, /"sleepTask"/, 'with the task modules of volley.config.json');
     const imported = [...worker.matchAll(/^import\b[^;]*?\bfrom\s*["']([^"']+)["']/gm)].map((m) => m[1]!);
     assert.ok(imported.length > 0);
-    assert.deepEqual(imported.filter((m) => !builtinModules.includes(m.replace(/^node:/, ''))), [], 'imports nothing but Node builtins: everything else is in the bundle');
+    assert.deepEqual(
+      imported.filter((m) => !builtinModules.includes(m.replace(/^node:/, ''))),
+      [],
+      'imports nothing but Node builtins: everything else is in the bundle',
+    );
     const artifact = t.Resources.WorkerLambdaFunction!.Properties.Code;
     assert.match(JSON.stringify(artifact), /volley\.zip/);
     const fn = t.Resources.WorkerLambdaFunction!.Properties;
