@@ -93,6 +93,32 @@ describe('error messages', () => {
   });
 });
 
+describe('error names', () => {
+  it('each error says its class in name and in String(err)', () => {
+    const cases: Array<[Error, string]> = [
+      [new VolleyError('m'), 'VolleyError'],
+      [new UsageError('m'), 'UsageError'],
+      [new ConfigError('m'), 'ConfigError'],
+      [new esm.SerializationError('m', 'p'), 'SerializationError'],
+      [new esm.DuplicateTaskError('m'), 'DuplicateTaskError'],
+      [new esm.TaskNotFoundError('m'), 'TaskNotFoundError'],
+      [new esm.ProtocolError('m'), 'ProtocolError'],
+      [new TaskError('m', { functionName: 'f', taskId: 't', fault: 'user' }), 'TaskError'],
+      [new DependencyError('f', 't', new Error('u')), 'DependencyError'],
+      [new TaskTimeoutError('f', 't', 1), 'TaskTimeoutError'],
+      [new WorkerCrashedError('f', 't', 'x'), 'WorkerCrashedError'],
+      [new GetTimeoutError(1, []), 'GetTimeoutError'],
+      [new ObjectStoreError('m', 'k'), 'ObjectStoreError'],
+      [new ThrottledError(1, 1, { cause: undefined }), 'ThrottledError'],
+    ];
+    for (const [err, name] of cases) {
+      assert.equal(err.name, name);
+      assert.ok(String(err).startsWith(`${name}: `), String(err));
+    }
+    assert.match(new GetTimeoutError(5, ['a', 'b', 'c', 'd', 'e']).message, /\(a, b, c, d, e\); the tasks/, 'five pending: no ellipsis');
+  });
+});
+
 describe('instanceof across the ESM and CommonJS copies of the library', () => {
   it('matches by class within the hierarchy, not by name alone', () => {
     assert.notEqual(cjs.UsageError, UsageError, 'two copies are loaded');
