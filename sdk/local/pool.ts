@@ -329,7 +329,10 @@ export class WorkerPool implements Invoker {
     if (slot.jobs.length > 0 || slot.idleTimer) return;
     slot.worker.unref();
     slot.idleTimer = setTimeout(() => {
-      if (this.slots.size <= this.options.minWorkers) return;
+      // Workers already being stopped still count in `slots` until they exit.
+      let staying = 0;
+      for (const s of this.slots) if (!s.stopping) staying++;
+      if (staying <= this.options.minWorkers) return;
       const i = this.idle.indexOf(slot);
       if (i >= 0) this.idle.splice(i, 1);
       slot.stopping = 'idle';

@@ -5,6 +5,7 @@
  * on free loopback ports, and stops both afterwards.
  */
 import assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Runtime, type TaskFinishedEvent, TaskTimeoutError } from 'volley';
@@ -43,6 +44,8 @@ defineScenarios({
   start: warmRuntime,
   matrixSize: 120,
   sleepScale: 0.5,
+  // serverless-offline runs the handler on this machine.
+  sharedDir: tmpdir(),
 });
 
 describe('a job on the emulators', () => {
