@@ -10,7 +10,7 @@
  * Deterministic: same sources, same bytes.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -66,8 +66,9 @@ await build({
   sourcemap: true,
   keepNames: true,
   logLevel: 'warning',
-  // The embedded runtime's backend is loaded with import() from the tsc output (dist/sdk/local/),
-  // not bundled: its pool finds the thread entry beside its own module.
+  // The embedded runtime's backend and the observers are loaded with import() from the tsc
+  // output (dist/sdk/local/, dist/sdk/observe/), not bundled: the pool finds the thread entry
+  // beside its own module, the dashboard its page.
   supported: { 'dynamic-import': true },
   define: { 'import.meta.url': '__volleyEsmUrl' },
   banner: {
@@ -77,7 +78,9 @@ await build({
     {
       name: 'external-local-backend',
       setup(b) {
-        b.onResolve({ filter: /^\.\/local\/backend\.js$/ }, (args) => (args.kind === 'dynamic-import' ? { path: `../sdk/${args.path.slice(2)}`, external: true } : undefined));
+        b.onResolve({ filter: /^\.\/(local\/backend|observe\/index|observe\/timeline)\.js$/ }, (args) =>
+          args.kind === 'dynamic-import' ? { path: `../sdk/${args.path.slice(2)}`, external: true } : undefined,
+        );
       },
     },
   ],
@@ -97,6 +100,13 @@ await build({
   keepNames: true,
   logLevel: 'warning',
 });
+
+// The dashboard's page (HTML, CSS, script; no dependencies) beside the module that serves it,
+// in both layouts: dist/sdk/observe/ (tsc, and the CJS entry) and dist/esm/ (its chunks).
+for (const to of [join(dist, 'sdk/observe/page'), join(dist, 'esm/page')]) {
+  mkdirSync(to, { recursive: true });
+  for (const f of ['index.html', 'app.js', 'style.css']) copyFileSync(join(root, 'sdk/observe/page', f), join(to, f));
+}
 
 // Declarations for require(): the ESM .d.ts files, renamed .d.cts with their imports adjusted.
 function copyDecls(from, to) {

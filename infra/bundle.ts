@@ -175,12 +175,13 @@ export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult>
     alias: { volley: join(base, `sdk/index${ext}`) },
     tsconfigRaw: fromSource ? readFileSync(join(pkg, 'tsconfig.json'), 'utf8') : undefined,
     // A worker never starts a runtime: leave the driver-side backends (the thread pool, the
-    // Lambda client) out of the bundle; their lazy import() stays, unreachable.
+    // Lambda client) and the observers (progress, timeline, dashboard, cost) out of the bundle;
+    // their lazy import() stays, unreachable.
     plugins: [
       {
         name: 'no-driver-backends',
         setup(b) {
-          b.onResolve({ filter: /(^|\/)(local|aws)\/backend(\.js|\.ts)?$/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
+          b.onResolve({ filter: /(^|\/)((local|aws)\/backend|observe\/(index|timeline))(\.js|\.ts)?$/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
         },
       },
     ],

@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, UsageError, VolleyError } from '../sdk/errors.js';
 import { resolveInitOptions } from '../sdk/options.js';
 import { CONFIG_FILE, readConfig, serviceFromPackageName } from './bundle.js';
+import { dashboardCommand, timelineCommand } from './observe-cli.js';
 import { findFramework, prepareService, runFramework } from './service.js';
 
 type Flag = 'target' | 'stage' | 'region' | 'memory' | 'timeout' | 'runtime' | 'tasks' | 'service' | 'job' | 'all' | 'verbose';
@@ -88,6 +89,17 @@ export const COMMANDS: Record<string, CommandSpec> = {
     flags: [],
     actions: ['up', 'down'],
     usage: 'volley localstack up|down',
+  },
+  // These two parse their own arguments (infra/observe-cli.ts); the table gives their help.
+  timeline: {
+    summary: 'run a volley program and write its timeline (Chrome trace format, for Perfetto or chrome://tracing)',
+    flags: [],
+    usage: 'volley timeline [-o trace.json] -- <command> [args...]',
+  },
+  dashboard: {
+    summary: 'show a saved timeline in the dashboard, on 127.0.0.1 (until Ctrl-C)',
+    flags: [],
+    usage: 'volley dashboard <trace.json> [--port N] [--host H]',
   },
 };
 
@@ -350,6 +362,15 @@ function init(dir: string): void {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  const asksHelp = argv[1] === '--help' || argv[1] === '-h';
+  if (argv[0] === 'timeline' && !asksHelp) {
+    process.exitCode = timelineCommand(argv.slice(1));
+    return;
+  }
+  if (argv[0] === 'dashboard' && !asksHelp) {
+    await dashboardCommand(argv.slice(1));
+    return;
+  }
   const o = parseCli(argv);
   if (o.help) {
     console.log(o.help);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Runs the compiled test files (dist/test/<tier>/**\/*.test.js) with node's test runner.
- * Usage: node infra/run-tests.mjs [tier ...]   (default: unit local emulator)
+ * Usage: node infra/run-tests.mjs [tier ...]   (default: unit local emulator browser)
  * Only *.test.js files are tests; fixtures and shared scenario modules are not.
  */
 import { spawnSync } from 'node:child_process';
@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const tiers = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'local', 'emulator'];
+const tiers = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'local', 'emulator', 'browser'];
 
 function find(dir) {
   if (!existsSync(dir)) return [];

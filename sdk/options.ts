@@ -7,6 +7,7 @@ import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, UsageError, type TaskError } from './errors.js';
 import { MAX_TIMER_MS } from './timers.js';
+import { OBSERVE_ENV, checkObserveOption, resolveObserveOptions, type ObserveOptions, type ResolvedObserveOptions } from './observe/options.js';
 
 /** Per-task options, given to `remote(fn, options)` or `rf.options(overrides)`. @public */
 export interface TaskOptions {
@@ -108,8 +109,8 @@ export interface AwsBaseOptions {
 /** Targets: `local` (embedded runtime), `aws`, `localstack`, `emulator` (s3rver + serverless-offline). @public */
 export type Target = 'local' | 'aws' | 'localstack' | 'emulator';
 
-/** Options of `init()`. @public */
-export interface InitOptions {
+/** Options of `init()`; the observability ones (progress, timeline, dashboard, cost, summary) are in `ObserveOptions`. @public */
+export interface InitOptions extends ObserveOptions {
   /** Where tasks run. Default: the `VOLLEY_TARGET` environment variable, else `'local'` (the embedded runtime). */
   target?: Target;
   /** Values up to this many bytes travel inside the task envelope; larger ones go through the object store. Default: 102400. */
@@ -186,6 +187,8 @@ export interface ResolvedInitOptions {
   local: ResolvedLocalOptions;
   /** Present for the aws, localstack and emulator targets. */
   aws?: ResolvedAwsOptions;
+  /** Progress, timeline, dashboard, cost and summary. */
+  observe: ResolvedObserveOptions;
 }
 
 export interface ResolvedTaskOptions {
@@ -317,6 +320,21 @@ export const optionTable = {
     },
     local: { check: checkObject, doc: 'Options of the embedded runtime.' },
     aws: { check: checkObject, doc: 'Options of the aws, localstack and emulator targets.' },
+    progress: {
+      default: 'auto',
+      env: OBSERVE_ENV.progress,
+      check: checkObserveOption('progress'),
+      doc: "Progress on stderr: 'auto' (a TTY, for a job running over a second), true, false, or a function that receives the counts.",
+    },
+    timeline: { env: OBSERVE_ENV.timeline, check: checkObserveOption('timeline'), doc: 'Record the Chrome-trace timeline: true, a path written at shutdown(), or { path, maxTasks }.' },
+    dashboard: { env: OBSERVE_ENV.dashboard, check: checkObserveOption('dashboard'), doc: 'Serve the live read-only dashboard on 127.0.0.1 and print its URL: true or { host, port }.' },
+    cost: { check: checkObserveOption('cost'), doc: 'Count what the job costs on Lambda and S3 (rt.cost()): true or { architecture, prices }; on by default off the embedded runtime.' },
+    summary: {
+      default: 'auto',
+      env: OBSERVE_ENV.summary,
+      check: checkObserveOption('summary'),
+      doc: "Print a one-screen summary at shutdown(): 'auto' (stderr is a TTY, or target aws), true or false.",
+    },
   },
   local: {
     maxWorkers: { default: 32, check: num({ min: 1, integer: true }), doc: 'Most worker threads alive at once.' },
@@ -497,6 +515,7 @@ export function resolveInitOptions(o: InitOptions | undefined, env: NodeJS.Proce
       `init({ inlineThresholdBytes }) is ${opts.inlineThresholdBytes}, but on target '${target}' a value travels inline in a Lambda request or answer of at most 6 MB (as base64): the largest threshold there is ${LAMBDA_MAX_INLINE_BYTES}; larger values go through S3 anyway`,
     );
   }
+  const observe = resolveObserveOptions(opts, target, env);
   if (target === 'local' && opts.aws !== undefined) {
     throw new UsageError(`init({ aws }) was given but the target is 'local'; set target to 'aws', 'localstack' or 'emulator' (or VOLLEY_TARGET), or drop the aws options`);
   }
@@ -514,6 +533,7 @@ export function resolveInitOptions(o: InitOptions | undefined, env: NodeJS.Proce
     maxTaskDepth: opts.maxTaskDepth ?? optionTable.init.maxTaskDepth.default,
     local,
     aws,
+    observe,
   };
 }
 

@@ -43,6 +43,25 @@ export interface Timing {
   runMs: number;
   /** Time spent encoding and storing the result. */
   storeMs: number;
+  /** When the worker began fetching (after loading the task's module), ms since the epoch on the worker's clock. */
+  startedAt?: number;
+}
+
+/** Who ran a task: set by the pool for a worker thread, by the handler for a Lambda sandbox. @public */
+export interface ResultWorker {
+  /** `thread-<n>`, or the sandbox's log stream name. */
+  id: string;
+  /** The Lambda function's configured memory. */
+  memoryMB?: number;
+  arch?: 'arm64' | 'x86_64';
+}
+
+/** Fields every result carries besides its kind's own. @public */
+export interface ResultCommon {
+  v: typeof PROTOCOL_VERSION;
+  taskId: string;
+  timing: Timing;
+  worker?: ResultWorker;
 }
 
 /**
@@ -52,18 +71,15 @@ export interface Timing {
 export type ContainedRefs = Record<string, Payload>;
 
 export type ResultEnvelope =
-  | { v: typeof PROTOCOL_VERSION; kind: 'value'; taskId: string; bytes: Uint8Array; timing: Timing; refs?: ContainedRefs }
-  | { v: typeof PROTOCOL_VERSION; kind: 'stored'; taskId: string; key: string; size: number; timing: Timing; refs?: ContainedRefs }
-  | {
-      v: typeof PROTOCOL_VERSION;
+  | (ResultCommon & { kind: 'value'; bytes: Uint8Array; refs?: ContainedRefs })
+  | (ResultCommon & { kind: 'stored'; key: string; size: number; refs?: ContainedRefs })
+  | (ResultCommon & {
       kind: 'error';
-      taskId: string;
       error: RemoteErrorInfo;
       fault: 'user' | 'infrastructure';
-      timing: Timing;
       /** Where the worker's logs for this run are, when the transport knows (e.g. CloudWatch). */
       logs?: string;
-    };
+    });
 
 /** Timing of a task that failed before it ran. */
 const NO_TIMING: Timing = Object.freeze({ fetchMs: 0, runMs: 0, storeMs: 0 });
@@ -193,17 +209,28 @@ const TIMING_FIELDS = ['fetchMs', 'runMs', 'storeMs'] as const;
 
 function checkTiming(t: unknown): void {
   if (!isObj(t)) throw new ProtocolError('result envelope field timing must be an object');
-  onlyFields(t, TIMING_FIELDS, 'result envelope field timing');
+  onlyFields(t, [...TIMING_FIELDS, 'startedAt'], 'result envelope field timing');
   for (const f of TIMING_FIELDS) {
     const v = t[f];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ProtocolError(`result envelope field timing.${f} must be a number >= 0, got ${JSON.stringify(v)}`);
   }
+  if (t.startedAt !== undefined && (typeof t.startedAt !== 'number' || !Number.isFinite(t.startedAt))) {
+    throw new ProtocolError(`result envelope field timing.startedAt must be a time in ms, got ${JSON.stringify(t.startedAt)}`);
+  }
+}
+
+function checkWorker(w: unknown): void {
+  if (w === undefined) return;
+  if (!isObj(w) || typeof w.id !== 'string' || w.id === '' || w.id.length > 512) throw new ProtocolError('result envelope field worker.id must be a string of 1-512 characters');
+  onlyFields(w, ['id', 'memoryMB', 'arch'], 'result envelope field worker');
+  if (w.memoryMB !== undefined && (typeof w.memoryMB !== 'number' || !(w.memoryMB > 0))) throw new ProtocolError('result envelope field worker.memoryMB must be a number > 0');
+  if (w.arch !== undefined && w.arch !== 'arm64' && w.arch !== 'x86_64') throw new ProtocolError(`result envelope field worker.arch must be arm64 or x86_64, got ${JSON.stringify(w.arch)}`);
 }
 
 const RESULT_FIELDS = {
-  value: ['v', 'kind', 'taskId', 'bytes', 'timing', 'refs'],
-  stored: ['v', 'kind', 'taskId', 'key', 'size', 'timing', 'refs'],
-  error: ['v', 'kind', 'taskId', 'error', 'fault', 'timing', 'logs'],
+  value: ['v', 'kind', 'taskId', 'bytes', 'timing', 'refs', 'worker'],
+  stored: ['v', 'kind', 'taskId', 'key', 'size', 'timing', 'refs', 'worker'],
+  error: ['v', 'kind', 'taskId', 'error', 'fault', 'timing', 'logs', 'worker'],
 } as const;
 const ERROR_FIELDS = ['name', 'message', 'stack', 'code', 'retryable', 'task', 'cause', 'key'] as const;
 const ERROR_TASK_FIELDS = ['functionName', 'taskId', 'fault', 'remote'] as const;
@@ -246,6 +273,7 @@ export function validateResultEnvelope(x: unknown): ResultEnvelope {
   onlyFields(x, RESULT_FIELDS[kind], `${kind} result envelope`);
   checkName(x.taskId, 'result envelope field taskId');
   checkTiming(x.timing);
+  checkWorker(x.worker);
   switch (kind) {
     case 'value':
       if (!(x.bytes instanceof Uint8Array)) throw new ProtocolError('result envelope field bytes must be bytes');

@@ -28,8 +28,13 @@ import {
   type AttemptFailure,
   type RemoteErrorInfo,
 } from './errors.js';
+import { EventHub, driverTime, errorInfo, observedStore, outcomeOfError, resultInfo, storedInputs, type EventListener, type TaskOutcome, type VolleyEvent } from './events.js';
+import type { CostReport } from './observe/cost.js';
+import type { Observers } from './observe/index.js';
+import type { ChromeTrace } from './observe/timeline.js';
 import {
   checkTaskTimeoutForTarget,
+  optionTable,
   randomRunId,
   resolveInitOptions,
   resolveTaskOptionsInput,
@@ -104,6 +109,9 @@ interface Task {
   rebuilds?: number;
   /** Set while a retry waits out its backoff. */
   retryTimer?: NodeJS.Timeout;
+  /** When it was submitted and dispatched (performance.now()); set only while events are listened to. */
+  submittedAt?: number;
+  dispatchedAt?: number;
 }
 
 type Entry = ObjectEntry<Task>;
@@ -144,6 +152,10 @@ export class Runtime {
   private readonly backingOff = new Set<Task>();
   /** @internal */
   readonly faultCounts: FaultCounts = { retries: 0, rebuilds: 0 };
+  /** Task events go to these listeners; with none, each hook is one check of `hub.emit`. */
+  private readonly hub = new EventHub();
+  /** The observers the options ask for (sdk/observe/, imported only then). */
+  private readonly observing?: Promise<Observers>;
 
   /**
    * @param options - see InitOptions.
@@ -156,24 +168,27 @@ export class Runtime {
     this.nest = internals?.nest;
     // A task's session on Lambda works in the run of the task that made it.
     this.runId = internals?.nest?.runId ?? randomRunId();
+    if (this.options.observe.any) this.observing = this.startObservers();
     const made = internals?.backend ? Promise.resolve(internals.backend) : createBackend(this.options);
     this.starting = made.then((b) => {
       if (this.closed) {
         void b.invoker.close().then(() => b.close?.());
         throw new UsageError('the runtime was shut down while starting', undefined, 'SHUT_DOWN');
       }
-      this.backend = b;
+      // The driver's own store traffic is reported to listeners (cost, dashboard).
+      const backend = Object.create(b, { store: { value: observedStore(b.store, this.hub), enumerable: true } }) as Backend;
+      this.backend = backend;
       b.invoker.serve?.(this.host);
       this.pump();
-      return b;
+      return backend;
     });
     // Failures surface through ready() and through every task; never as an unhandled rejection.
     this.starting.catch((err: unknown) => this.failAllPending(err instanceof Error ? err : new VolleyError(String(err))));
   }
 
-  /** Resolves once the backend is up (workers can be started, the store reached). */
+  /** Resolves once the backend is up (workers can be started, the store reached) and the observers asked for are running. */
   async ready(): Promise<this> {
-    await this.starting;
+    await Promise.all([this.starting, this.observing]);
     return this;
   }
 
@@ -238,6 +253,8 @@ export class Runtime {
       inFlight: false,
     };
     this.objects.add(id).producer = task;
+    const emit = this.hub.emit;
+    if (emit) emit({ type: 'submitted', time: (task.submittedAt = performance.now()), taskId: id, fn: task.fn });
 
     let failedDep: Entry | undefined;
     for (const depId of deps) {
@@ -425,6 +442,51 @@ export class Runtime {
     void this.starting.then((b) => b.invoker.close()).catch(() => undefined);
   }
 
+  /**
+   * Calls `listener` with every task event from now on (submitted, dispatched, finished, and
+   * the driver's store traffic); returns a function that stops it. Listeners run synchronously
+   * inside the runtime: keep them quick. One that throws is reported as an uncaught exception.
+   */
+  onEvent(listener: EventListener): () => void {
+    if (typeof listener !== 'function') throw new UsageError(`onEvent() takes a function (event) => void, got ${typeof listener}`);
+    return this.hub.add(listener);
+  }
+
+  /**
+   * What the job has cost so far on Lambda and S3, in USD; on the embedded runtime and the
+   * emulators, an estimate of what it would cost on Lambda. Counted from the start when
+   * `init({ cost })` is on (the default off the embedded runtime, and with the dashboard or summary).
+   */
+  async cost(): Promise<CostReport> {
+    const report = (await this.observing)?.costReport();
+    if (!report) throw new UsageError("cost() needs the cost to be counted from the start: pass init({ cost: true }) (it is on by default for the 'aws', 'localstack' and 'emulator' targets)");
+    return report;
+  }
+
+  /**
+   * The job's timeline in the Chrome trace event format (for Perfetto or chrome://tracing): the
+   * trace, or, given a path, written there (resolves to the path). Needs `init({ timeline: true })`
+   * or VOLLEY_TIMELINE=1; keeps the most recent `maxTasks` tasks (default 50,000).
+   */
+  timeline(): Promise<ChromeTrace>;
+  timeline(path: string): Promise<string>;
+  async timeline(path?: string): Promise<ChromeTrace | string> {
+    if (path !== undefined && (typeof path !== 'string' || path === '')) throw new UsageError(`timeline(path) takes a file path, got ${JSON.stringify(path)}`);
+    const obs = await this.observing;
+    const trace = obs?.trace();
+    if (!trace) throw new UsageError('timeline() needs the timeline to be recorded from the start: pass init({ timeline: true }) or set VOLLEY_TIMELINE=1');
+    if (path === undefined) return trace;
+    const { writeTrace } = await import('./observe/timeline.js');
+    return writeTrace(trace, path);
+  }
+
+  /** The live dashboard's URL (`init({ dashboard: true })` or VOLLEY_DASHBOARD=1). */
+  async dashboardUrl(): Promise<string> {
+    const url = (await this.observing)?.dashboardUrl;
+    if (!url) throw new UsageError('dashboardUrl(): the dashboard is off; pass init({ dashboard: true }) or set VOLLEY_DASHBOARD=1');
+    return url;
+  }
+
   /** Stops every worker or connection and removes the job's stored objects. Idempotent. */
   async shutdown(): Promise<void> {
     if (this.closed) return;
@@ -436,6 +498,10 @@ export class Runtime {
     try {
       backend = await this.starting;
     } catch {
+      await this.observing?.then(
+        (o) => o.close(),
+        () => undefined,
+      );
       return;
     }
     const prefix = this.jobPrefix(backend);
@@ -467,6 +533,11 @@ export class Runtime {
     } finally {
       timer?.clear();
       this.objects.clear();
+      // Last: the summary and the dashboard's final state include the clean-up.
+      await this.observing?.then(
+        (o) => o.close(),
+        () => undefined,
+      );
       await backend.close?.();
     }
   }
@@ -581,6 +652,54 @@ export class Runtime {
     entry.contains = ids;
   }
 
+  /**
+   * Loads and starts the observers. Events of tasks submitted before they are attached (the
+   * import is asynchronous) are held and handed to them first, so their counts start at zero.
+   */
+  private async startObservers(): Promise<Observers> {
+    const early: VolleyEvent[] = [];
+    const stopHolding = this.hub.add((e) => early.push(e));
+    try {
+      const { Observers } = await import('./observe/index.js');
+      const observers = await Observers.start(this.options.observe, {
+        job: this.jobId,
+        target: this.options.target,
+        region: this.options.aws?.region ?? 'us-east-1',
+        multipartThresholdBytes: this.options.aws?.multipartThresholdBytes ?? optionTable.aws.multipartThresholdBytes.default,
+        // S3Store's part size
+        partSizeBytes: 8 * 1024 * 1024,
+      });
+      // What happened meanwhile first, then the runtime's own events (no await in between).
+      for (const e of early) observers.deliver(e);
+      early.length = 0;
+      observers.attach(this.hub);
+      return observers;
+    } finally {
+      stopHolding();
+    }
+  }
+
+  /** Emits a task's finished event (only called while someone listens). */
+  private emitFinished(emit: (e: VolleyEvent) => void, task: Task, outcome: TaskOutcome, res?: ResultEnvelope, err?: Error): void {
+    emit({
+      type: 'finished',
+      time: performance.now(),
+      taskId: task.id,
+      fn: task.fn,
+      attempt: Math.max(1, task.runs),
+      outcome,
+      memoryMB: task.options.memoryMB,
+      submittedAt: task.submittedAt ?? performance.now(),
+      dispatchedAt: task.dispatchedAt,
+      deps: task.deps.map((e) => e.id),
+      worker: res?.worker,
+      startedAt: driverTime(res?.timing.startedAt),
+      timing: res?.timing,
+      result: res && resultInfo(res),
+      error: err && errorInfo(err, outcome),
+    });
+  }
+
   private newRef<T>(id: string): ObjectRef<T> {
     const ref = new ObjectRef<T>(id, this as never);
     this.objects.track(ref, id);
@@ -600,7 +719,8 @@ export class Runtime {
     if (task.children) {
       for (const id of task.children) {
         const e = this.objects.get(id);
-        if (e) {
+        // Tasks recorded with addChild are the program's own (it holds their refs): not this task's to drop.
+        if (e && (!e.producer || e.producer.parent === task)) {
           e.dropped = true;
           this.objects.maybeFree(e);
         }
@@ -743,7 +863,14 @@ export class Runtime {
     const place = this.placer(task, backend);
     const options = { ...task.options, place };
     const failed = (err: unknown) => this.finished(task, run, err);
-    const invoke = (env: TaskEnvelope) => backend.invoker.invoke(env, options).then((res) => this.finished(task, run, undefined, res), failed);
+    const invoke = (env: TaskEnvelope) => {
+      const emit = this.hub.emit;
+      if (emit) {
+        const time = (task.dispatchedAt = performance.now());
+        emit({ type: 'dispatched', time, taskId: task.id, fn: task.fn, attempt: run, memoryMB: task.options.memoryMB, deps: task.deps.map((e) => e.id), ...storedInputs(env) });
+      }
+      backend.invoker.invoke(env, options).then((res) => this.finished(task, run, undefined, res), failed);
+    };
     const budget = inlineBudget(backend.payloadLimitBytes ?? DEFAULT_PAYLOAD_LIMIT_BYTES);
     // Most envelopes fit as they are: invoke them now, without waiting a turn for fitEnvelope.
     if (inlineBytes(envelope) <= budget) invoke(envelope);
@@ -807,8 +934,7 @@ export class Runtime {
       try {
         this.adopt(entry, res.refs);
       } catch (err) {
-        this.taskDone(task);
-        this.settleFailed(entry, invokeFailure(task.fn, task.id, err));
+        this.failTask(task, invokeFailure(task.fn, task.id, err));
         return;
       }
     }
@@ -816,6 +942,8 @@ export class Runtime {
     if ('payload' in outcome) {
       // Only a stored object can be lost; an inline one needs no lineage to rebuild it.
       if (outcome.payload.kind === 'inline') entry.producer = undefined;
+      const emit = this.hub.emit;
+      if (emit) this.emitFinished(emit, task, 'ok', res);
       this.settle(entry, outcome.payload);
     } else this.settleFailed(entry, outcome.error);
   }
@@ -907,6 +1035,8 @@ export class Runtime {
     const entry = this.objects.get(task.id);
     if (task.done || !entry) return;
     this.taskDone(task);
+    const emit = this.hub.emit;
+    if (emit) this.emitFinished(emit, task, outcomeOfError(err), undefined, err);
     this.settleFailed(entry, err);
   }
 
@@ -928,7 +1058,11 @@ export class Runtime {
         if (t.done) continue;
         this.taskDone(t);
         const dep = this.objects.get(t.id);
-        if (dep) work.push([dep, new DependencyError(t.fn, t.id, err)]);
+        if (!dep) continue;
+        const depErr = new DependencyError(t.fn, t.id, err);
+        const emit = this.hub.emit;
+        if (emit) this.emitFinished(emit, t, 'dependency', undefined, depErr);
+        work.push([dep, depErr]);
       }
       this.objects.maybeFree(entry);
     }

@@ -101,7 +101,14 @@ interface WalkState {
   segments: Uint8Array[];
   onRef?: RefSink;
   refsNotAllowed: string;
+  /** Set while walking the entries of a Map or Set ('a Map', 'a Set'), where refs are not resolved. */
+  inCollection?: string;
+  /** Refs found so far, and the arrays and plain objects that hold one (to refuse them inside a Map or Set too). */
+  refs: number;
+  refHolders: Set<object>;
 }
+
+const REFS_IN_COLLECTIONS = 'refs are resolved only among the arguments and inside their arrays and plain objects; pass the ref as an argument (or in an array) and build the Map or Set in the task';
 
 function fail(path: string, what: string, fix: string): never {
   throw new SerializationError(`${path} is ${what}, which cannot be sent to a task or stored: ${fix}`, path);
@@ -128,14 +135,20 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
   }
   if (v === null) return v;
   const obj = v as object;
-  if (st.seen.has(obj)) return st.seen.get(obj);
   if (obj instanceof ObjectRef) {
     if (!st.onRef) return fail(path, 'an ObjectRef', st.refsNotAllowed);
+    if (st.inCollection) return fail(path, `an ObjectRef inside ${st.inCollection}`, REFS_IN_COLLECTIONS);
+    st.refs++;
+    if (st.seen.has(obj)) return st.seen.get(obj);
     st.onRef(obj, path);
     st.marked = true;
     const m: Marker = { [MARK]: 'ref', id: obj.id };
     st.seen.set(obj, m);
     return m;
+  }
+  if (st.seen.has(obj)) {
+    if (st.inCollection && st.refHolders.has(obj)) return fail(path, `an ObjectRef inside ${st.inCollection}`, REFS_IN_COLLECTIONS);
+    return st.seen.get(obj);
   }
   if (obj instanceof Matrix) {
     const m = obj as Matrix;
@@ -149,6 +162,7 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
   if (proto === Array.prototype) {
     const arr = obj as unknown[];
     let out: unknown[] | undefined;
+    const refsBefore = st.refs;
     st.seen.set(obj, obj);
     for (let i = 0; i < arr.length; i++) {
       const x = arr[i];
@@ -162,6 +176,7 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
         out[i] = y;
       }
     }
+    if (st.refs > refsBefore) st.refHolders.add(obj);
     return out ?? obj;
   }
   if (proto === Object.prototype || proto === null) {
@@ -171,6 +186,7 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
     if (MARK in obj) fail(path, `an object with the reserved key ${JSON.stringify(MARK)}`, 'rename that key');
     const rec = obj as Record<string, unknown>;
     let out: Record<string, unknown> | undefined;
+    const refsBefore = st.refs;
     st.seen.set(obj, obj);
     for (const k of Object.keys(rec)) {
       const x = rec[k];
@@ -184,6 +200,7 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
         out![k] = y;
       }
     }
+    if (st.refs > refsBefore) st.refHolders.add(obj);
     if (proto === null) {
       // V8 would give it Object.prototype; a marker keeps the null prototype.
       st.marked = true;
@@ -215,6 +232,8 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
     const map = obj as Map<unknown, unknown>;
     let out: Map<unknown, unknown> | undefined;
     st.seen.set(obj, obj);
+    const outer = st.inCollection;
+    st.inCollection = 'a Map';
     let i = 0;
     for (const [k, x] of map) {
       const k2 = walk(k, `${path}.<key ${i}>`, st);
@@ -232,12 +251,17 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
       out?.set(k2, y);
       i++;
     }
+    st.inCollection = outer;
     return out ?? obj;
   }
   if (proto === Set.prototype) {
     const set = obj as Set<unknown>;
     const items = [...set];
+    st.seen.set(obj, obj);
+    const outer = st.inCollection;
+    st.inCollection = 'a Set';
     const mapped = items.map((x, i) => walk(x, `${path}.<item ${i}>`, st));
+    st.inCollection = outer;
     if (mapped.every((y, i) => y === items[i])) return obj;
     const out = new Set(mapped);
     st.seen.set(obj, out);
@@ -289,6 +313,8 @@ function newState(onRef?: RefSink): WalkState {
     segments: [],
     onRef,
     refsNotAllowed: 'refs can be passed as task arguments, not stored inside results or put() values; return the value instead',
+    refs: 0,
+    refHolders: new Set(),
   };
 }
 

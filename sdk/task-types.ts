@@ -11,7 +11,7 @@ import type { TaskDefinition } from './registry.js';
 // biome-ignore lint/suspicious/noExplicitAny: every function's parameter list must fit
 export type AnyFunction = (...args: any[]) => any;
 
-/** Values that `RefOr` does not look inside: refs nested in them are not resolved. @public */
+/** Values that `RefOr` does not look inside: refs nested in them are refused at the call site. @public */
 export type Opaque =
   | string
   | number
@@ -32,8 +32,8 @@ export type Opaque =
 
 /**
  * What may be passed where a task expects a `T`: the value, a ref to it, or (inside arrays and
- * plain objects) the same structure with refs in place of any of its parts. Refs inside Map,
- * Set or class instances are not resolved.
+ * plain objects) the same structure with refs in place of any of its parts. Refs inside a Map,
+ * a Set or a class instance are refused at the call site (SerializationError).
  *
  * @public
  */

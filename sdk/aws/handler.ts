@@ -294,6 +294,13 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
       // A bad event or a misconfigured worker: the task's failure, not a Lambda FunctionError.
       result = errorResult(taskId, err, 'infrastructure');
     }
+    // Who ran it: the sandbox (one log stream per sandbox), its memory and architecture, for
+    // the driver's timeline and cost.
+    result.worker = {
+      id: ctx?.logStreamName ?? env.AWS_LAMBDA_LOG_STREAM_NAME ?? `process-${process.pid}`,
+      memoryMB: setup?.cfg.memoryMB,
+      arch: process.arch === 'arm64' ? 'arm64' : 'x86_64',
+    };
     const out = toWire(fitAnswer(result)) as LambdaResponse;
     if (logs) out.logs = logs;
     return out;

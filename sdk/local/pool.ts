@@ -45,6 +45,8 @@ interface Job {
 
 interface Slot {
   worker: Worker;
+  /** The worker as results name it (timelines: one track per thread). */
+  info: { id: string };
   ready: boolean;
   /** Tasks handed to this worker whose results have not arrived, in the order it runs them. */
   jobs: Job[];
@@ -224,7 +226,7 @@ export class WorkerPool implements Invoker {
     const preload = this.queue[this.queueHead]?.env.module;
     const maxTaskDepth = this.options.maxTaskDepth ?? optionTable.init.maxTaskDepth.default;
     const worker = new Worker(this.entry, { workerData: { progress, preload, maxTaskDepth } });
-    const slot: Slot = { worker, ready: false, jobs: [], short: false, completed: 0, progress, blocked: 0 };
+    const slot: Slot = { worker, info: { id: `thread-${worker.threadId}` }, ready: false, jobs: [], short: false, completed: 0, progress, blocked: 0 };
     this.slots.add(slot);
     this.starting++;
     this.startedTotal++;
@@ -253,6 +255,7 @@ export class WorkerPool implements Invoker {
           slot.jobs.shift();
           slot.completed++;
           this.runTimes.record(job.env.fn, res.timing.runMs + res.timing.fetchMs + res.timing.storeMs);
+          res.worker = slot.info;
           job.resolve(res);
         }
         if (slot.jobs.length === 0) {
@@ -386,7 +389,10 @@ export class WorkerPool implements Invoker {
     if (slot.jobs.length > 0 || slot.idleTimer) return;
     slot.worker.unref();
     slot.idleTimer = setTimeout(() => {
-      if (this.slots.size <= this.options.minWorkers) return;
+      // Workers already being stopped still count in `slots` until they exit.
+      let staying = 0;
+      for (const s of this.slots) if (!s.stopping) staying++;
+      if (staying <= this.options.minWorkers) return;
       const i = this.idle.indexOf(slot);
       if (i >= 0) this.idle.splice(i, 1);
       slot.stopping = 'idle';

@@ -57,8 +57,8 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
   const env = validateTaskEnvelope(raw);
   checkKeysConfined(env, ctx.keyPrefix);
   const inlineLimit = Math.min(env.inlineLimit, ctx.maxInlineBytes ?? Infinity);
-  const timing: Timing = { fetchMs: 0, runMs: 0, storeMs: 0 };
   let t0 = performance.now();
+  const timing: Timing = { fetchMs: 0, runMs: 0, storeMs: 0, startedAt: performance.timeOrigin + t0 };
 
   let fn: (...args: unknown[]) => unknown;
   let args: unknown[];
@@ -66,6 +66,7 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
     fn = await resolveFunction(env, ctx);
     // A module loaded on first use is a cold start, not part of this task's fetch time.
     t0 = performance.now();
+    timing.startedAt = performance.timeOrigin + t0;
     const ids = Object.keys(env.deps);
     const bytes = new Map<string, Uint8Array>();
     if (ids.length > 0) {

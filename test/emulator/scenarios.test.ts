@@ -5,13 +5,14 @@
  * on free loopback ports, and stops both afterwards.
  */
 import assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { Runtime, TaskTimeoutError } from 'volley';
+import { Runtime, type TaskFinishedEvent, TaskTimeoutError } from 'volley';
 import { makeS3Client } from '../../sdk/aws/clients.js';
 import { startEmulators, type Emulators } from '../../infra/emulators.js';
 import { makeRefs } from '../fixtures/nested-tasks.js';
-import { add, filled, nap } from '../fixtures/tasks.js';
+import { add, describe as describeValue, filled, nap } from '../fixtures/tasks.js';
 import { shout, spin } from '../fixtures/more-tasks.js';
 import { defineNestedScenarios } from '../nested-scenarios.js';
 import { defineScenarios } from '../scenarios.js';
@@ -45,6 +46,8 @@ defineScenarios({
   start: warmRuntime,
   matrixSize: 120,
   sleepScale: 0.5,
+  // serverless-offline runs the handler on this machine.
+  sharedDir: tmpdir(),
 });
 
 // Tasks that start tasks invoke the function themselves: nested invocations call back into serverless-offline.
@@ -116,6 +119,45 @@ describe('a task that never yields, on the emulators', () => {
       assert.equal(err.outcomeUnknown, false, 'the worker stopped the task and said so');
       assert.match(err.message, /timed out after 1000 ms and was stopped/);
       assert.equal(await rt.get(rt.remote(shout, 'after')), 'AFTER!');
+    } finally {
+      await rt.shutdown();
+    }
+  });
+});
+
+describe('watching a job on the emulators', () => {
+  it('names the sandbox that ran each task, with its memory and architecture, and counts the Lambda and S3 usage', async () => {
+    const rt = await new Runtime({ target: 'emulator', aws: emu!.aws, maxConcurrency: 4, timeline: true, summary: false }).ready();
+    const finished: TaskFinishedEvent[] = [];
+    rt.onEvent((e) => {
+      if (e.type === 'finished') finished.push(e);
+    });
+    try {
+      const out = rt.remote(filled, 50_000, 3); // a 400 KB result: the worker PUTs it
+      const seen = rt.remote(describeValue, out); // the worker GETs it
+      assert.equal(await rt.get(rt.remote(add, 1, 2)), 3);
+      assert.equal(await rt.get(seen), 'Float64Array(50000) sum=150000');
+      assert.equal((await rt.get(out)).length, 50_000); // the driver GETs it
+      assert.equal(finished.length, 3);
+      for (const e of finished) {
+        assert.equal(e.outcome, 'ok');
+        assert.ok(e.worker && e.worker.id.length > 0, 'the handler names its sandbox');
+        assert.equal(e.worker.memoryMB, 1024, "the function's memory, from serverless.yml");
+        assert.equal(e.worker.arch, process.arch === 'arm64' ? 'arm64' : 'x86_64');
+        assert.ok(Number.isFinite(e.startedAt));
+      }
+      const cost = await rt.cost();
+      assert.equal(cost.estimate, true, 'the emulators are priced as an estimate');
+      assert.equal(cost.lambda.requests, 3);
+      assert.deepEqual(
+        cost.lambda.byMemory.map((b) => b.memoryMB),
+        [1024],
+      );
+      assert.equal(cost.s3.putRequests, 1);
+      assert.equal(cost.s3.getRequests, 2);
+      const trace = await rt.timeline();
+      const tracks = new Set(trace.traceEvents.filter((e) => e.name === 'thread_name' && e.tid > 0).map((e) => e.args!.name));
+      assert.deepEqual(tracks, new Set(finished.map((e) => e.worker!.id)), 'one track per sandbox');
     } finally {
       await rt.shutdown();
     }

@@ -6,17 +6,20 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { builtinModules, createRequire } from 'node:module';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { projectRoot } from '../../infra/emulators.js';
 import { parseCli } from '../../infra/cli.js';
 import { UsageError } from 'volley';
 
+const AdmZip = createRequire(import.meta.url)('adm-zip') as new (file: string) => { getEntries(): { entryName: string; isDirectory: boolean; getData(): Buffer }[] };
+
 // biome-ignore lint/suspicious/noExplicitAny: CloudFormation properties are free-form; the assertions read them
 type Template = { Resources: Record<string, { Type: string; Properties: Record<string, any> }>; Outputs: Record<string, { Value: unknown }> };
 
 describe('the worker stack', () => {
-  it('packages offline with the bundle and nothing else, into a least-privilege template', () => {
+  it('packages offline with the bundle and nothing else, into a least-privilege template', async () => {
     const root = projectRoot();
     const r = spawnSync(process.execPath, [join(root, 'dist/infra/bin.js'), 'package', '--target', 'aws', '--stage', 'ci', '--memory', '2048'], {
       cwd: root,
@@ -27,6 +30,32 @@ describe('the worker stack', () => {
     assert.equal(r.status, 0, `volley package failed:\n${r.stdout}\n${r.stderr}`);
     const dir = join(root, '.volley/deploy/.serverless');
     const t = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
+
+    // The deployment package: the worker bundle and its source map, nothing else (no
+    // node_modules, no sources), and the bundle is the handler the template names.
+    const zip = new AdmZip(join(dir, 'volley.zip'));
+    const files = zip
+      .getEntries()
+      .filter((e) => !e.isDirectory)
+      .map((e) => e.entryName)
+      .sort();
+    assert.deepEqual(files, ['dist/lambda/worker.mjs', 'dist/lambda/worker.mjs.map']);
+    const worker = zip
+      .getEntries()
+      .find((e) => e.entryName === 'dist/lambda/worker.mjs')!
+      .getData()
+      .toString('utf8');
+    assert.match(worker, /export\s*\{[^}]*\bhandler\b[^}]*\}/, 'the bundle exports handler');
+    assert.match(worker, /"sleepTask"/, 'with the task modules of volley.config.json');
+    const imported = [...worker.matchAll(/^import\b[^;]*?\bfrom\s*["']([^"']+)["']/gm)].map((m) => m[1]!);
+    assert.ok(imported.length > 0);
+    assert.deepEqual(
+      imported.filter((m) => !builtinModules.includes(m.replace(/^node:/, ''))),
+      [],
+      'imports nothing but Node builtins: everything else is in the bundle',
+    );
+    const artifact = t.Resources.WorkerLambdaFunction!.Properties.Code;
+    assert.match(JSON.stringify(artifact), /volley\.zip/);
     const fn = t.Resources.WorkerLambdaFunction!.Properties;
     assert.match(fn.Runtime, /^nodejs2[02]\.x$/);
     assert.equal(fn.MemorySize, 2048);

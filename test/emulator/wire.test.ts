@@ -14,16 +14,29 @@ import { S3Store } from '../../sdk/aws/s3-store.js';
 import { bundleWorker } from '../../infra/bundle.js';
 import { startS3rver, projectRoot } from '../../infra/emulators.js';
 import { PROTOCOL_VERSION, type TaskEnvelope } from '../../sdk/protocol.js';
+import { execFile } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const BUCKET = 'volley-wire';
+const CLI_BUCKET = 'volley-cli';
 let s3rver: Awaited<ReturnType<typeof startS3rver>>;
 let store: S3Store;
+/** What the store's client sent, as `<command> <key> [if-none-match]`, recorded on the wire side of the SDK. */
+let sent: string[] = [];
 
 before(async () => {
-  s3rver = await startS3rver({ buckets: [BUCKET] });
+  s3rver = await startS3rver({ buckets: [BUCKET, CLI_BUCKET] });
   const client = makeS3Client({ region: 'us-east-1', endpoint: s3rver.endpoint, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, maxSockets: 8, forcePathStyle: true });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const req = args.request as { headers?: Record<string, string> };
+      const input = args.input as { Key?: string };
+      sent.push([context.commandName, input.Key, req.headers?.['if-none-match']].filter(Boolean).join(' '));
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'recordRequests' },
+  );
   store = new S3Store(client, BUCKET, { multipartThresholdBytes: 5 * 1024 * 1024, partSizeBytes: 5 * 1024 * 1024 });
 });
 after(async () => {
@@ -38,22 +51,32 @@ function bytes(n: number, seed: number): Uint8Array<ArrayBuffer> {
 }
 
 describe('S3 store on s3rver', () => {
-  it('round-trips small and multipart objects byte for byte', async () => {
+  it('round-trips small objects in one PUT and large ones in parts, byte for byte, both written once', async () => {
     const small = bytes(1000, 1);
     const large = bytes(12 * 1024 * 1024 + 7, 2); // three parts through lib-storage
+    sent = [];
     await store.put('volley/jobs/j1/small', small);
     await store.put('volley/jobs/j1/large', large);
+    assert.deepEqual(sent, [
+      'PutObjectCommand volley/jobs/j1/small *',
+      'CreateMultipartUploadCommand volley/jobs/j1/large',
+      'UploadPartCommand volley/jobs/j1/large',
+      'UploadPartCommand volley/jobs/j1/large',
+      'UploadPartCommand volley/jobs/j1/large',
+      'CompleteMultipartUploadCommand volley/jobs/j1/large *',
+    ]);
     assert.deepEqual(await store.get('volley/jobs/j1/small'), small);
     const back = await store.get('volley/jobs/j1/large');
     assert.equal(back.byteLength, large.byteLength);
     assert.ok(Buffer.from(back).equals(Buffer.from(large)));
   });
 
-  it('a second write of the same key is harmless (the task result of a retried execution)', async () => {
-    const b = bytes(3000, 3);
-    await store.put('volley/jobs/j1/result', b);
-    await store.put('volley/jobs/j1/result', b);
-    assert.deepEqual(await store.get('volley/jobs/j1/result'), b);
+  // s3rver ignores If-None-Match (test/unit/s3-store.test.ts checks write-once against a fake
+  // that honours it); on such an endpoint the last write of a key wins, whole.
+  it('a second write of a key on an endpoint without conditional writes replaces the object whole', async () => {
+    await store.put('volley/jobs/j1/result', bytes(3000, 3));
+    await store.put('volley/jobs/j1/result', bytes(2000, 4));
+    assert.deepEqual(await store.get('volley/jobs/j1/result'), bytes(2000, 4));
   });
 
   it("removes one job's objects and leaves the others", async () => {
@@ -74,6 +97,35 @@ describe('S3 store on s3rver', () => {
 
   it('a missing object is an ObjectStoreError that says why it may be gone', async () => {
     await assert.rejects(store.get('volley/jobs/none/x'), (e: unknown) => e instanceof ObjectStoreError && /lifecycle expiry/.test(e.message) && e.key === 'volley/jobs/none/x');
+  });
+});
+
+/** Runs `volley <args>` (the built CLI) and resolves with its exit code and output. */
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [join(projectRoot(), 'dist/infra/bin.js'), ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+    );
+  });
+}
+
+describe('volley cleanup against s3rver', () => {
+  it("removes one job's objects with --job, then everything volley wrote with --all", async () => {
+    const other = new S3Store(store.client, CLI_BUCKET, { multipartThresholdBytes: 5 * 1024 * 1024 });
+    for (const k of ['volley/jobs/a/1', 'volley/jobs/a/2', 'volley/jobs/b/1', 'not-volley/keep']) await other.put(k, bytes(10, 1));
+    const env = { VOLLEY_S3_ENDPOINT: s3rver.endpoint, VOLLEY_LAMBDA_ENDPOINT: 'http://127.0.0.1:9', VOLLEY_BUCKET: CLI_BUCKET };
+    const keys = async () => ((await store.client.send(new ListObjectsV2Command({ Bucket: CLI_BUCKET }))).Contents ?? []).map((o) => o.Key!).sort();
+    const one = await cli(['cleanup', '--target', 'emulator', '--job', 'a'], env);
+    assert.equal(one.code, 0, one.out);
+    assert.match(one.out, /removed 2 object\(s\) under s3:\/\/volley-cli\/volley\/jobs\/a\//);
+    assert.deepEqual(await keys(), ['not-volley/keep', 'volley/jobs/b/1']);
+    const all = await cli(['cleanup', '--target', 'emulator', '--all'], env);
+    assert.equal(all.code, 0, all.out);
+    assert.match(all.out, /removed 1 object\(s\) under s3:\/\/volley-cli\/volley\//);
+    assert.deepEqual(await keys(), ['not-volley/keep'], 'only what volley wrote');
+    const missing = await cli(['cleanup', '--target', 'emulator'], env);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.out, /volley cleanup needs one of --job ID .* or --all/);
   });
 });
 
@@ -154,14 +206,34 @@ describe('Lambda invoker over HTTP', () => {
     }
   });
 
-  it('stops waiting after timeoutMs + grace when the function never answers', async () => {
+  it('stops waiting exactly timeoutMs + grace after the call when the function never answers', async (t) => {
     const fake = await fakeLambda(() => ({ status: 200, body: ok('x') }));
     fake.server.removeAllListeners('request');
-    fake.server.on('request', () => {}); // never answers
+    const arrived = new Promise<void>((r) => fake.server.on('request', () => r())); // never answers
     const inv = invokerFor(fake.endpoint, { invokeGraceMs: 100 });
+    // The deadline's timer is faked: the test moves the clock, so nothing depends on how fast
+    // this machine is, and a missing deadline fails the test instead of hanging it.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
     try {
-      await assert.rejects(inv.invoke(envelope('slow'), { timeoutMs: 200, memoryMB: 1024 }), (e: unknown) => e instanceof TaskTimeoutError && e.timeoutMs === 200);
+      let outcome: unknown = 'pending';
+      const call = inv.invoke(envelope('slow'), { timeoutMs: 200, memoryMB: 1024 }).then(
+        () => (outcome = 'answered'),
+        (e: unknown) => (outcome = e),
+      );
+      await arrived;
+      t.mock.timers.tick(299);
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      assert.equal(outcome, 'pending', 'still waiting 1 ms before the deadline');
+      t.mock.timers.tick(1);
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      const state = (): unknown => outcome;
+      assert.notEqual(state(), 'pending', 'given up at the deadline');
+      const err = await call;
+      assert.ok(err instanceof TaskTimeoutError, `expected TaskTimeoutError, got ${String(err)}`);
+      assert.equal(err.timeoutMs, 200);
+      assert.match(err.logs ?? '', /no answer from Lambda function volley-test-worker within 300 ms/);
     } finally {
+      t.mock.timers.reset();
       await inv.close();
       fake.server.closeAllConnections();
       fake.server.close();

@@ -3,9 +3,18 @@
  * complete, because a task blocked in get/wait does not hold a worker slot its children need.
  */
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Runtime } from 'volley';
-import { treeSum } from '../fixtures/nested-tasks.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Runtime, TaskCancelledError } from 'volley';
+import { awaitCancellable, childThenFail, startWithPredicate, treeSum } from '../fixtures/nested-tasks.js';
+
+/** Waits (polling, no time limit of its own: the test runner's bounds it) until `file` holds `line`. */
+async function untilLine(file: string, line: string): Promise<void> {
+  while (!(existsSync(file) && readFileSync(file, 'utf8').split('\n').includes(line))) await sleep(20);
+}
 import { defineNestedScenarios } from '../nested-scenarios.js';
 
 defineNestedScenarios({
@@ -35,6 +44,42 @@ describe('nested tasks on the embedded runtime', () => {
       const xs = Array.from({ length: 64 }, (_, i) => i);
       // A parent blocked with its own children batched behind it on its worker would deadlock; the deadline turns that into a failure.
       assert.equal(await rt.get(rt.remote(treeSum, xs, 2), { timeoutMs: 120_000 }), 2016);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  it('cancel({ recursive: true }) of a parent reaches the nested task it started and is waiting for', async () => {
+    const rt = await new Runtime({ local: { maxWorkers: 2 } }).ready();
+    try {
+      const file = join(mkdtempSync(join(tmpdir(), 'volley-nested-cancel-')), 'child');
+      const parent = rt.remote(awaitCancellable, file);
+      await untilLine(file, 'started');
+      rt.cancel(parent, { recursive: true });
+      await assert.rejects(rt.get(parent), TaskCancelledError);
+      // The child's signal was aborted: it records why and returns.
+      await untilLine(file, 'aborted: TaskCancelledError');
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  it("a retried parent's second run starts its own children (ids under the run), not the first run's again", async () => {
+    const rt = await new Runtime({ local: { maxWorkers: 2 }, retryBaseDelayMs: 1, retryMaxDelayMs: 2 }).ready();
+    try {
+      // Run 1 squares 2 and fails; run 2 squares 3. Reusing run 1's child would give 4.
+      assert.equal(await rt.get(rt.remote(childThenFail)), 9);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  it('a nested .remote() with retryExceptions as a function is refused at the call, naming the fix', async () => {
+    const rt = await new Runtime({ local: { maxWorkers: 1 } }).ready();
+    try {
+      const said = await rt.get(rt.remote(startWithPredicate));
+      assert.match(said, /^UsageError: square\.remote\(\) inside a task on the embedded runtime cannot take retryExceptions as a function/);
+      assert.match(said, /retryExceptions: \['MyError'\]/);
     } finally {
       await rt.shutdown();
     }

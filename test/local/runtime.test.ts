@@ -1,8 +1,40 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { after, describe, it } from 'node:test';
 import { DuplicateTaskError, Runtime, UsageError, WorkerCrashedError, get, init, put, remote, shutdown, wait } from 'volley';
-import { add, countCalls, crash, inc, nap, quickUnless } from '../fixtures/tasks.js';
+import { add, byOptionName, countCalls, crash, gate, inc, nap, quickUnless, rendezvous } from '../fixtures/tasks.js';
 import { TaskTimeoutError } from 'volley';
+
+interface PoolView {
+  stats(): { alive: number; started: number; busy: number; queued: number };
+  slots: Set<{ worker: Worker }>;
+}
+
+/** The embedded runtime's worker pool (internal), to see its threads. */
+async function poolOf(rt: Runtime): Promise<PoolView> {
+  return (await (rt as unknown as { starting: Promise<{ pool: PoolView }> }).starting).pool;
+}
+
+const workersOf = (pool: PoolView): Worker[] => [...pool.slots].map((s) => s.worker);
+
+/** Awaits `p` while keeping the process alive: idle workers and their timers are unref'd. */
+async function held<T>(p: Promise<T>): Promise<T> {
+  const t = setInterval(() => {}, 1000);
+  try {
+    return await p;
+  } finally {
+    clearInterval(t);
+  }
+}
+
+/** Waits, by turns of the event loop and not by a clock, until `cond()` holds. */
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 1));
+}
 
 describe('the default runtime (top-level API)', () => {
   after(() => shutdown());
@@ -50,6 +82,18 @@ describe('the default runtime (top-level API)', () => {
       () => remote(add as never, { timeout: 3 } as never),
       (e: unknown) => e instanceof UsageError && /valid options are: name, timeoutMs, memoryMB/.test(e.message),
     );
+  });
+
+  it('remote(fn, { name }) names a task, and .options() cannot rename it', async () => {
+    assert.equal(byOptionName.taskName, 'doubleByName');
+    assert.equal(await get(byOptionName.remote(21)), 42);
+    assert.equal(await get(byOptionName.options({ timeoutMs: 5000 }).remote(4)), 8);
+    assert.equal(byOptionName.options({ timeoutMs: 5000 }).taskName, 'doubleByName');
+    assert.throws(
+      () => byOptionName.options({ name: 'other' } as never),
+      (e: unknown) => e instanceof UsageError && /doubleByName\.options\(\) cannot change the task name/.test(e.message) && /remote\(fn, \{ name \}\)/.test(e.message),
+    );
+    await shutdown();
   });
 });
 
@@ -130,22 +174,121 @@ describe('the embedded runtime', () => {
 
   it('grows the pool on demand up to maxWorkers and reclaims idle workers', async () => {
     const rt = start({ local: { maxWorkers: 3, idleTimeoutMs: 200 } });
-    const pool = (await (rt as unknown as { starting: Promise<{ pool: { stats(): { alive: number; started: number } } }> }).starting).pool;
+    const pool = await poolOf(rt);
     assert.equal(pool.stats().alive, 0, 'no worker before the first task');
-    await rt.get(Array.from({ length: 6 }, (_, i) => rt.remote(nap, 150, `n${i}`)));
+    const dir = mkdtempSync(join(tmpdir(), 'volley-grow-'));
+    try {
+      // Six tasks that each wait for three to have started: three threads, never a fourth.
+      const seen = await rt.get(Array.from({ length: 6 }, (_, i) => rt.remote(rendezvous, dir, `t${i}`, 3)));
+      assert.ok(
+        seen.every((n) => n >= 3),
+        `each saw at least three side by side: ${seen.join(', ')}`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     assert.equal(pool.stats().started, 3);
-    await new Promise((r) => setTimeout(r, 600));
+    const workers = workersOf(pool);
+    await held(Promise.all(workers.map((w) => once(w, 'exit'))));
     assert.equal(pool.stats().alive, 0, 'idle workers were stopped');
     assert.equal(await rt.get(rt.remote(add, 1, 2)), 3);
+    assert.equal(pool.stats().started, 4, 'a new task starts a new worker');
+  });
+
+  it('keeps minWorkers threads from the start, and past the idle timeout', async () => {
+    const rt = start({ local: { maxWorkers: 3, minWorkers: 2, idleTimeoutMs: 20 } });
+    const pool = await poolOf(rt);
+    assert.equal(pool.stats().started, 2, 'started before any task');
+    const dir = mkdtempSync(join(tmpdir(), 'volley-min-'));
+    try {
+      await rt.get(Array.from({ length: 3 }, (_, i) => rt.remote(rendezvous, dir, `t${i}`, 3)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.equal(pool.stats().alive, 3);
+    // The third goes when idle; the two others stay however long the pool waits.
+    const workers = workersOf(pool);
+    await held(Promise.race(workers.map((w) => once(w, 'exit'))));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(pool.stats().alive, 2);
+    assert.equal(workers.filter((w) => w.threadId !== -1).length, 2);
+  });
+
+  it('a task past its timeout is stopped with its thread, which the pool replaces', { timeout: 60_000 }, async () => {
+    const rt = start({ local: { maxWorkers: 1 } });
+    const pool = await poolOf(rt);
+    const ref = rt.remote(quickUnless.options({ timeoutMs: 300 }), 1, 1, 'hang');
+    await until(() => pool.stats().busy === 1);
+    const [worker] = workersOf(pool);
+    const exited = once(worker!, 'exit');
+    const err = await rt.get(ref).catch((e: unknown) => e);
+    assert.ok(err instanceof TaskTimeoutError && err.timeoutMs === 300, String(err));
+    await exited; // a thread left running would never exit: the test times out instead
+    assert.equal(worker!.threadId, -1);
+    assert.equal(await rt.get(rt.remote(inc, 1)), 2, 'the next task runs on a new thread');
+    assert.equal(pool.stats().started, 2);
   });
 
   it('shutdown stops every worker thread it started', async () => {
-    const before = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;
     const rt = new Runtime({ local: { maxWorkers: 4 } });
-    await rt.get([1, 2, 3, 4].map((ms) => rt.remote(nap, ms * 20, 'x')));
-    assert.ok(process.getActiveResourcesInfo().length > 0);
-    await rt.shutdown();
-    const afterCount = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;
-    assert.equal(afterCount, before);
+    const pool = await poolOf(rt);
+    const dir = mkdtempSync(join(tmpdir(), 'volley-stop-'));
+    try {
+      await rt.get([1, 2, 3, 4].map((i) => rt.remote(rendezvous, dir, `t${i}`, 4)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const workers = workersOf(pool);
+    try {
+      assert.equal(workers.length, 4);
+      assert.ok(
+        workers.every((w) => w.threadId > 0),
+        "alive (idle, unref'd) before shutdown",
+      );
+      await rt.shutdown();
+      assert.deepEqual(
+        workers.map((w) => w.threadId),
+        [-1, -1, -1, -1],
+        'every thread has exited when shutdown() resolves',
+      );
+    } finally {
+      await Promise.all(workers.map((w) => w.terminate())); // no-op unless the assertion failed
+    }
+  });
+
+  it('shutdown with tasks running and queued fails them all with a UsageError and stops the threads', async () => {
+    const rt = new Runtime({ local: { maxWorkers: 2 } });
+    const pool = await poolOf(rt);
+    const dir = mkdtempSync(join(tmpdir(), 'volley-gate-'));
+    let workers: Worker[] = [];
+    try {
+      const refs = [0, 1, 2, 3, 4].map((i) => rt.remote(gate, join(dir, 'never'), `g${i}`));
+      await until(() => pool.stats().busy === 2);
+      workers = workersOf(pool);
+      assert.equal(pool.stats().queued, 3, 'two running, three queued');
+      const results = refs.map((r) =>
+        rt.get(r).then(
+          () => 'ran',
+          (e: unknown) => e,
+        ),
+      );
+      await rt.shutdown();
+      for (const r of await Promise.all(results)) {
+        assert.ok(r instanceof UsageError && /the runtime was shut down before this task finished/.test(r.message), String(r));
+      }
+      assert.deepEqual(
+        workers.map((w) => w.threadId),
+        [-1, -1],
+      );
+      // Nothing ran on after shutdown: opening the gate now changes nothing.
+      writeFileSync(join(dir, 'never'), '');
+      assert.throws(
+        () => rt.remote(inc, 1),
+        (e: unknown) => e instanceof UsageError && /after shutdown\(\)/.test(e.message),
+      );
+    } finally {
+      await Promise.all(workers.map((w) => w.terminate())); // no-op unless an assertion failed
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { Runtime } from 'volley';
 import { defineScenarios } from '../scenarios.js';
 
@@ -6,4 +7,5 @@ defineScenarios({
   start: () => new Runtime({ local: { maxWorkers: 16 } }).ready(),
   matrixSize: 150,
   sleepScale: 0.3,
+  sharedDir: tmpdir(),
 });

@@ -28,6 +28,11 @@ class CountingStore implements ObjectStore {
   }
 }
 
+/** Lets every pending promise chain and I/O callback of the in-process backend run. */
+async function turns(n = 20): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+}
+
 /** Runs tasks in-process; with `manual`, each invocation waits until released. */
 function fakeBackend(opts: { maxConcurrency?: number; manual?: boolean } = {}) {
   const shared = new MemoryStore();
@@ -77,13 +82,13 @@ describe('orchestrator', () => {
       ['inc', 'inc'],
     );
     f.held.shift()!(); // a finishes, b is still running
-    await new Promise((r) => setTimeout(r, 5));
+    await turns(); // every in-process step that can run has run: no clock involved
     assert.deepEqual(
       f.invoked.map((e) => e.fn),
       ['inc', 'inc'],
     );
     await f.release();
-    await new Promise((r) => setTimeout(r, 5));
+    await turns(); // every in-process step that can run has run: no clock involved
     assert.deepEqual(
       f.invoked.map((e) => e.fn),
       ['inc', 'inc', 'add'],

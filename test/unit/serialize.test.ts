@@ -153,9 +153,61 @@ describe('serialization', () => {
     assert.equal((decode(encode(extra)) as typeof extra).note, 'x');
   });
 
-  it('does not copy argument structures that hold no refs', () => {
-    const arr = [1, 2, 3];
-    const bytes = encodeArgs([arr], () => assert.fail('no refs here'));
-    assert.deepEqual(decode(bytes), [[1, 2, 3]]);
+  it('refuses refs inside a Map or Set at the call site, naming the path (they would not be resolved)', () => {
+    const r = new ObjectRef('a-1', owner);
+    const refused = (args: unknown[], path: string, where: string) =>
+      assert.throws(
+        () => encodeArgs(args, () => undefined),
+        (e: unknown) => e instanceof SerializationError && e.path === path && e.message.includes(`an ObjectRef inside ${where}`) && /build the Map or Set in the task/.test(e.message),
+        `for ${path}`,
+      );
+    refused([new Map([['k', r]])], 'args[0].get("k")', 'a Map');
+    refused([1, new Map([[r, 1]])], 'args[1].<key 0>', 'a Map');
+    refused([{ s: new Set([1, r]) }], 'args[0].s.<item 1>', 'a Set');
+    refused([new Map([['k', { deep: [r] }]])], 'args[0].get("k").deep[0]', 'a Map');
+    // The same ref also among the arguments, or a structure holding it seen there first.
+    refused([r, new Set([r])], 'args[1].<item 0>', 'a Set');
+    const holder = { list: [r] };
+    refused([holder, new Map([['h', holder]])], 'args[1].get("h")', 'a Map');
+    // Refs beside a Map are fine, and a Map without refs still travels.
+    const found: string[] = [];
+    const bytes = encodeArgs([r, new Map([['k', [1, 2]]]), new Set(['x'])], (ref, path) => found.push(`${ref.id}@${path}`));
+    assert.deepEqual(found, ['a-1@args[0]']);
+    assert.deepEqual(
+      decode(bytes, () => 'ONE'),
+      ['ONE', new Map([['k', [1, 2]]]), new Set(['x'])],
+    );
+  });
+
+  it('round-trips a Set that contains itself', () => {
+    const s = new Set<unknown>([1]);
+    s.add(s);
+    const back = decode(encode({ s })) as { s: Set<unknown> };
+    assert.ok(back.s.has(back.s));
+    assert.ok(back.s.has(1));
+  });
+
+  it('does not copy argument arrays that hold no refs (only arrays with a ref inside are copied)', () => {
+    const inner = [1, 2, 3];
+    const outer = [inner, [4], { x: [5] }];
+    const mine = new Set<unknown>([inner, outer, outer[1], (outer[2] as { x: unknown }).x]);
+    const slice = Array.prototype.slice;
+    let copied = 0;
+    Array.prototype.slice = function (this: unknown[], ...a: [number?, number?]) {
+      if (mine.has(this)) copied++;
+      return slice.apply(this, a);
+    };
+    try {
+      const bytes = encodeArgs([outer, new Float64Array(4)], () => assert.fail('no refs here'));
+      assert.deepEqual(decode(bytes), [[[1, 2, 3], [4], { x: [5] }], new Float64Array(4)]);
+      assert.equal(copied, 0, 'no input array was copied');
+      const r = new ObjectRef('a-1', owner);
+      const withRef = [1, [r]];
+      mine.add(withRef);
+      encodeArgs([withRef], () => undefined);
+      assert.equal(copied, 1, 'the array holding a ref is copied (the count sees copies)');
+    } finally {
+      Array.prototype.slice = slice;
+    }
   });
 });
