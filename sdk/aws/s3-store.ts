@@ -32,7 +32,7 @@ export interface S3StoreOptions {
   rangeBytes?: number;
   /** Ranged GETs in flight at once. Default: 4. */
   rangeConcurrency?: number;
-  /** Deadline of one ranged GET, answer and body, ms. Default: 60000. */
+  /** Deadline of one ranged GET, answer and body, ms (on top of the client's connection, answer and idle deadlines). Default: 60000, as s3RequestTimeoutMs. */
   rangeTimeoutMs?: number;
 }
 
