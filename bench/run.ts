@@ -55,7 +55,7 @@ async function main(o: BenchOptions): Promise<void> {
   }
   progress.end();
 
-  const awsPath = o.emulator ? await runAwsPath(o.quick ? 1 : o.runs, o.quick ? 2000 : 5000, log) : undefined;
+  const awsPath = o.emulator ? await runAwsPath(o.quick ? 1 : o.runs, o.quick ? 2000 : 5000, log, o.quick ? '8' : '8,100') : undefined;
 
   const figures = aggregate(results);
   const targets = judge(figures);
