@@ -81,6 +81,8 @@ interface Task {
   rebuilds?: number;
   /** Set while a retry waits out its backoff. */
   retryTimer?: NodeJS.Timeout;
+  /** The last run's error result, kept only while events are listened to (its worker and timing). */
+  lastResult?: ResultEnvelope;
   /** Ids of the tasks it started (nested tasks), for cancel({ recursive }). */
   children?: string[];
   /** When it was submitted and dispatched (performance.now()); set only while events are listened to. */
@@ -706,6 +708,8 @@ export class Runtime {
     if (res && res.kind !== 'error') this.complete(task, res);
     else if (res) {
       addTiming(this.statsByFn, task.fn, res.timing);
+      // Kept for the finished event: which worker ran the last run, and its timing.
+      if (this.hub.emit) task.lastResult = res;
       this.runFailed(task, (outcomeOf(task.fn, task.id, res) as { error: TaskError }).error);
     } else {
       const failure = invokeFailure(task.fn, task.id, err);
@@ -820,7 +824,7 @@ export class Runtime {
     if (task.done || !entry) return;
     this.taskDone(task);
     const emit = this.hub.emit;
-    if (emit) this.emitFinished(emit, task, outcomeOfError(err), undefined, err);
+    if (emit) this.emitFinished(emit, task, outcomeOfError(err), task.lastResult, err);
     this.settleFailed(entry, err);
   }
 
