@@ -68,6 +68,8 @@ export interface ActorClass<C extends AnyClass> {
   readonly className: string;
   /** Options given to remote() and options(). */
   readonly actorOptions: Readonly<ActorOptions>;
+  /** @internal starts an actor on a given runtime (`rt.actor(X, ...args)`). */
+  readonly startOn: (rt: Runtime, args: unknown[]) => ActorHandle<InstanceType<C>>;
 }
 
 const HANDLE = Symbol.for('volley.actorHandle');
@@ -134,6 +136,7 @@ function makeActorClass<C extends AnyClass>(cls: C, def: TaskDefinition, methods
     className: cls.name,
     actorOptions: Object.freeze({ ...opts }),
     remote: (...args: unknown[]) => createActor(runtimeOf(), cls, def, methods, opts, args) as ActorHandle<InstanceType<C>>,
+    startOn: (rt: Runtime, args: unknown[]) => createActor(rt, cls, def, methods, opts, args) as ActorHandle<InstanceType<C>>,
     options: (overrides: ActorOptions) => {
       const o = checkActorOptions(`${cls.name}.options()`, overrides);
       return makeActorClass<C>(cls, def, methods, { ...opts, ...o.actor }, runtimeOf);

@@ -39,6 +39,8 @@ import { decode, encode, encodeArgs } from './serialize.js';
 import type { AnyFunction, RemoteArgs, RemoteFunction } from './task-types.js';
 import { createBackend } from './targets.js';
 import { setLongTimeout } from './timers.js';
+import type { ActorClass, ActorHandle } from './actor.js';
+import type { AnyClass } from './worker/actor.js';
 
 export type { GetOptions, Values, WaitOptions, WaitResult } from './checks.js';
 export type { TaskStats } from './results.js';
@@ -182,6 +184,12 @@ export class Runtime {
   /** Submits a task (what `rf.remote(...args)` does on the default runtime). */
   remote<F extends AnyFunction>(rf: RemoteFunction<F>, ...args: RemoteArgs<Parameters<F>>): ObjectRef<Awaited<ReturnType<F>>> {
     return this.submit(rf.definition, rf.taskOptions, args as unknown[]) as ObjectRef<Awaited<ReturnType<F>>>;
+  }
+
+  /** Starts an actor on this runtime (what `X.remote(...args)` does on the default runtime). */
+  actor<C extends AnyClass>(actorClass: ActorClass<C>, ...args: RemoteArgs<ConstructorParameters<C>>): ActorHandle<InstanceType<C>> {
+    this.checkOpen(`${actorClass.className}.remote()`);
+    return actorClass.startOn(this, args as unknown[]);
   }
 
   /**

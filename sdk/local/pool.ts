@@ -457,6 +457,8 @@ export class WorkerPool implements Invoker {
     const { job, again } = this.takeFailed(slot);
     if (!job) return;
     slot.stopping = 'timeout';
+    // An actor's instance goes with its worker: its next call (a restart) needs another.
+    if (slot.actor !== undefined && this.dedicated.get(slot.actor) === slot) this.dedicated.delete(slot.actor);
     void slot.worker.terminate();
     job.reject(new TaskTimeoutError(job.env.fn, job.env.taskId, job.timeoutMs));
     this.requeue(again);

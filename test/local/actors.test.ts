@@ -160,7 +160,7 @@ describe('actors on the embedded runtime', () => {
 
   it('an actor class cannot be called or constructed directly, and a handle has only the methods', () => {
     const c = Counter.remote(0);
-    assert.deepEqual(Object.keys(c).sort(), ['add', 'addLater', 'addThenThrow', 'exitWorker', 'hang', 'history', 'keepFunction', 'read', 'where']);
+    assert.deepEqual(Object.keys(c).sort(), ['add', 'addLater', 'addRandom', 'addThenThrow', 'exitWorker', 'hang', 'history', 'keepFunction', 'read', 'where']);
     assert.throws(() => (Counter as unknown as () => void)(), TypeError);
     assert.throws(() => remote(class Counter {}), /two tasks are named "actor:Counter"/);
     kill(c);
