@@ -7,8 +7,8 @@
  */
 import { Matrix, get, init, isWorker, kill, remote, seededRandom, shutdown } from 'volley';
 
-export const Counter = remote(
-  class Counter {
+export const ClickCounter = remote(
+  class ClickCounter {
     count = 0;
     add(n: number): number {
       this.count += n;
@@ -43,7 +43,7 @@ export const gradient = remote(function gradient(size: number, seed: number): Ma
 
 async function main(): Promise<void> {
   await init();
-  const counter = Counter.remote();
+  const counter = ClickCounter.remote();
   const refs = [1, 2, 3, 4, 5].map((n) => counter.add.remote(n));
   console.log(`counter after each call: ${(await get(refs)).join(', ')}`);
 

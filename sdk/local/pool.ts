@@ -18,6 +18,8 @@
  *   dies or times out, that task fails, and the batch's other tasks whose results had not
  *   arrived go back to the front of the queue (a short task may then run twice: results lost
  *   with a dead worker are recomputed, never invented).
+ * - an actor's calls (invoke options with an `affinity`) go to one worker dedicated to it,
+ *   which holds its instance and runs nothing else until it is released or dies.
  *
  * Hand-written rather than built on tinypool or piscina: those pools cannot grow by the
  * start-up policy above, answer a worker's object-store requests while a task runs, or tell
