@@ -49,14 +49,15 @@ class ConditionalStore implements ObjectStore {
   }
 }
 
-const JOB = 'jobs/j1/';
+const RUN = 'j1/run0123456789abcdef';
+const JOB = `jobs/${RUN}/`;
 let tasks = 0;
 function call(spec: Omit<ActorCallSpec, 'id' | 'mode'>, args: unknown[], id = 'Counter-x'): TaskEnvelope {
   const taskId = `actor:Counter-${++tasks}`;
   return {
     v: PROTOCOL_VERSION,
     kind: 'task',
-    job: 'j1',
+    job: RUN,
     taskId,
     fn: 'actor:Counter',
     args: { kind: 'inline', bytes: encodeArgs([{ ...spec, id, mode: 'store' }, args], () => undefined) },
@@ -66,7 +67,7 @@ function call(spec: Omit<ActorCallSpec, 'id' | 'mode'>, args: unknown[], id = 'C
   };
 }
 
-function valueOf(res: ResultEnvelope): unknown {
+function answerOf(res: ResultEnvelope): unknown {
   if (res.kind === 'error') throw new Error(`${res.error.name}: ${res.error.message}`);
   assert.equal(res.kind, 'value');
   return decode((res as { bytes: Uint8Array }).bytes);
@@ -81,14 +82,14 @@ describe('actor state in a store with conditional writes', () => {
   it('a duplicated invocation of a call answers the committed result and never commits twice', async () => {
     const store = new ConditionalStore();
     coldSandbox();
-    valueOf(await executeTask(call({ seq: 0, from: -1 }, [0]), { store }));
+    answerOf(await executeTask(call({ seq: 0, from: -1 }, [0]), { store, keyPrefix: '' }));
     const env = call({ seq: 1, from: 0, method: 'addRandom' }, []);
-    const first = valueOf(await executeTask(env, { store })) as number;
+    const first = answerOf(await executeTask(env, { store, keyPrefix: '' })) as number;
     coldSandbox();
     // The same event again (a retry after a lost response, or a duplicate delivery).
-    const second = valueOf(await executeTask(env, { store })) as number;
+    const second = answerOf(await executeTask(env, { store, keyPrefix: '' })) as number;
     assert.equal(second, first, 'the duplicate answers what the first committed');
-    const next = valueOf(await executeTask(call({ seq: 2, from: 1, method: 'read' }, []), { store }));
+    const next = answerOf(await executeTask(call({ seq: 2, from: 1, method: 'read' }, []), { store, keyPrefix: '' }));
     assert.equal(next, first, "the state is the first run's, applied once");
     assert.equal([...store.objects.keys()].filter((k) => k.includes('/actors/')).length, 3);
   });
@@ -96,61 +97,61 @@ describe('actor state in a store with conditional writes', () => {
   it('two invocations of one call racing from the same version do not fork the state', async () => {
     const store = new ConditionalStore();
     coldSandbox();
-    valueOf(await executeTask(call({ seq: 0, from: -1 }, [0]), { store }));
+    answerOf(await executeTask(call({ seq: 0, from: -1 }, [0]), { store, keyPrefix: '' }));
     const env = call({ seq: 1, from: 0, method: 'addRandom' }, []);
-    const [a, b] = await Promise.all([executeTask(env, { store }), executeTask(env, { store })]);
-    assert.equal(valueOf(a), valueOf(b));
+    const [a, b] = await Promise.all([executeTask(env, { store, keyPrefix: '' }), executeTask(env, { store, keyPrefix: '' })]);
+    assert.equal(answerOf(a), answerOf(b));
     coldSandbox();
-    assert.equal(valueOf(await executeTask(call({ seq: 2, from: 1, method: 'read' }, []), { store })), valueOf(a));
+    assert.equal(answerOf(await executeTask(call({ seq: 2, from: 1, method: 'read' }, []), { store, keyPrefix: '' })), answerOf(a));
   });
 
   it('a method that throws commits its changes with the error; its duplicate throws the same error', async () => {
     const store = new ConditionalStore();
     coldSandbox();
-    await executeTask(call({ seq: 0, from: -1 }, [1]), { store });
+    await executeTask(call({ seq: 0, from: -1 }, [1]), { store, keyPrefix: '' });
     const env = call({ seq: 1, from: 0, method: 'addThenThrow' }, [5]);
-    const r1 = await executeTask(env, { store });
-    const r2 = await executeTask(env, { store });
+    const r1 = await executeTask(env, { store, keyPrefix: '' });
+    const r2 = await executeTask(env, { store, keyPrefix: '' });
     assert.ok(r1.kind === 'error' && r2.kind === 'error');
     assert.equal(r2.error.message, r1.error.message);
-    assert.equal(valueOf(await executeTask(call({ seq: 2, from: 1, method: 'read' }, []), { store })), 6);
+    assert.equal(answerOf(await executeTask(call({ seq: 2, from: 1, method: 'read' }, []), { store, keyPrefix: '' })), 6);
   });
 
   it('a warm sandbox keeps its instance only when the call starts from its own last commit', async () => {
     const store = new ConditionalStore();
     coldSandbox();
-    await executeTask(call({ seq: 0, from: -1 }, [0]), { store });
-    await executeTask(call({ seq: 1, from: 0, method: 'add' }, [1]), { store });
+    await executeTask(call({ seq: 0, from: -1 }, [0]), { store, keyPrefix: '' });
+    await executeTask(call({ seq: 1, from: 0, method: 'add' }, [1]), { store, keyPrefix: '' });
     let gets = store.gets;
-    assert.equal(valueOf(await executeTask(call({ seq: 2, from: 1, method: 'add' }, [1]), { store })), 2);
+    assert.equal(answerOf(await executeTask(call({ seq: 2, from: 1, method: 'add' }, [1]), { store, keyPrefix: '' })), 2);
     assert.equal(store.gets, gets, 'warm: no state read');
     // Another sandbox moves the actor on (versions 3 and 4); this one still holds version 2.
     const other = new Map((globalThis as unknown as Record<symbol, Map<string, unknown>>)[Symbol.for('volley.actors')]);
     coldSandbox();
-    await executeTask(call({ seq: 3, from: 2, method: 'add' }, [10]), { store });
+    await executeTask(call({ seq: 3, from: 2, method: 'add' }, [10]), { store, keyPrefix: '' });
     (globalThis as unknown as Record<symbol, Map<string, unknown>>)[Symbol.for('volley.actors')] = other;
     gets = store.gets;
-    assert.equal(valueOf(await executeTask(call({ seq: 4, from: 3, method: 'add' }, [1]), { store })), 13, 'the stale instance was not used');
+    assert.equal(answerOf(await executeTask(call({ seq: 4, from: 3, method: 'add' }, [1]), { store, keyPrefix: '' })), 13, 'the stale instance was not used');
     assert.equal(store.gets, gets + 1, 'the stored version was read');
   });
 
   it('a call that did not run is a link to the version before it', async () => {
     const store = new ConditionalStore();
     coldSandbox();
-    await executeTask(call({ seq: 0, from: -1 }, [4]), { store });
+    await executeTask(call({ seq: 0, from: -1 }, [4]), { store, keyPrefix: '' });
     await store.create(actorStateKey(JOB, 'Counter-x', 1), linkRecord(0));
     coldSandbox();
-    assert.equal(valueOf(await executeTask(call({ seq: 2, from: 1, method: 'add' }, [1]), { store })), 5);
+    assert.equal(answerOf(await executeTask(call({ seq: 2, from: 1, method: 'add' }, [1]), { store, keyPrefix: '' })), 5);
   });
 
   it('costs one state read (cold) and one write per call, each the size of the state', async () => {
     const store = new ConditionalStore();
     coldSandbox();
-    await executeTask(call({ seq: 0, from: -1 }, [0]), { store });
+    await executeTask(call({ seq: 0, from: -1 }, [0]), { store, keyPrefix: '' });
     const w0 = store.bytesWritten;
     coldSandbox();
     const [g, c] = [store.gets, store.creates];
-    await executeTask(call({ seq: 1, from: 0, method: 'add' }, [1]), { store });
+    await executeTask(call({ seq: 1, from: 0, method: 'add' }, [1]), { store, keyPrefix: '' });
     assert.equal(store.gets - g, 1);
     assert.equal(store.creates - c, 1);
     assert.ok(store.bytesWritten - w0 < 200, `a small state stays small: ${store.bytesWritten - w0} bytes`);
