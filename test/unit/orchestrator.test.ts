@@ -51,7 +51,7 @@ function gatedBackend() {
     invoker: {
       async invoke(env: TaskEnvelope, _o: InvokeOptions): Promise<ResultEnvelope> {
         if (env.fn === 'inc' && !open) await new Promise<void>((r) => waiting.push(r));
-        return executeTask(structuredClone(env), { store });
+        return executeTask(structuredClone(env), { store, keyPrefix: 'volley/' });
       },
       async close() {},
     },
