@@ -39,6 +39,8 @@ import { decode, encode, encodeArgs } from './serialize.js';
 import type { AnyFunction, RemoteArgs, RemoteFunction } from './task-types.js';
 import { createBackend } from './targets.js';
 import { setLongTimeout } from './timers.js';
+import type { ActorClass, ActorHandle } from './actor.js';
+import type { AnyClass } from './worker/actor.js';
 
 export type { GetOptions, Values, WaitOptions, WaitResult } from './checks.js';
 export type { TaskStats } from './results.js';
@@ -88,6 +90,19 @@ interface Task {
   /** When it was submitted and dispatched (performance.now()); set only while events are listened to. */
   submittedAt?: number;
   dispatchedAt?: number;
+  hooks?: TaskHooks;
+}
+
+/**
+ * What an actor's calls add to a task (sdk/actor.ts). @internal
+ */
+export interface TaskHooks {
+  /** The task is not dispatched before this resolves; if it rejects, the task fails with its error. */
+  after?: Promise<unknown>;
+  /** Passed to the invoker: tasks with one affinity run on one dedicated worker, where the invoker has them. */
+  affinity?: string;
+  /** Told how the task ended (undefined: it succeeded) before its ref settles; may replace the error. */
+  onEnd?: (err: Error | undefined) => Error | undefined;
 }
 
 type Entry = ObjectEntry<Task>;
@@ -173,11 +188,17 @@ export class Runtime {
     return this.submit(rf.definition, rf.taskOptions, args as unknown[]) as ObjectRef<Awaited<ReturnType<F>>>;
   }
 
+  /** Starts an actor on this runtime (what `X.remote(...args)` does on the default runtime). */
+  actor<C extends AnyClass>(actorClass: ActorClass<C>, ...args: RemoteArgs<ConstructorParameters<C>>): ActorHandle<InstanceType<C>> {
+    this.checkOpen(`${actorClass.className}.remote()`);
+    return actorClass.startOn(this, args as unknown[]);
+  }
+
   /**
    * Submits a run of the task `def` with its options and arguments.
    * @internal
    */
-  submit(def: TaskDefinition, taskOptions: Readonly<TaskOptions>, args: unknown[]): ObjectRef<unknown> {
+  submit(def: TaskDefinition, taskOptions: Readonly<TaskOptions>, args: unknown[], hooks?: TaskHooks): ObjectRef<unknown> {
     this.checkOpen(`${def.name}.remote()`);
     if (taskOptions.timeoutMs !== undefined) checkTaskTimeoutForTarget(this.options.target, `${def.name}: timeoutMs`, taskOptions.timeoutMs);
     const depSet = new Set<string>();
@@ -206,10 +227,18 @@ export class Runtime {
       done: false,
       runs: 0,
       inFlight: false,
+      hooks,
     };
     this.objects.add(id).producer = task;
     const emit = this.hub.emit;
     if (emit) emit({ type: 'submitted', time: (task.submittedAt = performance.now()), taskId: id, fn: task.fn });
+    if (hooks?.after) {
+      task.missing++;
+      hooks.after.then(
+        () => this.depReady(task),
+        (err: unknown) => this.failTask(task, err as Error),
+      );
+    }
 
     let failedDep: Entry | undefined;
     for (const depId of depSet) {
@@ -407,6 +436,16 @@ export class Runtime {
     const url = (await this.observing)?.dashboardUrl;
     if (!url) throw new UsageError('dashboardUrl(): the dashboard is off; pass init({ dashboard: true }) or set VOLLEY_DASHBOARD=1');
     return url;
+  }
+
+  /** The backend, once started. @internal */
+  backendReady(): Promise<Backend> {
+    return this.starting;
+  }
+
+  /** Key prefix of this job's objects in the backend's store. @internal */
+  jobPrefixOf(b: Backend): string {
+    return this.jobPrefix(b);
   }
 
   /** Stops every worker or connection and removes the job's stored objects. Idempotent. */
@@ -659,7 +698,7 @@ export class Runtime {
     });
     this.running++;
     const place = this.placer(task, backend);
-    const options = { ...task.options, place };
+    const options = { ...task.options, place, affinity: task.hooks?.affinity };
     const failed = (err: unknown) => this.finished(task, run, err);
     const invoke = (env: TaskEnvelope) => {
       const emit = this.hub.emit;
@@ -732,8 +771,9 @@ export class Runtime {
       if (outcome.payload.kind === 'inline') entry.producer = undefined;
       const emit = this.hub.emit;
       if (emit) this.emitFinished(emit, task, 'ok', res);
+      task.hooks?.onEnd?.(undefined);
       this.settle(entry, outcome.payload);
-    } else this.settleFailed(entry, outcome.error);
+    } else this.settleFailed(entry, this.ended(task, outcome.error));
   }
 
   /**
@@ -823,9 +863,15 @@ export class Runtime {
     const entry = this.objects.get(task.id);
     if (task.done || !entry) return;
     this.taskDone(task);
+    const failed = this.ended(task, err);
     const emit = this.hub.emit;
-    if (emit) this.emitFinished(emit, task, outcomeOfError(err), task.lastResult, err);
-    this.settleFailed(entry, err);
+    if (emit) this.emitFinished(emit, task, outcomeOfError(failed), task.lastResult, failed);
+    this.settleFailed(entry, failed);
+  }
+
+  /** A task failed: its hooks may replace the error. */
+  private ended(task: Task, err: Error): Error {
+    return task.hooks?.onEnd?.(err) ?? err;
   }
 
   private settle(entry: Entry, payload: Payload): void {
@@ -847,7 +893,7 @@ export class Runtime {
         this.taskDone(t);
         const dep = this.objects.get(t.id);
         if (!dep) continue;
-        const depErr = new DependencyError(t.fn, t.id, err);
+        const depErr = this.ended(t, new DependencyError(t.fn, t.id, err));
         const emit = this.hub.emit;
         if (emit) this.emitFinished(emit, t, 'dependency', undefined, depErr);
         work.push([dep, depErr]);

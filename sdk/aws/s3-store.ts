@@ -68,7 +68,16 @@ export class S3Store implements ObjectStore {
    * header (s3rver does) overwrite instead: the last write of the same key wins, whole.
    */
   async put(key: string, bytes: Uint8Array): Promise<void> {
-    const write = async () => {
+    await this.create(key, bytes);
+  }
+
+  /**
+   * The same write-once put, telling whether this write created the object (false: it was
+   * there, S3 answered 412 and nothing changed). Actors commit their state versions with it.
+   * On an endpoint that ignores `If-None-Match` (s3rver) it always says true.
+   */
+  async create(key: string, bytes: Uint8Array): Promise<boolean> {
+    const write = async (): Promise<boolean> => {
       try {
         if (bytes.byteLength > this.options.multipartThresholdBytes) {
           await new Upload({
@@ -81,13 +90,14 @@ export class S3Store implements ObjectStore {
           await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentLength: bytes.byteLength, IfNoneMatch: '*' }));
         }
       } catch (err) {
-        if (status(err) === 412) return; // already written by an earlier execution: first write wins
+        if (status(err) === 412) return false; // already written by an earlier execution: first write wins
         throw err;
       }
+      return true;
     };
     try {
       // 409 ConditionalRequestConflict: another conditional write of this key is in flight; try again, then 412 settles it.
-      await retryWithBackoff(write, CONFLICT_BACKOFF, { retryable: (err) => status(err) === 409, giveUp: (err) => err });
+      return await retryWithBackoff(write, CONFLICT_BACKOFF, { retryable: (err) => status(err) === 409, giveUp: (err) => err });
     } catch (err) {
       throw new ObjectStoreError(
         `could not write object ${key} (${bytes.byteLength} bytes) to bucket ${this.bucket}: ${describeError(err)}; check that the bucket exists and that the credentials may s3:PutObject in it`,
