@@ -2,17 +2,21 @@
  * The AWS path's own figures (issue 3), run in a child process by `npm run bench -- --emulator`:
  *   - one client's invoke rate: volley's LambdaInvoker against an instant local Lambda
  *     endpoint (an HTTP server answering at once, in a worker thread), 64 calls in flight;
- *   - an 8 MB object's round trip (put, then get) through volley's S3Store versus the raw
- *     AWS SDK calls against the same s3rver, alternating, as a percentage of the SDK's speed.
- * Prints one JSON line: { invokePerSec: number[], s3Ratio: number[], s3OursMs: number[], s3RawMs: number[] }.
+ *   - an 8 MB and a 100 MB object's round trip (put, then get) through volley's S3Store versus
+ *     one raw AWS SDK PutObject and one GetObject against the same s3rver, alternating, as a
+ *     share of the SDK's speed; put and get are also timed apart.
+ * Arguments: runs, invocations (0 skips the invoke rate), sizes in MB (default 8,100).
+ * BENCH_S3_* variables set the store's transfer sizes (see storeOptions), for tuning.
+ * Prints one JSON line: { invokePerSec, s3Ratio, s3OursMs, s3RawMs (the first size), s3: S3Series[] }.
  */
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { makeLambdaClient, makeS3Client } from '../sdk/aws/clients.js';
 import { LambdaInvoker } from '../sdk/aws/lambda-invoker.js';
 import { S3Store } from '../sdk/aws/s3-store.js';
+import { optionTable } from '../sdk/options.js';
 import type { ObjectStore } from '../sdk/backend.js';
 import type { TaskEnvelope } from '../sdk/protocol.js';
-import { startS3rver } from '../infra/emulators.js';
+import { spawn } from 'node:child_process';
 import { startInstantLambda } from './lib/instant-lambda.js';
 
 const runs = Number(process.argv[2] ?? 3);
@@ -55,41 +59,105 @@ async function invokeRates(): Promise<number[]> {
   return rates;
 }
 
-async function s3RoundTrips(): Promise<{ ours: number[]; raw: number[] }> {
-  const s3 = await startS3rver({ buckets: ['bench'] });
+export interface S3Series {
+  sizeMB: number;
+  /** Round trips (put, then get), ms, alternating with the raw SDK's. */
+  ours: number[];
+  raw: number[];
+  /** The two halves of each round trip, ms. */
+  oursPut: number[];
+  oursGet: number[];
+  rawPut: number[];
+  rawGet: number[];
+}
+
+/** The emulator target's store settings; BENCH_S3_* variables override them, for tuning the transfer sizes by measurement. */
+function storeOptions(): ConstructorParameters<typeof S3Store>[2] {
+  const n = (name: string): number | undefined => (process.env[name] === undefined ? undefined : Number(process.env[name]));
+  const o: ConstructorParameters<typeof S3Store>[2] = { multipartThresholdBytes: n('BENCH_S3_MULTIPART_THRESHOLD') ?? (optionTable.aws.multipartThresholdBytes.byTarget!.emulator as number) };
+  for (const [k, env] of [
+    ['partSizeBytes', 'BENCH_S3_PART_BYTES'],
+    ['partConcurrency', 'BENCH_S3_PART_CONCURRENCY'],
+    ['rangeBytes', 'BENCH_S3_RANGE_BYTES'],
+    ['rangeConcurrency', 'BENCH_S3_RANGE_CONCURRENCY'],
+  ] as const) {
+    const v = n(env);
+    if (v !== undefined) (o as unknown as Record<string, number>)[k] = v;
+  }
+  return o;
+}
+
+/**
+ * s3rver in its own process, as a server would be: in this one it would share the event loop
+ * (and so the core) with the client it serves, and parallel requests could not overlap at all.
+ */
+async function startS3rverProcess(): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  const emulators = new URL('../infra/emulators.js', import.meta.url).href;
+  const code = `import { startS3rver } from ${JSON.stringify(emulators)}; const s = await startS3rver({ buckets: ['bench'] }); console.log(s.endpoint); process.stdin.resume(); process.stdin.on('end', () => s.stop().then(() => process.exit(0)));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve(out.trim());
+    });
+    child.once('exit', (code) => reject(new Error(`s3rver exited (${code}) before it listened`)));
+  });
+  return {
+    endpoint,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.stdin!.end();
+      }),
+  };
+}
+
+async function s3RoundTrips(sizesMB: number[]): Promise<S3Series[]> {
+  const s3 = await startS3rverProcess();
   const client = makeS3Client({ region: 'us-east-1', endpoint: s3.endpoint, credentials, maxSockets: 16, forcePathStyle: true });
-  const store = new S3Store(client, 'bench', { multipartThresholdBytes: 16 * 1024 * 1024 });
-  const data = new Uint8Array(8 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
-  const ours: number[] = [];
-  const raw: number[] = [];
+  const store = new S3Store(client, 'bench', storeOptions());
+  const out: S3Series[] = [];
   let k = 0;
   try {
-    for (let r = 0; r <= runs * 3; r++) {
-      for (const mode of r % 2 ? (['raw', 'ours'] as const) : (['ours', 'raw'] as const)) {
-        const key = `volley/jobs/bench/${k++}`;
-        const t0 = performance.now();
-        let got: Uint8Array;
-        if (mode === 'ours') {
-          await store.put(key, data);
-          got = await store.get(key);
-        } else {
-          await client.send(new PutObjectCommand({ Bucket: 'bench', Key: key, Body: data }));
-          const res = await client.send(new GetObjectCommand({ Bucket: 'bench', Key: key }));
-          got = await res.Body!.transformToByteArray();
+    for (const sizeMB of sizesMB) {
+      const data = new Uint8Array(sizeMB * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
+      const s: S3Series = { sizeMB, ours: [], raw: [], oursPut: [], oursGet: [], rawPut: [], rawGet: [] };
+      const rounds = sizeMB > 32 ? Math.max(3, runs) : runs * 3;
+      for (let r = 0; r <= rounds; r++) {
+        for (const mode of r % 2 ? (['raw', 'ours'] as const) : (['ours', 'raw'] as const)) {
+          const key = `volley/jobs/bench/${k++}`;
+          const t0 = performance.now();
+          let got: Uint8Array;
+          if (mode === 'ours') await store.put(key, data);
+          else await client.send(new PutObjectCommand({ Bucket: 'bench', Key: key, Body: data }));
+          const t1 = performance.now();
+          if (mode === 'ours') got = await store.get(key);
+          else got = await (await client.send(new GetObjectCommand({ Bucket: 'bench', Key: key }))).Body!.transformToByteArray();
+          const t2 = performance.now();
+          if (got.byteLength !== data.byteLength) throw new Error(`${mode}: read ${got.byteLength} of ${data.byteLength} bytes`);
+          if (r > 0) {
+            // the first round warms up
+            s[mode].push(t2 - t0);
+            s[mode === 'ours' ? 'oursPut' : 'rawPut'].push(t1 - t0);
+            s[mode === 'ours' ? 'oursGet' : 'rawGet'].push(t2 - t1);
+          }
+          await store.delete([key]);
         }
-        if (got.byteLength !== data.byteLength) throw new Error(`${mode}: read ${got.byteLength} of ${data.byteLength} bytes`);
-        if (r > 0) (mode === 'ours' ? ours : raw).push(performance.now() - t0);
       }
+      out.push(s);
     }
   } finally {
     client.destroy();
     await s3.stop();
   }
-  return { ours, raw };
+  return out;
 }
 
-const invokePerSec = await invokeRates();
-const { ours, raw } = await s3RoundTrips();
+const sizesMB = (process.argv[4] ?? '8,100').split(',').map(Number);
+const invokePerSec = invocations > 0 ? await invokeRates() : [];
+const s3 = await s3RoundTrips(sizesMB);
+const { ours, raw } = s3[0]!;
 // Pair the alternating runs: each ratio is the raw SDK's time over the store's in the same round.
 const s3Ratio = ours.map((o, i) => raw[i]! / o);
-console.log(JSON.stringify({ invokePerSec, s3Ratio, s3OursMs: ours, s3RawMs: raw }));
+console.log(JSON.stringify({ invokePerSec, s3Ratio, s3OursMs: ours, s3RawMs: raw, s3 }));

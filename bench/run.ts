@@ -12,7 +12,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isWorker } from 'volley';
+import { spawnSync } from 'node:child_process';
 import { awsPathLines, runAwsPath } from './lib/aws-path.js';
+import { actorLines, type ActorFigures } from './actors.js';
 import { renderCharts } from './lib/charts.js';
 import { parseArgs, USAGE, type BenchOptions } from './lib/cli.js';
 import { commit, machine, type Machine } from './lib/machine.js';
@@ -55,8 +57,9 @@ async function main(o: BenchOptions): Promise<void> {
   }
   progress.end();
 
-  const awsPath = o.emulator ? await runAwsPath(o.quick ? 1 : o.runs, o.quick ? 2000 : 5000, log) : undefined;
+  const awsPath = o.emulator ? await runAwsPath(o.quick ? 1 : o.runs, o.quick ? 2000 : 5000, log, o.quick ? '8' : '8,100') : undefined;
 
+  const actors = runActorBench(o.quick, log);
   const figures = aggregate(results);
   const targets = judge(figures);
   const caption = `${date.toISOString().slice(0, 10)} · ${mach.cores} cores ${mach.cpuModel} · Node ${mach.node} · ${o.quick ? 'quick run' : `median of ${o.runs}`}`;
@@ -82,6 +85,7 @@ async function main(o: BenchOptions): Promise<void> {
     figures,
     targets,
     awsPath,
+    actors,
     charts: charts.map((c) => c.slice(repoRoot.length)),
     failures: failures.map((r) => ({ system: r.job.system, job: r.job.label, run: r.job.run, error: r.error })),
     jobs: results.map((r) => ({ system: r.job.system, workload: r.job.workload, params: r.job.params, run: r.job.run, ok: r.ok, wallMs: Math.round(r.wallMs), figures: r.figures, info: r.info })),
@@ -94,6 +98,7 @@ async function main(o: BenchOptions): Promise<void> {
   console.log('Targets (volley embedded runtime, judged on the median):');
   console.log(targetLines(targets));
   if (awsPath) console.log(awsPathLines(awsPath));
+  if (actors) console.log(actorLines(actors));
   for (const n of plan.notes) console.log(`note: ${n}`);
   if (failures.length) console.log(`${failures.length} job(s) failed; see "failures" in the JSON.`);
   console.log('');
@@ -108,6 +113,17 @@ async function main(o: BenchOptions): Promise<void> {
     }
   }
   if (failures.length) process.exitCode = 1;
+}
+
+/** Actor calls against plain tasks (bench/actors.ts), in a fresh process. */
+function runActorBench(quick: boolean, log: (s: string) => void): ActorFigures | undefined {
+  const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'bench', 'actors.js'), ...(quick ? ['--quick'] : [])], { encoding: 'utf8', timeout: 10 * 60_000 });
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as ActorFigures;
+  } catch {
+    log(`actor benchmark failed: ${r.stderr || r.error?.message || `exit ${r.status}`}`);
+    return undefined;
+  }
 }
 
 /** Rewrites README's Performance section from a saved full run. */

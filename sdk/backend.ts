@@ -17,6 +17,12 @@ export interface ObjectStore {
   /** Optional: removes these objects (a missing key is not an error). Without it, objects stay until the job's prefix is removed. */
   delete?(keys: string[]): Promise<void>;
   /**
+   * Optional: writes bytes under key only if no object is there yet (S3's `If-None-Match: *`);
+   * resolves to false, writing nothing, when the key exists. Actors on store-backed targets
+   * commit their state versions with it.
+   */
+  create?(key: string, bytes: Uint8Array): Promise<boolean>;
+  /**
    * Optional: allocates bytes that `put` can keep without copying (shared memory for the
    * embedded runtime). Encoders write large values straight into it.
    */
@@ -31,6 +37,11 @@ export interface InvokeOptions {
    * send (see envelope.ts); the orchestrator passes its own, which frees what it writes.
    */
   place?: (dep: string | undefined, bytes: Uint8Array) => Promise<Payload>;
+  /**
+   * Tasks with the same affinity (an actor's id) must run on one worker that holds their state
+   * and runs nothing else, when the invoker has such workers (`releaseAffinity` is defined).
+   */
+  affinity?: string;
 }
 
 /** How a task is run: a worker thread for the embedded runtime, a Lambda invocation on AWS. */
@@ -57,6 +68,11 @@ export interface Invoker {
   cancel?(taskId: string, force: boolean): void;
   /** Stops every worker or connection; nothing keeps the process alive afterwards. */
   close(): Promise<void>;
+  /**
+   * Optional: stops the worker that holds this affinity's state (an actor killed). Invokers
+   * with it keep actors in a worker's memory; those without keep them in the store.
+   */
+  releaseAffinity?(affinity: string): void;
 }
 
 /** A target: an invoker, a store, and how many tasks it runs at once. */

@@ -35,7 +35,9 @@ export type VolleyErrorCode =
   | 'TASK_DEPTH'
   | 'OBJECT_MISSING'
   | 'OBJECT_LOST'
-  | 'TASK_CANCELLED';
+  | 'TASK_CANCELLED'
+  | 'ACTOR_DIED'
+  | 'ACTOR_STATE';
 
 /** Options every volley error takes. @public */
 export interface VolleyErrorOptions {
@@ -96,8 +98,8 @@ export class SerializationError extends VolleyError {
   override name = 'SerializationError';
   /** Where in the value the problem is, e.g. `args[1].weights`. */
   readonly path: string;
-  constructor(message: string, path: string, options?: VolleyErrorOptions) {
-    super(message, options, 'SERIALIZATION');
+  constructor(message: string, path: string, options?: VolleyErrorOptions, code: VolleyErrorCode = 'SERIALIZATION') {
+    super(message, options, code);
     this.path = path;
   }
 }
@@ -318,6 +320,32 @@ export class WorkerCrashedError extends TaskError {
       code: 'WORKER_CRASHED',
       retryable: true,
     });
+  }
+}
+
+/**
+ * A call on an actor could not run because the actor is gone: it was killed, its constructor
+ * failed, or its worker crashed (or timed out) with no restarts left. `cause` says which.
+ */
+export class ActorDiedError extends TaskError {
+  override name = 'ActorDiedError';
+  /** The actor's id. */
+  readonly actorId: string;
+  constructor(message: string, ctx: { functionName: string; taskId: string; actorId: string; cause?: unknown }) {
+    super(message, { functionName: ctx.functionName, taskId: ctx.taskId, fault: 'infrastructure', cause: ctx.cause, code: 'ACTOR_DIED' });
+    this.actorId = ctx.actorId;
+  }
+}
+
+/**
+ * An actor's fields are not values that can travel (the rule for task arguments): checked after
+ * its constructor and after every call on every target. The call fails and the actor's state is
+ * the one from before the call.
+ */
+export class ActorStateError extends SerializationError {
+  override name = 'ActorStateError';
+  constructor(message: string, path: string, options?: VolleyErrorOptions) {
+    super(message, path, options, 'ACTOR_STATE');
   }
 }
 

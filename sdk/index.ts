@@ -11,6 +11,8 @@
  */
 export { remote, type RemoteFunction, type RemoteArgs, type RefOr, type AnyFunction } from './remote.js';
 export type { Opaque, Resolved } from './task-types.js';
+export { kill, getActor, actorId, type ActorClass, type ActorHandle, type ActorMethod, type ActorOptions, type MethodNames } from './actor.js';
+export type { AnyClass } from './worker/actor.js';
 export { ObjectRef } from './ref.js';
 export { Matrix, seededRandom } from './matrix.js';
 export type { KernelInfo } from './kernels/gemm.js';
@@ -45,6 +47,8 @@ export {
   TaskCancelledError,
   ObjectLostError,
   type AttemptFailure,
+  ActorDiedError,
+  ActorStateError,
   type RemoteErrorInfo,
   type TaskErrorContext,
   type VolleyErrorCode,

@@ -385,9 +385,12 @@ export const optionTable = {
     },
     multipartThresholdBytes: {
       default: 16 * 1024 * 1024,
+      // s3rver writes every part, then reads them all back into the object at completion: measured
+      // about 2x a single PUT at 100 MB (bench/aws-path.ts), so the emulator uploads whole up to 256 MiB.
+      byTarget: { aws: 16 * 1024 * 1024, localstack: 16 * 1024 * 1024, emulator: 256 * 1024 * 1024 },
       env: 'VOLLEY_MULTIPART_THRESHOLD_BYTES',
       check: num({ min: S3_MIN_PART, integer: true }),
-      doc: "Objects larger than this are uploaded in parts; the variable is the Lambda worker's.",
+      doc: "Objects larger than this are uploaded in parts (the emulator's s3rver: 256 MiB, since it copies parts at completion); the variable is the Lambda worker's.",
     },
     throttleBaseDelayMs: { default: 100, check: num({ min: 1 }), doc: 'A throttled invocation is retried with backoff from this delay, in ms.' },
     throttleMaxDelayMs: { default: 5_000, check: num({ min: 1, max: MAX_TIMER_MS }), doc: 'Longest backoff between throttled retries, in ms.' },
@@ -581,7 +584,7 @@ export function resolveAwsOptions(target: AwsTarget, o: AwsOptions | undefined, 
     // LocalStack takes any key pair; use the environment's when it has one. s3rver takes only its own.
     credentials: target === 'emulator' || (target === 'localstack' && !hasStaticKeys) ? targetCredentials[target] : undefined,
     keyPrefix: a.keyPrefix ?? t.keyPrefix.default,
-    multipartThresholdBytes: a.multipartThresholdBytes ?? t.multipartThresholdBytes.default,
+    multipartThresholdBytes: a.multipartThresholdBytes ?? (t.multipartThresholdBytes.byTarget[target] as number),
     throttleBaseDelayMs: a.throttleBaseDelayMs ?? t.throttleBaseDelayMs.default,
     throttleMaxDelayMs: a.throttleMaxDelayMs ?? t.throttleMaxDelayMs.default,
     throttleGiveUpMs: a.throttleGiveUpMs ?? t.throttleGiveUpMs.default,

@@ -237,7 +237,9 @@ const ERROR_TASK_FIELDS = ['functionName', 'taskId', 'fault', 'remote'] as const
 
 /** A remote error's info (and the task and cause it carries, a few levels deep). */
 function checkErrorInfo(e: unknown, what: string, depth = 0): void {
-  if (!isObj(e) || typeof e.message !== 'string' || typeof e.name !== 'string') throw new ProtocolError(`${what} needs name and message`);
+  if (!isObj(e) || typeof e.message !== 'string' || typeof e.name !== 'string') {
+    throw new ProtocolError(depth === 0 ? 'error result needs error.name and error.message' : `${what} needs name and message`);
+  }
   onlyFields(e, ERROR_FIELDS, what);
   optionalString(e, 'stack', what);
   optionalString(e, 'code', what);

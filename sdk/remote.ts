@@ -4,6 +4,8 @@ import { resolveTaskOptionsInput, type TaskOptions } from './options.js';
 import type { AnyFunction, RemoteFunction } from './task-types.js';
 import { registerTask, type TaskDefinition } from './registry.js';
 import { currentRuntime } from './context.js';
+import { actorRuntime, isClass, remoteClass, type ActorClass, type ActorOptions } from './actor.js';
+import type { AnyClass } from './worker/actor.js';
 
 export type { AnyFunction, RefOr, RemoteArgs, RemoteFunction } from './task-types.js';
 
@@ -55,13 +57,27 @@ function makeRemoteFunction<F extends AnyFunction>(def: TaskDefinition, opts: Ta
 }
 
 /**
+ * Turns a class into an actor class (Ray's `@ray.remote` on a class): `X.remote(...args)`
+ * starts an actor and returns its handle; `handle.method.remote(...args)` calls a method, in
+ * order, one at a time. The class must be defined at a module's top level, like a task.
+ *
+ * @public
+ */
+export function remote<C extends AnyClass>(cls: C, options?: ActorOptions): ActorClass<C>;
+/**
  * Turns a function into a remote function (Ray's `@ray.remote`). The function must be
  * defined at a module's top level, so that workers importing that module register it too;
  * its name (or `options.name`) identifies it everywhere.
  *
  * @public
  */
-export function remote<F extends AnyFunction>(fn: F, options?: TaskOptions): RemoteFunction<F> {
+export function remote<F extends AnyFunction>(fn: F, options?: TaskOptions): RemoteFunction<F>;
+export function remote(fn: AnyFunction | AnyClass, options?: TaskOptions | ActorOptions): RemoteFunction<AnyFunction> | ActorClass<AnyClass> {
+  if (isClass(fn)) return remoteClass(fn, options as ActorOptions | undefined, callerModule(remote), actorRuntime);
+  return remoteFunction(fn as AnyFunction, options as TaskOptions | undefined);
+}
+
+function remoteFunction<F extends AnyFunction>(fn: F, options?: TaskOptions): RemoteFunction<F> {
   if (typeof fn !== 'function') {
     throw new UsageError(`remote() takes a function, got ${fn === null ? 'null' : typeof fn}`);
   }

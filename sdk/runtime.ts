@@ -54,6 +54,8 @@ import type { AnyFunction, RemoteArgs, RemoteFunction, Resolved } from './task-t
 import { createBackend } from './targets.js';
 import { setLongTimeout } from './timers.js';
 import { decodeResolved } from './worker/nested.js';
+import type { ActorClass, ActorHandle } from './actor.js';
+import type { AnyClass } from './worker/actor.js';
 
 export type { GetOptions, Values, WaitOptions, WaitResult } from './checks.js';
 export type { TaskStats } from './results.js';
@@ -109,9 +111,24 @@ interface Task {
   rebuilds?: number;
   /** Set while a retry waits out its backoff. */
   retryTimer?: NodeJS.Timeout;
+  /** The last run's error result, kept only while events are listened to (its worker and timing). */
+  lastResult?: ResultEnvelope;
   /** When it was submitted and dispatched (performance.now()); set only while events are listened to. */
   submittedAt?: number;
   dispatchedAt?: number;
+  hooks?: TaskHooks;
+}
+
+/**
+ * What an actor's calls add to a task (sdk/actor.ts). @internal
+ */
+export interface TaskHooks {
+  /** The task is not dispatched before this resolves; if it rejects, the task fails with its error. */
+  after?: Promise<unknown>;
+  /** Passed to the invoker: tasks with one affinity run on one dedicated worker, where the invoker has them. */
+  affinity?: string;
+  /** Told how the task ended (undefined: it succeeded) before its ref settles; may replace the error. */
+  onEnd?: (err: Error | undefined) => Error | undefined;
 }
 
 type Entry = ObjectEntry<Task>;
@@ -147,7 +164,7 @@ export class Runtime {
   /** Set when this runtime is the session of a running task on Lambda: its ids and nesting depth. */
   private readonly nest?: { readonly idPrefix: string; readonly depth: number; readonly runId: string };
   /** The task this runtime served has finished: its objects now belong to the driver, none is freed from here. */
-  private ended = false;
+  private sessionEnded = false;
   /** Tasks waiting out a retry's backoff (their timers are cleared at shutdown). */
   private readonly backingOff = new Set<Task>();
   /** @internal */
@@ -206,11 +223,17 @@ export class Runtime {
     return this.submit(rf.definition, rf.taskOptions, args as unknown[]) as ObjectRef<Resolved<Awaited<ReturnType<F>>>>;
   }
 
+  /** Starts an actor on this runtime (what `X.remote(...args)` does on the default runtime). */
+  actor<C extends AnyClass>(actorClass: ActorClass<C>, ...args: RemoteArgs<ConstructorParameters<C>>): ActorHandle<InstanceType<C>> {
+    this.checkOpen(`${actorClass.className}.remote()`);
+    return actorClass.startOn(this, args as unknown[]);
+  }
+
   /**
    * Submits a run of the task `def` with its options and arguments.
    * @internal
    */
-  submit(def: TaskDefinition, taskOptions: Readonly<TaskOptions>, args: unknown[]): ObjectRef<unknown> {
+  submit(def: TaskDefinition, taskOptions: Readonly<TaskOptions>, args: unknown[], hooks?: TaskHooks): ObjectRef<unknown> {
     this.checkOpen(`${def.name}.remote()`);
     if (taskOptions.timeoutMs !== undefined) checkTaskTimeoutForTarget(this.options.target, `${def.name}: timeoutMs`, taskOptions.timeoutMs);
     const depth = this.nest ? this.nest.depth + 1 : 0;
@@ -227,12 +250,22 @@ export class Runtime {
       this.allocator,
     );
     const id = this.newId(def.name);
-    this.addTask(id, def.name, def.module, taskOptions, [...depSet], bytes, depth, undefined);
+    this.addTask(id, def.name, def.module, taskOptions, [...depSet], bytes, depth, undefined, hooks);
     return this.newRef(id);
   }
 
   /** Enters an encoded task into the DAG: it runs once its ref arguments are ready. */
-  private addTask(id: string, fn: string, module: string | undefined, taskOptions: Readonly<TaskOptions>, deps: string[], bytes: Uint8Array, depth: number, parent: Task | undefined): Task {
+  private addTask(
+    id: string,
+    fn: string,
+    module: string | undefined,
+    taskOptions: Readonly<TaskOptions>,
+    deps: string[],
+    bytes: Uint8Array,
+    depth: number,
+    parent: Task | undefined,
+    hooks?: TaskHooks,
+  ): Task {
     const task: Task = {
       id,
       fn,
@@ -251,10 +284,18 @@ export class Runtime {
       blocked: 0,
       runs: 0,
       inFlight: false,
+      hooks,
     };
     this.objects.add(id).producer = task;
     const emit = this.hub.emit;
     if (emit) emit({ type: 'submitted', time: (task.submittedAt = performance.now()), taskId: id, fn: task.fn });
+    if (hooks?.after) {
+      task.missing++;
+      hooks.after.then(
+        () => this.depReady(task),
+        (err: unknown) => this.failTask(task, err as Error),
+      );
+    }
 
     let failedDep: Entry | undefined;
     for (const depId of deps) {
@@ -432,8 +473,8 @@ export class Runtime {
    * @internal
    */
   end(): void {
-    if (this.ended) return;
-    this.ended = true;
+    if (this.sessionEnded) return;
+    this.sessionEnded = true;
     this.closed = true;
     for (const t of this.backingOff) clearTimeout(t.retryTimer);
     this.backingOff.clear();
@@ -485,6 +526,16 @@ export class Runtime {
     const url = (await this.observing)?.dashboardUrl;
     if (!url) throw new UsageError('dashboardUrl(): the dashboard is off; pass init({ dashboard: true }) or set VOLLEY_DASHBOARD=1');
     return url;
+  }
+
+  /** The backend, once started. @internal */
+  backendReady(): Promise<Backend> {
+    return this.starting;
+  }
+
+  /** Key prefix of this job's objects in the backend's store. @internal */
+  jobPrefixOf(b: Backend): string {
+    return this.jobPrefix(b);
   }
 
   /** Stops every worker or connection and removes the job's stored objects. Idempotent. */
@@ -861,7 +912,7 @@ export class Runtime {
     this.running++;
     task.phase = 1;
     const place = this.placer(task, backend);
-    const options = { ...task.options, place };
+    const options = { ...task.options, place, affinity: task.hooks?.affinity };
     const failed = (err: unknown) => this.finished(task, run, err);
     const invoke = (env: TaskEnvelope) => {
       const emit = this.hub.emit;
@@ -914,6 +965,8 @@ export class Runtime {
     if (res && res.kind !== 'error') this.complete(task, res);
     else if (res) {
       addTiming(this.statsByFn, task.fn, res.timing);
+      // Kept for the finished event: which worker ran the last run, and its timing.
+      if (this.hub.emit) task.lastResult = res;
       this.runFailed(task, (outcomeOf(task.fn, task.id, res) as { error: TaskError }).error);
     } else {
       const failure = invokeFailure(task.fn, task.id, err);
@@ -944,8 +997,9 @@ export class Runtime {
       if (outcome.payload.kind === 'inline') entry.producer = undefined;
       const emit = this.hub.emit;
       if (emit) this.emitFinished(emit, task, 'ok', res);
+      task.hooks?.onEnd?.(undefined);
       this.settle(entry, outcome.payload);
-    } else this.settleFailed(entry, outcome.error);
+    } else this.settleFailed(entry, this.ended(task, outcome.error));
   }
 
   /**
@@ -1035,9 +1089,15 @@ export class Runtime {
     const entry = this.objects.get(task.id);
     if (task.done || !entry) return;
     this.taskDone(task);
+    const failed = this.ended(task, err);
     const emit = this.hub.emit;
-    if (emit) this.emitFinished(emit, task, outcomeOfError(err), undefined, err);
-    this.settleFailed(entry, err);
+    if (emit) this.emitFinished(emit, task, outcomeOfError(failed), task.lastResult, failed);
+    this.settleFailed(entry, failed);
+  }
+
+  /** A task failed: its hooks may replace the error. */
+  private ended(task: Task, err: Error): Error {
+    return task.hooks?.onEnd?.(err) ?? err;
   }
 
   private settle(entry: Entry, payload: Payload): void {
@@ -1059,7 +1119,7 @@ export class Runtime {
         this.taskDone(t);
         const dep = this.objects.get(t.id);
         if (!dep) continue;
-        const depErr = new DependencyError(t.fn, t.id, err);
+        const depErr = this.ended(t, new DependencyError(t.fn, t.id, err));
         const emit = this.hub.emit;
         if (emit) this.emitFinished(emit, t, 'dependency', undefined, depErr);
         work.push([dep, depErr]);

@@ -18,7 +18,7 @@
  * more per call (~15 µs) than everything else a no-op task does in the driver.
  */
 import { deserialize, serialize } from 'node:v8';
-import { ProtocolError, SerializationError } from './errors.js';
+import { ProtocolError, SerializationError, UsageError } from './errors.js';
 import { Matrix } from './matrix.js';
 import { ObjectRef } from './ref.js';
 
@@ -179,6 +179,11 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
     if (st.refs > refsBefore) st.refHolders.add(obj);
     return out ?? obj;
   }
+  if (proto === null && Object.hasOwn(obj, ACTOR_HANDLE)) {
+    throw new UsageError(
+      `${path} is an actor handle, which cannot be passed to a task or stored yet: tasks cannot submit calls in this version; call the actor from the driver and pass the refs its calls return`,
+    );
+  }
   if (proto === Object.prototype || proto === null) {
     if (Object.getOwnPropertySymbols(obj).length > 0) {
       fail(path, 'an object with symbol keys', 'symbol-keyed properties would be dropped; use string keys');
@@ -275,6 +280,7 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
   }
   return fail(path, describe(obj), 'class instances would lose their prototype; send a plain object, an array, a typed array or a Matrix');
 }
+const ACTOR_HANDLE = Symbol.for('volley.actorHandle');
 
 /** Allocates the output of `encode`; a store may allocate it in shared memory. */
 export type Allocator = (size: number) => Uint8Array;

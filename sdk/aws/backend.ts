@@ -41,7 +41,7 @@ export async function createAwsBackend(options: ResolvedInitOptions): Promise<Aw
   const s3 = a.s3Client ?? makeS3Client({ region: a.region, endpoint: a.s3Endpoint, credentials: a.credentials, maxSockets, forcePathStyle: a.forcePathStyle, deadlines }, a.s3ClientConfig);
   const lambda =
     a.lambdaClient ?? makeLambdaClient({ region: a.region, endpoint: a.lambdaEndpoint, credentials: a.credentials, maxSockets, connectTimeoutMs: a.connectTimeoutMs }, a.lambdaClientConfig);
-  const store = new S3Store(s3, bucket, { multipartThresholdBytes: a.multipartThresholdBytes });
+  const store = new S3Store(s3, bucket, { multipartThresholdBytes: a.multipartThresholdBytes, rangeTimeoutMs: a.s3RequestTimeoutMs });
   const invoker = new LambdaInvoker(lambda, store, {
     functionName,
     invokeGraceMs: a.invokeGraceMs,

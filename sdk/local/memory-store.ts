@@ -33,6 +33,13 @@ export class MemoryStore implements ObjectStore {
     this.putSync(key, bytes);
   }
 
+  /** Writes only if the key is absent (as S3's `If-None-Match: *`); false when it was there. */
+  async create(key: string, bytes: Uint8Array): Promise<boolean> {
+    if (this.objects.has(key)) return false;
+    this.putSync(key, bytes);
+    return true;
+  }
+
   putSync(key: string, bytes: Uint8Array): void {
     if (this.objects.has(key)) return; // first committed write wins, as with If-None-Match: *
     this.objects.set(key, toShared(bytes));

@@ -18,6 +18,8 @@
  *   dies or times out, that task fails, and the batch's other tasks whose results had not
  *   arrived go back to the front of the queue (a short task may then run twice: results lost
  *   with a dead worker are recomputed, never invented).
+ * - an actor's calls (invoke options with an `affinity`) go to one worker dedicated to it,
+ *   which holds its instance and runs nothing else until it is released or dies.
  *
  * Hand-written rather than built on tinypool or piscina: those pools cannot grow by the
  * start-up policy above, answer a worker's object-store requests while a task runs, or tell
@@ -59,10 +61,14 @@ interface Slot {
   timer?: LongTimer;
   idleTimer?: NodeJS.Timeout;
   /** Why the pool is stopping this worker, so its exit is not reported as a crash. */
-  stopping?: 'timeout' | 'idle' | 'close' | 'cancel';
+  stopping?: 'timeout' | 'idle' | 'close' | 'cancel' | 'release';
   error?: Error;
   /** get/wait calls of its running task that wait for the driver: while any does, the worker does not count against maxWorkers. */
   blocked: number;
+  /** The affinity (an actor's id) this worker is dedicated to: it runs that actor's calls and nothing else. */
+  actor?: string;
+  /** Calls for the dedicated worker not handed to it yet. */
+  waiting?: Job[];
 }
 
 /** The failure of a task the pool was closed before it could run. */
@@ -103,6 +109,9 @@ export class WorkerPool implements Invoker {
   private host?: TaskHost;
   /** Store requests of workers being answered; close() waits for them, so none lands later. */
   private readonly storeRequests = new Set<Promise<void>>();
+  /** Workers dedicated to an actor, by affinity; and actors waiting for a worker to free up at maxWorkers. */
+  private readonly dedicated = new Map<string, Slot>();
+  private readonly actorWaiting: Array<{ key: string; job: Job }> = [];
 
   constructor(
     private readonly options: ResolvedLocalOptions & { maxTaskDepth?: number },
@@ -116,8 +125,12 @@ export class WorkerPool implements Invoker {
   invoke(env: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope> {
     if (this.closed) return Promise.reject(shutDown(env));
     return new Promise((resolve, reject) => {
-      this.queue.push({ env, timeoutMs: options.timeoutMs, queuedAt: performance.now(), resolve, reject });
-      this.schedule();
+      const job: Job = { env, timeoutMs: options.timeoutMs, queuedAt: performance.now(), resolve, reject };
+      if (options.affinity !== undefined) this.invokeDedicated(options.affinity, job);
+      else {
+        this.queue.push(job);
+        this.schedule();
+      }
     });
   }
 
@@ -151,6 +164,25 @@ export class WorkerPool implements Invoker {
     }
   }
 
+  /**
+   * Stops the worker dedicated to this affinity (an actor killed); a call it was running fails
+   * as a crash, which the actor reports as its death.
+   */
+  releaseAffinity(affinity: string): void {
+    for (let i = this.actorWaiting.length - 1; i >= 0; i--) {
+      const w = this.actorWaiting[i]!;
+      if (w.key === affinity) {
+        this.actorWaiting.splice(i, 1);
+        w.job.reject(new WorkerCrashedError(w.job.env.fn, w.job.env.taskId, 'its actor was released'));
+      }
+    }
+    const slot = this.dedicated.get(affinity);
+    if (!slot) return;
+    this.dedicated.delete(affinity);
+    slot.stopping = 'release';
+    void slot.worker.terminate();
+  }
+
   serve(host: TaskHost): void {
     this.host = host;
   }
@@ -173,6 +205,8 @@ export class WorkerPool implements Invoker {
     }
     this.slots.clear();
     this.idle.length = 0;
+    this.dedicated.clear();
+    for (const w of this.actorWaiting.splice(0)) w.job.reject(shutDown(w.job.env));
     while (this.queueHead < this.queue.length) {
       const job = this.queue[this.queueHead++]!;
       job.reject(shutDown(job.env));
@@ -216,7 +250,56 @@ export class WorkerPool implements Invoker {
     }
   }
 
-  private spawn(): void {
+  /**
+   * An actor's call goes to the worker dedicated to it; its first call dedicates an idle worker
+   * or a new one (counted in maxWorkers), or waits for an ordinary worker to free up.
+   * The driver sends an actor one call at a time.
+   */
+  private invokeDedicated(key: string, job: Job): void {
+    let slot = this.dedicated.get(key);
+    if (!slot) {
+      slot = this.idle.pop() ?? (this.slots.size < this.options.maxWorkers ? this.spawn() : undefined);
+      if (!slot) {
+        if (this.dedicated.size >= this.options.maxWorkers) {
+          // Every thread holds an actor: none will free up by itself.
+          job.reject(
+            new TaskError(
+              `Actor call ${job.env.fn} (${job.env.taskId}) has no worker: all ${this.options.maxWorkers} worker threads (local.maxWorkers) hold actors; kill() actors you no longer need or raise local.maxWorkers`,
+              {
+                functionName: job.env.fn,
+                taskId: job.env.taskId,
+                fault: 'infrastructure',
+              },
+            ),
+          );
+          return;
+        }
+        this.actorWaiting.push({ key, job });
+        return;
+      }
+      this.dedicate(slot, key);
+    }
+    slot.waiting!.push(job);
+    if (slot.ready) this.feedDedicated(slot);
+  }
+
+  private dedicate(slot: Slot, key: string): void {
+    slot.actor = key;
+    slot.waiting = [];
+    this.dedicated.set(key, slot);
+    if (slot.idleTimer) clearTimeout(slot.idleTimer);
+    slot.idleTimer = undefined;
+  }
+
+  /** A dedicated worker runs its actor's next call, or waits for one without keeping the process alive. */
+  private feedDedicated(slot: Slot): void {
+    if (slot.jobs.length > 0) return;
+    const next = slot.waiting!.shift();
+    if (next) this.assign(slot, [next]);
+    else slot.worker.unref();
+  }
+
+  private spawn(): Slot {
     const progress = new Int32Array(new SharedArrayBuffer(4));
     // No execArgv option: by default a worker gets the driver's (loader flags such as --import
     // tsx or --experimental-strip-types; Node leaves out the per-process ones, which an explicit
@@ -235,6 +318,7 @@ export class WorkerPool implements Invoker {
       slot.error = err;
     });
     worker.on('exit', (code) => this.onExit(slot, code));
+    return slot;
   }
 
   private onMessage(slot: Slot, m: FromWorker): void {
@@ -384,6 +468,17 @@ export class WorkerPool implements Invoker {
   private release(slot: Slot): void {
     this.endShort(slot);
     if (this.closed || slot.stopping) return;
+    if (slot.actor !== undefined) {
+      this.feedDedicated(slot);
+      return;
+    }
+    const waiting = this.actorWaiting.shift();
+    if (waiting) {
+      this.dedicate(slot, waiting.key);
+      slot.waiting!.push(waiting.job);
+      this.feedDedicated(slot);
+      return;
+    }
     this.idle.push(slot);
     this.schedule();
     if (slot.jobs.length > 0 || slot.idleTimer) return;
@@ -424,6 +519,8 @@ export class WorkerPool implements Invoker {
     const { job, again } = this.takeFailed(slot);
     if (!job) return;
     slot.stopping = 'timeout';
+    // An actor's instance goes with its worker: its next call (a restart) needs another.
+    if (slot.actor !== undefined && this.dedicated.get(slot.actor) === slot) this.dedicated.delete(slot.actor);
     void slot.worker.terminate();
     job.reject(new TaskTimeoutError(job.env.fn, job.env.taskId, job.timeoutMs));
     this.requeue(again);
@@ -434,6 +531,11 @@ export class WorkerPool implements Invoker {
     if (slot.blocked > 0) {
       this.blockedSlots--;
       slot.blocked = 0;
+    }
+    if (slot.actor !== undefined) {
+      // The actor's instance died with its worker; its next call (a restart) gets a new one.
+      if (this.dedicated.get(slot.actor) === slot) this.dedicated.delete(slot.actor);
+      for (const j of slot.waiting!.splice(0)) j.reject(new WorkerCrashedError(j.env.fn, j.env.taskId, `the worker holding its actor exited with code ${code}`));
     }
     const i = this.idle.indexOf(slot);
     if (i >= 0) this.idle.splice(i, 1);

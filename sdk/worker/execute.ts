@@ -49,6 +49,21 @@ async function resolveFunction(env: TaskEnvelope, ctx: WorkerContext): Promise<(
   return def.fn as (...args: unknown[]) => unknown;
 }
 
+/** What the running task may need from its worker besides its arguments (actors reach the store). */
+export interface CurrentTask {
+  store: ObjectStore;
+  taskId: string;
+  resultKey: string;
+}
+const CURRENT = Symbol.for('volley.currentTask');
+function setCurrentTask(t: CurrentTask): void {
+  (globalThis as Record<symbol, unknown>)[CURRENT] = t;
+}
+/** The task this worker runs now (a worker runs one at a time); on globalThis so that every copy of the library sees it. */
+export function currentTask(): CurrentTask | undefined {
+  return (globalThis as Record<symbol, unknown>)[CURRENT] as CurrentTask | undefined;
+}
+
 /**
  * Validates and runs one task envelope. Never throws for a task's own failure: a user's
  * exception, an unserializable result or an unreadable argument all become an `error` result.
@@ -96,6 +111,7 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
   ctx.onStart?.(running);
   setRunningTask(running);
   try {
+    setCurrentTask({ store: ctx.store, taskId: env.taskId, resultKey: env.resultKey });
     if (ctx.session) ({ value, session } = await runInTask(env, ctx.session, () => fn(...args)));
     else value = await fn(...args);
   } catch (err) {

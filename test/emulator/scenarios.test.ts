@@ -17,8 +17,13 @@ import { shout, spin } from '../fixtures/more-tasks.js';
 import { defineNestedScenarios } from '../nested-scenarios.js';
 import { defineScenarios } from '../scenarios.js';
 import { defineFaultScenarios } from './faults.js';
+import { defineActorScenarios } from '../actor-scenarios.js';
+import { Counter } from '../fixtures/actors.js';
+import type { Backend } from '../../sdk/backend.js';
+import { resolveInitOptions } from '../../sdk/options.js';
+import { createBackend } from '../../sdk/targets.js';
 
-export const FIXTURES = ['test/fixtures/tasks.ts', 'test/fixtures/more-tasks.ts', 'test/fixtures/nested-tasks.ts', 'test/fixtures/failure-tasks.ts'];
+export const FIXTURES = ['test/fixtures/tasks.ts', 'test/fixtures/more-tasks.ts', 'test/fixtures/nested-tasks.ts', 'test/fixtures/failure-tasks.ts', 'test/fixtures/actors.ts'];
 
 let emu: Emulators | undefined;
 before(async () => {
@@ -158,6 +163,44 @@ describe('watching a job on the emulators', () => {
       const trace = await rt.timeline();
       const tracks = new Set(trace.traceEvents.filter((e) => e.name === 'thread_name' && e.tid > 0).map((e) => e.args!.name));
       assert.deepEqual(tracks, new Set(finished.map((e) => e.worker!.id)), 'one track per sandbox');
+    } finally {
+      await rt.shutdown();
+    }
+  });
+});
+
+defineActorScenarios({
+  tier: 'the emulators (state in s3rver, one invocation per call)',
+  start: () => new Runtime({ target: 'emulator', aws: emu!.aws, maxConcurrency: 8 }).ready(),
+  calls: 24,
+  hangTimeoutMs: 1500,
+});
+
+describe('an actor on the emulators', () => {
+  it('does not apply a call twice when its invocation is duplicated', async () => {
+    const options = { target: 'emulator' as const, aws: emu!.aws, maxConcurrency: 8 };
+    const backend = await createBackend(resolveInitOptions(options));
+    const invoked: string[] = [];
+    // Every actor call is invoked twice at once, as a retried or duplicated Lambda event would be.
+    const duplicating: Backend = {
+      ...backend,
+      invoker: {
+        invoke: (env, o) => {
+          if (!env.fn.startsWith('actor:')) return backend.invoker.invoke(env, o);
+          invoked.push(env.taskId);
+          const [a, b] = [backend.invoker.invoke(env, o), backend.invoker.invoke(env, o)];
+          return Promise.all([a, b]).then(([x]) => x);
+        },
+        close: () => backend.invoker.close(),
+      },
+    };
+    const rt = await new Runtime(options, { backend: duplicating }).ready();
+    try {
+      const c = rt.actor(Counter, 0);
+      const sums = await rt.get(Array.from({ length: 6 }, () => c.add.remote(1)));
+      assert.deepEqual(sums, [1, 2, 3, 4, 5, 6]);
+      assert.equal(await rt.get(c.read.remote()), 6);
+      assert.ok(invoked.length >= 8, `every call was invoked twice (${invoked.length} calls)`);
     } finally {
       await rt.shutdown();
     }

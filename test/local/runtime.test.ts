@@ -217,7 +217,8 @@ describe('the embedded runtime', () => {
   it('a task past its timeout is stopped with its thread, which the pool replaces', { timeout: 60_000 }, async () => {
     const rt = start({ local: { maxWorkers: 1 } });
     const pool = await poolOf(rt);
-    const ref = rt.remote(quickUnless.options({ timeoutMs: 300 }), 1, 1, 'hang');
+    // maxRetries: 0: a timeout is retried by default, and this checks one run's thread.
+    const ref = rt.remote(quickUnless.options({ timeoutMs: 300, maxRetries: 0 }), 1, 1, 'hang');
     await until(() => pool.stats().busy === 1);
     const [worker] = workersOf(pool);
     const exited = once(worker!, 'exit');

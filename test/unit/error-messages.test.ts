@@ -33,7 +33,7 @@ describe('error messages', () => {
     const root = TaskError.fromRemote('load', 't-1', { name: 'Error', message: 'no such file' });
     const first = new DependencyError('parse', 't-2', root);
     const second = new DependencyError('train', 't-3', first);
-    assert.equal(second.message, 'Task train (t-3) did not run: its argument from load (t-1) failed: Task load (t-1) failed: Error: no such file');
+    assert.equal(second.message, 'Task train (t-3) did not run: its argument from parse (t-2) was not computed, because load (t-1) failed: Error: no such file');
     assert.equal(second.cause, first);
     assert.equal(second.fault, 'user');
     assert.equal(second.remote, root.remote);

@@ -54,9 +54,10 @@ describe('the options table', () => {
       const a = resolveInitOptions({ target }, target === 'emulator' ? emulatorEnv : {});
       assert.equal(a.maxConcurrency, optionTable.init.maxConcurrency.byTarget[target]);
       assert.equal(a.aws!.stackName, optionTable.aws.stackName.byTarget[target]);
-      for (const k of ['keyPrefix', 'multipartThresholdBytes', 'throttleBaseDelayMs', 'throttleMaxDelayMs', 'throttleGiveUpMs', 'invokeGraceMs'] as const) {
+      for (const k of ['keyPrefix', 'throttleBaseDelayMs', 'throttleMaxDelayMs', 'throttleGiveUpMs', 'invokeGraceMs'] as const) {
         assert.equal(a.aws![k], optionTable.aws[k].default, k);
       }
+      assert.equal(a.aws!.multipartThresholdBytes, optionTable.aws.multipartThresholdBytes.byTarget![target]);
     }
   });
 

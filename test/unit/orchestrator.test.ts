@@ -51,7 +51,7 @@ function gatedBackend() {
     invoker: {
       async invoke(env: TaskEnvelope, _o: InvokeOptions): Promise<ResultEnvelope> {
         if (env.fn === 'inc' && !open) await new Promise<void>((r) => waiting.push(r));
-        return executeTask(structuredClone(env), { store, keyPrefix: '' });
+        return executeTask(structuredClone(env), { store, keyPrefix: 'volley/' });
       },
       async close() {},
     },
@@ -82,8 +82,8 @@ describe('object lifetime', () => {
       // Both 8 KB values are stored; the program drops both refs when this function returns.
       const needed = rt.put(new Float64Array(1000).fill(2));
       const unneeded = rt.put(new Float64Array(1000).fill(3));
-      neededKey = `volley/jobs/${rt.jobId}/${needed.id}`;
-      unneededKey = `volley/jobs/${rt.jobId}/${unneeded.id}`;
+      neededKey = `volley/jobs/${rt.jobId}/${rt.runId}/${needed.id}`;
+      unneededKey = `volley/jobs/${rt.jobId}/${rt.runId}/${unneeded.id}`;
       return rt.remote(deepSum, [needed, gate]);
     })();
     await turns();
@@ -106,7 +106,7 @@ describe('object lifetime', () => {
     const kept: ObjectRef<Float64Array> = rt.put(new Float64Array(1000).fill(1));
     let droppedKey = '';
     (() => {
-      droppedKey = `volley/jobs/${rt.jobId}/${rt.put(new Float64Array(1000)).id}`;
+      droppedKey = `volley/jobs/${rt.jobId}/${rt.runId}/${rt.put(new Float64Array(1000)).id}`;
     })();
     await turns();
     await collectUntil(() => !f.has(droppedKey));

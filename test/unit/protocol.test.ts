@@ -9,17 +9,20 @@ import { ProtocolError } from 'volley';
 import { errorResult, fromWire, PROTOCOL_VERSION, toWire, validateResultEnvelope, validateTaskEnvelope, type TaskEnvelope } from '../../sdk/protocol.js';
 
 const timing = { fetchMs: 1, runMs: 2, storeMs: 0 };
+/** A run's scope, `<jobId>/<runId>`, with a run id of 16 base64url characters. */
+const job = 'j/AAAAAAAAAAAAAAAA';
+const NAME = 'must be a non-empty string of at most 1024 characters';
 
 function task(over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     v: PROTOCOL_VERSION,
     kind: 'task',
-    job: 'j',
+    job,
     taskId: 't-1',
     fn: 'work',
     args: { kind: 'inline', bytes: new Uint8Array([1]) },
-    deps: { 'd-1': { kind: 'stored', key: 'k', size: 3 } },
-    resultKey: 'jobs/j/t-1',
+    deps: { 'd-1': { kind: 'stored', key: `jobs/${job}/d-1`, size: 3 } },
+    resultKey: `jobs/${job}/t-1`,
     inlineLimit: 0,
     ...over,
   };
@@ -29,25 +32,37 @@ const refused = (f: () => unknown, message: RegExp) => assert.throws(f, (e: unkn
 
 describe('task envelope validation', () => {
   it('accepts a well-formed envelope as it is', () => {
-    const env = task({ module: 'file:///tasks.js' });
+    const env = task({ module: 'file:///tasks.js', attempt: 2 });
     assert.equal(validateTaskEnvelope(env), env);
     assert.equal(validateTaskEnvelope(task({ deps: {} })).taskId, 't-1');
+    assert.equal(validateTaskEnvelope(task({ job: `a.b_c-d/${'x'.repeat(64)}` })).taskId, 't-1');
   });
 
   it('refuses each malformed field, naming it', () => {
-    refused(() => validateTaskEnvelope(null), /^task envelope must be an object$/);
-    refused(() => validateTaskEnvelope([task()]), /^task envelope must be an object$/);
+    refused(() => validateTaskEnvelope(null), /^task envelope must be a plain object$/);
+    refused(() => validateTaskEnvelope([task()]), /^task envelope must be a plain object$/);
+    refused(() => validateTaskEnvelope(new (class Env {})()), /^task envelope must be a plain object$/);
     refused(() => validateTaskEnvelope(task({ v: 2 })), /^task envelope has protocol version 2, this worker speaks 1: deploy the worker from the same volley version as the driver$/);
     refused(() => validateTaskEnvelope(task({ v: undefined })), /protocol version undefined/);
     refused(() => validateTaskEnvelope(task({ kind: 'invoke' })), /^envelope kind must be 'task', got "invoke"$/);
-    for (const f of ['job', 'taskId', 'fn', 'resultKey']) {
-      refused(() => validateTaskEnvelope(task({ [f]: '' })), new RegExp(`^task envelope field ${f} must be a non-empty string$`));
-      refused(() => validateTaskEnvelope(task({ [f]: 7 })), new RegExp(`^task envelope field ${f} must be a non-empty string$`));
+    refused(() => validateTaskEnvelope(task({ extra: 1 })), /^task envelope has a field "extra" outside the protocol \(allowed: v, kind, job, /);
+    for (const f of ['taskId', 'fn', 'resultKey']) {
+      refused(() => validateTaskEnvelope(task({ [f]: '' })), new RegExp(`^task envelope field ${f} ${NAME}$`));
+      refused(() => validateTaskEnvelope(task({ [f]: 7 })), new RegExp(`^task envelope field ${f} ${NAME}$`));
+      refused(() => validateTaskEnvelope(task({ [f]: 'x'.repeat(1025) })), new RegExp(`^task envelope field ${f} ${NAME}$`));
     }
-    refused(() => validateTaskEnvelope(task({ module: 5 })), /^task envelope field module must be a string$/);
-    refused(() => validateTaskEnvelope(task({ inlineLimit: -1 })), /^task envelope field inlineLimit must be a number >= 0$/);
-    refused(() => validateTaskEnvelope(task({ inlineLimit: Number.NaN })), /inlineLimit must be a number >= 0/);
-    refused(() => validateTaskEnvelope(task({ inlineLimit: '5' })), /inlineLimit must be a number >= 0/);
+    refused(() => validateTaskEnvelope(task({ resultKey: `jobs/${job}/t\n1` })), /^task envelope field resultKey must not contain control characters$/);
+    for (const bad of ['', 7, 'j', 'j/short', `j/${'A'.repeat(65)}`, `j/AAAAAAAAAAAAAAA=`, `a b/AAAAAAAAAAAAAAAA`, `/AAAAAAAAAAAAAAAA`, `j/AAAAAAAAAAAAAAAA/x`]) {
+      refused(() => validateTaskEnvelope(task({ job: bad })), /^task envelope field job must be '<jobId>\/<runId>' \(letters, digits, '\.', '_', '-'\)$/);
+    }
+    refused(() => validateTaskEnvelope(task({ module: 5 })), /^task envelope field module must be a string \(a module URL\)$/);
+    refused(() => validateTaskEnvelope(task({ inlineLimit: -1 })), /^task envelope field inlineLimit must be an integer >= 0, got -1$/);
+    refused(() => validateTaskEnvelope(task({ inlineLimit: Number.NaN })), /^task envelope field inlineLimit must be an integer >= 0, got null$/);
+    refused(() => validateTaskEnvelope(task({ inlineLimit: 1.5 })), /^task envelope field inlineLimit must be an integer >= 0, got 1\.5$/);
+    refused(() => validateTaskEnvelope(task({ inlineLimit: '5' })), /^task envelope field inlineLimit must be an integer >= 0, got "5"$/);
+    for (const bad of [0, 1.5, '2']) {
+      refused(() => validateTaskEnvelope(task({ attempt: bad })), /^task envelope field attempt must be an integer >= 1$/);
+    }
     refused(() => validateTaskEnvelope(task({ deps: null })), /^task envelope field deps must be an object$/);
     refused(() => validateTaskEnvelope(task({ deps: [] })), /^task envelope field deps must be an object$/);
   });
@@ -56,11 +71,13 @@ describe('task envelope validation', () => {
     refused(() => validateTaskEnvelope(task({ args: 'x' })), /^args must be a payload object$/);
     refused(() => validateTaskEnvelope(task({ args: { kind: 'inline', bytes: [1] } })), /^args\.bytes must be bytes$/);
     refused(() => validateTaskEnvelope(task({ args: { kind: 'inline' } })), /^args\.bytes must be bytes$/);
-    refused(() => validateTaskEnvelope(task({ args: { kind: 'stored', key: '', size: 1 } })), /^args\.key must be a non-empty string$/);
-    refused(() => validateTaskEnvelope(task({ args: { kind: 'stored', key: 3, size: 1 } })), /^args\.key must be a non-empty string$/);
-    refused(() => validateTaskEnvelope(task({ args: { kind: 'stored', key: 'k', size: '1' } })), /^args\.size must be a number$/);
+    refused(() => validateTaskEnvelope(task({ args: { kind: 'inline', bytes: new Uint8Array(), extra: 1 } })), /^args has a field "extra" outside the protocol \(allowed: kind, bytes\)$/);
+    refused(() => validateTaskEnvelope(task({ args: { kind: 'stored', key: '', size: 1 } })), new RegExp(`^args\\.key ${NAME}$`));
+    refused(() => validateTaskEnvelope(task({ args: { kind: 'stored', key: 3, size: 1 } })), new RegExp(`^args\\.key ${NAME}$`));
+    refused(() => validateTaskEnvelope(task({ args: { kind: 'stored', key: 'k\u0000', size: 1 } })), /^args\.key must not contain control characters$/);
+    refused(() => validateTaskEnvelope(task({ args: { kind: 'stored', key: 'k', size: '1' } })), /^args\.size must be an integer >= 0, got "1"$/);
     refused(() => validateTaskEnvelope(task({ args: { kind: 'url' } })), /^args\.kind must be 'inline' or 'stored', got "url"$/);
-    refused(() => validateTaskEnvelope(task({ deps: { 'd-9': { kind: 'stored', key: 'k' } } })), /^deps\.d-9\.size must be a number$/);
+    refused(() => validateTaskEnvelope(task({ deps: { 'd-9': { kind: 'stored', key: 'k' } } })), /^deps\.d-9\.size must be an integer >= 0, got undefined$/);
     refused(() => validateTaskEnvelope(task({ deps: { ok: { kind: 'inline', bytes: new Uint8Array() }, bad: null } })), /^deps\.bad must be a payload object$/);
   });
 });
@@ -79,9 +96,10 @@ describe('result envelope validation', () => {
   });
 
   it('refuses each malformed field, naming it', () => {
-    refused(() => validateResultEnvelope(null), /^result envelope must be an object$/);
+    refused(() => validateResultEnvelope(null), /^result envelope must be a plain object$/);
+    refused(() => validateResultEnvelope({ ...base, kind: 'value', bytes: new Uint8Array(), extra: 1 }), /^value result envelope has a field "extra" outside the protocol \(allowed: /);
     refused(() => validateResultEnvelope({ ...base, v: 0, kind: 'value', bytes: new Uint8Array() }), /^result envelope has protocol version 0, expected 1: redeploy the worker$/);
-    refused(() => validateResultEnvelope({ ...base, taskId: 1, kind: 'value', bytes: new Uint8Array() }), /^result envelope field taskId must be a string$/);
+    refused(() => validateResultEnvelope({ ...base, taskId: 1, kind: 'value', bytes: new Uint8Array() }), new RegExp(`^result envelope field taskId ${NAME}$`));
     refused(() => validateResultEnvelope({ ...base, timing: undefined, kind: 'value', bytes: new Uint8Array() }), /^result envelope field timing must be an object$/);
     for (const f of ['fetchMs', 'runMs', 'storeMs']) {
       for (const bad of [-1, Number.POSITIVE_INFINITY, Number.NaN, '1']) {
@@ -92,10 +110,12 @@ describe('result envelope validation', () => {
       }
     }
     refused(() => validateResultEnvelope({ ...base, kind: 'value', bytes: 'AAE=' }), /^result envelope field bytes must be bytes$/);
-    refused(() => validateResultEnvelope({ ...base, kind: 'stored', key: 'k' }), /^stored result needs key and size$/);
-    refused(() => validateResultEnvelope({ ...base, kind: 'stored', size: 1 }), /^stored result needs key and size$/);
-    refused(() => validateResultEnvelope({ ...base, kind: 'error', error: { name: 'E' } }), /^error result needs error\.message$/);
-    refused(() => validateResultEnvelope({ ...base, kind: 'error', error: 'boom' }), /^error result needs error\.message$/);
+    refused(() => validateResultEnvelope({ ...base, kind: 'stored', key: 'k' }), /^stored result field size must be an integer >= 0, got undefined$/);
+    refused(() => validateResultEnvelope({ ...base, kind: 'stored', size: 1 }), new RegExp(`^stored result field key ${NAME}$`));
+    refused(() => validateResultEnvelope({ ...base, kind: 'error', error: { name: 'E' }, fault: 'user' }), /^error result needs error\.name and error\.message$/);
+    refused(() => validateResultEnvelope({ ...base, kind: 'error', error: { message: 'm' }, fault: 'user' }), /^error result needs error\.name and error\.message$/);
+    refused(() => validateResultEnvelope({ ...base, kind: 'error', error: 'boom', fault: 'user' }), /^error result needs error\.name and error\.message$/);
+    refused(() => validateResultEnvelope({ ...base, kind: 'error', error: { name: 'E', message: 'm' }, fault: 'me' }), /^error result field fault must be 'user' or 'infrastructure', got "me"$/);
     refused(() => validateResultEnvelope({ ...base, kind: 'done' }), /^result envelope kind must be value, stored or error, got "done"$/);
   });
 
@@ -124,10 +144,15 @@ describe('JSON wire form', () => {
     assert.deepEqual(fromWire(toWire([1, [new Uint8Array([255])], { x: null, s: 'a' }])), [1, [new Uint8Array([255])], { x: null, s: 'a' }]);
   });
 
-  it('drops undefined fields, and leaves objects that only look like bytes alone', () => {
+  it('drops undefined fields, and refuses objects that only look like bytes (a $b64 object must be exactly one canonical base64 string)', () => {
     assert.deepEqual(toWire({ a: undefined, b: 1 }), { b: 1 });
-    assert.deepEqual(fromWire({ $b64: 'AQ==', other: 1 }), { $b64: 'AQ==', other: 1 });
-    assert.deepEqual(fromWire({ $b64: 5 }), { $b64: 5 });
+    refused(() => fromWire({ $b64: 'AQ==', other: 1 }), /^a \$b64 field must be the only field of its object and hold a string$/);
+    refused(() => fromWire({ $b64: 5 }), /^a \$b64 field must be the only field of its object and hold a string$/);
+    for (const bad of ['AQ=', 'AQ', 'A Q=', 'AQ-_', '=AQA', 'A=Q=']) {
+      refused(() => fromWire({ $b64: bad }), new RegExp(`^a \\$b64 field holds malformed base64 \\(${bad.length} characters\\)$`));
+    }
+    assert.deepEqual(fromWire({ $b64: '' }), new Uint8Array());
+    assert.deepEqual(fromWire({ b64: 'AQ==', s: '$b64' }), { b64: 'AQ==', s: '$b64' });
     assert.equal(toWire('s'), 's');
     assert.equal(fromWire(null), null);
   });
