@@ -371,7 +371,9 @@ export class Runtime {
       );
     }
     for (const e of entries) if (e.state === FAILED) throw e.error;
-    const values = single ? this.valueOf(entries[0]!) : Promise.all(entries.map((e) => this.valueOf(e)));
+    // The refs stay reachable until their values are read: a ref collected mid-read would free
+    // (delete) the very object being read.
+    const values = (single ? this.valueOf(entries[0]!) : Promise.all(entries.map((e) => this.valueOf(e)))).finally(() => refs.length);
     if (timeoutMs === undefined) return values;
     // The timeout covers reading stored values too: a stalled store cannot hold get() past it.
     let timer: { clear(): void } | undefined;
