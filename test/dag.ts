@@ -6,6 +6,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import type { ObjectRef, Runtime } from 'volley';
+import type { FaultCounts } from './faults.js';
 import { type NodeFault, type NodeSpec, dagNode, nodeValue } from './fixtures/failure-tasks.js';
 
 /** An input of a node: an earlier node's ref, or a value put() by the driver. */
@@ -116,6 +117,29 @@ export function firedNodeFaults(c: DagCase, taskIds: string[], delivered: Map<st
     }
   });
   return n;
+}
+
+/**
+ * Runs a graph on a runtime with fault injection, then shuts it down: the faults that fired (the
+ * invoker's and store's in `counts`, plus the node faults of the attempts that were delivered)
+ * are added to `totals`. Shared by the local and emulator fault suites and `npm run soak`.
+ */
+export async function runFaultyDag(
+  rt: Runtime,
+  c: DagCase,
+  faulty: { invoker: { delivered: Map<string, number[]> }; counts: FaultCounts; totals: FaultCounts },
+  deadlineMs: number,
+  timeoutMs: number,
+): Promise<DagOutcome & { retries: number; rebuilds: number }> {
+  let outcome: DagOutcome;
+  try {
+    outcome = await runDag(rt, c, deadlineMs, timeoutMs);
+  } finally {
+    await rt.shutdown();
+  }
+  Object.assign(faulty.counts, firedNodeFaults(c, outcome.taskIds, faulty.invoker.delivered));
+  for (const k of Object.keys(faulty.counts) as Array<keyof FaultCounts>) faulty.totals[k] += faulty.counts[k];
+  return { ...outcome, retries: rt.faultCounts.retries, rebuilds: rt.faultCounts.rebuilds };
 }
 
 /** Runs a graph on `rt`; every node's task gets these options (retries, timeout). */

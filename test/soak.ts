@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
-import { dagArbitrary, firedNodeFaults, runDag } from './dag.js';
+import { dagArbitrary, runFaultyDag } from './dag.js';
 import { faultyLocalRuntime } from './fault-harness.js';
 import { noFaults } from './faults.js';
 
@@ -27,16 +27,9 @@ const t0 = Date.now();
 for (const [i, c] of cases.entries()) {
   const counts = noFaults();
   const { rt, store, inner, invoker } = await faultyLocalRuntime(c.seed, faults, counts);
-  let outcome: Awaited<ReturnType<typeof runDag>> | undefined;
-  try {
-    outcome = await runDag(rt, c, 30_000, 300);
-  } finally {
-    tally.retries += rt.faultCounts.retries;
-    tally.rebuilds += rt.faultCounts.rebuilds;
-    await rt.shutdown();
-  }
-  Object.assign(counts, firedNodeFaults(c, outcome.taskIds, invoker.delivered));
-  for (const k of Object.keys(counts) as Array<keyof typeof counts>) totals[k] += counts[k];
+  const outcome = await runFaultyDag(rt, c, { invoker, counts, totals }, 30_000, 300);
+  tally.retries += outcome.retries;
+  tally.rebuilds += outcome.rebuilds;
   tally.runs++;
   tally.tasks += c.nodes.length;
   if (outcome.hung) tally.hangs++;

@@ -15,7 +15,7 @@ import type { Backend } from '../../sdk/backend.js';
 import { createAwsBackend } from '../../sdk/aws/backend.js';
 import { makeS3Client } from '../../sdk/aws/clients.js';
 import { resolveInitOptions } from '../../sdk/options.js';
-import { dagArbitrary, firedNodeFaults, runDag } from '../dag.js';
+import { dagArbitrary, runFaultyDag } from '../dag.js';
 import { FaultyInvoker, FaultyStore, noFaults, seeded } from '../faults.js';
 import type { Emulators } from '../../infra/emulators.js';
 
@@ -37,15 +37,8 @@ export function defineFaultScenarios(emulators: () => Emulators): void {
             const store = new FaultyStore(real.store, { store503: 0.1, noSuchKey: 0.3, slow: 0.1, slowMs: 20 }, random, (k) => /\/dagNode-[0-9a-z]+$/.test(k), counts);
             const backend: Backend = { ...real, invoker, store };
             const rt = new Runtime(init, { backend });
-            let outcome: Awaited<ReturnType<typeof runDag>>;
-            try {
-              outcome = await runDag(rt, c, 60_000, 1500);
-              retries += rt.faultCounts.retries;
-            } finally {
-              await rt.shutdown();
-            }
-            Object.assign(counts, firedNodeFaults(c, outcome.taskIds, invoker.delivered));
-            for (const k of Object.keys(counts) as Array<keyof typeof counts>) totals[k] += counts[k];
+            const outcome = await runFaultyDag(rt, c, { invoker, counts, totals }, 60_000, 1500);
+            retries += outcome.retries;
             assert.equal(outcome.hung, false, 'the run finished');
             assert.deepEqual(outcome.wrong, []);
             const left = (await s3.send(new ListObjectsV2Command({ Bucket: emu.aws.bucket, Prefix: `volley/jobs/${rt.jobId}/` }))).Contents ?? [];

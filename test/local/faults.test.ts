@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { runStamp } from '../fixtures/failure-tasks.js';
-import { dagArbitrary, firedNodeFaults, runDag } from '../dag.js';
+import { dagArbitrary, runFaultyDag } from '../dag.js';
 import { faultyLocalRuntime } from '../fault-harness.js';
 import { noFaults } from '../faults.js';
 import { remote } from 'volley';
@@ -52,15 +52,8 @@ describe('fault injection on the embedded runtime', () => {
           store: { store503: 0.05, noSuchKey: 0.1, slow: 0.1, slowMs: 5 },
         };
         const { rt, store, inner, invoker } = await faultyLocalRuntime(c.seed, faults, counts);
-        let outcome: Awaited<ReturnType<typeof runDag>>;
-        try {
-          outcome = await runDag(rt, c, 20_000, 400);
-          retries += rt.faultCounts.retries;
-        } finally {
-          await rt.shutdown();
-        }
-        Object.assign(counts, firedNodeFaults(c, outcome.taskIds, invoker.delivered));
-        for (const k of Object.keys(counts) as Array<keyof typeof counts>) totals[k] += counts[k];
+        const outcome = await runFaultyDag(rt, c, { invoker, counts, totals }, 20_000, 400);
+        retries += outcome.retries;
         assert.equal(outcome.hung, false, 'the run finished');
         assert.deepEqual(outcome.wrong, []);
         assert.deepEqual(store.overCommitted(), [], 'each result committed once');
