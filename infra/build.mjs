@@ -10,7 +10,7 @@
  * Deterministic: same sources, same bytes.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -28,6 +28,21 @@ execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', joi
   stdio: 'inherit',
   cwd: root,
 });
+pruneStale(join(dist, 'test'), join(root, 'test'));
+
+/**
+ * tsc never deletes what it emitted before: a test moved or removed in the sources would keep
+ * running from its old copy in dist/test. Drops emitted files whose source is gone.
+ */
+function pruneStale(outDir, srcDir) {
+  for (const entry of readdirSync(outDir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const m = /^(.*?)(\.d)?\.js(\.map)?$/.exec(entry.name) ?? /^(.*?)\.d\.ts(\.map)?$/.exec(entry.name);
+    if (!m) continue;
+    const rel = relative(outDir, join(entry.parentPath, m[1]));
+    if (!existsSync(join(srcDir, `${rel}.ts`))) rmSync(join(entry.parentPath, entry.name));
+  }
+}
 
 // The ESM entry: the library, the worker thread's entry and the AWS subpath bundled with
 // shared chunks, so a worker thread (which loads the entry, then the user's module importing
