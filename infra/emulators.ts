@@ -18,13 +18,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { VolleyError } from '../sdk/errors.js';
 import { optionDefault } from '../sdk/options.js';
 import { packageRoot, readConfig } from './bundle.js';
-import { findFramework, prepareService, requireFromProject } from './service.js';
+import { findFramework, prepareService, resolveFromProject } from './service.js';
 
 /** volley's own package root (where serverless.yml is); the project of volley's own test tiers. */
 export const projectRoot = packageRoot;
@@ -48,31 +49,55 @@ export interface Stoppable {
   stop(): Promise<void>;
 }
 
-interface S3rverInstance {
-  run(): Promise<{ port: number }>;
-  close(): Promise<void>;
-  httpServer?: Server;
-}
-
-/** Starts s3rver (from `projectDir`'s dependencies, default volley's) in this process with `buckets` created. Credentials: S3RVER / S3RVER. */
-export async function startS3rver(o: { buckets: string[]; directory?: string; projectDir?: string }): Promise<Stoppable & { directory: string }> {
-  const S3rver = requireFromProject<new (opts: object) => S3rverInstance>(o.projectDir ?? packageRoot(), 's3rver', 'emulator');
+/**
+ * Starts s3rver (from `projectDir`'s dependencies, default volley's) in a child process
+ * (infra/s3rver-process.ts says why) with `buckets` created. Credentials: S3RVER / S3RVER, and
+ * any `keyPairs` ([id, secret]) besides.
+ */
+export async function startS3rver(o: { buckets: string[]; directory?: string; projectDir?: string; keyPairs?: Array<[string, string]> }): Promise<Stoppable & { directory: string }> {
+  const s3rver = resolveFromProject(o.projectDir ?? packageRoot(), 's3rver', 'emulator');
   const ownDir = o.directory === undefined;
   const directory = o.directory ?? mkdtempSync(join(tmpdir(), 'volley-s3rver-'));
-  const server = new S3rver({
-    address: '127.0.0.1',
-    port: 0,
-    silent: true,
-    directory,
-    configureBuckets: o.buckets.map((name) => ({ name })),
+  const script = fileURLToPath(new URL('./s3rver-process.js', import.meta.url));
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', script, JSON.stringify({ s3rver, directory, buckets: o.buckets, keyPairs: o.keyPairs })], {
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
-  const { port } = await server.run();
+  // No kill on exit needed: the child stops when its stdin ends, which it does when this process dies.
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-4000);
+  });
+  const port = await new Promise<number>((resolveP, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new VolleyError(`s3rver did not start within 30 s: ${err.trim() || 'no output'}`)), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n')[0];
+      if (out.includes('\n') && line) {
+        clearTimeout(timer);
+        resolveP((JSON.parse(line) as { port: number }).port);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new VolleyError(`s3rver exited (${code}) before it listened: ${err.trim() || 'no output'}`));
+    });
+  });
+  child.stdout!.resume();
   return {
     endpoint: `http://127.0.0.1:${port}`,
     directory,
     async stop() {
-      server.httpServer?.closeAllConnections();
-      await server.close();
+      if (child.exitCode === null && child.signalCode === null) {
+        await new Promise<void>((resolveP) => {
+          const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+          child.once('exit', () => {
+            clearTimeout(t);
+            resolveP();
+          });
+          child.stdin!.end();
+        });
+      }
       if (ownDir) rmSync(directory, { recursive: true, force: true });
     },
   };

@@ -68,11 +68,11 @@ export function findFramework(projectDir: string, target: ServiceTarget): string
   return bin!;
 }
 
-/** Loads a package from the user's project (s3rver for the emulators). */
-export function requireFromProject<T>(projectDir: string, id: string, target: ServiceTarget): T {
+/** Where a package of the user's project is (s3rver for the emulators); a ConfigError saying how to install it when it is not there. */
+export function resolveFromProject(projectDir: string, id: string, target: ServiceTarget): string {
   const path = resolver(projectDir)(id);
   if (!path) throw new ConfigError(`${id} not found in ${projectDir}; install with: ${installHint(target)}`);
-  return createRequire(join(projectDir, 'package.json'))(path) as T;
+  return path;
 }
 
 export interface PreparedService {

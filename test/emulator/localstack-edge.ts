@@ -22,7 +22,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { bundleWorker } from '../../infra/bundle.js';
 import { projectRoot, startS3rver, startServerlessOffline } from '../../infra/emulators.js';
@@ -184,16 +183,13 @@ export interface LocalStackLike {
  * endpoint set to the edge, as LocalStack sets it inside its Lambdas, and the edge in front.
  */
 export async function startLocalStackLike(o: { extraTasks: string[]; stackName?: string }): Promise<LocalStackLike> {
-  // LocalStack accepts any key pair; the localstack target signs with test/test.
-  const { DUMMY_ACCOUNT } = createRequire(import.meta.url)('s3rver/lib/models/account.js') as { DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void } };
-  DUMMY_ACCOUNT.createKeyPair('test', 'test');
-
   const root = projectRoot();
   const bundleDir = '.volley/localstack-edge';
   await bundleWorker({ projectRoot: root, outdir: resolve(root, bundleDir), extraTasks: o.extraTasks });
   const stackName = o.stackName ?? 'volley-local';
   const bucket = `${stackName}-volleybucket-${randomBytes(6).toString('hex')}`;
-  const s3 = await startS3rver({ buckets: [bucket] });
+  // LocalStack accepts any key pair; the localstack target signs with test/test.
+  const s3 = await startS3rver({ buckets: [bucket], keyPairs: [['test', 'test']] });
   const stack = { name: stackName, functionName: '', bucket };
   const stacks: EdgeStack[] = [];
   const edge = await startLocalStackEdge({ s3Endpoint: s3.endpoint, stacks });

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ObjectStoreError, TaskError, TaskTimeoutError, WorkerCrashedError } from 'volley';
 import { makeLambdaClient, makeS3Client } from '../../sdk/aws/clients.js';
 import { LambdaInvoker } from '../../sdk/aws/lambda-invoker.js';
@@ -126,6 +126,20 @@ describe('volley cleanup against s3rver', () => {
     const missing = await cli(['cleanup', '--target', 'emulator'], env);
     assert.notEqual(missing.code, 0);
     assert.match(missing.out, /volley cleanup needs one of --job ID .* or --all/);
+  });
+
+  it('removes a prefix of more than 1,000 objects (S3 lists at most 1,000 per page)', async () => {
+    const many = Array.from({ length: 1050 }, (_, i) => `volley/jobs/many/o${i}`);
+    const client = store.client;
+    for (let i = 0; i < many.length; i += 50) {
+      await Promise.all(many.slice(i, i + 50).map((Key) => client.send(new PutObjectCommand({ Bucket: CLI_BUCKET, Key, Body: 'x' }))));
+    }
+    await client.send(new PutObjectCommand({ Bucket: CLI_BUCKET, Key: 'volley/jobs/other/keep', Body: 'x' }));
+    const other = new S3Store(client, CLI_BUCKET, { multipartThresholdBytes: 5 * 1024 * 1024 });
+    assert.equal(await other.deletePrefix('volley/jobs/many/'), 1050);
+    const left = ((await client.send(new ListObjectsV2Command({ Bucket: CLI_BUCKET, Prefix: 'volley/jobs/' }))).Contents ?? []).map((o) => o.Key);
+    assert.deepEqual(left, ['volley/jobs/other/keep']);
+    await other.delete(['volley/jobs/other/keep']);
   });
 });
 
