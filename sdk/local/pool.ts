@@ -4,7 +4,8 @@
  * - one task at a time per worker; module state survives between tasks (warm starts);
  * - the pool grows on demand up to `maxWorkers`, starting at most as many workers at once as
  *   there are cores (starting a thread costs tens of ms of CPU; starting them all at once
- *   makes the first one ready later), and an idle worker is stopped after `idleTimeoutMs`;
+ *   makes the first one ready later); the `minWorkers` started at init, before any task, are
+ *   paced the same way; an idle worker is stopped after `idleTimeoutMs`;
  * - a task past its timeout is stopped with its worker and reported as a TaskTimeoutError;
  * - a worker that dies (process.exit, uncaught error, out of memory) is replaced and its
  *   task reported as a WorkerCrashedError;
@@ -104,6 +105,11 @@ export class WorkerPool implements Invoker {
    */
   private shortRunning = 0;
   private growTimer?: NodeJS.Timeout;
+  /**
+   * Threads still to start ahead of need (local.minWorkers), paced like the others: all at once,
+   * they share the cores, and the first is ready only when all are.
+   */
+  private prestart = 0;
   /** Workers whose running task is blocked in get/wait (Ray releases a blocked task's CPU the same way). */
   private blockedSlots = 0;
   private host?: TaskHost;
@@ -119,7 +125,8 @@ export class WorkerPool implements Invoker {
     private readonly store: ObjectStore,
     private readonly entry: URL = new URL('./worker-thread.js', import.meta.url),
   ) {
-    for (let i = 0; i < options.minWorkers; i++) this.spawn();
+    this.prestart = options.minWorkers;
+    this.grow();
   }
 
   invoke(env: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope> {
@@ -234,18 +241,21 @@ export class WorkerPool implements Invoker {
   }
 
   private grow(): void {
-    if (this.queueHead >= this.queue.length || this.closed) return;
-    const head = this.queue[this.queueHead]!;
-    let demand = this.isShort(head) ? this.spawnConcurrency - this.shortRunning - this.idle.length : this.queued();
-    const waited = performance.now() - head.queuedAt;
-    if (demand > 0 && this.slots.size >= this.spawnConcurrency && waited < SPAWN_AFTER_MS) {
-      demand = 0;
-      this.growTimer ??= setTimeout(() => {
-        this.growTimer = undefined;
-        this.grow();
-      }, SPAWN_AFTER_MS - waited);
+    if (this.closed) return;
+    let demand = 0;
+    if (this.queueHead < this.queue.length) {
+      const head = this.queue[this.queueHead]!;
+      demand = this.isShort(head) ? this.spawnConcurrency - this.shortRunning - this.idle.length : this.queued();
+      const waited = performance.now() - head.queuedAt;
+      if (demand > 0 && this.slots.size >= this.spawnConcurrency && waited < SPAWN_AFTER_MS) {
+        demand = 0;
+        this.growTimer ??= setTimeout(() => {
+          this.growTimer = undefined;
+          this.grow();
+        }, SPAWN_AFTER_MS - waited);
+      }
     }
-    while (!this.closed && this.starting < this.spawnConcurrency && this.slots.size - this.blockedSlots < this.options.maxWorkers && demand > this.starting) {
+    while (!this.closed && this.starting < this.spawnConcurrency && this.slots.size - this.blockedSlots < this.options.maxWorkers && (demand > this.starting || this.prestart > 0)) {
       this.spawn();
     }
   }
@@ -313,6 +323,7 @@ export class WorkerPool implements Invoker {
     this.slots.add(slot);
     this.starting++;
     this.startedTotal++;
+    if (this.prestart > 0) this.prestart--;
     worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
     worker.on('error', (err) => {
       slot.error = err;

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
-import { TaskError, WorkerCrashedError } from 'volley';
+import { Runtime, TaskError, WorkerCrashedError } from 'volley';
+import { loadedBuiltins } from '../fixtures/startup-tasks.js';
 import { MemoryStore } from '../../sdk/local/memory-store.js';
 import { WorkerPool } from '../../sdk/local/pool.js';
 import { PROTOCOL_VERSION, type TaskEnvelope } from '../../sdk/protocol.js';
@@ -57,13 +58,44 @@ describe('worker pool start-up', () => {
     for (const e of await Promise.all(calls)) assert.ok(e instanceof TaskError && /shut down/.test(e.message), String(e));
   });
 
-  it('starts minWorkers threads at once, before any task', async () => {
-    const pool = new WorkerPool({ maxWorkers: 4, minWorkers: 3, idleTimeoutMs: 1000 }, new MemoryStore(), entry('setInterval(() => {}, 1000)'));
+  it('starts minWorkers threads before any task, one per core at a time', async () => {
+    const cores = availableParallelism();
+    // Threads that never report ready: only the first one per core is started.
+    const stuck = new WorkerPool({ maxWorkers: 16, minWorkers: cores + 2, idleTimeoutMs: 1000 }, new MemoryStore(), entry('setInterval(() => {}, 1000)'));
     try {
-      assert.equal(pool.stats().started, 3);
-      assert.equal(pool.stats().alive, 3);
+      assert.equal(stuck.stats().started, cores);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(stuck.stats().started, cores, 'no more threads while the first ones are starting');
+    } finally {
+      await stuck.close();
+    }
+    // Threads that start: each one ready lets the next start, until minWorkers are up, with no task.
+    const ready = entry('import { parentPort } from "node:worker_threads"; parentPort.postMessage({ kind: "ready" }); setInterval(() => {}, 1000);');
+    const pool = new WorkerPool({ maxWorkers: 16, minWorkers: cores + 2, idleTimeoutMs: 1000 }, new MemoryStore(), ready);
+    try {
+      while (pool.stats().alive < cores + 2) await new Promise((r) => setTimeout(r, 1));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(pool.stats().started, cores + 2, 'minWorkers threads, and no more');
+      assert.equal(pool.stats().queued, 0);
     } finally {
       await pool.close();
+    }
+  });
+});
+
+describe('what a worker thread loads', () => {
+  it('a thread running a task loads the built-ins the task needs, and none of the driver-only ones (crypto, http, the AWS path)', async () => {
+    // Every thread pays to compile each built-in module it loads (they are not in the worker's
+    // startup snapshot); with 16 threads starting on 2 cores, that cost is the start-up time.
+    const rt = await new Runtime({ local: { maxWorkers: 1 } }).ready();
+    try {
+      const loaded = new Set(await rt.get(rt.remote(loadedBuiltins)));
+      // What a task does need: worker_threads (the thread's port) and v8 (values travel as V8's serialization).
+      for (const m of ['worker_threads', 'v8']) assert.ok(loaded.has(m), `${m} should be loaded; the thread loaded ${[...loaded].join(', ')}`);
+      const driverOnly = [...loaded].filter((m) => m === 'crypto' || m.startsWith('internal/crypto/') || ['http', 'https', 'net', 'tls', 'zlib'].includes(m));
+      assert.deepEqual(driverOnly, [], `a worker thread loaded ${driverOnly.join(', ')}`);
+    } finally {
+      await rt.shutdown();
     }
   });
 });

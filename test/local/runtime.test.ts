@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { after, describe, it } from 'node:test';
@@ -198,7 +198,8 @@ describe('the embedded runtime', () => {
   it('keeps minWorkers threads from the start, and past the idle timeout', async () => {
     const rt = start({ local: { maxWorkers: 3, minWorkers: 2, idleTimeoutMs: 20 } });
     const pool = await poolOf(rt);
-    assert.equal(pool.stats().started, 2, 'started before any task');
+    // Paced one per core at a time: on a single core, the second starts when the first is ready.
+    assert.equal(pool.stats().started, Math.min(2, availableParallelism()), 'started before any task');
     const dir = mkdtempSync(join(tmpdir(), 'volley-min-'));
     try {
       await rt.get(Array.from({ length: 3 }, (_, i) => rt.remote(rendezvous, dir, `t${i}`, 3)));
