@@ -58,7 +58,7 @@ describe('worker pool start-up', () => {
     for (const e of await Promise.all(calls)) assert.ok(e instanceof TaskError && /shut down/.test(e.message), String(e));
   });
 
-  it('starts minWorkers threads before any task, one per core at a time', async () => {
+  it('starts minWorkers threads before any task, one per core at a time', { timeout: 30_000 }, async () => {
     const cores = availableParallelism();
     // Threads that never report ready: only the first one per core is started.
     const stuck = new WorkerPool({ maxWorkers: 16, minWorkers: cores + 2, idleTimeoutMs: 1000 }, new MemoryStore(), entry('setInterval(() => {}, 1000)'));
@@ -84,7 +84,7 @@ describe('worker pool start-up', () => {
 });
 
 describe('what a worker thread loads', () => {
-  it('a thread running a task loads the built-ins the task needs, and none of the driver-only ones (crypto, http, the AWS path)', async () => {
+  it('a thread running a task loads the built-ins the task needs, and none of the driver-only ones (crypto, http, the AWS path)', { timeout: 30_000 }, async () => {
     // Every thread pays to compile each built-in module it loads (they are not in the worker's
     // startup snapshot); with 16 threads starting on 2 cores, that cost is the start-up time.
     const rt = await new Runtime({ local: { maxWorkers: 1 } }).ready();
