@@ -52,12 +52,61 @@ export interface TaskDispatchedEvent {
   storedInputBytes: number;
 }
 
+/**
+ * A run of a task ended without a value, and the task will run again: after a backoff (a
+ * retry, within its `maxRetries`), or once an argument whose object was lost is rebuilt. Each
+ * such run has one of these; the task's end is still its one `finished` event (whose `attempt`
+ * is the number of its last run). On Lambda every run is an invocation, billed. @public
+ */
+export interface TaskRetryingEvent {
+  type: 'retrying';
+  time: number;
+  taskId: string;
+  fn: string;
+  /** The run that ended: 1 for the first. The next run is `attempt + 1`. */
+  attempt: number;
+  /** How this run ended ('failed' for an exception `retryExceptions` accepts). */
+  outcome: TaskOutcome;
+  /** 'retry': it failed and is retried; 'argument-lost': an argument's stored object was gone, and is being rebuilt first. */
+  reason: 'retry' | 'argument-lost';
+  /** The backoff before the next run, in ms (absent for 'argument-lost': it runs when the argument is back). */
+  delayMs?: number;
+  memoryMB: number;
+  submittedAt: number;
+  /** When this run was dispatched. */
+  dispatchedAt?: number;
+  deps: readonly string[];
+  /** Who ran it, when a worker answered (a crashed worker or a failed invocation did not). */
+  worker?: WorkerInfo;
+  /** When the worker began this run, on the driver's clock. */
+  startedAt?: number;
+  /** This run's fetch / run / store times, when the worker answered. */
+  timing?: Timing;
+  /** Why it failed; for a task's own exception, the remote name, message and stack. */
+  error: RemoteErrorInfo;
+}
+
+/**
+ * A task that had finished runs again to rebuild its result, whose stored object was lost
+ * (Ray's lineage reconstruction). Its next run is dispatched and ends with another `finished`
+ * event. @public
+ */
+export interface TaskRebuildingEvent {
+  type: 'rebuilding';
+  time: number;
+  taskId: string;
+  fn: string;
+  /** How many times its result has been rebuilt, this time included. */
+  rebuild: number;
+}
+
 /** The task ended, however it ended. @public */
 export interface TaskFinishedEvent {
   type: 'finished';
   time: number;
   taskId: string;
   fn: string;
+  /** Its runs so far: 1 unless it was retried or rebuilt (each run that was retried had its own `retrying` event). */
   attempt: number;
   outcome: TaskOutcome;
   memoryMB: number;
@@ -88,7 +137,10 @@ export interface StoreEvent {
 }
 
 /** Everything `rt.onEvent(listener)` receives. @public */
-export type VolleyEvent = TaskSubmittedEvent | TaskDispatchedEvent | TaskFinishedEvent | StoreEvent;
+export type VolleyEvent = TaskSubmittedEvent | TaskDispatchedEvent | TaskRetryingEvent | TaskRebuildingEvent | TaskFinishedEvent | StoreEvent;
+
+/** The end of one run: a run that will be retried, or the task's last. */
+export type RunEndEvent = TaskRetryingEvent | TaskFinishedEvent;
 
 /** A listener of task events. @public */
 export type EventListener = (event: VolleyEvent) => void;

@@ -22,7 +22,7 @@ export { init, shutdown, isWorker } from './context.js';
 export type { InitOptions, TaskOptions, RetryExceptions, LocalOptions, AwsOptions, AwsBaseOptions, S3ClientChoice, LambdaClientChoice, Target } from './options.js';
 export type { ObjectStore, Invoker, Backend, InvokeOptions } from './backend.js';
 export { PROTOCOL_VERSION, type TaskEnvelope, type ResultEnvelope, type ResultCommon, type ResultWorker, type Payload, type Timing, type ContainedRefs } from './protocol.js';
-export type { VolleyEvent, EventListener, TaskSubmittedEvent, TaskDispatchedEvent, TaskFinishedEvent, StoreEvent, TaskOutcome, WorkerInfo } from './events.js';
+export type { VolleyEvent, EventListener, TaskSubmittedEvent, TaskDispatchedEvent, TaskRetryingEvent, TaskRebuildingEvent, TaskFinishedEvent, StoreEvent, TaskOutcome, WorkerInfo } from './events.js';
 export type { ObserveOptions, TimelineOptions, DashboardOptions, CostOptions } from './observe/options.js';
 export type { Progress, TaskCounts } from './observe/counts.js';
 export type { CostReport, CostLine, S3Usage, Architecture } from './observe/cost.js';

@@ -6,7 +6,7 @@ import type { LambdaClient, LambdaClientConfig } from '@aws-sdk/client-lambda';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { ConfigError, UsageError, type TaskError } from './errors.js';
 import { MAX_TIMER_MS } from './timers.js';
-import { OBSERVE_ENV, checkObserveOption, resolveObserveOptions, type ObserveOptions, type ResolvedObserveOptions } from './observe/options.js';
+import { OBSERVE_ENV, checkCostRegion, checkObserveOption, resolveObserveOptions, type ObserveOptions, type ResolvedObserveOptions } from './observe/options.js';
 
 /** Per-task options, given to `remote(fn, options)` or `rf.options(overrides)`. @public */
 export interface TaskOptions {
@@ -534,6 +534,7 @@ export function resolveInitOptions(o: InitOptions | undefined, env: NodeJS.Proce
     throw new UsageError(`init({ aws }) was given but the target is 'local'; set target to 'aws', 'localstack' or 'emulator' (or VOLLEY_TARGET), or drop the aws options`);
   }
   const aws = target === 'local' ? undefined : resolveAwsOptions(target, opts.aws, env);
+  checkCostRegion(observe.cost, aws?.region ?? 'us-east-1');
   return {
     target,
     inlineThresholdBytes: opts.inlineThresholdBytes ?? optionTable.init.inlineThresholdBytes.default,

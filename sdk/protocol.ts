@@ -54,6 +54,12 @@ export interface ResultWorker {
   /** The Lambda function's configured memory. */
   memoryMB?: number;
   arch?: 'arm64' | 'x86_64';
+  /**
+   * On the first answer of a Lambda sandbox (a cold start): its INIT phase in ms, as the
+   * handler measured it (from the runtime process's start to the handler's module being
+   * loaded). Lambda bills it as duration.
+   */
+  initMs?: number;
 }
 
 /** Fields every result carries besides its kind's own. @public */
@@ -112,6 +118,9 @@ function onlyFields(x: Record<string, unknown>, allowed: readonly string[], what
     if (!allowed.includes(k)) throw new ProtocolError(`${what} has a field ${JSON.stringify(k.slice(0, 64))} outside the protocol (allowed: ${allowed.join(', ')})`);
   }
 }
+
+/** Longest INIT phase a worker may report: Lambda's function timeout at most. */
+const MAX_INIT_MS = 900_000;
 
 /** Longest id, name or key a worker accepts (S3's own key limit is 1,024 bytes). */
 export const MAX_NAME_LENGTH = 1024;
@@ -222,7 +231,11 @@ function checkTiming(t: unknown): void {
 function checkWorker(w: unknown): void {
   if (w === undefined) return;
   if (!isObj(w) || typeof w.id !== 'string' || w.id === '' || w.id.length > 512) throw new ProtocolError('result envelope field worker.id must be a string of 1-512 characters');
-  onlyFields(w, ['id', 'memoryMB', 'arch'], 'result envelope field worker');
+  onlyFields(w, ['id', 'memoryMB', 'arch', 'initMs'], 'result envelope field worker');
+  // Lambda's INIT phase is at most 10 s, retried within the function's timeout (at most 900 s) when it runs out.
+  if (w.initMs !== undefined && (typeof w.initMs !== 'number' || !(w.initMs >= 0) || w.initMs > MAX_INIT_MS)) {
+    throw new ProtocolError(`result envelope field worker.initMs must be a number of ms from 0 to ${MAX_INIT_MS}, got ${String(w.initMs).slice(0, 40)}`);
+  }
   if (w.memoryMB !== undefined && (typeof w.memoryMB !== 'number' || !(w.memoryMB > 0))) throw new ProtocolError('result envelope field worker.memoryMB must be a number > 0');
   if (w.arch !== undefined && w.arch !== 'arm64' && w.arch !== 'x86_64') throw new ProtocolError(`result envelope field worker.arch must be arm64 or x86_64, got ${JSON.stringify(w.arch)}`);
 }

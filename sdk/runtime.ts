@@ -753,6 +753,35 @@ export class Runtime {
     });
   }
 
+  /**
+   * A run ended without a value and the task will run again (a retry after `delayMs`, or once
+   * a lost argument is rebuilt): the run's own event (only called while someone listens). The
+   * run's worker and dispatch time go with it, so the task's finished event says only what a
+   * later run did.
+   */
+  private emitRetrying(emit: (e: VolleyEvent) => void, task: Task, err: TaskError, reason: 'retry' | 'argument-lost', delayMs?: number): void {
+    const res = task.lastResult;
+    const outcome = outcomeOfError(err);
+    emit({
+      type: 'retrying',
+      time: performance.now(),
+      taskId: task.id,
+      fn: task.fn,
+      attempt: Math.max(1, task.runs),
+      outcome,
+      reason,
+      delayMs,
+      memoryMB: task.options.memoryMB,
+      submittedAt: task.submittedAt ?? performance.now(),
+      dispatchedAt: task.dispatchedAt,
+      deps: task.deps.map((e) => e.id),
+      worker: res?.worker,
+      startedAt: driverTime(res?.timing.startedAt),
+      timing: res?.timing,
+      error: errorInfo(err, outcome),
+    });
+  }
+
   private newRef<T>(id: string): ObjectRef<T> {
     const ref = new ObjectRef<T>(id, this as never);
     this.objects.track(ref, id);
@@ -1019,6 +1048,7 @@ export class Runtime {
         // Already being rebuilt (pending): the task waits for it like any argument.
         if (lost.spilledKey === key && lost.payload?.kind === 'inline') lost.spilled = lost.spilledKey = undefined;
         else this.rebuild(lost);
+        this.runEnded(task, err, 'argument-lost');
         // Runs again once the argument is back (dispatch waits for arguments not ready).
         this.enqueue(task);
         return;
@@ -1030,17 +1060,23 @@ export class Runtime {
       (task.failures ??= []).push(attemptFailure(task.runs, err));
       this.faultCounts.retries++;
       this.backingOff.add(task);
-      task.retryTimer = setTimeout(
-        () => {
-          task.retryTimer = undefined;
-          this.backingOff.delete(task);
-          if (!task.done) this.enqueue(task);
-        },
-        retryDelay(retries + 1, this.options.retryBaseDelayMs, this.options.retryMaxDelayMs),
-      );
+      const delay = retryDelay(retries + 1, this.options.retryBaseDelayMs, this.options.retryMaxDelayMs);
+      this.runEnded(task, err, 'retry', delay);
+      task.retryTimer = setTimeout(() => {
+        task.retryTimer = undefined;
+        this.backingOff.delete(task);
+        if (!task.done) this.enqueue(task);
+      }, delay);
       return;
     }
     this.failTask(task, withAttempts(err, [...(task.failures ?? []), attemptFailure(task.runs, err)]));
+  }
+
+  /** A run ended and the task runs again: observers see the run; the task's next events are the next run's. */
+  private runEnded(task: Task, err: TaskError, reason: 'retry' | 'argument-lost', delayMs?: number): void {
+    const emit = this.hub.emit;
+    if (emit) this.emitRetrying(emit, task, err, reason, delayMs);
+    task.lastResult = task.dispatchedAt = undefined;
   }
 
   /**
@@ -1068,6 +1104,9 @@ export class Runtime {
     }
     p.rebuilds = (p.rebuilds ?? 0) + 1;
     this.faultCounts.rebuilds++;
+    const emit = this.hub.emit;
+    if (emit) emit({ type: 'rebuilding', time: performance.now(), taskId: p.id, fn: p.fn, rebuild: p.rebuilds });
+    p.lastResult = p.dispatchedAt = undefined;
     lost.state = PENDING;
     lost.payload = undefined;
     lost.spilled = lost.spilledKey = undefined;

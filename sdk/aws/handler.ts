@@ -49,6 +49,13 @@ export interface HandlerOptions {
    * handler's own thread and their timeout is soft.
    */
   taskThread?: URL;
+  /**
+   * The sandbox's INIT phase in ms, reported with its first answer (cost counts it: Lambda
+   * bills INIT as duration). handlers/worker.ts passes `performance.now()` once its module is
+   * loaded: the time since the runtime's process (or serverless-offline's worker thread)
+   * started, which is Lambda's runtime and function init; extensions' init is not in it.
+   */
+  initMs?: number;
 }
 
 /** Answered a little before Lambda's own timeout would kill the sandbox without an answer. */
@@ -231,6 +238,8 @@ function nestedSession(env: TaskEnvelope, nest: NestLimits, cfg: WorkerEnv, stor
 export function createHandler(env: NodeJS.ProcessEnv = process.env, options: HandlerOptions | ((cfg: WorkerEnv) => ObjectStore) = {}): Handler {
   const o: HandlerOptions = typeof options === 'function' ? { storeFor: options } : options;
   let setup: { cfg: WorkerEnv; store?: ObjectStore; threads?: TaskThreads } | undefined;
+  // Reported once: only the sandbox's first invocation follows its INIT phase.
+  let initMs = o.initMs !== undefined && Number.isFinite(o.initMs) && o.initMs >= 0 ? o.initMs : undefined;
   // serverless-offline may run two invocations in one thread at once; each task's calls must reach its own session.
   useAsyncTaskScope();
   // The task thread loads the bundle (a cold start of its own): start it now, during the
@@ -300,7 +309,9 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
       id: ctx?.logStreamName ?? env.AWS_LAMBDA_LOG_STREAM_NAME ?? `process-${process.pid}`,
       memoryMB: setup?.cfg.memoryMB,
       arch: process.arch === 'arm64' ? 'arm64' : 'x86_64',
+      ...(initMs !== undefined ? { initMs } : {}),
     };
+    initMs = undefined;
     const out = toWire(fitAnswer(result)) as LambdaResponse;
     if (logs) out.logs = logs;
     return out;

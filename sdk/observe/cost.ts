@@ -1,11 +1,15 @@
 /**
  * What a job costs on Lambda and S3: usage counted from task events, priced from a table.
  *
- * - Lambda: one request per run of a task; duration billed per run, rounded up to the ms, at
- *   the function's memory and architecture (what the worker reports, else the configured
- *   task memory and `cost.architecture`). The duration is the worker's own time for the task
+ * - Lambda: one request per run of a task (a run that failed and was retried is an
+ *   invocation too, billed like any); duration billed per run, rounded up to the ms, at the
+ *   function's memory and architecture (what the worker reports, else the configured task
+ *   memory and `cost.architecture`). The duration is the worker's own time for the task
  *   (fetch + run + store); a run that reported nothing (a crash, a timeout) counts from
- *   dispatch to its end as the driver saw it.
+ *   dispatch to its end as the driver saw it. A run that was a sandbox's cold start adds the
+ *   INIT phase the worker measured (`worker.initMs`): Lambda bills INIT as duration since 1
+ *   August 2025 (https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase/;
+ *   the phase itself: https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html).
  * - S3: the workers' reads of stored arguments and writes of stored results, and the driver's
  *   own puts, gets, deletes and listings; an object above the multipart threshold is written
  *   in parts (create + one PUT per part + complete). Bytes the driver reads are priced as
@@ -14,8 +18,9 @@
  * On the embedded runtime the same counts are an estimate of the job on Lambda: it makes the
  * same inline/stored decisions, with the same threshold.
  */
-import type { VolleyEvent } from '../events.js';
-import { PRICE_TABLES, US_EAST_1, type PriceOverrides, type PriceTable } from './prices.js';
+import { UsageError } from '../errors.js';
+import type { RunEndEvent, VolleyEvent } from '../events.js';
+import { lookupPrices, type PriceOverrides, type PriceTable } from './prices.js';
 
 /** A Lambda processor architecture. @public */
 export type Architecture = 'arm64' | 'x86_64';
@@ -25,8 +30,11 @@ export interface LambdaUsageLine {
   memoryMB: number;
   architecture: Architecture;
   requests: number;
-  /** Sum of billed durations, each rounded up to a whole ms. */
+  /** Sum of billed durations, each run's (with its INIT phase on a cold start) rounded up to a whole ms. */
   billedMs: number;
+  /** Runs that were a sandbox's first (a cold start whose INIT the worker measured), and the INIT ms among billedMs. */
+  coldStarts: number;
+  initMs: number;
 }
 
 /** Object-store traffic of a job: the workers' and the driver's. @public */
@@ -56,8 +64,11 @@ export interface CostLine {
   architecture: Architecture;
   /** Invocations (one per run of a task). */
   requests: number;
-  /** Memory in GB times billed duration in s (each run rounded up to a whole ms). */
+  /** Memory in GB times billed duration in s (each run, with its INIT phase on a cold start, rounded up to a whole ms). */
   gbSeconds: number;
+  /** Cold starts among the runs, and the GB-seconds of their INIT phases (part of gbSeconds). */
+  coldStarts: number;
+  initGbSeconds: number;
   usd: number;
 }
 
@@ -70,8 +81,8 @@ export interface CostReport {
   currency: 'USD';
   /** The price table used: its region, source and date. */
   prices: { region: string; source: string; asOf: string };
-  /** Invocations, GB-seconds and their cost, in total and by memory size and architecture. */
-  lambda: { requests: number; gbSeconds: number; requestsUsd: number; durationUsd: number; usd: number; byMemory: CostLine[] };
+  /** Invocations, GB-seconds (cold starts' INIT included) and their cost, in total and by memory size and architecture. */
+  lambda: { requests: number; gbSeconds: number; coldStarts: number; initGbSeconds: number; requestsUsd: number; durationUsd: number; usd: number; byMemory: CostLine[] };
   /** Object-store requests and bytes, and their cost (requests, and transfer out to the driver). */
   s3: S3Usage & { requestsUsd: number; transferUsd: number; usd: number };
   /** Lambda plus S3. */
@@ -91,13 +102,11 @@ export interface CostSettings {
   partSizeBytes: number;
 }
 
-/** The table for a region with overrides applied; says when the region has no table of its own. */
-export function priceTableFor(region: string, overrides?: PriceOverrides): { table: PriceTable; note?: string } {
-  const base = PRICE_TABLES[region];
-  const note = base || overrides?.region === region ? undefined : `no price table for ${region}: priced at ${US_EAST_1.region} rates; pass init({ cost: { prices } }) for that region's`;
-  const from = base ?? US_EAST_1;
-  const table: PriceTable = { ...from, ...overrides, lambdaGbSecond: { ...from.lambdaGbSecond, ...overrides?.lambdaGbSecond } };
-  return { table, note };
+/** The table for a region with overrides applied; a region without a table needs all its prices given (UsageError otherwise). */
+export function priceTableFor(region: string, overrides?: PriceOverrides): PriceTable {
+  const r = lookupPrices(region, overrides);
+  if ('error' in r) throw new UsageError(r.error);
+  return r.table;
 }
 
 /** S3 requests to write one object of this size: one PUT, or a multipart upload. */
@@ -112,11 +121,14 @@ const GiB = 1024 ** 3;
 export function priceUsage(usage: Usage, table: PriceTable, meta: { target: string; estimate: boolean; notes?: string[] }): CostReport {
   const byMemory: CostLine[] = usage.lambda.map((l) => {
     const gbSeconds = (l.memoryMB / GB) * (l.billedMs / 1000);
+    const initGbSeconds = (l.memoryMB / GB) * (l.initMs / 1000);
     const usd = l.requests * table.lambdaRequest + gbSeconds * table.lambdaGbSecond[l.architecture];
-    return { memoryMB: l.memoryMB, architecture: l.architecture, requests: l.requests, gbSeconds, usd };
+    return { memoryMB: l.memoryMB, architecture: l.architecture, requests: l.requests, gbSeconds, coldStarts: l.coldStarts, initGbSeconds, usd };
   });
   const requests = byMemory.reduce((s, l) => s + l.requests, 0);
   const gbSeconds = byMemory.reduce((s, l) => s + l.gbSeconds, 0);
+  const coldStarts = byMemory.reduce((s, l) => s + l.coldStarts, 0);
+  const initGbSeconds = byMemory.reduce((s, l) => s + l.initGbSeconds, 0);
   const requestsUsd = requests * table.lambdaRequest;
   const lambdaUsd = byMemory.reduce((s, l) => s + l.usd, 0);
   const s3 = usage.s3;
@@ -128,10 +140,10 @@ export function priceUsage(usage: Usage, table: PriceTable, meta: { target: stri
     target: meta.target,
     currency: 'USD',
     prices: { region: table.region, source: table.source, asOf: table.asOf },
-    lambda: { requests, gbSeconds, requestsUsd, durationUsd: lambdaUsd - requestsUsd, usd: lambdaUsd, byMemory },
+    lambda: { requests, gbSeconds, coldStarts, initGbSeconds, requestsUsd, durationUsd: lambdaUsd - requestsUsd, usd: lambdaUsd, byMemory },
     s3: { ...s3, requestsUsd: s3RequestsUsd, transferUsd, usd: s3Usd },
     totalUsd: lambdaUsd + s3Usd,
-    notes: ["no free tier deducted; Lambda duration is the handler's time for each task (a cold start's INIT phase, also billed, is not counted)", ...(meta.notes ?? [])],
+    notes: ["no free tier deducted; Lambda duration is the handler's time for each run of a task, plus the INIT phase of each cold start the workers reported", ...(meta.notes ?? [])],
   };
 }
 
@@ -149,16 +161,11 @@ export class CostMeter {
         s3.getRequests += e.storedInputs;
         s3.bytesRead += e.storedInputBytes;
         return;
+      case 'retrying':
+        this.run(e);
+        return;
       case 'finished': {
-        if (e.dispatchedAt === undefined) return;
-        const memoryMB = e.worker?.memoryMB ?? e.memoryMB;
-        const architecture = e.worker?.arch ?? this.settings.architecture;
-        const ms = e.timing ? e.timing.fetchMs + e.timing.runMs + e.timing.storeMs : e.time - e.dispatchedAt;
-        const key = `${memoryMB}/${architecture}`;
-        let line = this.lines.get(key);
-        if (!line) this.lines.set(key, (line = { memoryMB, architecture, requests: 0, billedMs: 0 }));
-        line.requests++;
-        line.billedMs += Math.max(1, Math.ceil(ms));
+        this.run(e);
         if (e.result?.stored) {
           s3.putRequests += putRequestsFor(e.result.bytes, this.settings.multipartThresholdBytes, this.settings.partSizeBytes);
           s3.bytesWritten += e.result.bytes;
@@ -191,16 +198,38 @@ export class CostMeter {
     }
   };
 
+  /** One run that reached Lambda (or a worker): a request and its billed duration. */
+  private run(e: RunEndEvent): void {
+    if (e.dispatchedAt === undefined) return;
+    const memoryMB = e.worker?.memoryMB ?? e.memoryMB;
+    const architecture = e.worker?.arch ?? this.settings.architecture;
+    const ms = e.timing ? e.timing.fetchMs + e.timing.runMs + e.timing.storeMs : e.time - e.dispatchedAt;
+    const init = e.worker?.initMs ?? 0;
+    const key = `${memoryMB}/${architecture}`;
+    let line = this.lines.get(key);
+    if (!line) this.lines.set(key, (line = { memoryMB, architecture, requests: 0, billedMs: 0, coldStarts: 0, initMs: 0 }));
+    line.requests++;
+    // Lambda's billed duration of a cold start is its INIT and its invocation together, rounded up once.
+    line.billedMs += Math.max(1, Math.ceil(ms + init));
+    if (e.worker?.initMs !== undefined) {
+      line.coldStarts++;
+      line.initMs += init;
+    }
+  }
+
   usage(): Usage {
     return { lambda: [...this.lines.values()].map((l) => ({ ...l })), s3: { ...this.s3 } };
   }
 
+  /** Prices the usage so far; throws a UsageError for a region without a price table whose prices were not given. */
   report(): CostReport {
-    const { table, note } = priceTableFor(this.settings.region, this.settings.prices);
+    const table = priceTableFor(this.settings.region, this.settings.prices);
     const notes: string[] = [];
-    if (note) notes.push(note);
     if (this.settings.estimate) {
-      notes.push(`estimate: what this job would cost on Lambda (${this.settings.architecture}) and S3 in ${table.region}, at each task's memoryMB, from the run times measured here`);
+      notes.push(
+        `estimate: what this job would cost on Lambda (${this.settings.architecture}) and S3 in ${table.region}, at each task's memoryMB, from the run times measured here` +
+          (this.settings.target === 'local' ? " (worker threads are not Lambda sandboxes: no cold start's INIT is counted)" : ''),
+      );
     }
     return priceUsage(this.usage(), table, { target: this.settings.target, estimate: this.settings.estimate, notes });
   }

@@ -20,8 +20,10 @@ export interface TaskCounts {
 
 /** What `rt.onProgress(listener)` receives. @public */
 export interface Progress extends TaskCounts {
-  /** Tasks run again after a failed attempt. */
+  /** Runs that failed and were run again (after a backoff, or once a lost argument was rebuilt): one per `retrying` event. */
   retries: number;
+  /** Finished tasks run again to rebuild a lost result (lineage). */
+  rebuilds: number;
   /** Since the first task was submitted. */
   elapsedMs: number;
   /** Tasks finished per second over the last few seconds. */
@@ -43,6 +45,7 @@ export class JobCounts {
   readonly all = zero();
   readonly byFn = new Map<string, TaskCounts>();
   retries = 0;
+  rebuilds = 0;
   startedAt?: number;
   /** Bumped on every change: observers redraw only when it moved. */
   version = 0;
@@ -63,14 +66,26 @@ export class JobCounts {
         f.pending++;
         return;
       case 'dispatched':
-        if (e.attempt > 1) {
-          this.retries++;
-          return;
-        }
         a.pending--;
         f.pending--;
         a.running++;
         f.running++;
+        return;
+      case 'retrying':
+        // The run ended; the task waits (a backoff, or a lost argument) for its next run.
+        this.retries++;
+        a.running--;
+        f.running--;
+        a.pending++;
+        f.pending++;
+        return;
+      case 'rebuilding':
+        // A finished task is pending again until its result is rebuilt.
+        this.rebuilds++;
+        a.done--;
+        f.done--;
+        a.pending++;
+        f.pending++;
         return;
       case 'finished':
         if (e.dispatchedAt === undefined) {
@@ -111,6 +126,7 @@ export class JobCounts {
     return {
       ...a,
       retries: this.retries,
+      rebuilds: this.rebuilds,
       elapsedMs: this.startedAt === undefined ? 0 : now - this.startedAt,
       ratePerSecond,
       etaMs: left > 0 && ratePerSecond > 0 ? (left * 1000) / ratePerSecond : undefined,

@@ -44,6 +44,8 @@ export interface DashboardState {
   failures: ReturnType<RecentTasks['since']>['failures'];
   objects?: Usage['s3'];
   cost?: CostReport;
+  /** Why there is no cost: its region has no price table and no prices were given. */
+  costError?: string;
   timeline: boolean;
 }
 
@@ -132,6 +134,13 @@ export class Dashboard {
   state(reset: boolean): DashboardState {
     const s = this.source;
     const recent = s.recent.since(reset ? 0 : this.sentSeq);
+    let cost: CostReport | undefined;
+    let costError: string | undefined;
+    try {
+      cost = s.cost?.();
+    } catch (err) {
+      costError = (err as Error).message;
+    }
     return {
       job: s.job,
       target: s.target,
@@ -141,7 +150,8 @@ export class Dashboard {
       recent: recent.tasks,
       failures: recent.failures,
       objects: s.objects?.(),
-      cost: s.cost?.(),
+      cost,
+      costError,
       timeline: s.timeline !== undefined,
     };
   }

@@ -52,7 +52,7 @@ export class Observers {
       this.cost = new CostMeter({
         target: ctx.target,
         estimate: ctx.target !== 'aws',
-        region: ctx.region,
+        region: options.cost.region ?? ctx.region,
         architecture: options.cost.architecture,
         prices: options.cost.prices,
         multipartThresholdBytes: ctx.multipartThresholdBytes,
@@ -130,9 +130,14 @@ export class Observers {
     this.terminal?.close();
     const stream = this.ctx.stream ?? process.stderr;
     if (this.summary && this.counts && this.counts.all.total > 0) {
-      stream.write(
-        formatSummary({ job: this.ctx.job, target: this.ctx.target, elapsedMs: performance.now() - this.startedAt, counts: this.counts, collector: this.summary, cost: this.cost?.report() }),
-      );
+      let cost: CostReport | undefined;
+      let costError: string | undefined;
+      try {
+        cost = this.cost?.report();
+      } catch (err) {
+        costError = (err as Error).message;
+      }
+      stream.write(formatSummary({ job: this.ctx.job, target: this.ctx.target, elapsedMs: performance.now() - this.startedAt, counts: this.counts, collector: this.summary, cost, costError }));
     }
     try {
       if (this.timeline && this.options.timeline?.path) {

@@ -5,7 +5,7 @@
  */
 import { UsageError } from '../errors.js';
 import type { Progress } from './counts.js';
-import { PRICE_KEYS, type PriceOverrides } from './prices.js';
+import { PRICE_KEYS, lookupPrices, type PriceOverrides } from './prices.js';
 
 /** Default bound of the timeline's buffer (tasks); see docs/OBSERVE.md. */
 export const TIMELINE_MAX_TASKS = 50_000;
@@ -30,7 +30,12 @@ export interface DashboardOptions {
 export interface CostOptions {
   /** Architecture to price the embedded runtime's estimate at (Lambda workers report their own). Default: 'arm64', as serverless.yml deploys. */
   architecture?: 'arm64' | 'x86_64';
-  /** Prices that replace the table's (USD); see `PriceTable`. */
+  /**
+   * Region whose prices to use. Default: the job's region (`aws.region`), us-east-1 on the
+   * embedded runtime. volley has tables for the common regions; for another, give every price.
+   */
+  region?: string;
+  /** Prices that replace the table's (USD); see `PriceTable`. For a region without a table, all of them. */
   prices?: PriceOverrides;
 }
 
@@ -76,7 +81,8 @@ export interface ResolvedObserveOptions {
   onProgress?: (progress: Progress) => void;
   timeline?: { path?: string; maxTasks: number };
   dashboard?: { host: string; port: number };
-  cost?: { architecture: 'arm64' | 'x86_64'; prices?: PriceOverrides };
+  /** `asked`: the program turned it on (rather than the target, dashboard or summary by default). */
+  cost?: { architecture: 'arm64' | 'x86_64'; region?: string; prices?: PriceOverrides; asked: boolean };
   summary: boolean;
   /** Any observer at all: the runtime loads sdk/observe/ only then. */
   any: boolean;
@@ -191,18 +197,33 @@ export function resolveObserveOptions(o: ObserveOptions, target: string, env: No
   // cost
   let cost: ResolvedObserveOptions['cost'];
   const c = o.cost ?? (target !== 'local' || dashboard !== undefined || summary);
-  if (c === true) cost = { architecture: 'arm64' };
+  if (c === true) cost = { architecture: 'arm64', asked: o.cost === true };
   else if (isPlain(c)) {
-    checkKeysOf('init({ cost })', c, ['architecture', 'prices']);
+    checkKeysOf('init({ cost })', c, ['architecture', 'region', 'prices']);
     const co = c as CostOptions;
     if (co.architecture !== undefined && co.architecture !== 'arm64' && co.architecture !== 'x86_64') {
       throw new UsageError(`init({ cost: { architecture } }) must be 'arm64' or 'x86_64', got ${JSON.stringify(co.architecture)}`);
     }
-    cost = { architecture: co.architecture ?? 'arm64', prices: co.prices === undefined ? undefined : checkPrices(co.prices) };
+    if (co.region !== undefined && (typeof co.region !== 'string' || !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(co.region))) {
+      throw new UsageError(`init({ cost: { region } }) must be an AWS region such as eu-west-1, got ${JSON.stringify(co.region)}`);
+    }
+    cost = { architecture: co.architecture ?? 'arm64', ...(co.region !== undefined ? { region: co.region } : {}), prices: co.prices === undefined ? undefined : checkPrices(co.prices), asked: true };
   } else if (c !== false) {
     throw new UsageError(`init({ cost }) must be true, false or { architecture?, prices? }, got ${JSON.stringify(c)}`);
   }
 
   const any = progress !== 'off' || onProgress !== undefined || timeline !== undefined || dashboard !== undefined || cost !== undefined || summary;
   return { progress, onProgress, timeline, dashboard, cost, summary, any };
+}
+
+/**
+ * The region a job's cost is priced at, checked when `init({ cost })` asked for the count: a
+ * region without a price table needs every price given, or init() fails here (UsageError). A
+ * count that is on only by default fails later, where its figures are asked for (rt.cost();
+ * the summary and the dashboard say why they show no amounts).
+ */
+export function checkCostRegion(cost: ResolvedObserveOptions['cost'], jobRegion: string): void {
+  if (!cost?.asked) return;
+  const r = lookupPrices(cost.region ?? jobRegion, cost.prices);
+  if ('error' in r) throw new UsageError(`init({ cost }): ${r.error}`);
 }

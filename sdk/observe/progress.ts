@@ -29,6 +29,8 @@ function payload(name: string, c: TaskCounts, p?: Progress) {
     pending: c.pending,
     rate: p ? p.ratePerSecond.toFixed(p.ratePerSecond < 10 ? 1 : 0) : '',
     etaText: p ? formatDuration(p.etaMs) : '',
+    // Runs run again, once there are any.
+    again: p && (p.retries || p.rebuilds) ? `, ${p.retries} retried${p.rebuilds ? `, ${p.rebuilds} rebuilt` : ''}` : '',
   };
 }
 
@@ -78,7 +80,7 @@ export class TerminalProgress {
     this.bars = new MultiBar(
       {
         stream: this.stream,
-        format: '{name} |{bar}| {value}/{total} | {done} done, {running} running, {pending} pending, {failed} failed | {rate}/s, ETA {etaText}',
+        format: '{name} |{bar}| {value}/{total} | {done} done, {running} running, {pending} pending, {failed} failed{again} | {rate}/s, ETA {etaText}',
         hideCursor: true,
         clearOnComplete: false,
         autopadding: true,

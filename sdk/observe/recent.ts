@@ -1,8 +1,9 @@
 /**
- * The dashboard's memory of a job: the most recent finished tasks (for its timeline strip)
- * and the most recent failures with their remote stacks. Both bounded.
+ * The dashboard's memory of a job: the most recent runs that ended (for its timeline strip:
+ * a task's last run, and each run that failed and was retried) and the most recent failed
+ * runs with their remote stacks. Both bounded.
  */
-import type { TaskFinishedEvent, TaskOutcome, VolleyEvent } from '../events.js';
+import type { RunEndEvent, TaskOutcome, VolleyEvent } from '../events.js';
 
 export const RECENT_TASKS = 500;
 export const RECENT_FAILURES = 50;
@@ -17,6 +18,8 @@ export interface RecentTask {
   end: number;
   outcome: TaskOutcome;
   attempt: number;
+  /** This run failed and the task ran again. */
+  retried?: boolean;
 }
 
 export interface Failure {
@@ -31,6 +34,9 @@ export interface Failure {
   stack?: string;
   /** ms since the job's first event */
   time: number;
+  /** This run failed and the task ran again (after `retryInMs`, or once a lost argument was rebuilt). */
+  retried?: boolean;
+  retryInMs?: number;
 }
 
 export class RecentTasks {
@@ -41,10 +47,10 @@ export class RecentTasks {
   t0?: number;
 
   readonly onEvent = (e: VolleyEvent): void => {
-    if (e.type === 'finished') this.add(e);
+    if (e.type === 'finished' || e.type === 'retrying') this.add(e);
   };
 
-  add(e: TaskFinishedEvent): void {
+  add(e: RunEndEvent): void {
     this.t0 ??= e.submittedAt;
     const seq = ++this.seq;
     const t0 = this.t0;
@@ -56,7 +62,8 @@ export class RecentTasks {
       start = Math.min(start, end);
     }
     const worker = e.worker?.id ?? (e.dispatchedAt === undefined ? 'not run' : 'no report');
-    this.tasks.push({ seq, taskId: e.taskId, fn: e.fn, worker, start, end: worked === undefined ? end : Math.min(end, start + worked), outcome: e.outcome, attempt: e.attempt });
+    const retried = e.type === 'retrying' ? true : undefined;
+    this.tasks.push({ seq, taskId: e.taskId, fn: e.fn, worker, start, end: worked === undefined ? end : Math.min(end, start + worked), outcome: e.outcome, attempt: e.attempt, retried });
     if (this.tasks.length > RECENT_TASKS) this.tasks.shift();
     if (e.outcome !== 'ok') {
       this.fails.push({
@@ -70,6 +77,8 @@ export class RecentTasks {
         message: e.error?.message ?? e.outcome,
         stack: e.error?.stack,
         time: end,
+        retried,
+        retryInMs: e.type === 'retrying' ? e.delayMs : undefined,
       });
       if (this.fails.length > RECENT_FAILURES) this.fails.shift();
     }

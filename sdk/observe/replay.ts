@@ -17,12 +17,18 @@ export function checkTrace(x: unknown, where: string): ChromeTrace {
   return t as ChromeTrace;
 }
 
-/** The events of a trace's tasks, in time order: submitted, dispatched (for tasks that ran), finished. */
+/**
+ * The events of a trace's tasks, in time order: submitted (once per task), and for each run
+ * dispatched (when it ran) and its end: retrying for a run that was retried, else finished (a
+ * task that ends again was rebuilt: a rebuilding event first).
+ */
 export function eventsFromTrace(trace: ChromeTrace): VolleyEvent[] {
   const tracks = new Map<number, string>();
   for (const e of trace.traceEvents) if (e.ph === 'M' && e.name === 'thread_name') tracks.set(e.tid, String(e.args?.name));
   const tasks = trace.traceEvents.filter((e): e is TraceEvent & { ts: number } => e.cat === 'task' && (e.ph === 'X' || e.ph === 'i') && typeof e.ts === 'number');
   const out: VolleyEvent[] = [];
+  /** Tasks seen so far: true once finished. */
+  const seen = new Map<string, boolean>();
   for (const e of tasks) {
     const a = e.args ?? {};
     const taskId = String(a.taskId);
@@ -34,8 +40,34 @@ export function eventsFromTrace(trace: ChromeTrace): VolleyEvent[] {
     const submittedAt = start - queued;
     const attempt = typeof a.attempt === 'number' ? a.attempt : 1;
     const [name, ...rest] = typeof a.error === 'string' ? a.error.split(': ') : [];
-    out.push({ type: 'submitted', time: submittedAt, taskId, fn: e.name });
+    const before = seen.get(taskId);
+    if (before === undefined) out.push({ type: 'submitted', time: submittedAt, taskId, fn: e.name });
+    // Just before its next run: the order the runtime emits them in.
+    else if (before) out.push({ type: 'rebuilding', time: start - 1e-6, taskId, fn: e.name, rebuild: 1 });
     if (ran) out.push({ type: 'dispatched', time: start, taskId, fn: e.name, attempt, memoryMB: 0, deps: [], storedInputs: 0, storedInputBytes: 0 });
+    const error = name ? { name, message: rest.join(': '), stack: typeof a.stack === 'string' ? a.stack : undefined } : undefined;
+    if (a.retried === true) {
+      seen.set(taskId, false);
+      out.push({
+        type: 'retrying',
+        time: end,
+        taskId,
+        fn: e.name,
+        attempt,
+        outcome,
+        reason: a.reason === 'argument-lost' ? 'argument-lost' : 'retry',
+        delayMs: typeof a.retryInMs === 'number' ? a.retryInMs : undefined,
+        memoryMB: 0,
+        submittedAt,
+        dispatchedAt: ran ? start : undefined,
+        deps: [],
+        worker: ran ? { id: tracks.get(e.tid) ?? `track-${e.tid}` } : undefined,
+        startedAt: ran ? start : undefined,
+        error: error ?? { name: 'Error', message: outcome },
+      });
+      continue;
+    }
+    seen.set(taskId, true);
     out.push({
       type: 'finished',
       time: end,
@@ -49,7 +81,7 @@ export function eventsFromTrace(trace: ChromeTrace): VolleyEvent[] {
       deps: [],
       worker: ran ? { id: tracks.get(e.tid) ?? `track-${e.tid}` } : undefined,
       startedAt: ran ? start : undefined,
-      error: name ? { name, message: rest.join(': '), stack: typeof a.stack === 'string' ? a.stack : undefined } : undefined,
+      error,
     });
   }
   return out.sort((x, y) => x.time - y.time);

@@ -1,8 +1,8 @@
 /**
- * The one-screen summary printed at `shutdown()`: tasks by outcome and function, retries, the
- * slowest tasks, bytes moved, and cost.
+ * The one-screen summary printed at `shutdown()`: tasks by outcome and function, retried runs
+ * and rebuilds, the slowest runs, bytes moved, and cost.
  */
-import type { TaskFinishedEvent, TaskOutcome, VolleyEvent } from '../events.js';
+import type { RunEndEvent, TaskOutcome, VolleyEvent } from '../events.js';
 import type { CostReport } from './cost.js';
 import type { JobCounts } from './counts.js';
 
@@ -10,6 +10,9 @@ const SLOWEST = 5;
 
 interface FnStats {
   outcomes: Partial<Record<TaskOutcome, number>>;
+  /** Runs that failed and were run again. */
+  retried: number;
+  /** Runs that reached a worker (retried ones included), and their time. */
   ran: number;
   workMs: number;
 }
@@ -28,13 +31,14 @@ export class SummaryCollector {
   readonly slowest: SlowTask[] = [];
 
   readonly onEvent = (e: VolleyEvent): void => {
-    if (e.type === 'finished') this.finished(e);
+    if (e.type === 'finished' || e.type === 'retrying') this.ended(e);
   };
 
-  private finished(e: TaskFinishedEvent): void {
+  private ended(e: RunEndEvent): void {
     let s = this.byFn.get(e.fn);
-    if (!s) this.byFn.set(e.fn, (s = { outcomes: {}, ran: 0, workMs: 0 }));
-    s.outcomes[e.outcome] = (s.outcomes[e.outcome] ?? 0) + 1;
+    if (!s) this.byFn.set(e.fn, (s = { outcomes: {}, retried: 0, ran: 0, workMs: 0 }));
+    if (e.type === 'finished') s.outcomes[e.outcome] = (s.outcomes[e.outcome] ?? 0) + 1;
+    else s.retried++;
     if (e.dispatchedAt === undefined) return;
     const ms = e.timing ? e.timing.fetchMs + e.timing.runMs + e.timing.storeMs : e.time - e.dispatchedAt;
     s.ran++;
@@ -71,23 +75,24 @@ function ms(x: number): string {
 }
 
 /** The summary's text (no colours: it may go to a log). */
-export function formatSummary(input: { job: string; target: string; elapsedMs: number; counts: JobCounts; collector: SummaryCollector; cost?: CostReport }): string {
+export function formatSummary(input: { job: string; target: string; elapsedMs: number; counts: JobCounts; collector: SummaryCollector; cost?: CostReport; costError?: string }): string {
   const { counts, collector, cost } = input;
   const a = counts.all;
   const lines: string[] = [];
   lines.push(
-    `volley job ${input.job} on ${input.target}: ${a.total} task(s) in ${ms(input.elapsedMs)} — ${a.done} ok, ${a.failed} not ok${a.running + a.pending ? `, ${a.running + a.pending} unfinished` : ''}, ${counts.retries} retried`,
+    `volley job ${input.job} on ${input.target}: ${a.total} task(s) in ${ms(input.elapsedMs)} — ${a.done} ok, ${a.failed} not ok${a.running + a.pending ? `, ${a.running + a.pending} unfinished` : ''}, ${counts.retries} run(s) retried${counts.rebuilds ? `, ${counts.rebuilds} rebuilt` : ''}`,
   );
   const fns = [...collector.byFn.entries()];
   if (fns.length) {
     const w = Math.min(28, Math.max(8, ...fns.map(([f]) => f.length)));
-    lines.push(`  ${'function'.padEnd(w)}  ${'tasks'.padStart(7)}  ${'ok'.padStart(7)}  ${'not ok'.padStart(7)}  mean time`);
+    lines.push(`  ${'function'.padEnd(w)}  ${'tasks'.padStart(7)}  ${'ok'.padStart(7)}  ${'not ok'.padStart(7)}  mean run`);
     for (const [fn, s] of fns.slice(0, 12)) {
       const n = Object.values(s.outcomes).reduce((x, y) => x + (y ?? 0), 0);
       const ok = s.outcomes.ok ?? 0;
       const bad = Object.entries(s.outcomes)
         .filter(([o]) => o !== 'ok')
         .map(([o, k]) => `${k} ${o}`)
+        .concat(s.retried ? [`${s.retried} run(s) retried`] : [])
         .join(', ');
       lines.push(`  ${fn.slice(0, w).padEnd(w)}  ${String(n).padStart(7)}  ${String(ok).padStart(7)}  ${String(n - ok).padStart(7)}  ${s.ran ? ms(s.workMs / s.ran) : '-'}${bad ? `  (${bad})` : ''}`);
     }
@@ -101,8 +106,9 @@ export function formatSummary(input: { job: string; target: string; elapsedMs: n
     lines.push(`  objects: ${formatBytes(s3.bytesWritten)} written (${s3.putRequests} PUT), ${formatBytes(s3.bytesRead)} read (${s3.getRequests} GET, ${formatBytes(s3.bytesToDriver)} by the driver)`);
     const l = cost.lambda;
     lines.push(
-      `  cost${cost.estimate ? ' (estimate for Lambda)' : ''}: ${formatUsd(cost.totalUsd)} — Lambda ${formatUsd(l.usd)} (${l.requests} requests, ${l.gbSeconds.toFixed(2)} GB-s${l.byMemory.length ? ` at ${l.byMemory.map((b) => `${b.memoryMB} MB ${b.architecture}`).join(', ')}` : ''}), S3 ${formatUsd(s3.usd)}; ${cost.prices.region} prices of ${cost.prices.asOf}`,
+      `  cost${cost.estimate ? ' (estimate for Lambda)' : ''}: ${formatUsd(cost.totalUsd)} — Lambda ${formatUsd(l.usd)} (${l.requests} requests, ${l.gbSeconds.toFixed(2)} GB-s${l.coldStarts ? ` with ${l.coldStarts} cold start(s)' INIT` : ''}${l.byMemory.length ? ` at ${l.byMemory.map((b) => `${b.memoryMB} MB ${b.architecture}`).join(', ')}` : ''}), S3 ${formatUsd(s3.usd)}; ${cost.prices.region} prices of ${cost.prices.asOf}`,
     );
   }
+  if (input.costError) lines.push(`  cost: not priced — ${input.costError}`);
   return `${lines.join('\n')}\n`;
 }

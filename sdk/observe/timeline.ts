@@ -4,25 +4,34 @@
  *
  * - one track per worker: a worker thread of the embedded runtime, or a Lambda sandbox (its
  *   log stream); tasks that never ran (a failed dependency) sit on a track of their own;
- * - each task is a slice named after its function, with fetch / run / store slices inside,
- *   and its id, attempt, outcome, queue time and result size as arguments;
+ * - each run of a task is a slice named after its function, with fetch / run / store slices
+ *   inside, and its id, attempt, outcome, queue time and result size as arguments, on the
+ *   track of the worker that ran it: a run that failed and was retried has a slice of its own
+ *   (args `retried: true`, why, and the backoff before the next run), so a task retried twice
+ *   has three slices;
  * - a task that used another task's result gets a flow arrow from the producer's end to its
  *   start, when both are still in the buffer.
  *
- * Memory is bounded: finished tasks go into a ring of `maxTasks` records kept as typed
- * arrays (about 100 bytes each plus the task id); when it is full the oldest are dropped,
- * and the trace says how many.
+ * Memory is bounded: ended runs go into a ring of `maxTasks` records kept as typed arrays
+ * (about 110 bytes each plus the task id); when it is full the oldest are dropped, and the
+ * trace says how many.
  */
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import type { RemoteErrorInfo } from '../errors.js';
-import type { TaskFinishedEvent, TaskOutcome, VolleyEvent, WorkerInfo } from '../events.js';
+import type { RunEndEvent, TaskOutcome, VolleyEvent, WorkerInfo } from '../events.js';
 
 /** Default bound of the buffer: the most recent 50,000 tasks (about 6 MB). */
 export const DEFAULT_MAX_TASKS = 50_000;
 
 const OUTCOMES: readonly TaskOutcome[] = ['ok', 'failed', 'timeout', 'crashed', 'dependency', 'cancelled'];
 const NO_TIME = Number.NaN;
+/** Numbers kept per record: submitted, dispatched, started, fetchMs, runMs, storeMs, ended, resultBytes, retry delay. */
+const STRIDE = 9;
+/** A record's kind: the task's end, or a run that was retried (after a backoff, or once a lost argument was back). */
+const TASK_END = 0;
+const RETRIED = 1;
+const RETRIED_LOST_ARG = 2;
 
 /** One event of the Chrome trace event format (the fields volley writes). @public */
 export interface TraceEvent {
@@ -61,7 +70,8 @@ export class TimelineRecorder {
   private readonly workerIndex: Uint32Array;
   private readonly outcome: Uint8Array;
   private readonly attempt: Uint8Array;
-  /** Per record: submitted, dispatched, started, fetchMs, runMs, storeMs, finished, resultBytes. */
+  private readonly kind: Uint8Array;
+  /** STRIDE numbers per record. */
   private readonly times: Float64Array;
   private readonly errors = new Map<number, RemoteErrorInfo>();
   private readonly fns: string[] = [];
@@ -86,19 +96,20 @@ export class TimelineRecorder {
     this.workerIndex = new Uint32Array(maxTasks);
     this.outcome = new Uint8Array(maxTasks);
     this.attempt = new Uint8Array(maxTasks);
-    this.times = new Float64Array(maxTasks * 8);
+    this.kind = new Uint8Array(maxTasks);
+    this.times = new Float64Array(maxTasks * STRIDE);
   }
 
-  /** Tasks in the buffer, and tasks dropped from it because it was full. */
+  /** Runs in the buffer (a task's end, or a retried run), and runs dropped from it because it was full. */
   get size(): { recorded: number; dropped: number } {
     return { recorded: this.count, dropped: this.dropped };
   }
 
   readonly onEvent = (e: VolleyEvent): void => {
-    if (e.type === 'finished') this.record(e);
+    if (e.type === 'finished' || e.type === 'retrying') this.record(e);
   };
 
-  record(e: TaskFinishedEvent): void {
+  record(e: RunEndEvent): void {
     const i = this.next;
     this.next = (i + 1) % this.maxTasks;
     if (this.count < this.maxTasks) this.count++;
@@ -112,8 +123,9 @@ export class TimelineRecorder {
     this.workerIndex[i] = e.worker ? this.workerOf(e.worker) : NOT_RUN_TID;
     this.outcome[i] = OUTCOMES.indexOf(e.outcome);
     this.attempt[i] = Math.min(255, e.attempt);
+    this.kind[i] = e.type === 'finished' ? TASK_END : e.reason === 'retry' ? RETRIED : RETRIED_LOST_ARG;
     const t = this.times;
-    const o = i * 8;
+    const o = i * STRIDE;
     t[o] = e.submittedAt;
     t[o + 1] = e.dispatchedAt ?? NO_TIME;
     t[o + 2] = e.startedAt ?? NO_TIME;
@@ -121,7 +133,8 @@ export class TimelineRecorder {
     t[o + 4] = e.timing?.runMs ?? NO_TIME;
     t[o + 5] = e.timing?.storeMs ?? NO_TIME;
     t[o + 6] = e.time;
-    t[o + 7] = e.result?.bytes ?? NO_TIME;
+    t[o + 7] = e.type === 'finished' && e.result ? e.result.bytes : NO_TIME;
+    t[o + 8] = e.type === 'retrying' && e.delayMs !== undefined ? e.delayMs : NO_TIME;
     if (e.error) this.errors.set(i, e.error);
   }
 
@@ -144,9 +157,10 @@ export class TimelineRecorder {
     let flowId = 0;
     for (let n = 0; n < this.count; n++) {
       const i = (first + n) % this.maxTasks;
-      const o = i * 8;
+      const o = i * STRIDE;
       const t = this.times;
-      const [submitted, dispatched, started, fetchMs, runMs, storeMs, finished, resultBytes] = [t[o]!, t[o + 1]!, t[o + 2]!, t[o + 3]!, t[o + 4]!, t[o + 5]!, t[o + 6]!, t[o + 7]!];
+      const [submitted, dispatched, started, fetchMs, runMs, storeMs, finished, resultBytes, delay] = [t[o]!, t[o + 1]!, t[o + 2]!, t[o + 3]!, t[o + 4]!, t[o + 5]!, t[o + 6]!, t[o + 7]!, t[o + 8]!];
+      const kind = this.kind[i]!;
       const taskId = this.taskIds[i]!;
       const tid = this.workerIndex[i]!;
       const err = this.errors.get(i);
@@ -159,6 +173,11 @@ export class TimelineRecorder {
         error: err ? `${err.name}: ${err.message}` : undefined,
         stack: err?.stack,
       };
+      if (kind !== TASK_END) {
+        args.retried = true;
+        args.reason = kind === RETRIED ? 'retry' : 'argument-lost';
+        if (!Number.isNaN(delay)) args.retryInMs = round3(delay);
+      }
       const name = this.fns[this.fnIndex[i]!]!;
       if (Number.isNaN(dispatched)) {
         events.push({ name, ph: 'i', s: 't', cat: 'task', pid: PID, tid: NOT_RUN_TID, ts: us(finished), args });

@@ -6,9 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { TaskFinishedEvent, VolleyEvent } from '../../sdk/events.js';
+import { UsageError } from '../../sdk/errors.js';
+import type { TaskFinishedEvent, TaskRetryingEvent, VolleyEvent } from '../../sdk/events.js';
 import { CostMeter, priceTableFor, priceUsage, putRequestsFor } from '../../sdk/observe/cost.js';
-import { US_EAST_1 } from '../../sdk/observe/prices.js';
+import { checkCostRegion, resolveObserveOptions } from '../../sdk/observe/options.js';
+import { PRICE_TABLES, US_EAST_1 } from '../../sdk/observe/prices.js';
+import { resolveInitOptions } from '../../sdk/options.js';
 
 const MiB = 1024 * 1024;
 
@@ -108,7 +111,7 @@ describe('cost', () => {
 
   it('prices usage directly and applies overrides; a region without a table says so', () => {
     const usage = {
-      lambda: [{ memoryMB: 1769, architecture: 'x86_64' as const, requests: 2_000_000, billedMs: 3_600_000 }],
+      lambda: [{ memoryMB: 1769, architecture: 'x86_64' as const, requests: 2_000_000, billedMs: 3_600_000, coldStarts: 0, initMs: 0 }],
       s3: { putRequests: 1000, getRequests: 10_000, listRequests: 0, deleteRequests: 0, bytesWritten: 0, bytesRead: 0, bytesToDriver: 2 * 1024 ** 3 },
     };
     // 1769/1024 GB x 3600 s = 6219.140625 GB-s; x 0.0000166667 = $0.10365255; requests $0.40.
@@ -119,13 +122,118 @@ describe('cost', () => {
     near(r.s3.usd, 0.005 + 0.004 + 0.18, 's3');
     near(r.totalUsd, 0.4 + 6219.140625 * 0.0000166667 + 0.189, 'total');
 
-    const { table, note } = priceTableFor('eu-west-1', { s3TransferOutPerGB: 0, lambdaGbSecond: { arm64: 0.00001 } });
-    assert.match(note!, /no price table for eu-west-1: priced at us-east-1 rates/);
+    const table = priceTableFor('eu-west-1', { s3TransferOutPerGB: 0, lambdaGbSecond: { arm64: 0.00001 } });
+    assert.equal(table.region, 'eu-west-1');
     assert.equal(table.s3TransferOutPerGB, 0);
     assert.equal(table.lambdaGbSecond.arm64, 0.00001);
     assert.equal(table.lambdaGbSecond.x86_64, US_EAST_1.lambdaGbSecond.x86_64);
-    assert.equal(priceTableFor('eu-west-1', { region: 'eu-west-1' }).note, undefined);
-    const m = meter({ region: 'eu-west-1' });
-    assert.ok(m.report().notes.some((n) => /no price table for eu-west-1/.test(n)));
+  });
+
+  it('bills every run: a task that failed twice and then succeeded is three invocations', () => {
+    const m = meter();
+    const retrying = (attempt: number, over: Partial<TaskRetryingEvent> = {}): TaskRetryingEvent => ({
+      type: 'retrying',
+      time: 1000,
+      taskId: 't',
+      fn: 'f',
+      attempt,
+      outcome: 'failed',
+      reason: 'retry',
+      delayMs: 150,
+      memoryMB: 1024,
+      submittedAt: 0,
+      dispatchedAt: 10,
+      deps: [],
+      timing: { fetchMs: 0, runMs: 40.2, storeMs: 0 },
+      error: { name: 'TransientError', message: 'failed' },
+      ...over,
+    });
+    m.onEvent(retrying(1)); // 41 ms
+    m.onEvent(retrying(2, { timing: undefined, outcome: 'crashed', time: 70.5 })); // no report: dispatch (10) to 70.5 -> 61 ms
+    m.onEvent(finished({ attempt: 3 })); // 100 ms
+    const r = m.report();
+    assert.equal(r.lambda.requests, 3);
+    near(r.lambda.gbSeconds, (41 + 61 + 100) / 1000, 'GB-s');
+    near(r.lambda.usd, 3 * 0.0000002 + 0.202 * 0.0000133334, 'lambda');
+  });
+
+  it("adds each cold start's INIT to its run's billed duration, rounded up once (worked by hand)", () => {
+    const m = meter({ target: 'aws', estimate: false });
+    const lambda = (initMs?: number) => ({ id: `2026/11/26/[$LATEST]${initMs ?? 'warm'}`, memoryMB: 1024, arch: 'arm64' as const, ...(initMs === undefined ? {} : { initMs }) });
+    // Cold: INIT 412.3 ms + 99.7 ms of task = 512.0 -> 512 ms.
+    m.onEvent(finished({ worker: lambda(412.3) }));
+    // Warm: 99.7 -> 100 ms.
+    m.onEvent(finished({ worker: lambda() }));
+    // Cold, and retried: INIT 250.5 + 10.0 = 260.5 -> 261 ms.
+    m.onEvent({
+      ...finished({ worker: lambda(250.5), timing: { fetchMs: 0, runMs: 10, storeMs: 0 } }),
+      type: 'retrying',
+      reason: 'retry',
+      delayMs: 100,
+      error: { name: 'E', message: 'x' },
+    } as TaskRetryingEvent);
+    const r = m.report();
+    // 512 + 100 + 261 = 873 ms at 1 GB = 0.873 GB-s; $0.0000006 requests + 0.873 x $0.0000133334.
+    assert.equal(r.lambda.requests, 3);
+    assert.equal(r.lambda.coldStarts, 2);
+    near(r.lambda.gbSeconds, 0.873, 'GB-s');
+    near(r.lambda.initGbSeconds, 0.6628, 'INIT GB-s'); // (412.3 + 250.5) ms at 1 GB
+    near(r.lambda.usd, 0.0000006 + 0.873 * 0.0000133334, 'lambda');
+    near(r.lambda.byMemory[0]!.initGbSeconds, 0.6628, 'INIT GB-s of the line');
+    assert.ok(!r.notes.some((n) => /not counted/.test(n)));
+  });
+
+  it('has price tables for the common regions, each with its source and date', () => {
+    for (const region of ['us-east-1', 'us-east-2', 'us-west-2', 'eu-west-1', 'eu-central-1', 'ap-northeast-1', 'ap-southeast-1', 'ap-southeast-2', 'sa-east-1']) {
+      const t = PRICE_TABLES[region]!;
+      assert.equal(t.region, region);
+      assert.match(t.source, /pricing/);
+      assert.match(t.asOf, /^\d{4}-\d{2}-\d{2}$/);
+    }
+    // Frankfurt: $0.0054 per 1,000 PUT, $0.0043 per 10,000 GET, $0.09 per GB out; Lambda as in N. Virginia.
+    const fra = priceTableFor('eu-central-1');
+    near(fra.s3PutRequest * 1000, 0.0054, 'PUT');
+    near(fra.s3GetRequest * 10_000, 0.0043, 'GET');
+    assert.equal(fra.s3TransferOutPerGB, 0.09);
+    assert.deepEqual(fra.lambdaGbSecond, US_EAST_1.lambdaGbSecond);
+    // Tokyo and São Paulo differ: $0.114 and $0.15 per GB out; São Paulo's PUT $0.007 per 1,000.
+    assert.equal(priceTableFor('ap-northeast-1').s3TransferOutPerGB, 0.114);
+    near(priceTableFor('sa-east-1').s3PutRequest * 1000, 0.007, 'PUT');
+    // The same usage costs more in São Paulo than in N. Virginia (its S3 requests and transfer).
+    const usage = { lambda: [], s3: { putRequests: 1000, getRequests: 1000, listRequests: 0, deleteRequests: 0, bytesWritten: 0, bytesRead: 0, bytesToDriver: 1024 ** 3 } };
+    near(priceUsage(usage, priceTableFor('sa-east-1'), { target: 'aws', estimate: false }).totalUsd, 0.007 + 0.00056 + 0.15, 'sa-east-1');
+    near(priceUsage(usage, US_EAST_1, { target: 'aws', estimate: false }).totalUsd, 0.005 + 0.0004 + 0.09, 'us-east-1');
+  });
+
+  it('a region without a table is an error naming what to give, unless every price is given', () => {
+    assert.throws(
+      () => priceTableFor('eu-south-2'),
+      (e: Error) => e instanceof UsageError && /no price table for region eu-south-2/.test(e.message) && /cost: \{ prices \}/.test(e.message),
+    );
+    // Some prices are not enough: the message lists the missing ones.
+    assert.throws(() => priceTableFor('eu-south-2', { lambdaRequest: 2e-7 }), /missing: s3PutRequest, s3GetRequest, s3TransferOutPerGB, lambdaGbSecond\.x86_64, lambdaGbSecond\.arm64/);
+    const all = { lambdaRequest: 2e-7, lambdaGbSecond: { x86_64: 0.00002, arm64: 0.000016 }, s3PutRequest: 6e-6, s3GetRequest: 5e-7, s3TransferOutPerGB: 0.1 };
+    const t = priceTableFor('eu-south-2', all);
+    assert.equal(t.region, 'eu-south-2');
+    assert.equal(t.lambdaGbSecond.arm64, 0.000016);
+    // The meter prices with them; without them, its report is the same error.
+    assert.throws(() => meter({ region: 'eu-south-2' }).report(), /no price table for region eu-south-2/);
+    assert.equal(meter({ region: 'eu-south-2', prices: all }).report().prices.region, 'eu-south-2');
+  });
+
+  it('init() refuses a cost count it cannot price; a count on only by default does not stop init()', () => {
+    const env = { AWS_REGION: 'eu-south-2' } as NodeJS.ProcessEnv;
+    assert.throws(
+      () => resolveInitOptions({ target: 'aws', cost: true }, env),
+      (e: Error) => e instanceof UsageError && /init\(\{ cost \}\): volley has no price table for region eu-south-2/.test(e.message),
+    );
+    assert.throws(() => resolveInitOptions({ cost: { region: 'me-central-1' } }, {}), /no price table for region me-central-1/);
+    assert.throws(() => resolveInitOptions({ cost: { region: 'Frankfurt' } }, {}), /must be an AWS region such as eu-west-1/);
+    // On by default on aws: init() works; rt.cost() says why it has no amounts.
+    assert.equal(resolveInitOptions({ target: 'aws' }, env).observe.cost?.asked, false);
+    // A listed region, asked for on the embedded runtime: priced at its rates.
+    const o = resolveObserveOptions({ cost: { region: 'ap-northeast-1' } }, 'local', {}, false);
+    assert.doesNotThrow(() => checkCostRegion(o.cost, 'us-east-1'));
+    assert.equal(o.cost?.region, 'ap-northeast-1');
   });
 });

@@ -21,6 +21,24 @@ function finish(c: JobCounts, fn: string, i: number, outcome: 'ok' | 'failed' | 
   c.onEvent(e);
 }
 
+function retry(c: JobCounts, fn: string, i: number, attempt: number) {
+  c.onEvent({
+    type: 'retrying',
+    time: 2,
+    taskId: `${fn}-${i}`,
+    fn,
+    attempt,
+    outcome: 'failed',
+    reason: 'retry',
+    delayMs: 100,
+    memoryMB: 1024,
+    submittedAt: 0,
+    dispatchedAt: 1,
+    deps: [],
+    error: { name: 'E', message: 'x' },
+  });
+}
+
 /** A stream that says it is a terminal and keeps what is written to it. */
 function fakeTty() {
   let out = '';
@@ -43,7 +61,9 @@ describe('progress', () => {
     submit(c, 'b', 2);
     dispatch(c, 'a', 0);
     dispatch(c, 'a', 1);
-    dispatch(c, 'a', 1, 2); // a second attempt is a retry, not another task
+    retry(c, 'a', 1, 1); // its first run failed: it waits for its next
+    assert.deepEqual([c.all.running, c.all.pending, c.retries], [1, 4, 1]);
+    dispatch(c, 'a', 1, 2); // a second run is a retry, not another task
     finish(c, 'a', 0, 'ok');
     finish(c, 'a', 1, 'failed');
     finish(c, 'b', 0, 'dependency');
@@ -57,6 +77,13 @@ describe('progress', () => {
     finish(c, 'a', 2, 'dependency');
     finish(c, 'b', 1, 'dependency');
     assert.equal(c.idle, true);
+    // a-0's stored result was lost: it is pending again until its rebuild finishes.
+    c.onEvent({ type: 'rebuilding', time: 3, taskId: 'a-0', fn: 'a', rebuild: 1 });
+    assert.deepEqual([c.all.done, c.all.pending, c.rebuilds, c.idle], [0, 1, 1, false]);
+    dispatch(c, 'a', 0, 2);
+    finish(c, 'a', 0, 'ok');
+    const q = c.snapshot();
+    assert.deepEqual([q.done, q.failed, q.running, q.pending, q.retries, q.rebuilds, c.idle], [1, 4, 0, 0, 1, 1, true]);
   });
 
   it('watchProgress calls back while counts change, and once more at the end', () => {
@@ -137,6 +164,7 @@ describe('observability options', () => {
     assert.deepEqual(resolveObserveOptions({ cost: { architecture: 'x86_64', prices: { s3TransferOutPerGB: 0 } } }, 'local', {}, false).cost, {
       architecture: 'x86_64',
       prices: { s3TransferOutPerGB: 0 },
+      asked: true,
     });
     assert.throws(() => resolveObserveOptions({ cost: { prices: { lambdaRequest: -1 } } }, 'local', {}, false), /lambdaRequest.*price >= 0/);
     assert.throws(() => resolveObserveOptions({ cost: { prices: { lambdaGbSeconds: 1 } as never } }, 'local', {}, false), /unknown option\(s\) "lambdaGbSeconds"/);

@@ -4,7 +4,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { TaskFinishedEvent } from '../../sdk/events.js';
+import type { TaskFinishedEvent, TaskRetryingEvent } from '../../sdk/events.js';
+import { JobCounts } from '../../sdk/observe/counts.js';
+import { RecentTasks } from '../../sdk/observe/recent.js';
+import { eventsFromTrace } from '../../sdk/observe/replay.js';
 import { type TraceEvent, TimelineRecorder, writeTrace } from '../../sdk/observe/timeline.js';
 
 function task(over: Partial<TaskFinishedEvent> & { taskId: string }): TaskFinishedEvent {
@@ -128,6 +131,67 @@ describe('timeline', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('gives every run its slice on the track of the worker that ran it: a task retried twice has three, the first two marked retried', () => {
+    const rec = new TimelineRecorder({ job: 'j3', target: 'local' }, 100);
+    const base = performance.now();
+    const run = (attempt: number, worker: string, at: number): Omit<TaskRetryingEvent, 'type' | 'reason' | 'error' | 'outcome'> => ({
+      time: base + at + 6,
+      taskId: 'flaky-1',
+      fn: 'flaky',
+      attempt,
+      memoryMB: 1024,
+      submittedAt: base,
+      dispatchedAt: base + at,
+      deps: [],
+      worker: { id: worker },
+      startedAt: base + at + 1,
+      timing: { fetchMs: 0, runMs: 4, storeMs: 0 },
+    });
+    const error = { name: 'TransientError', message: 'failed on attempt 1', stack: 'TransientError: failed on attempt 1\n    at flaky (tasks.js:3:9)' };
+    rec.onEvent({ ...run(1, 'thread-1', 0), type: 'retrying', reason: 'retry', delayMs: 120, outcome: 'failed', error });
+    rec.onEvent({ ...run(2, 'thread-2', 200), type: 'retrying', reason: 'retry', delayMs: 260, outcome: 'timeout', error: { name: 'TaskTimeoutError', message: 'timed out' } });
+    rec.onEvent({ ...run(3, 'thread-1', 500), type: 'finished', outcome: 'ok', result: { bytes: 9, stored: false } });
+    const trace = rec.toTrace();
+    const slices = trace.traceEvents.filter((e) => e.cat === 'task');
+    const track = (tid: number) => trace.traceEvents.find((e) => e.name === 'thread_name' && e.tid === tid)!.args!.name;
+    assert.deepEqual(
+      slices.map((e) => [e.ph, track(e.tid), e.args!.attempt, e.args!.outcome, e.args!.retried, e.args!.retryInMs]),
+      [
+        ['X', 'thread-1', 1, 'failed', true, 120],
+        ['X', 'thread-2', 2, 'timeout', true, 260],
+        ['X', 'thread-1', 3, 'ok', undefined, undefined],
+      ],
+    );
+    assert.equal(slices[0]!.args!.stack, error.stack);
+    assert.equal(rec.size.recorded, 3);
+
+    // Read back (volley dashboard trace.json): the same counts as the live job had.
+    const counts = new JobCounts();
+    const recent = new RecentTasks();
+    for (const e of eventsFromTrace(JSON.parse(JSON.stringify(trace)))) {
+      counts.onEvent(e);
+      recent.onEvent(e);
+    }
+    const p = counts.snapshot();
+    assert.deepEqual([p.total, p.done, p.failed, p.running, p.pending, p.retries], [1, 1, 0, 0, 0, 2]);
+    const { tasks, failures } = recent.since(0);
+    assert.deepEqual(
+      tasks.map((t) => [t.worker, t.attempt, t.outcome, t.retried]),
+      [
+        ['thread-1', 1, 'failed', true],
+        ['thread-2', 2, 'timeout', true],
+        ['thread-1', 3, 'ok', undefined],
+      ],
+    );
+    assert.deepEqual(
+      failures.map((f) => [f.attempt, f.name, f.retried, f.stack]),
+      [
+        [1, 'TransientError', true, error.stack],
+        [2, 'TaskTimeoutError', true, undefined],
+      ],
+    );
   });
 
   it('keeps only the most recent maxTasks tasks and says how many it dropped', () => {

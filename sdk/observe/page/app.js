@@ -48,7 +48,7 @@
     const finished = p.done + p.failed;
     $('finished').textContent = num(finished);
     $('total').textContent = num(p.total);
-    for (const k of ['done', 'running', 'pending', 'failed', 'retries']) $(k).textContent = num(p[k]);
+    for (const k of ['done', 'running', 'pending', 'failed', 'retries', 'rebuilds']) $(k).textContent = num(p[k]);
     $('rate').textContent = p.ratePerSecond ? `${p.ratePerSecond.toFixed(p.ratePerSecond < 10 ? 1 : 0)}/s` : '–';
     $('eta').textContent = p.total > finished ? dur(p.etaMs) : '–';
     $('elapsed').textContent = dur(p.elapsedMs);
@@ -82,12 +82,14 @@
     );
   }
 
-  function renderCost(cost) {
+  function renderCost(cost, error) {
     const box = $('cost');
+    if (error) box.replaceChildren(el('p', { className: 'muted', textContent: `not priced: ${error}` }));
     if (!cost) return;
     const rows = [
       ['total', usd(cost.totalUsd)],
       ['Lambda', `${usd(cost.lambda.usd)} · ${num(cost.lambda.requests)} requests · ${cost.lambda.gbSeconds.toFixed(2)} GB-s`],
+      ...(cost.lambda.coldStarts ? [['  cold starts', `${num(cost.lambda.coldStarts)} · INIT ${cost.lambda.initGbSeconds.toFixed(2)} GB-s`]] : []),
       ...cost.lambda.byMemory.map((b) => [`  ${b.memoryMB} MB ${b.architecture}`, `${usd(b.usd)} · ${num(b.requests)} · ${b.gbSeconds.toFixed(2)} GB-s`]),
       ['S3', `${usd(cost.s3.usd)} · ${num(cost.s3.putRequests)} PUT · ${num(cost.s3.getRequests)} GET`],
     ];
@@ -121,9 +123,14 @@
         .map((f) =>
           el(
             'li',
-            {},
+            { className: f.retried ? 'retried' : '' },
             el('div', { className: 'what', textContent: `${f.fn} (${f.taskId}): ${f.name}: ${f.message}` }),
-            el('div', { className: 'who', textContent: `${f.outcome}${f.worker ? ` on ${f.worker}` : ''}${f.attempt > 1 ? `, attempt ${f.attempt}` : ''}, at ${dur(f.time)}` }),
+            el('div', {
+              className: 'who',
+              textContent: `${f.outcome}${f.worker ? ` on ${f.worker}` : ''}${f.attempt > 1 || f.retried ? `, attempt ${f.attempt}` : ''}, at ${dur(f.time)}${
+                f.retried ? (f.retryInMs === undefined ? ' — run again once its lost argument was rebuilt' : ` — retried after ${dur(f.retryInMs)}`) : ''
+              }`,
+            }),
             ...(f.stack ? [el('pre', { className: 'stack', textContent: f.stack })] : []),
           ),
         ),
@@ -159,7 +166,7 @@
     });
     for (const t of tasks) {
       const row = workers.indexOf(t.worker);
-      g.fillStyle = t.outcome === 'ok' ? colorOf(t.fn) : '#d9480f';
+      g.fillStyle = t.outcome === 'ok' ? colorOf(t.fn) : t.retried ? '#f59f00' : '#d9480f';
       g.fillRect(x(t.start), 10 + row * rowH + 1, Math.max(1.5, x(t.end) - x(t.start)), rowH - 2);
     }
     g.fillStyle = '#6b7385';
@@ -172,11 +179,14 @@
         s.style.setProperty('--c', c);
         return s;
       }),
-      (() => {
-        const s = el('span', { textContent: 'failed' });
-        s.style.setProperty('--c', '#d9480f');
+      ...[
+        ['failed, retried', '#f59f00'],
+        ['failed', '#d9480f'],
+      ].map(([label, c]) => {
+        const s = el('span', { textContent: label });
+        s.style.setProperty('--c', c);
         return s;
-      })(),
+      }),
     );
   }
 
@@ -196,7 +206,7 @@
     state.tasks = state.tasks.concat(msg.recent).slice(-MAX_TASKS);
     state.failures = state.failures.concat(msg.failures).slice(-MAX_FAILURES);
     renderFailures();
-    renderCost(msg.cost);
+    renderCost(msg.cost, msg.costError);
     renderObjects(msg.objects);
     drawTimeline();
   }
