@@ -17,6 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { Runtime } from 'volley';
+import { failOn } from '../fixtures/failure-tasks.js';
 import { failIfNegative, nap } from '../fixtures/tasks.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -51,8 +52,8 @@ describe('the dashboard in a browser', { skip }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('shows a running job live: counts reach the total, the failure with its stack, cost; nothing loads from the network', async () => {
-    const rt = await new Runtime({ dashboard: true, timeline: true, summary: false, local: { maxWorkers: 2 } }).ready();
+  it('shows a running job live: counts reach the total, the failure with its stack, retried runs with theirs, cost; nothing loads from the network', async () => {
+    const rt = await new Runtime({ dashboard: true, timeline: true, summary: false, retryBaseDelayMs: 5, local: { maxWorkers: 2 } }).ready();
     try {
       const url = await rt.dashboardUrl();
       assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
@@ -70,9 +71,11 @@ describe('the dashboard in a browser', { skip }, () => {
       await page.getByTestId('status').filter({ hasText: 'running' }).waitFor();
       assert.match(await page.getByTestId('job').innerText(), new RegExp(`job ${rt.jobId} on local`));
 
-      // The job starts once the page is watching: 120 naps of 20 ms on two workers, and one failure.
+      // The job starts once the page is watching: 120 naps of 20 ms on two workers, one failure,
+      // and a task that fails twice before it succeeds.
       const naps = Array.from({ length: 120 }, (_, i) => rt.remote(nap, 20, `n${i}`));
       const bad = rt.remote(failIfNegative, -7);
+      const flaky = rt.remote(failOn.options({ retryExceptions: true }), [1, 2], 'throw');
       const text = (id: string) => page.getByTestId(id).innerText();
       // Part-way: some finished, not all (the page updates while the job runs).
       // Runs in the page (its policy forbids evaluating strings, so these are functions).
@@ -83,24 +86,35 @@ describe('the dashboard in a browser', { skip }, () => {
       });
       await rt.get(naps);
       await rt.get(bad).catch(() => undefined);
-      await page.getByTestId('finished').filter({ hasText: /^121$/ }).waitFor();
-      assert.equal(await text('total'), '121');
-      assert.equal(await text('done'), '120');
+      assert.equal(await rt.get(flaky), 3);
+      await page.getByTestId('finished').filter({ hasText: /^122$/ }).waitFor();
+      assert.equal(await text('total'), '122');
+      assert.equal(await text('done'), '121');
       assert.equal(await text('failed'), '1');
       assert.equal(await text('running'), '0');
       assert.equal(await text('pending'), '0');
+      assert.equal(await text('retries'), '2');
 
       const fns = page.getByTestId('functions');
       assert.match(await fns.locator('tr[data-fn="nap"]').innerText(), /^nap\s+120\s+120\s+0\s+0\s+0/);
       assert.match(await fns.locator('tr[data-fn="failIfNegative"]').innerText(), /^failIfNegative\s+1\s+0\s+0\s+0\s+1/);
 
-      const failure = page.getByTestId('failures').locator('li').first();
+      // Each failed run of flaky is listed with its own remote stack, as retried.
+      const retried = page.getByTestId('failures').locator('li.retried');
+      assert.equal(await retried.count(), 2);
+      for (const k of [1, 2]) {
+        const run = retried.filter({ hasText: `failed on attempt ${k}` });
+        assert.match(await run.locator('.who').innerText(), new RegExp(`^failed on thread-\\d+, attempt ${k}, at .* — retried after \\d+ ms$`));
+        assert.match(await run.locator('pre.stack').innerText(), new RegExp(`^TransientError: failed on attempt ${k}\\n\\s+at failOn \\(.*failure-tasks\\.js:\\d+:\\d+\\)`));
+      }
+
+      const failure = page.getByTestId('failures').locator('li:not(.retried)').first();
       assert.match(await failure.innerText(), /failIfNegative \(failIfNegative-\w+\): ValidationFailure: expected a non-negative number, got -7/);
       const stack = await failure.locator('pre.stack').innerText();
       assert.match(stack, /^ValidationFailure: expected a non-negative number, got -7\n\s+at failIfNegative \(.*tasks\.js:\d+:\d+\)/);
 
       assert.match(await text('cost'), /Estimate of this job on Lambda; us-east-1 prices as of \d{4}-\d{2}-\d{2}/);
-      assert.match(await text('cost'), /121 requests/);
+      assert.match(await text('cost'), /124 requests/, 'every run is an invocation');
       assert.match(await page.locator('#legend').innerText(), /nap/);
       assert.ok(await page.locator('#timeline-link').isVisible(), 'the timeline can be downloaded');
 

@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type Progress, Runtime, type TaskFinishedEvent, UsageError, type VolleyEvent } from 'volley';
+import { type Progress, Runtime, type TaskFinishedEvent, type TaskRetryingEvent, UsageError, type VolleyEvent } from 'volley';
 import type { TraceEvent } from '../../sdk/observe/timeline.js';
+import { failOn } from '../fixtures/failure-tasks.js';
 import { add, deepSum, failIfNegative, filled, inc, nap } from '../fixtures/tasks.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -56,6 +57,55 @@ describe('observing a job on the embedded runtime', () => {
     const n = events.length;
     await rt.get(rt.remote(inc, 5));
     assert.equal(events.length, n);
+  });
+
+  it('shows every run of a task that failed twice and then succeeded: events, counts, timeline slices per worker, billed runs', async () => {
+    let last: Progress | undefined;
+    const rt = start({ timeline: true, cost: true, progress: (p) => (last = p), retryBaseDelayMs: 5, local: { maxWorkers: 2 } });
+    const events: VolleyEvent[] = [];
+    rt.onEvent((e) => events.push(e));
+    const flaky = rt.remote(failOn.options({ retryExceptions: true }), [1, 2], 'throw');
+    const steady = rt.remote(inc, 1);
+    assert.equal(await rt.get(flaky), 3, 'its third run succeeded');
+    await rt.get(steady);
+    const mine = events.filter((e) => 'taskId' in e && e.taskId === flaky.id);
+    assert.deepEqual(
+      mine.map((e) => e.type),
+      ['submitted', 'dispatched', 'retrying', 'dispatched', 'retrying', 'dispatched', 'finished'],
+    );
+    const retried = mine.filter((e): e is TaskRetryingEvent => e.type === 'retrying');
+    for (const [k, e] of retried.entries()) {
+      assert.equal(e.attempt, k + 1);
+      assert.equal(e.outcome, 'failed');
+      assert.equal(e.reason, 'retry');
+      assert.ok(e.delayMs! >= 0 && e.delayMs! <= 5 * 2 ** k, `backoff ${e.delayMs}`);
+      assert.match(e.worker!.id, /^thread-\d+$/);
+      assert.ok(e.timing!.runMs >= 0 && e.dispatchedAt! <= e.time);
+      assert.equal(e.error.name, 'TransientError');
+      assert.match(e.error.stack!, new RegExp(`^TransientError: failed on attempt ${k + 1}\\n\\s+at failOn `));
+    }
+    const end = mine.at(-1) as TaskFinishedEvent;
+    assert.deepEqual([end.attempt, end.outcome, end.error], [3, 'ok', undefined]);
+    assert.ok(end.dispatchedAt! > retried[1]!.time, "the finished event is the last run's");
+
+    // The timeline: three slices, each on the track of the worker that ran it.
+    const trace = await rt.timeline();
+    const track = new Map(trace.traceEvents.filter((e) => e.name === 'thread_name').map((e) => [e.tid, e.args!.name]));
+    const slices = trace.traceEvents.filter((e) => e.cat === 'task' && e.args!.taskId === flaky.id);
+    assert.deepEqual(
+      slices.map((e) => [e.ph, track.get(e.tid), e.args!.attempt, e.args!.outcome, e.args!.retried ?? false]),
+      [
+        ['X', retried[0]!.worker!.id, 1, 'failed', true],
+        ['X', retried[1]!.worker!.id, 2, 'failed', true],
+        ['X', end.worker!.id, 3, 'ok', false],
+      ],
+    );
+    assert.match(String(slices[0]!.args!.stack), /failed on attempt 1/);
+
+    // Every run is an invocation on Lambda: 3 for flaky, 1 for steady.
+    assert.equal((await rt.cost()).lambda.requests, 4);
+    await rt.shutdown();
+    assert.deepEqual([last!.total, last!.done, last!.failed, last!.running, last!.pending, last!.retries, last!.rebuilds], [2, 2, 0, 0, 0, 2, 0]);
   });
 
   it('writes a timeline that Perfetto reads: a track per worker thread, a slice per task, flows along refs', async () => {
@@ -171,14 +221,25 @@ describe('the summary and the default path', () => {
     const path = join(dir, 'from-env.json');
     const r = run({ VOLLEY_SUMMARY: '1', VOLLEY_TIMELINE: path });
     const text = r.stderr;
-    assert.match(text, /volley job \S+ on local: 202 task\(s\) in .* — 201 ok, 1 not ok/);
+    assert.match(text, /volley job \S+ on local: 203 task\(s\) in .* — 202 ok, 1 not ok, 2 run\(s\) retried/);
     assert.match(text, /^ {2}square +200 +200 +0 /m);
     assert.match(text, /^ {2}failIfNegative +1 +0 +1 .*\(1 failed\)/m);
+    assert.match(text, /^ {2}failOn +1 +1 +0 .*\(2 run\(s\) retried\)/m);
     assert.match(text, /slowest: \S+ /);
-    assert.match(text, /cost \(estimate for Lambda\): \$\S+ — Lambda \$\S+ \(202 requests/);
+    // Every run is billed: 203 tasks, two of them run twice more.
+    assert.match(text, /cost \(estimate for Lambda\): \$\S+ — Lambda \$\S+ \(205 requests/);
     assert.match(text, new RegExp(`volley timeline: ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     assert.ok(existsSync(path));
-    assert.equal(JSON.parse(readFileSync(path, 'utf8')).traceEvents.filter((e: TraceEvent) => e.ph === 'X' && e.cat === 'task').length, 202);
+    const slices = JSON.parse(readFileSync(path, 'utf8')).traceEvents.filter((e: TraceEvent) => e.ph === 'X' && e.cat === 'task');
+    assert.equal(slices.length, 205, 'a slice per run');
+    assert.deepEqual(
+      slices.filter((e: TraceEvent) => e.name === 'failOn').map((e: TraceEvent) => [e.args!.attempt, e.args!.outcome, e.args!.retried]),
+      [
+        [1, 'failed', true],
+        [2, 'failed', true],
+        [3, 'ok', undefined],
+      ],
+    );
     assert.ok(r.stderr.split('\n').length < 25, 'one screen');
   });
 });
@@ -199,7 +260,7 @@ describe('the timeline and dashboard commands', () => {
     assert.equal(r.stdout.trim(), 'sum 2686700');
     assert.match(r.stderr, /volley timeline: .*cli-trace\.json\n {2}open it in https:\/\/ui\.perfetto\.dev or chrome:\/\/tracing/);
     const trace = JSON.parse(readFileSync(path, 'utf8')) as { traceEvents: TraceEvent[] };
-    assert.equal(trace.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'task').length, 202);
+    assert.equal(trace.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'task').length, 205);
 
     const child = spawn(process.execPath, [cli, 'dashboard', path], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
@@ -211,11 +272,18 @@ describe('the timeline and dashboard commands', () => {
       }
       const url = /(http:\/\/\S+\/)/.exec(out)![1]!;
       assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
-      const state = (await (await fetch(`${url}state.json`)).json()) as { ended: boolean; progress: Progress; failures: Array<{ fn: string; stack?: string }> };
+      const state = (await (await fetch(`${url}state.json`)).json()) as { ended: boolean; progress: Progress; failures: Array<{ fn: string; stack?: string; retried?: boolean }> };
       assert.equal(state.ended, true);
-      assert.deepEqual([state.progress.total, state.progress.done, state.progress.failed], [202, 201, 1]);
-      assert.equal(state.failures[0]!.fn, 'failIfNegative');
-      assert.match(state.failures[0]!.stack!, /ValidationFailure: expected a non-negative number, got -1/);
+      assert.deepEqual([state.progress.total, state.progress.done, state.progress.failed, state.progress.retries], [203, 202, 1, 2]);
+      const failed = state.failures.find((f) => f.fn === 'failIfNegative')!;
+      assert.match(failed.stack!, /ValidationFailure: expected a non-negative number, got -1/);
+      assert.deepEqual(
+        state.failures.filter((f) => f.fn === 'failOn').map((f) => [f.retried, /^TransientError: failed on attempt \d/.test(f.stack!)]),
+        [
+          [true, true],
+          [true, true],
+        ],
+      );
     } finally {
       child.kill();
     }

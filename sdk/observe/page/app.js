@@ -166,7 +166,7 @@
     });
     for (const t of tasks) {
       const row = workers.indexOf(t.worker);
-      g.fillStyle = t.outcome === 'ok' ? colorOf(t.fn) : t.retried ? '#f59f00' : '#d9480f';
+      g.fillStyle = t.outcome === 'ok' ? colorOf(t.fn) : t.retried ? '#868e96' : '#d9480f';
       g.fillRect(x(t.start), 10 + row * rowH + 1, Math.max(1.5, x(t.end) - x(t.start)), rowH - 2);
     }
     g.fillStyle = '#6b7385';
@@ -180,7 +180,7 @@
         return s;
       }),
       ...[
-        ['failed, retried', '#f59f00'],
+        ['failed, retried', '#868e96'],
         ['failed', '#d9480f'],
       ].map(([label, c]) => {
         const s = el('span', { textContent: label });
