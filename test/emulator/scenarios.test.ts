@@ -160,6 +160,10 @@ describe('watching a job on the emulators', () => {
       );
       assert.equal(cost.s3.putRequests, 1);
       assert.equal(cost.s3.getRequests, 2);
+      // A sandbox's first answer reports its INIT (serverless-offline: its worker thread's start), billed with that run.
+      const cold = finished.filter((e) => e.worker!.initMs !== undefined);
+      assert.equal(cost.lambda.coldStarts, cold.length);
+      for (const e of cold) assert.ok(e.worker!.initMs! > 0 && e.worker!.initMs! < 60_000, `INIT ${e.worker!.initMs} ms`);
       const trace = await rt.timeline();
       const tracks = new Set(trace.traceEvents.filter((e) => e.name === 'thread_name' && e.tid > 0).map((e) => e.args!.name));
       assert.deepEqual(tracks, new Set(finished.map((e) => e.worker!.id)), 'one track per sandbox');

@@ -6,12 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { UsageError } from '../../sdk/errors.js';
+import { createHandler } from '../../sdk/aws/handler.js';
+import type { ObjectStore } from '../../sdk/backend.js';
+import { ProtocolError, UsageError } from '../../sdk/errors.js';
 import type { TaskFinishedEvent, TaskRetryingEvent, VolleyEvent } from '../../sdk/events.js';
 import { CostMeter, priceTableFor, priceUsage, putRequestsFor } from '../../sdk/observe/cost.js';
 import { checkCostRegion, resolveObserveOptions } from '../../sdk/observe/options.js';
 import { PRICE_TABLES, US_EAST_1 } from '../../sdk/observe/prices.js';
 import { resolveInitOptions } from '../../sdk/options.js';
+import { PROTOCOL_VERSION, fromWire, validateResultEnvelope } from '../../sdk/protocol.js';
 
 const MiB = 1024 * 1024;
 
@@ -235,5 +238,34 @@ describe('cost', () => {
     const o = resolveObserveOptions({ cost: { region: 'ap-northeast-1' } }, 'local', {}, false);
     assert.doesNotThrow(() => checkCostRegion(o.cost, 'us-east-1'));
     assert.equal(o.cost?.region, 'ap-northeast-1');
+  });
+
+  it("the Lambda handler reports its sandbox's INIT with its first answer only, and the driver checks the figure", async () => {
+    const noStore = {} as ObjectStore;
+    const h = createHandler({ VOLLEY_BUCKET: 'b', AWS_LAMBDA_LOG_STREAM_NAME: 'stream-7' }, { storeFor: () => noStore, initMs: 321.5 });
+    const event = { v: PROTOCOL_VERSION, kind: 'invoke', timeoutMs: 10, memoryMB: 128, task: { taskId: 't1' } };
+    const first = validateResultEnvelope(fromWire(await h(event)));
+    const second = validateResultEnvelope(fromWire(await h(event)));
+    assert.equal(first.worker?.id, 'stream-7');
+    assert.equal(first.worker?.initMs, 321.5, 'the cold start');
+    assert.equal(second.worker?.initMs, undefined, 'a warm invocation has no INIT');
+    // What a worker says is checked at the boundary.
+    const answer = (initMs: unknown) => ({
+      v: PROTOCOL_VERSION,
+      kind: 'stored',
+      taskId: 't1',
+      key: 'volley/jobs/j/r/t1',
+      size: 1,
+      timing: { fetchMs: 0, runMs: 1, storeMs: 0 },
+      worker: { id: 's', initMs },
+    });
+    assert.equal(validateResultEnvelope(answer(12.5)).worker?.initMs, 12.5);
+    for (const bad of [-1, 'fast', Number.NaN, 10_000_000]) {
+      assert.throws(
+        () => validateResultEnvelope(answer(bad)),
+        (e: Error) => e instanceof ProtocolError && /worker\.initMs must be a number of ms from 0 to 900000/.test(e.message),
+        String(bad),
+      );
+    }
   });
 });
