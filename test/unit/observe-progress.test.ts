@@ -109,10 +109,15 @@ describe('progress', () => {
       assert.equal(tty.text(), '', 'nothing before the delay');
       for (let i = 0; i < 6; i++) dispatch(c, 'square', i);
       for (let i = 0; i < 5; i++) finish(c, 'square', i, 'ok');
+      // square-5 fails twice before its last run fails too.
+      retry(c, 'square', 5, 1);
+      dispatch(c, 'square', 5, 2);
+      retry(c, 'square', 5, 2);
+      dispatch(c, 'square', 5, 3);
       finish(c, 'square', 5, 'failed');
       bar.tick(AUTO_DELAY_MS + 1);
       const text = tty.text();
-      assert.match(text, /all tasks .*6\/10 \| 5 done, 0 running, 4 pending, 1 failed/);
+      assert.match(text, /all tasks .*6\/10 \| 5 done, 0 running, 4 pending, 1 failed, 2 retried \|/);
       assert.match(text, /square .*6\/6 \| 5 done, 0 running, 0 pending, 1 failed/);
       assert.match(text, /sum .*0\/4 \| 0 done, 0 running, 4 pending, 0 failed/);
       for (let i = 0; i < 4; i++) finish(c, 'sum', i, 'dependency');
