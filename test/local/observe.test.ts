@@ -108,6 +108,24 @@ describe('observing a job on the embedded runtime', () => {
     assert.deepEqual([last!.total, last!.done, last!.failed, last!.running, last!.pending, last!.retries, last!.rebuilds], [2, 2, 0, 0, 0, 2, 0]);
   });
 
+  it("shows a lineage rebuild: the lost result's task runs again, the run that found it gone is retried, the counts end whole", async () => {
+    let last: Progress | undefined;
+    const rt = start({ timeline: true, progress: (p) => (last = p) });
+    const events: VolleyEvent[] = [];
+    rt.onEvent((e) => events.push(e));
+    const big = rt.remote(filled, 20_000, 3); // 160 KB: stored
+    await rt.get(big);
+    const store = ((await (rt as unknown as { starting: Promise<{ store: unknown }> }).starting) as { store: { keys(): string[]; delete(k: string[]): Promise<void> } }).store;
+    await store.delete([store.keys().find((k) => k.endsWith(big.id))!]);
+    const sum = rt.remote(deepSum, [big]);
+    assert.equal(await rt.get(sum), 60_000);
+    const of = (id: string) => events.filter((e) => 'taskId' in e && e.taskId === id).map((e) => (e.type === 'retrying' ? `retrying:${e.reason}` : e.type));
+    assert.deepEqual(of(big.id), ['submitted', 'dispatched', 'finished', 'rebuilding', 'dispatched', 'finished']);
+    assert.deepEqual(of(sum.id), ['submitted', 'dispatched', 'retrying:argument-lost', 'dispatched', 'finished']);
+    await rt.shutdown();
+    assert.deepEqual([last!.total, last!.done, last!.failed, last!.running, last!.pending, last!.retries, last!.rebuilds], [2, 2, 0, 0, 0, 1, 1]);
+  });
+
   it('writes a timeline that Perfetto reads: a track per worker thread, a slice per task, flows along refs', async () => {
     const rt = start({ local: { maxWorkers: 2 }, timeline: true });
     const naps = Array.from({ length: 12 }, (_, i) => rt.remote(nap, 5, `n${i}`));
