@@ -4,11 +4,18 @@
  * `actor:X` (registered here, in the driver and in every worker) whose arguments are a call
  * spec and the call's arguments; sdk/worker/actor.ts runs it.
  *
- * The driver keeps an actor's calls in submission order: a call is dispatched once the one
- * before it has ended (a runtime hook, `after`), so one call runs at a time. On the embedded
- * runtime the calls go to one worker thread dedicated to the actor (`affinity`), which holds
- * the instance; elsewhere the state lives in the object store as write-once versions, and call
- * n starts from the version of the call before it.
+ * Each caller keeps its calls to an actor in submission order: a call is dispatched once the
+ * one before it has ended (a runtime hook, `after`). On the embedded runtime every caller's
+ * calls reach the driver's one `ActorCore` of the actor (a task's over its thread's channel, as
+ * an `ACTOR_OP_TASK` submit), which runs them one at a time on one worker thread dedicated to
+ * the actor (`affinity`), in the order they arrive. Elsewhere the state is a log of write-once
+ * versions in the object store (sdk/worker/actor.ts): each caller (the driver, or the Runtime of
+ * a Lambda task holding the handle) has its own `ActorCore`, and each call appends one version
+ * after the newest, so calls of different callers interleave, each caller's in its own order.
+ *
+ * A handle travels inside values (task arguments and results, put values) as its wire form
+ * (`ActorHandleWire`, validated in protocol.ts); where it is decoded it becomes a handle bound
+ * to that runtime or running task.
  *
  * A call that ends:
  * - with a value, or with the method's own exception: the actor goes on (the exception's
@@ -20,14 +27,19 @@
  *   instance is gone; the call fails with ActorDiedError, and the actor restarts from its
  *   constructor while `maxRestarts` allows, else it is dead and later calls fail too.
  */
-import { currentRuntime } from './context.js';
-import { ActorDiedError, DependencyError, TaskError, UsageError } from './errors.js';
+import { currentRuntime, isWorker } from './context.js';
+import { ActorDiedError, DependencyError, ProtocolError, TaskError, UsageError } from './errors.js';
 import { resolveTaskOptionsInput, type TaskOptions } from './options.js';
-import type { ObjectRef } from './ref.js';
-import { registerTask, type TaskDefinition } from './registry.js';
-import type { Runtime } from './runtime.js';
+import { MAX_HANDLE_METHODS, validateActorHandleWire, validateActorOp, type ActorHandleWire } from './protocol.js';
+import { ObjectRef } from './ref.js';
+import { lookupTask as lookupDef, registerTask, type TaskDefinition } from './registry.js';
+import { Runtime, serveActorOps } from './runtime.js';
+import { decode, setHandleCodec } from './serialize.js';
 import type { AnyFunction, RemoteArgs } from './task-types.js';
-import { actorStateKey, linkRecord, runActorCall, type ActorCallSpec, type AnyClass } from './worker/actor.js';
+import { actorClasses, actorStateKey, runActorCall, type ActorCallSpec, type AnyClass } from './worker/actor.js';
+import { onTaskEnd, type Session } from './worker/nested.js';
+import type { ActorOp } from './protocol.js';
+import type { NestedSubmit } from './backend.js';
 
 /** Options of an actor class: `remote(class X {...}, options)` or `X.options(...)`. @public */
 export interface ActorOptions {
@@ -74,13 +86,14 @@ export interface ActorClass<C extends AnyClass> {
 
 const HANDLE = Symbol.for('volley.actorHandle');
 const WRAPPERS = Symbol.for('volley.actorWrappers');
+const GENERIC_FN = Symbol.for('volley.actorGeneric');
 
 /** True for a class (not a plain function): `remote()` makes it an actor class. */
 export function isClass(fn: unknown): fn is AnyClass {
   return typeof fn === 'function' && /^class[\s{]/.test(Function.prototype.toString.call(fn));
 }
 
-/** True for an actor handle (which cannot be passed to a task yet). */
+/** True for an actor handle. */
 export function isActorHandle(x: object): boolean {
   return HANDLE in x;
 }
@@ -96,6 +109,16 @@ function wrapperOf(cls: AnyClass): (spec: ActorCallSpec, args: unknown[]) => Pro
   }
   return w;
 }
+
+/**
+ * The task of calls through a handle whose class this process does not know (a handle a task
+ * on Lambda looked up by name): the worker learns the class from the actor's stored state.
+ */
+const GENERIC: TaskDefinition = {
+  name: 'actor:*',
+  fn: ((globalThis as unknown as Record<symbol, unknown>)[GENERIC_FN] ??= (spec: ActorCallSpec, args: unknown[]) => runActorCall(undefined, spec, args)) as never,
+};
+registerTask(GENERIC);
 
 function methodNames(cls: AnyClass): string[] {
   const names = new Set<string>();
@@ -122,21 +145,24 @@ function checkActorOptions(where: string, o: ActorOptions | undefined): { actor:
 }
 
 /** Makes an actor class of `cls` (what `remote(class ...)` does). */
-export function remoteClass<C extends AnyClass>(cls: C, options: ActorOptions | undefined, module: string | undefined, runtimeOf: () => Runtime): ActorClass<C> {
+export function remoteClass<C extends AnyClass>(cls: C, options: ActorOptions | undefined, module: string | undefined, runtimeOf: () => Session): ActorClass<C> {
   const name = cls.name;
   if (!name) throw new UsageError('remote() needs a named class, because the name identifies the actor class in every worker: write remote(class Counter {...})');
   const checked = checkActorOptions('remote()', options);
   const def: TaskDefinition = { name: `actor:${name}`, fn: wrapperOf(cls) as never, module };
   registerTask(def);
-  return makeActorClass<C>(cls, def, methodNames(cls), checked.actor, runtimeOf);
+  actorClasses().set(name, cls);
+  const methods = methodNames(cls);
+  if (methods.length > MAX_HANDLE_METHODS) throw new UsageError(`remote(): actor class ${name} has ${methods.length} methods, more than the ${MAX_HANDLE_METHODS} a handle can carry`);
+  return makeActorClass<C>(cls, def, methods, checked.actor, runtimeOf);
 }
 
-function makeActorClass<C extends AnyClass>(cls: C, def: TaskDefinition, methods: string[], opts: ActorOptions, runtimeOf: () => Runtime): ActorClass<C> {
+function makeActorClass<C extends AnyClass>(cls: C, def: TaskDefinition, methods: string[], opts: ActorOptions, runtimeOf: () => Session): ActorClass<C> {
   const ac: ActorClass<C> = {
     className: cls.name,
     actorOptions: Object.freeze({ ...opts }),
-    remote: (...args: unknown[]) => createActor(runtimeOf(), cls, def, methods, opts, args) as ActorHandle<InstanceType<C>>,
-    startOn: (rt: Runtime, args: unknown[]) => createActor(rt, cls, def, methods, opts, args) as ActorHandle<InstanceType<C>>,
+    remote: (...args: unknown[]) => startActor(runtimeOf(), cls.name, def, methods, opts, args) as ActorHandle<InstanceType<C>>,
+    startOn: (rt: Runtime, args: unknown[]) => createOn(rt, cls.name, def, methods, opts, args) as ActorHandle<InstanceType<C>>,
     options: (overrides: ActorOptions) => {
       const o = checkActorOptions(`${cls.name}.options()`, overrides);
       return makeActorClass<C>(cls, def, methods, { ...opts, ...o.actor }, runtimeOf);
@@ -145,56 +171,100 @@ function makeActorClass<C extends AnyClass>(cls: C, def: TaskDefinition, methods
   return Object.freeze(ac);
 }
 
+// --- where calls go ------------------------------------------------------------------------------
+
+/** What a running task's session on the embedded runtime offers actors: operations sent to the driver's actors. */
+export type { ActorOp } from './protocol.js';
+
+/** A session that sends actor operations to the driver (sdk/local/thread-session.ts). @internal */
+export interface ActorOpSession {
+  actorOp(op: ActorOp, args: unknown[]): ObjectRef<unknown>;
+}
+
+function isOpSession(s: unknown): s is ActorOpSession {
+  return typeof (s as Partial<ActorOpSession> | undefined)?.actorOp === 'function';
+}
+
+/** The embedded runtime keeps instances in worker threads (`memory`); every other target, and a Lambda task's own Runtime, in its store. */
+function modeOf(rt: Runtime): 'memory' | 'store' {
+  return rt.target === 'local' && !isWorker() ? 'memory' : 'store';
+}
+
+function randomId(cls: string): string {
+  return `${cls}-a${(++actorSeq).toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/**
+ * On the store-backed targets a named actor's id comes from its name, so a task that looks it
+ * up by name (on Lambda, with no way to ask the driver) finds the same state.
+ */
+function namedId(name: string): string {
+  return `n-${Buffer.from(name).toString('base64url').slice(0, 200)}`;
+}
+
 interface Death {
   why: string;
   cause?: unknown;
 }
 
-/** The driver's side of one actor: its order of calls, its versions, whether it lives. */
+/** One caller's side of one actor: its order of calls, and (embedded runtime) whether the actor lives. */
 class ActorCore {
   /** Ends when every call submitted so far has ended. */
   private tail: Promise<void> = Promise.resolve();
-  private nextSeq = 0;
-  /** The call (and state version) the next call starts from. */
-  private last = -1;
   dead?: Death;
   private restartsLeft: number;
   readonly mode: 'memory' | 'store';
   private readonly taskOptions: TaskOptions;
+  /** store: this caller's latest calls (task ids), newest first: its next call starts where the newest that committed did. */
+  private recent: string[] = [];
+  /** store: this caller's calls known to have committed, newest first: where a handle passed on starts. */
+  private committed: string[];
+  /** The handle was passed on: others may hold it, so it is not freed when this runtime's handles are. */
+  shared = false;
+  private handleRef?: WeakRef<object>;
+  /** Kill operations in flight (store). */
+  private pendingKill?: Promise<unknown>;
 
   constructor(
     readonly rt: Runtime,
     readonly id: string,
-    readonly cls: AnyClass,
+    readonly clsName: string,
     readonly def: TaskDefinition,
+    readonly methods: string[] | undefined,
     readonly opts: ActorOptions,
-    private readonly ctorArgs: unknown[],
+    private readonly ctorArgs: unknown[] | undefined,
+    readonly g: string | undefined,
+    after: string[] = [],
   ) {
     this.restartsLeft = opts.maxRestarts ?? 0;
-    // The embedded runtime holds instances in worker threads; every other target in its store.
-    this.mode = rt.target === 'local' ? 'memory' : 'store';
+    this.mode = modeOf(rt);
     // A call is never run again by the runtime (retries or lineage): it would apply twice. A lost instance restarts instead.
     this.taskOptions = { timeoutMs: opts.timeoutMs, memoryMB: opts.memoryMB, maxRetries: 0 };
+    this.committed = [...after];
+    this.recent = [...after];
   }
 
-  /** Queues a call (the constructor when `method` is undefined) after every earlier one. */
-  call(method: string | undefined, args: unknown[]): ObjectRef<unknown> {
+  /** Queues a call (the constructor when `method` is undefined) after every earlier one of this caller. */
+  call(method: string | undefined, args: unknown[], at?: { id: string; parentId: string }): ObjectRef<unknown> {
+    if (method !== undefined && this.methods && !this.methods.includes(method)) throw new UsageError(`actor ${this.clsName} has no method ${JSON.stringify(method)}`);
     const prev = this.tail;
-    const from = this.last;
-    const spec: ActorCallSpec = { id: this.id, mode: this.mode, seq: this.nextSeq++, from: method === undefined ? -1 : from, method };
-    try {
-      const { ref, ended } = this.launch(spec, args, prev);
-      this.tail = ended;
-      this.last = spec.seq;
-      return ref;
-    } catch (err) {
-      // Its arguments could not be encoded: the call was never queued.
-      this.nextSeq--;
-      throw err;
-    }
+    const spec = this.spec(method === undefined ? {} : { method });
+    const { ref, ended } = this.launch(spec, args, prev, at);
+    this.tail = ended;
+    if (this.mode === 'store') this.recent = [ref.id, ...this.recent].slice(0, 4);
+    return ref;
   }
 
-  private launch(spec: ActorCallSpec, args: unknown[], prev: Promise<void>): { ref: ObjectRef<unknown>; ended: Promise<void> } {
+  private spec(extra: Partial<ActorCallSpec>): ActorCallSpec {
+    const spec: ActorCallSpec = { id: this.id, mode: this.mode, from: -1, ...extra };
+    if (this.mode === 'store') {
+      if (this.g !== undefined) spec.g = this.g;
+      if (this.recent.length) spec.after = [...this.recent];
+    }
+    return spec;
+  }
+
+  private launch(spec: ActorCallSpec, args: unknown[], prev: Promise<void>, at?: { id: string; parentId: string }): { ref: ObjectRef<unknown>; ended: Promise<void> } {
     let endedResolve!: () => void;
     const ended = new Promise<void>((r) => (endedResolve = r));
     let taskId = '';
@@ -202,26 +272,32 @@ class ActorCore {
       if (this.dead) throw this.died(taskId, spec, this.dead);
     });
     gate.catch(() => undefined);
-    const ref = this.rt.submit(this.def, this.taskOptions, [spec, args], {
-      after: gate,
-      affinity: this.mode === 'memory' ? this.id : undefined,
-      onEnd: (err) => {
-        const { error, before } = this.onEnd(spec, taskId, err);
-        const done = () => endedResolve();
-        void Promise.all([prev, before]).then(done, done);
-        return error;
+    const ref = this.rt.submit(
+      this.def,
+      this.taskOptions,
+      [spec, args],
+      {
+        after: gate,
+        affinity: this.mode === 'memory' ? this.id : undefined,
+        onEnd: (err) => {
+          const { error, before } = this.onEnd(spec, taskId, err);
+          const done = () => endedResolve();
+          void Promise.all([prev, before]).then(done, done);
+          return error;
+        },
       },
-    });
+      at,
+    );
     taskId = ref.id;
     return { ref, ended };
   }
 
   private what(spec: ActorCallSpec): string {
-    return spec.method === undefined ? 'its constructor' : `${this.cls.name}.${spec.method}`;
+    return spec.method === undefined ? 'its constructor' : `${this.clsName}.${spec.method}`;
   }
 
   private died(taskId: string, spec: ActorCallSpec, d: Death): ActorDiedError {
-    return new ActorDiedError(`${this.what(spec)} was not run: actor ${this.cls.name} (${this.id}) is dead: ${d.why}`, {
+    return new ActorDiedError(`${this.what(spec)} was not run: actor ${this.clsName} (${this.id}) is dead: ${d.why}`, {
       functionName: this.def.name,
       taskId,
       actorId: this.id,
@@ -231,22 +307,28 @@ class ActorCore {
 
   /** How a call ended decides what the actor does next; `before` must end before the next call starts. */
   private onEnd(spec: ActorCallSpec, taskId: string, err: Error | undefined): { error?: Error; before?: Promise<unknown> } {
-    if (!err) return {};
+    if (!err) {
+      if (this.mode === 'store') this.committed = [taskId, ...this.committed].slice(0, 4);
+      return {};
+    }
     if (err instanceof ActorDiedError) return { error: err };
     if (this.dead) return { error: this.died(taskId, spec, { why: this.dead.why, cause: err }) };
-    if (err instanceof DependencyError) {
-      // It did not run; on the store its version is the one before it.
-      if (this.mode === 'memory') return { error: err };
-      return { error: err, before: this.writeLink(spec.seq, spec.from) };
+    if (err instanceof TaskError && err.fault === 'user' && err.remote?.code === 'ACTOR_DIED') {
+      // Another caller killed the actor, or its constructor failed (store): this caller sees it in the state.
+      const why = err.remote.message;
+      this.dead = { why, cause: err.cause };
+      return { error: new ActorDiedError(why, { functionName: this.def.name, taskId, actorId: this.id, cause: err.cause }) };
     }
+    if (err instanceof DependencyError) return { error: err }; // it did not run
     if (err instanceof TaskError && err.fault === 'user') {
       if (spec.method === undefined) this.die({ why: 'its constructor failed', cause: err });
+      else if (this.mode === 'store') this.committed = [taskId, ...this.committed].slice(0, 4);
       return { error: err };
     }
     // An infrastructure fault: the instance (or the invocation that held it) is gone.
-    const restart = this.restartsLeft > 0;
+    const restart = this.restartsLeft > 0 && this.ctorArgs !== undefined;
     const error = new ActorDiedError(
-      `actor ${this.cls.name} (${this.id}) died while running ${this.what(spec)}: ${err.message}` +
+      `actor ${this.clsName} (${this.id}) died while running ${this.what(spec)}: ${err.message}` +
         (restart ? '; it restarts from its constructor (maxRestarts)' : '; later calls fail too (set maxRestarts to restart it from its constructor)'),
       { functionName: this.def.name, taskId, actorId: this.id, cause: err },
     );
@@ -255,11 +337,12 @@ class ActorCore {
       return { error };
     }
     this.restartsLeft--;
-    // The constructor runs again as version `seq` of the state, which the next call starts from.
+    // The constructor runs again before the next call (on the store: a new version after the newest).
     const before = new Promise<void>((resolve) => {
       queueMicrotask(() => {
         try {
-          const { ended } = this.launch({ id: this.id, mode: this.mode, seq: spec.seq, from: -1 }, this.ctorArgs, Promise.resolve());
+          const { ref, ended } = this.launch(this.spec({ restart: true }), this.ctorArgs!, Promise.resolve());
+          if (this.mode === 'store') this.recent = [ref.id, ...this.recent].slice(0, 4);
           void ended.then(resolve);
         } catch (e) {
           this.die({ why: 'its restart failed', cause: e });
@@ -270,17 +353,14 @@ class ActorCore {
     return { error, before };
   }
 
-  private async writeLink(seq: number, from: number): Promise<void> {
-    const b = await this.rt.backendReady();
-    const bytes = linkRecord(from);
-    const key = actorStateKey(this.rt.jobPrefixOf(b), this.id, seq);
-    if (b.store.create) await b.store.create(key, bytes);
-    else await b.store.put(key, bytes);
-  }
-
-  /** Kills the actor: queued calls fail with ActorDiedError; its worker (or its stored state) goes. */
+  /** Kills the actor: queued calls fail with ActorDiedError; its worker (or, on the store, its state) goes. */
   kill(): void {
     if (this.dead?.why === 'it was killed') return;
+    if (this.mode === 'store' && !this.rt.isShutdown) {
+      // Every caller must see it: a record after the newest version says so.
+      const ref = this.rt.submit(this.def, this.taskOptions, [this.spec({ kill: true }), []]);
+      this.pendingKill = this.rt.get(ref).catch(() => undefined);
+    }
     this.die({ why: 'it was killed' }, true);
   }
 
@@ -293,93 +373,267 @@ class ActorCore {
     this.free(now);
   }
 
-  /** Frees the actor's worker (embedded runtime) and stored state (elsewhere). */
+  /** Frees the actor's worker (embedded runtime) and stored state (elsewhere, when no one else may hold a handle). */
   free(now: boolean): void {
     const tail = this.tail;
+    const registry = actorsOf(this.rt);
+    if (registry.byId.get(this.id) === this) registry.byId.delete(this.id);
+    if (this.opts.name !== undefined && registry.named.get(this.opts.name) === this) registry.named.delete(this.opts.name);
     void this.rt.backendReady().then(
       (b) => {
         if (now) b.invoker.releaseAffinity?.(this.id);
-        void tail
+        void Promise.all([tail, this.pendingKill])
           .then(() => {
             if (!now) b.invoker.releaseAffinity?.(this.id);
-            if (this.mode === 'store') return b.store.deletePrefix(actorStateKey(this.rt.jobPrefixOf(b), this.id, 0).replace(/v0$/, ''));
+            if (this.mode === 'store' && !this.shared) return b.store.deletePrefix(actorStateKey(this.rt.jobPrefixOf(b), this.id, 0).replace(/v0$/, ''));
           })
           .catch(() => undefined);
       },
       () => undefined,
     );
   }
+
+  /** Ends when every call and kill of this caller has ended. */
+  settled(): Promise<unknown> {
+    return Promise.all([this.tail, this.pendingKill]);
+  }
+
+  /** The wire form of a handle to this actor: passing it on means others may hold it. */
+  wire(): ActorHandleWire {
+    this.shared = true;
+    const w: ActorHandleWire = { id: this.id, mode: this.mode };
+    if (this.clsName !== '') w.cls = this.clsName;
+    if (this.methods) w.methods = this.methods;
+    if (this.def.module !== undefined) w.module = this.def.module;
+    if (this.opts.name !== undefined) w.name = this.opts.name;
+    if (this.mode === 'store') {
+      if (this.g !== undefined) w.g = this.g;
+      if (this.committed.length) w.after = [...this.committed];
+    }
+    return w;
+  }
+
+  /** This runtime's handle to the actor. */
+  handle(): object {
+    const h = this.handleRef?.deref();
+    if (h) return h;
+    const made = makeHandle(this.methods, (m, a) => this.call(m, a), this.id);
+    cores.set(made, this);
+    if (!this.shared) unreachable.register(made, this);
+    this.handleRef = new WeakRef(made);
+    return made;
+  }
+}
+
+/** A handle object: its methods, each with `.remote(...)`; any method name when the class is not known here. */
+function makeHandle(methods: string[] | undefined, call: (method: string, args: unknown[]) => ObjectRef<unknown>, tag: unknown): object {
+  const handle: Record<string | symbol, unknown> = Object.create(null);
+  for (const m of methods ?? []) handle[m] = Object.freeze({ remote: (...a: unknown[]) => call(m, a) });
+  Object.defineProperty(handle, HANDLE, { value: tag });
+  Object.freeze(handle);
+  if (methods) return handle;
+  return new Proxy(handle, {
+    get: (t, k) => (typeof k === 'symbol' || k === 'then' || k === 'toJSON' || k in t ? Reflect.get(t, k) : Object.freeze({ remote: (...a: unknown[]) => call(k, a) })),
+  });
+}
+
+interface RuntimeActors {
+  byId: Map<string, ActorCore>;
+  named: Map<string, ActorCore>;
+}
+const registries = new WeakMap<object, RuntimeActors>();
+function actorsOf(rt: Runtime): RuntimeActors {
+  let r = registries.get(rt);
+  if (!r) registries.set(rt, (r = { byId: new Map(), named: new Map() }));
+  return r;
 }
 
 const cores = new WeakMap<object, ActorCore>();
-/** An actor whose every handle is gone can receive no more calls: it is freed once its calls end (as in Ray). */
+/** An actor whose every handle is gone can receive no more calls: it is freed once its calls end (as in Ray); not one whose handle was passed on. */
 const unreachable = new FinalizationRegistry<ActorCore>((core) => {
-  if (!core.dead && !core.rt.isShutdown) core.free(false);
+  if (!core.dead && !core.shared && !core.rt.isShutdown) core.free(false);
 });
-const named = new WeakMap<Runtime, Map<string, object>>();
 let actorSeq = 0;
 
-function createActor(rt: Runtime, cls: AnyClass, def: TaskDefinition, methods: string[], opts: ActorOptions, args: unknown[]): object {
-  const names = named.get(rt) ?? new Map<string, object>();
+/** Starts an actor on a runtime: the driver's, or a Lambda task's own. */
+function createOn(rt: Runtime, cls: string, def: TaskDefinition, methods: string[], opts: ActorOptions, args: unknown[], given?: { id: string; at: { id: string; parentId: string } }): object {
+  const reg = actorsOf(rt);
   if (opts.name !== undefined) {
-    const prev = names.get(opts.name);
-    if (prev && !cores.get(prev)!.dead) {
+    const prev = reg.named.get(opts.name);
+    if (prev && !prev.dead) {
       throw new UsageError(`an actor named ${JSON.stringify(opts.name)} is already alive in this job; find it with getActor(${JSON.stringify(opts.name)}), or kill(it) first`);
     }
   }
-  const id = `${cls.name}-a${(++actorSeq).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-  const core = new ActorCore(rt, id, cls, def, opts, args);
-  core.call(undefined, args);
-  const handle: Record<string | symbol, unknown> = Object.create(null);
-  for (const m of methods) {
-    handle[m] = Object.freeze({ remote: (...a: unknown[]) => core.call(m, a) });
-  }
-  Object.defineProperty(handle, HANDLE, { value: id });
-  Object.freeze(handle);
-  cores.set(handle, core);
-  unreachable.register(handle, core);
-  if (opts.name !== undefined) {
-    names.set(opts.name, handle);
-    named.set(rt, names);
-  }
-  return handle;
+  const mode = modeOf(rt);
+  const id = given?.id ?? (mode === 'store' && opts.name !== undefined ? namedId(opts.name) : randomId(cls));
+  if (reg.byId.has(id)) throw new UsageError(`an actor with id ${id} already exists in this job`);
+  const g = mode === 'store' ? Math.random().toString(36).slice(2, 12) : undefined;
+  const core = new ActorCore(rt, id, cls, def, methods, opts, args, g);
+  core.call(undefined, args, given?.at);
+  reg.byId.set(id, core);
+  if (opts.name !== undefined) reg.named.set(opts.name, core);
+  return core.handle();
 }
 
-function coreOf(where: string, handle: unknown): ActorCore {
-  const core = typeof handle === 'object' && handle !== null ? cores.get(handle) : undefined;
-  if (!core) throw new UsageError(`${where} takes an actor handle (what ActorClass.remote() returns), got ${handle === null ? 'null' : typeof handle}`);
-  return core;
+/** `X.remote(...)` where it was called: the driver's runtime, a Lambda task's, or (embedded runtime) a task's session. */
+function startActor(s: Session, cls: string, def: TaskDefinition, methods: string[], opts: ActorOptions, args: unknown[]): object {
+  if (s instanceof Runtime) return createOn(s, cls, def, methods, opts, args);
+  if (!isOpSession(s)) throw new UsageError(`${cls}.remote() needs a runtime: call it in the driver or inside a task`);
+  const id = randomId(cls);
+  s.actorOp({ op: 'start', id, cls, methods, ...(def.module !== undefined ? { module: def.module } : {}), ...(Object.keys(opts).length ? { options: opts } : {}) }, args);
+  const wire: ActorHandleWire = { id, cls, methods, mode: 'memory' };
+  if (def.module !== undefined) wire.module = def.module;
+  return proxyHandle(wire, s);
+}
+
+/** The core of an actor on a runtime, from a handle's wire form: this runtime's own, or (store) one attached to the same state. */
+function coreOn(rt: Runtime, w: ActorHandleWire): ActorCore {
+  const reg = actorsOf(rt);
+  const core = (w.id !== undefined ? reg.byId.get(w.id) : undefined) ?? (w.id === undefined && w.name !== undefined ? reg.named.get(w.name) : undefined);
+  if (core) return core;
+  if (w.mode === 'memory' || w.id === undefined) {
+    throw new UsageError(`actor ${w.cls ?? ''} ${w.id ?? JSON.stringify(w.name)} is not alive in this job (it was killed, or freed when no handle to it was left)`);
+  }
+  const def = (w.cls !== undefined ? lookupDef(`actor:${w.cls}`) : undefined) ?? (w.cls !== undefined ? { name: `actor:${w.cls}`, fn: GENERIC.fn, module: w.module } : GENERIC);
+  const attached = new ActorCore(rt, w.id, w.cls ?? '', def, w.methods, {}, undefined, w.g, w.after);
+  attached.shared = true;
+  reg.byId.set(w.id, attached);
+  return attached;
+}
+
+/** A handle whose calls go to a task's session (embedded runtime), or to where it is called from (`owner` undefined). */
+function proxyHandle(w: ActorHandleWire, owner: ActorOpSession | undefined): object {
+  const h = makeHandle(
+    w.methods,
+    (m, a) =>
+      through(
+        w,
+        owner,
+        (s) => s.actorOp({ op: 'call', ...ref(w), method: m }, a),
+        (core) => core.call(m, a),
+      ),
+    w,
+  );
+  return h;
+}
+
+function ref(w: ActorHandleWire): { id?: string; name?: string } {
+  return w.id !== undefined ? { id: w.id } : { name: w.name! };
+}
+
+function through<T>(w: ActorHandleWire, owner: ActorOpSession | undefined, viaSession: (s: ActorOpSession) => T, viaCore: (core: ActorCore) => T): T {
+  const s: unknown = owner ?? currentRuntime();
+  if (s instanceof Runtime) return viaCore(coreOn(s, w));
+  if (isOpSession(s)) return viaSession(s);
+  throw new UsageError('an actor handle is used outside the driver and outside a running task');
+}
+
+setHandleCodec({
+  wire(handle: object): unknown {
+    const core = cores.get(handle);
+    if (core) return core.wire();
+    const w = (handle as Record<symbol, unknown>)[HANDLE];
+    if (typeof w !== 'object' || w === null) throw new UsageError('this actor handle cannot be passed on');
+    return w;
+  },
+  revive(raw: unknown, owner: unknown): object {
+    const w = validateActorHandleWire(raw);
+    if (owner instanceof Runtime) {
+      const reg = actorsOf(owner);
+      const core = (w.id !== undefined ? reg.byId.get(w.id) : undefined) ?? (w.id === undefined && w.name !== undefined ? reg.named.get(w.name) : undefined);
+      if (core) return core.handle();
+      if (w.mode === 'store' && w.id !== undefined) return coreOn(owner, w).handle();
+      return proxyHandle(w, undefined);
+    }
+    return proxyHandle(w, isOpSession(owner) ? owner : undefined);
+  },
+});
+
+/** A running task's actor operations, arrived at the driver's runtime (embedded runtime). */
+serveActorOps((rt: Runtime, parentId: string, sub: NestedSubmit) => {
+  const decoded = decode(sub.args, (id) => new ObjectRef(id, rt), rt);
+  if (!Array.isArray(decoded) || decoded.length !== 2 || !Array.isArray(decoded[1])) throw new ProtocolError('an actor operation is [op, args]');
+  const op = validateActorOp(decoded[0]);
+  const args = decoded[1] as unknown[];
+  const at = { id: sub.id, parentId };
+  if (op.op === 'start') {
+    const checked = checkActorOptions(`${op.cls}.remote()`, op.options);
+    const def = lookupDef(`actor:${op.cls}`) ?? { name: `actor:${op.cls}`, fn: GENERIC.fn, module: op.module };
+    createOn(rt, op.cls, def, op.methods, checked.actor, args, { id: op.id, at });
+    return;
+  }
+  const core = coreOn(rt, { mode: 'memory', ...(op.id !== undefined ? { id: op.id } : { name: op.name! }) });
+  if (op.op === 'kill') killCore(core);
+  else core.call(op.method, args, at);
+});
+
+// Inside a task on Lambda, what the task's calls to actors started must end before it returns.
+onTaskEnd(async (session) => {
+  if (!(session instanceof Runtime)) return;
+  const reg = registries.get(session);
+  if (reg) await Promise.all([...reg.byId.values()].map((c) => c.settled()));
+});
+
+function killCore(core: ActorCore): void {
+  core.kill();
+}
+
+function coreOf(where: string, handle: unknown): ActorCore | ActorHandleWire {
+  if (typeof handle === 'object' && handle !== null) {
+    const core = cores.get(handle);
+    if (core) return core;
+    const w = (handle as Record<symbol, unknown>)[HANDLE];
+    if (typeof w === 'object' && w !== null) return w as ActorHandleWire;
+  }
+  throw new UsageError(`${where} takes an actor handle (what ActorClass.remote() returns), got ${handle === null ? 'null' : typeof handle}`);
 }
 
 /**
  * Kills an actor (Ray's `ray.kill`): calls not yet run fail with ActorDiedError, its worker
- * stops (embedded runtime) or its stored state is removed (Lambda); it does not restart.
+ * stops (embedded runtime) or a record in its stored state says it is dead (Lambda); it does
+ * not restart. Inside a task too.
  *
  * @public
  */
 export function kill(handle: ActorHandle<unknown>): void {
-  const core = coreOf('kill()', handle);
-  core.kill();
-  const names = named.get(core.rt);
-  if (core.opts.name !== undefined && names?.get(core.opts.name) === handle) names.delete(core.opts.name);
+  const c = coreOf('kill()', handle);
+  if (c instanceof ActorCore) {
+    killCore(c);
+    return;
+  }
+  through<unknown>(
+    c,
+    undefined,
+    (s) => s.actorOp({ op: 'kill', ...ref(c) }, []),
+    (core) => killCore(core),
+  );
 }
 
 /** The actor created with `options({ name })` in the runtime's job (Ray's `ray.get_actor`). */
-export function actorByName<T = unknown>(rt: Runtime, name: string): ActorHandle<T> {
-  if (typeof name !== 'string') throw new UsageError(`getActor() takes a name (string), got ${typeof name}`);
-  const h = named.get(rt)?.get(name);
-  if (!h) throw new UsageError(`no actor named ${JSON.stringify(name)} in this job: create it with ActorClass.options({ name: ${JSON.stringify(name)} }).remote(...)`);
-  return h as ActorHandle<T>;
+export function actorByName<T = unknown>(s: Session, name: string): ActorHandle<T> {
+  if (typeof name !== 'string' || name === '') throw new UsageError(`getActor() takes a name (a non-empty string), got ${typeof name}`);
+  if (s instanceof Runtime) {
+    const core = actorsOf(s).named.get(name);
+    if (core && !core.dead) return core.handle() as ActorHandle<T>;
+    // A task on Lambda cannot ask the driver: a named actor's state is found by its name.
+    if (isWorker() && modeOf(s) === 'store') return coreOn(s, { id: namedId(name), name, mode: 'store' }).handle() as ActorHandle<T>;
+    throw new UsageError(`no actor named ${JSON.stringify(name)} in this job: create it with ActorClass.options({ name: ${JSON.stringify(name)} }).remote(...)`);
+  }
+  // A task on the embedded runtime: the driver finds the actor when the handle is first used.
+  if (isOpSession(s)) return proxyHandle({ name, mode: 'memory' }, s) as ActorHandle<T>;
+  throw new UsageError('getActor() needs a runtime: call it in the driver or inside a task');
 }
 
 /** The id of an actor (for logs). @public */
 export function actorId(handle: ActorHandle<unknown>): string {
-  return coreOf('actorId()', handle).id;
+  const c = coreOf('actorId()', handle);
+  return c instanceof ActorCore ? c.id : (c.id ?? `name:${c.name}`);
 }
 
 /**
  * The actor created with `X.options({ name }).remote(...)` in this job (Ray's
- * `ray.get_actor`); a UsageError names the way to create it when there is none.
+ * `ray.get_actor`), in the driver or inside a task; a UsageError names the way to create it
+ * when there is none (inside a task, when the handle is first used).
  *
  * @public
  */
@@ -388,14 +642,10 @@ export function getActor<T = unknown>(name: string): ActorHandle<T> {
 }
 
 /**
- * The runtime actors are started on: the driver's. Inside a running task on the embedded
- * runtime, calls go to the task's session, which has no actors: that is a UsageError saying so.
+ * Where actors are started and looked up: the driver's runtime, or inside a running task its
+ * session (the embedded runtime's goes to the driver; on Lambda it is the task's own Runtime).
  * @internal
  */
-export function actorRuntime(): Runtime {
-  const s = currentRuntime() as unknown as Partial<Runtime>;
-  if (typeof s.actor !== 'function') {
-    throw new UsageError('actors cannot be started or looked up inside a task yet: start the actor in the driver, and call it there');
-  }
-  return s as Runtime;
+export function actorRuntime(): Session {
+  return currentRuntime();
 }

@@ -357,3 +357,90 @@ export function fromWire(x: unknown): unknown {
   }
   return x;
 }
+
+// --- actor handles -----------------------------------------------------------------------------
+
+/**
+ * The name of the task through which a running task's actor operations reach the driver on the
+ * embedded runtime (start, call, kill), sent as an ordinary nested submit whose arguments are
+ * `[ActorOp, args]`; the driver's orchestrator hands it to its actors instead of running it.
+ */
+export const ACTOR_OP_TASK = 'volley:actor-op';
+
+/**
+ * An actor handle as it travels inside a value (a task's argument or result, a put value): what
+ * a worker or the driver needs to call the same actor. `id` names the actor (absent only for a
+ * handle a task looked up by `name` on the embedded runtime, which the driver resolves); `mode`
+ * is where its instance lives; `after` (store mode) names calls known to have committed, where
+ * a call through this handle starts looking for the newest version; `g` is the actor's
+ * generation (store mode: which creation of a named actor the handle is to).
+ */
+export interface ActorHandleWire {
+  id?: string;
+  name?: string;
+  cls?: string;
+  methods?: string[];
+  module?: string;
+  mode: 'memory' | 'store';
+  after?: string[];
+  g?: string;
+}
+
+const HANDLE_FIELDS = ['id', 'name', 'cls', 'methods', 'module', 'mode', 'after', 'g'] as const;
+/** Most methods a handle may list (a class with more is refused where the handle is made). */
+export const MAX_HANDLE_METHODS = 512;
+
+/** Validates the wire form of an actor handle found in a decoded value; ProtocolError saying what is wrong. */
+export function validateActorHandleWire(x: unknown): ActorHandleWire {
+  if (!isObj(x)) throw new ProtocolError('an actor handle must be a plain object');
+  onlyFields(x, HANDLE_FIELDS, 'actor handle');
+  const mode = own(x, 'mode');
+  if (mode !== 'memory' && mode !== 'store') throw new ProtocolError(`actor handle field mode must be 'memory' or 'store', got ${JSON.stringify(mode)}`);
+  for (const f of ['id', 'name', 'cls', 'g'] as const) if (x[f] !== undefined) checkKey(x[f], `actor handle field ${f}`);
+  if (x.id === undefined && x.name === undefined) throw new ProtocolError('an actor handle needs an id or a name');
+  if (x.id !== undefined && /[/\\]|^\.\.?$/.test(x.id as string)) throw new ProtocolError('actor handle field id must not contain a slash or backslash, or be . or ..');
+  if (x.module !== undefined && (typeof x.module !== 'string' || x.module.length > 4096)) throw new ProtocolError('actor handle field module must be a string (a module URL)');
+  if (x.after !== undefined) {
+    if (!Array.isArray(x.after) || x.after.length > 8) throw new ProtocolError('actor handle field after must be an array of at most 8 call ids');
+    for (const c of x.after) checkKey(c, 'an actor handle call id');
+  }
+  if (x.methods !== undefined) {
+    if (!Array.isArray(x.methods) || x.methods.length > MAX_HANDLE_METHODS) throw new ProtocolError(`actor handle field methods must be an array of at most ${MAX_HANDLE_METHODS} names`);
+    for (const m of x.methods) checkName(m, 'an actor handle method name');
+  }
+  return x as unknown as ActorHandleWire;
+}
+
+/** An actor operation a running task sends to the driver on the embedded runtime (the first argument of an ACTOR_OP_TASK submit). */
+export type ActorOp =
+  | { op: 'start'; id: string; cls: string; methods: string[]; module?: string; options?: { name?: string; maxRestarts?: number; timeoutMs?: number; memoryMB?: number } }
+  | { op: 'call'; id?: string; name?: string; method: string }
+  | { op: 'kill'; id?: string; name?: string };
+
+const OP_FIELDS = {
+  start: ['op', 'id', 'cls', 'methods', 'module', 'options'],
+  call: ['op', 'id', 'name', 'method'],
+  kill: ['op', 'id', 'name'],
+} as const;
+
+/** Validates an actor operation from a worker thread; ProtocolError saying what is wrong (the options themselves are checked as the API checks them). */
+export function validateActorOp(x: unknown): ActorOp {
+  if (!isObj(x)) throw new ProtocolError('an actor operation must be a plain object');
+  const op = own(x, 'op');
+  if (op !== 'start' && op !== 'call' && op !== 'kill') throw new ProtocolError(`actor operation op must be start, call or kill, got ${JSON.stringify(op)}`);
+  onlyFields(x, OP_FIELDS[op], `actor ${op} operation`);
+  if (op === 'start') {
+    checkKey(x.id, 'actor start operation field id');
+    checkName(x.cls, 'actor start operation field cls');
+    if (!Array.isArray(x.methods) || x.methods.length > MAX_HANDLE_METHODS) throw new ProtocolError('actor start operation field methods must be an array of names');
+    for (const m of x.methods) checkName(m, 'an actor method name');
+    if (x.module !== undefined && (typeof x.module !== 'string' || x.module.length > 4096)) throw new ProtocolError('actor start operation field module must be a string');
+    if (x.options !== undefined && !isObj(x.options)) throw new ProtocolError('actor start operation field options must be an object');
+  } else {
+    if ((x.id === undefined) === (x.name === undefined)) throw new ProtocolError(`actor ${op} operation needs an id or a name`);
+    if (x.id !== undefined) checkKey(x.id, `actor ${op} operation field id`);
+    if (x.name !== undefined) checkName(x.name, `actor ${op} operation field name`);
+    if (op === 'call') checkName(x.method, 'actor call operation field method');
+  }
+  return x as unknown as ActorOp;
+}

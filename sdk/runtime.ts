@@ -44,7 +44,7 @@ import {
   type TaskOptions,
 } from './options.js';
 import { FAILED, ObjectTable, PENDING, READY, type ObjectEntry } from './object-table.js';
-import type { ContainedRefs, Payload, ResultEnvelope, TaskEnvelope } from './protocol.js';
+import { ACTOR_OP_TASK, type ContainedRefs, type Payload, type ResultEnvelope, type TaskEnvelope } from './protocol.js';
 import { ObjectRef } from './ref.js';
 import type { TaskDefinition } from './registry.js';
 import { addTiming, invokeFailure, outcomeOf, type TaskStats } from './results.js';
@@ -132,6 +132,13 @@ export interface TaskHooks {
 }
 
 type Entry = ObjectEntry<Task>;
+
+/** Where a running task's actor operations go (sdk/actor.ts sets it when it loads). */
+let actorOps: ((rt: Runtime, parentId: string, sub: NestedSubmit) => void) | undefined;
+/** @internal */
+export function serveActorOps(f: (rt: Runtime, parentId: string, sub: NestedSubmit) => void): void {
+  actorOps = f;
+}
 
 /**
  * One driver session on one target. The top-level `init()/get()/put()/wait()/shutdown()` use a
@@ -233,10 +240,13 @@ export class Runtime {
    * Submits a run of the task `def` with its options and arguments.
    * @internal
    */
-  submit(def: TaskDefinition, taskOptions: Readonly<TaskOptions>, args: unknown[], hooks?: TaskHooks): ObjectRef<unknown> {
+  submit(def: TaskDefinition, taskOptions: Readonly<TaskOptions>, args: unknown[], hooks?: TaskHooks, at?: { id: string; parentId: string }): ObjectRef<unknown> {
     this.checkOpen(`${def.name}.remote()`);
     if (taskOptions.timeoutMs !== undefined) checkTaskTimeoutForTarget(this.options.target, `${def.name}: timeoutMs`, taskOptions.timeoutMs);
-    const depth = this.nest ? this.nest.depth + 1 : 0;
+    // `at`: a running task's call (an actor call sent over its thread's channel), under the id the task made.
+    const parent = at && this.runningTask(at.parentId);
+    if (at && (!parent || this.objects.has(at.id))) throw new UsageError(`${def.name}.remote(): the task ${at.parentId} that made this call is not running`);
+    const depth = parent ? parent.depth + 1 : this.nest ? this.nest.depth + 1 : 0;
     if (depth > this.options.maxTaskDepth) throw new TaskDepthError(def.name, this.options.maxTaskDepth);
     const depSet = new Set<string>();
     const bytes = encodeArgs(
@@ -249,8 +259,9 @@ export class Runtime {
       },
       this.allocator,
     );
-    const id = this.newId(def.name);
-    this.addTask(id, def.name, def.module, taskOptions, [...depSet], bytes, depth, undefined, hooks);
+    const id = at ? at.id : this.newId(def.name);
+    if (parent) (parent.children ??= []).push(id);
+    this.addTask(id, def.name, def.module, taskOptions, [...depSet], bytes, depth, parent, hooks);
     return this.newRef(id);
   }
 
@@ -627,6 +638,19 @@ export class Runtime {
     const parent = this.runningTask(parentId);
     // A task that already finished (or a repeated id) has nothing left to start.
     if (!parent || this.closed || this.objects.has(sub.id)) return;
+    if (sub.fn === ACTOR_OP_TASK) {
+      // An actor operation (start, call, kill): the driver's actors take it (sdk/actor.ts).
+      try {
+        if (!actorOps) throw new ProtocolError('actor operations arrived, but no actor module is loaded in the driver');
+        actorOps(this, parentId, sub);
+      } catch (err) {
+        if (!this.objects.has(sub.id)) {
+          (parent.children ??= []).push(sub.id);
+          this.settleFailed(this.objects.add(sub.id), err as Error);
+        }
+      }
+      return;
+    }
     (parent.children ??= []).push(sub.id);
     const depth = parent.depth + 1;
     let problem: Error | undefined;
@@ -871,10 +895,10 @@ export class Runtime {
   private async valueOf(e: Entry): Promise<unknown> {
     for (;;) {
       const p = e.payload!;
-      if (p.kind === 'inline' && !e.contains) return decode(p.bytes);
+      if (p.kind === 'inline' && !e.contains) return decode(p.bytes, undefined, this);
       const backend = await this.starting;
       try {
-        return await decodeResolved(p, e.contains && this.addPayloads({}, e, false), (key) => this.storeCall(() => backend.store.get(key)));
+        return await decodeResolved(p, e.contains && this.addPayloads({}, e, false), (key) => this.storeCall(() => backend.store.get(key)), this);
       } catch (err) {
         // Only this entry's own stored object is rebuilt here (a contained ref's is its producer's).
         if (!(err instanceof ObjectStoreError) || err.code !== 'OBJECT_MISSING' || this.closed || p.kind !== 'stored' || err.key !== p.key) throw err;

@@ -18,7 +18,7 @@
  * more per call (~15 µs) than everything else a no-op task does in the driver.
  */
 import { deserialize, serialize } from 'node:v8';
-import { ProtocolError, SerializationError, UsageError } from './errors.js';
+import { ProtocolError, SerializationError } from './errors.js';
 import { Matrix } from './matrix.js';
 import { ObjectRef } from './ref.js';
 
@@ -30,6 +30,7 @@ type Marker =
   | { [MARK]: 'buffer'; bytes: unknown }
   | { [MARK]: 'bare'; props: Record<string, unknown> }
   | { [MARK]: 'bin'; type: string; seg: number }
+  | { [MARK]: 'actor'; handle: unknown }
   | { [MARK]: 'root'; value: unknown; segs?: number[] };
 
 /** First byte of a compact payload (JSON text follows). */
@@ -180,9 +181,12 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
     return out ?? obj;
   }
   if (proto === null && Object.hasOwn(obj, ACTOR_HANDLE)) {
-    throw new UsageError(
-      `${path} is an actor handle, which cannot be passed to a task or stored yet: tasks cannot submit calls in this version; call the actor from the driver and pass the refs its calls return`,
-    );
+    // An actor handle travels as its wire form (sdk/actor.ts makes it, protocol.ts validates it).
+    if (!handleCodec) return fail(path, 'an actor handle', 'the actor module is not loaded');
+    st.marked = true;
+    const mk: Marker = { [MARK]: 'actor', handle: handleCodec.wire(obj) };
+    st.seen.set(obj, mk);
+    return mk;
   }
   if (proto === Object.prototype || proto === null) {
     if (Object.getOwnPropertySymbols(obj).length > 0) {
@@ -282,6 +286,21 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
 }
 const ACTOR_HANDLE = Symbol.for('volley.actorHandle');
 
+/**
+ * How actor handles travel: `wire` gives a handle's wire form, `revive` makes a handle of one
+ * (validated) for `owner`, the runtime or task session that decodes the value (undefined: bound
+ * to the running task's session when it is called). Set by sdk/actor.ts when it loads.
+ */
+export interface HandleCodec {
+  wire(handle: object): unknown;
+  revive(wire: unknown, owner: unknown): object;
+}
+let handleCodec: HandleCodec | undefined;
+/** @internal */
+export function setHandleCodec(codec: HandleCodec): void {
+  handleCodec = codec;
+}
+
 /** Allocates the output of `encode`; a store may allocate it in shared memory. */
 export type Allocator = (size: number) => Uint8Array;
 
@@ -360,7 +379,7 @@ function malformed(what: string): never {
  * segment is copied at most once, and sparse arrays are walked by their present elements, not
  * their length. A payload that breaks these rules is a ProtocolError.
  */
-export function decode(bytes: Uint8Array, resolveRef?: RefResolver): unknown {
+export function decode(bytes: Uint8Array, resolveRef?: RefResolver, owner?: unknown): unknown {
   if (bytes.length === 0) throw new SerializationError('cannot decode an empty payload', 'value');
   if (bytes[0] === COMPACT) {
     try {
@@ -398,7 +417,7 @@ export function decode(bytes: Uint8Array, resolveRef?: RefResolver): unknown {
   }
   if (!isMarker(value) || value[MARK] !== 'root') return value;
   if (!framed && (value as { segs?: unknown }).segs !== undefined) malformed('a segment list outside a frame');
-  return revive(value.value, { resolveRef, segments, used: new Set(), budget: bytes.length }, new Map());
+  return revive(value.value, { resolveRef, segments, used: new Set(), budget: bytes.length, owner }, new Map());
 }
 
 function deserializeChecked(b: Uint8Array): unknown {
@@ -416,6 +435,8 @@ interface ReviveContext {
   used: Set<number>;
   /** Array indices left to walk one by one: the payload's size, shared by every array in it. */
   budget: number;
+  /** Who decodes: actor handles found inside are bound to it. */
+  owner?: unknown;
 }
 
 function isMarker(v: unknown): v is Marker {
@@ -458,6 +479,10 @@ function reviveMarker(m: Marker, cx: ReviveContext, seen: Map<object, unknown>):
       out = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
       break;
     }
+    case 'actor':
+      if (!handleCodec) throw new SerializationError('found an actor handle, but the actor module is not loaded here', 'value');
+      out = handleCodec.revive(m.handle, cx.owner);
+      break;
     case 'bin': {
       const i = m.seg;
       if (!Number.isSafeInteger(i) || i < 0 || i >= cx.segments.length) malformed(`a binary marker for segment ${String(i)} of ${cx.segments.length}`);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ActorDiedError, TaskError, UsageError, kill, type Runtime } from 'volley';
-import { Accumulator, Counter } from './fixtures/actors.js';
+import { Accumulator, Counter, addSeries, addToNamed, addVia, addViaMany, killActor, passOn, pushDelta, startCounter } from './fixtures/actors.js';
 import { add, inc, makeMatrix } from './fixtures/tasks.js';
 import { Matrix } from 'volley';
 
@@ -142,6 +142,83 @@ export function defineActorScenarios(o: ActorScenarioOptions): void {
       assert.ok(err instanceof ActorDiedError && /killed/.test(err.message), String(err));
       await rt.get(slow).catch(() => undefined);
       assert.throws(() => kill({} as never), UsageError);
+    });
+  });
+
+  describe(`actor handles in tasks on ${o.tier}`, () => {
+    let rt: Runtime;
+    before(async () => {
+      rt = await o.start();
+    });
+    after(async () => {
+      await rt?.shutdown();
+    });
+
+    it('a handle passed to a task (also inside objects and arrays, and on to a nested task) calls the same actor', async () => {
+      const c = rt.actor(Counter, 10);
+      assert.equal(await rt.get(rt.remote(addVia, c, 5)), 15);
+      const d = rt.actor(Counter, 100);
+      // Each call's ref is waited for inside the task and passed on to a task there.
+      assert.deepEqual(await rt.get(rt.remote(addViaMany, { counters: [c, d] }, 1)), [17, 102]);
+      assert.equal(await rt.get(rt.remote(passOn, c, 3)), 19);
+      assert.equal(await rt.get(c.read.remote()), 19);
+      assert.deepEqual(await rt.get(d.history.remote()), ['+1']);
+      kill(c);
+      kill(d);
+    });
+
+    it("orders each caller's calls as it made them, with none lost or applied twice", async () => {
+      const c = rt.actor(Counter, 0);
+      const fromTasks = [rt.remote(addSeries, c, 100, 8), rt.remote(addSeries, c, 200, 8)];
+      const fromDriver = Array.from({ length: 8 }, (_, i) => c.add.remote(1 + i));
+      await rt.get([...fromTasks, ...fromDriver]);
+      const log = await rt.get(c.history.remote());
+      assert.equal(log.length, 24, log.join(' '));
+      for (const base of [0, 100, 200]) {
+        const mine = log.filter((e) => Math.floor(Number(e.slice(1)) / 100) * 100 === base);
+        assert.deepEqual(
+          mine,
+          Array.from({ length: 8 }, (_, i) => `+${base + (base === 0 ? 1 : 0) + i}`),
+          `the calls of one caller in its order: ${log.join(' ')}`,
+        );
+      }
+      assert.equal(await rt.get(c.read.remote()), 36 + 8 * 100 + 28 + 8 * 200 + 28);
+      kill(c);
+    });
+
+    it('parallel tasks push matrices into one accumulator (a parameter server); the driver reads the sum', async () => {
+      const acc = rt.actor(Accumulator, 8, 8);
+      const n = 6;
+      const deltas = await rt.get(Array.from({ length: n }, (_, seed) => rt.remote(pushDelta, acc, 8, seed)));
+      const expected = deltas.reduce((a, b) => a.add(b), new Matrix(8, 8));
+      assert.equal(await rt.get(acc.push.remote(new Matrix(8, 8))), n + 1, 'every push counted once');
+      assert.deepEqual((await rt.get(acc.total.remote())).data, expected.data);
+      kill(acc);
+    });
+
+    it('a named actor is looked up inside a task', async () => {
+      const name = `tally-${Math.random().toString(36).slice(2, 8)}`;
+      const c = rt.actor(Counter.options({ name }), 1);
+      assert.equal(await rt.get(rt.remote(addToNamed, name, 4)), 5);
+      assert.equal(await rt.get(c.read.remote()), 5);
+      kill(c);
+      const err = await failure(rt.get(rt.remote(addToNamed, `nobody-${name}`, 1)));
+      assert.ok(err instanceof TaskError, String(err));
+    });
+
+    it('an actor started inside a task comes back as a handle the driver calls', async () => {
+      const c = await rt.get(rt.remote(startCounter, 41));
+      assert.equal(await rt.get(c.add.remote(1)), 43);
+      assert.equal(await rt.get(rt.remote(addVia, c, 1)), 44);
+      kill(c);
+    });
+
+    it('kill() inside a task kills the actor for every caller', async () => {
+      const c = rt.actor(Counter, 0);
+      assert.equal(await rt.get(c.add.remote(1)), 1);
+      assert.equal(await rt.get(rt.remote(killActor, c)), true);
+      const err = await failure(rt.get(c.add.remote(1)));
+      assert.ok(err instanceof ActorDiedError && /killed/.test(err.message), String(err));
     });
   });
 }

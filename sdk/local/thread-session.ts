@@ -8,7 +8,7 @@ import type { AwaitReply, AwaitRequest, ObjectStore } from '../backend.js';
 import { checkCancelOptions, checkGetOptions, checkRefArray, checkWaitArgs, checkWaitKeys, type GetOptions, type WaitOptions, type WaitResult } from '../checks.js';
 import { GetTimeoutError, TaskDepthError, UsageError, reviveError } from '../errors.js';
 import type { TaskOptions } from '../options.js';
-import type { ContainedRefs, TaskEnvelope } from '../protocol.js';
+import { ACTOR_OP_TASK, type ActorOp, type ContainedRefs, type TaskEnvelope } from '../protocol.js';
 import { ObjectRef } from '../ref.js';
 import type { TaskDefinition } from '../registry.js';
 import { encode, encodeArgs } from '../serialize.js';
@@ -61,6 +61,28 @@ export class ThreadSession implements TaskSession {
     return new ObjectRef(id, this);
   }
 
+  /**
+   * An actor operation (start, call, kill) of this task: it travels to the driver, whose actors
+   * run it, as a submit of ACTOR_OP_TASK whose arguments are `[op, args]`; the ref is the call's.
+   */
+  actorOp(op: ActorOp, args: unknown[]): ObjectRef<unknown> {
+    const what = op.op === 'call' ? `${op.method}.remote()` : op.op === 'start' ? `${op.cls}.remote()` : 'kill()';
+    this.checkOpen(what);
+    if (this.depth > this.link.maxTaskDepth) throw new TaskDepthError(what, this.link.maxTaskDepth);
+    const deps = new Set<string>();
+    const bytes = encodeArgs(
+      [op, args],
+      (ref, path) => {
+        this.checkOwn(`${what}: ${path}`, ref);
+        deps.add(ref.id);
+      },
+      this.allocator,
+    );
+    const id = this.newId();
+    this.link.send({ kind: 'submit', parent: this.env.taskId, task: { id, fn: ACTOR_OP_TASK, options: {}, args: bytes, deps: [...deps] } });
+    return new ObjectRef(id, this);
+  }
+
   put<T>(value: T): ObjectRef<T> {
     this.checkOpen('put()');
     const bytes = encode(value, 'put(value)', this.allocator);
@@ -88,7 +110,7 @@ export class ThreadSession implements TaskSession {
     const failed = reply.states.indexOf(2);
     if (failed >= 0) throw reviveError(reply.errors![failed]!);
     const read = (key: string) => this.link.store.get(key);
-    const values = await Promise.all(ids.map((_, i) => decodeResolved(reply.payloads![i]!, reply.contained?.[i], read)));
+    const values = await Promise.all(ids.map((_, i) => decodeResolved(reply.payloads![i]!, reply.contained?.[i], read, this)));
     return single ? values[0] : values;
   }
 

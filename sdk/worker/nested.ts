@@ -84,16 +84,27 @@ export function useAsyncTaskScope(): void {
 export async function runInTask<T>(env: TaskEnvelope, make: SessionFactory, fn: () => T | Promise<T>): Promise<{ value: T; session?: TaskSession }> {
   const scope: Scope = { env, make };
   const als = holder[ASYNC_SCOPE];
+  // What the task's session still has in flight that must not be abandoned (actor calls on Lambda) ends first.
+  const settle = async <V>(value: V) => {
+    if (scope.session && endHook) await endHook(scope.session);
+    return { value, session: scope.session };
+  };
   try {
-    if (als) return { value: await als.run(scope, fn), session: scope.session };
+    if (als) return await settle(await als.run(scope, fn));
     holder[SCOPE] = scope;
-    return { value: await fn(), session: scope.session };
+    return await settle(await fn());
   } catch (err) {
     scope.session?.end();
     throw err;
   } finally {
     if (!als) holder[SCOPE] = undefined;
   }
+}
+
+let endHook: ((session: TaskSession) => Promise<void>) | undefined;
+/** What must end before a task that used its session returns (sdk/actor.ts: the actor calls it made on Lambda). @internal */
+export function onTaskEnd(f: (session: TaskSession) => Promise<void>): void {
+  endHook = f;
 }
 
 /** The session of the task running here, made on first use; undefined outside a task. */
@@ -114,22 +125,22 @@ export function jobPrefixOf(env: TaskEnvelope): string {
  * Decodes an object whose value may hold refs (a task's result that returned refs): each ref is
  * replaced by its object's value, read once even where it appears twice.
  */
-export async function decodeResolved(root: Payload, refs: ContainedRefs | undefined, read: ObjectStore['get']): Promise<unknown> {
+export async function decodeResolved(root: Payload, refs: ContainedRefs | undefined, read: ObjectStore['get'], owner?: unknown): Promise<unknown> {
   const bytesOf = (p: Payload) => (p.kind === 'inline' ? p.bytes : read(p.key));
-  if (!refs) return decode(await bytesOf(root));
+  if (!refs) return decode(await bytesOf(root), undefined, owner);
   const ids = Object.keys(refs);
   const all = await Promise.all([bytesOf(root), ...ids.map((id) => bytesOf(refs[id]!))]);
-  return decode(all[0]!, resolverOf(new Map(ids.map((id, i) => [id, all[i + 1]!]))));
+  return decode(all[0]!, resolverOf(new Map(ids.map((id, i) => [id, all[i + 1]!])), owner), owner);
 }
 
-/** Resolves ref ids to values, decoding each object once (its own refs through the same resolver). */
-export function resolverOf(bytes: Map<string, Uint8Array>): (id: string) => unknown {
+/** Resolves ref ids to values, decoding each object once (its own refs through the same resolver); actor handles inside are bound to `owner`. */
+export function resolverOf(bytes: Map<string, Uint8Array>, owner?: unknown): (id: string) => unknown {
   const values = new Map<string, unknown>();
   const resolve = (id: string): unknown => {
     if (values.has(id)) return values.get(id);
     const b = bytes.get(id);
     if (!b) throw new ProtocolError(`ref ${id} is inside a value but its object was not sent with it`);
-    const v = decode(b, resolve);
+    const v = decode(b, resolve, owner);
     values.set(id, v);
     return v;
   };

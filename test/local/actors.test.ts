@@ -148,16 +148,6 @@ describe('actors on the embedded runtime', () => {
     kill(c);
   });
 
-  it('refuses an actor handle as a task argument at the call site', () => {
-    const c = Counter.remote(0);
-    assert.throws(
-      () => add.remote(c as never, 1),
-      (e: unknown) => e instanceof UsageError && /actor handle/.test(e.message),
-    );
-    assert.throws(() => c.add.remote(c as never), UsageError);
-    kill(c);
-  });
-
   it('an actor class cannot be called or constructed directly, and a handle has only the methods', () => {
     const c = Counter.remote(0);
     assert.deepEqual(Object.keys(c).sort(), ['add', 'addLater', 'addRandom', 'addThenThrow', 'exitWorker', 'hang', 'history', 'keepFunction', 'read', 'where']);
