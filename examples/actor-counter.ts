@@ -1,11 +1,13 @@
 /**
- * Actors: a counter, and a parameter server that sums the matrices parallel tasks compute.
- * An actor's calls run one at a time, in the order they were made, on the instance it holds:
- * a worker thread on the embedded runtime, versions in S3 on Lambda (see README, Actors).
+ * Actors: a counter, and a parameter server that parallel tasks train: each task holds the
+ * server's handle, pulls the weights and pushes its gradients, step after step. An actor's
+ * calls run one at a time, each caller's in the order it made them, on the instance the actor
+ * holds: a worker thread on the embedded runtime, a log of versions in S3 on Lambda (see
+ * README, Actors).
  *
  *   npm run build && node dist/examples/actor-counter.js
  */
-import { Matrix, get, init, isWorker, kill, remote, seededRandom, shutdown } from 'volley';
+import { Matrix, get, init, isWorker, kill, remote, seededRandom, shutdown, type ActorHandle } from 'volley';
 
 export const ClickCounter = remote(
   class ClickCounter {
@@ -35,10 +37,20 @@ export const ParameterServer = remote(
   },
 );
 
-/** A worker's step: some gradient, computed in parallel with the others. */
-export const gradient = remote(function gradient(size: number, seed: number): Matrix {
-  const x = Matrix.random(size, size, seededRandom(seed));
-  return x.multiply(x);
+/** A training worker: pulls the weights, pushes a gradient, `steps` times; returns the sum of what it pushed. */
+export const train = remote(async function train(ps: ActorHandle<{ get(): Matrix; push(g: Matrix): number }>, size: number, seed: number, steps: number): Promise<Matrix> {
+  const random = seededRandom(seed);
+  let pushed = new Matrix(size, size);
+  for (let step = 0; step < steps; step++) {
+    const w = await get(ps.get.remote());
+    // A stand-in for a real gradient: small random steps, scaled by how far the weights have come.
+    const g = Matrix.random(size, size, random);
+    const k = 1 / (1 + Math.abs(w.sum()) / (size * size));
+    for (let i = 0; i < g.data.length; i++) g.data[i]! *= k;
+    await get(ps.push.remote(g));
+    pushed = pushed.add(g);
+  }
+  return pushed;
 });
 
 async function main(): Promise<void> {
@@ -48,14 +60,16 @@ async function main(): Promise<void> {
   console.log(`counter after each call: ${(await get(refs)).join(', ')}`);
 
   const size = 100;
+  const steps = 3;
   const ps = ParameterServer.remote(size);
-  const grads = Array.from({ length: 8 }, (_, i) => gradient.remote(size, i));
-  // Each push runs once its gradient is ready, in the order pushed; the tasks run in parallel.
-  const pushes = grads.map((g) => ps.push.remote(g));
-  console.log(`parameter server: ${(await get(pushes)).at(-1)} updates`);
+  // Four workers train at once, each holding the server's handle.
+  const workers = Array.from({ length: 4 }, (_, i) => train.remote(ps, size, i, steps));
+  const pushed = await get(workers);
   const w = await get(ps.get.remote());
-  const expected = (await get(grads)).reduce((a, b) => a.add(b), new Matrix(size, size));
-  console.log(`  sum of ${grads.length} gradients (${w.rows}x${w.cols}) matches the driver's own sum: ${w.data.every((v, i) => v === expected.data[i])}`);
+  const expected = pushed.reduce((a, b) => a.add(b), new Matrix(size, size));
+  const worst = w.data.reduce((m, v, i) => Math.max(m, Math.abs(v - expected.data[i]!)), 0);
+  console.log(`parameter server: ${await get(ps.push.remote(new Matrix(size, size)))} updates from ${workers.length} workers x ${steps} steps (+1 from the driver)`);
+  console.log(`  its weights are the sum of every gradient pushed (largest difference ${worst.toExponential(1)}, from the order of additions)`);
 
   kill(counter);
   kill(ps);

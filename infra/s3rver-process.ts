@@ -1,5 +1,6 @@
 /**
- * The process s3rver runs in (started by `startS3rver` in emulators.ts). Its own process, as a
+ * The process s3rver runs in (started by `startS3rver` in emulators.ts), with S3's conditional
+ * writes added in front of it (`conditionalWrites`). Its own process, as a
  * server would be: in the caller's it would share the event loop with the client it serves, and
  * it runs with `--openssl-legacy-provider`, because s3rver makes its listings' continuation
  * tokens with DES, which OpenSSL 3 (Node ≥ 17) refuses without it: a listing of more than 1,000
@@ -15,6 +16,57 @@ interface S3rverInstance {
   run(): Promise<{ port: number }>;
   close(): Promise<void>;
   httpServer?: { closeAllConnections(): void };
+  /** Koa's middleware list (s3rver is a Koa app; its router is the last entry). */
+  middleware: KoaMiddleware[];
+  store: { existsObject(bucket: string, key: string): Promise<boolean> };
+}
+
+interface KoaContext {
+  method: string;
+  path: string;
+  query: Record<string, unknown>;
+  status: number;
+  type: string;
+  body: unknown;
+  get(header: string): string;
+}
+type KoaMiddleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
+
+/**
+ * S3's conditional write, which s3rver lacks (it ignores `If-None-Match` on writes): a
+ * PutObject or CompleteMultipartUpload with `If-None-Match: *` succeeds only if no object has
+ * the key, otherwise it answers 412 PreconditionFailed and the stored object is unchanged
+ * (docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html). Writes of one key
+ * are taken one at a time, so of two racing conditional writes exactly one succeeds, as on S3.
+ * Actors keep their state versions with it, so two callers can never fork an actor's state.
+ */
+function conditionalWrites(server: S3rverInstance): KoaMiddleware {
+  const busy = new Map<string, Promise<void>>();
+  return async (ctx, next) => {
+    const write = (ctx.method === 'PUT' && ctx.query.uploadId === undefined) || (ctx.method === 'POST' && ctx.query.uploadId !== undefined);
+    if (!write || ctx.get('if-none-match') !== '*') return next();
+    const [, bucket = '', ...rest] = ctx.path.split('/');
+    const key = decodeURIComponent(rest.join('/'));
+    const id = `${bucket}/${key}`;
+    const before = busy.get(id) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = before.then(() => new Promise<void>((r) => (release = r)));
+    busy.set(id, mine);
+    await before;
+    try {
+      if (await server.store.existsObject(decodeURIComponent(bucket), key)) {
+        ctx.status = 412;
+        ctx.type = 'application/xml';
+        ctx.body =
+          '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message><Condition>If-None-Match</Condition></Error>';
+        return;
+      }
+      await next();
+    } finally {
+      release();
+      if (busy.get(id) === mine) busy.delete(id);
+    }
+  };
 }
 
 const o = JSON.parse(process.argv[2] ?? '{}') as { s3rver: string; directory: string; buckets: string[]; keyPairs?: Array<[string, string]> };
@@ -31,6 +83,7 @@ const server = new S3rver({
   directory: o.directory,
   configureBuckets: o.buckets.map((name) => ({ name })),
 });
+server.middleware.splice(server.middleware.length - 1, 0, conditionalWrites(server));
 const { port } = await server.run();
 process.stdout.write(`${JSON.stringify({ port })}\n`);
 process.stdin.resume();

@@ -71,12 +71,14 @@ describe('S3 store on s3rver', () => {
     assert.ok(Buffer.from(back).equals(Buffer.from(large)));
   });
 
-  // s3rver ignores If-None-Match (test/unit/s3-store.test.ts checks write-once against a fake
-  // that honours it); on such an endpoint the last write of a key wins, whole.
-  it('a second write of a key on an endpoint without conditional writes replaces the object whole', async () => {
+  // s3rver itself ignores If-None-Match; the emulator adds S3's conditional write in front of it
+  // (infra/s3rver-process.ts), so a second write of a key is refused there as on S3.
+  it('keeps the first write of a key: a second conditional write is refused (412) and changes nothing', async () => {
     await store.put('volley/jobs/j1/result', bytes(3000, 3));
     await store.put('volley/jobs/j1/result', bytes(2000, 4));
-    assert.deepEqual(await store.get('volley/jobs/j1/result'), bytes(2000, 4));
+    assert.deepEqual(await store.get('volley/jobs/j1/result'), bytes(3000, 3));
+    const racing = await Promise.all([5, 6, 7, 8].map((n) => store.create('volley/jobs/j1/raced', bytes(100, n))));
+    assert.equal(racing.filter(Boolean).length, 1, `exactly one of four racing writes creates the key: ${racing}`);
   });
 
   it("removes one job's objects and leaves the others", async () => {

@@ -1,7 +1,7 @@
 /**
  * A fake S3 endpoint for unit tests of what no emulator here implements: conditional writes.
- * s3rver (the emulator tier's S3) ignores `If-None-Match`, so a test of write-once semantics
- * against it passes whether or not the header is sent.
+ * s3rver (the emulator tier's S3) ignores `If-None-Match` (the emulator answers it in front of
+ * s3rver), and neither produces S3's 409 ConditionalRequestConflict; this fake does both.
  *
  * It speaks S3's REST API, path-style, for the operations S3Store uses to write and read one
  * object (PutObject, GetObject, CreateMultipartUpload, UploadPart, CompleteMultipartUpload,

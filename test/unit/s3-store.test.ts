@@ -1,7 +1,7 @@
 /**
  * S3Store's write-once semantics, against a fake S3 endpoint that honours conditional writes
- * as S3 documents them (test/fakes/s3-conditional.ts): the emulator tier's s3rver ignores
- * `If-None-Match`, so only here can a second write be refused.
+ * as S3 documents them (test/fakes/s3-conditional.ts), including what the emulator's own
+ * conditional writes in front of s3rver do not produce (409 ConditionalRequestConflict).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
