@@ -118,7 +118,6 @@ const GENERIC: TaskDefinition = {
   name: 'actor:*',
   fn: ((globalThis as unknown as Record<symbol, unknown>)[GENERIC_FN] ??= (spec: ActorCallSpec, args: unknown[]) => runActorCall(undefined, spec, args)) as never,
 };
-registerTask(GENERIC);
 
 function methodNames(cls: AnyClass): string[] {
   const names = new Set<string>();
@@ -151,6 +150,8 @@ export function remoteClass<C extends AnyClass>(cls: C, options: ActorOptions | 
   const checked = checkActorOptions('remote()', options);
   const def: TaskDefinition = { name: `actor:${name}`, fn: wrapperOf(cls) as never, module };
   registerTask(def);
+  // Wherever actor classes are defined (the Lambda bundle among them), calls through a handle found by name can run.
+  registerTask(GENERIC);
   actorClasses().set(name, cls);
   const methods = methodNames(cls);
   if (methods.length > MAX_HANDLE_METHODS) throw new UsageError(`remote(): actor class ${name} has ${methods.length} methods, more than the ${MAX_HANDLE_METHODS} a handle can carry`);
@@ -377,6 +378,10 @@ class ActorCore {
   free(now: boolean): void {
     const tail = this.tail;
     const registry = actorsOf(this.rt);
+    // A task on Lambda still waits for what this caller has in flight (a kill among it).
+    const leaving = this.settled();
+    registry.leaving.add(leaving);
+    void leaving.finally(() => registry.leaving.delete(leaving));
     if (registry.byId.get(this.id) === this) registry.byId.delete(this.id);
     if (this.opts.name !== undefined && registry.named.get(this.opts.name) === this) registry.named.delete(this.opts.name);
     void this.rt.backendReady().then(
@@ -440,11 +445,13 @@ function makeHandle(methods: string[] | undefined, call: (method: string, args: 
 interface RuntimeActors {
   byId: Map<string, ActorCore>;
   named: Map<string, ActorCore>;
+  /** What freed actors of this runtime still have in flight. */
+  leaving: Set<Promise<unknown>>;
 }
 const registries = new WeakMap<object, RuntimeActors>();
 function actorsOf(rt: Runtime): RuntimeActors {
   let r = registries.get(rt);
-  if (!r) registries.set(rt, (r = { byId: new Map(), named: new Map() }));
+  if (!r) registries.set(rt, (r = { byId: new Map(), named: new Map(), leaving: new Set() }));
   return r;
 }
 
@@ -571,7 +578,7 @@ serveActorOps((rt: Runtime, parentId: string, sub: NestedSubmit) => {
 onTaskEnd(async (session) => {
   if (!(session instanceof Runtime)) return;
   const reg = registries.get(session);
-  if (reg) await Promise.all([...reg.byId.values()].map((c) => c.settled()));
+  if (reg) await Promise.all([...reg.byId.values()].map((c) => c.settled()).concat([...reg.leaving]));
 });
 
 function killCore(core: ActorCore): void {
