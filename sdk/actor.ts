@@ -566,7 +566,9 @@ serveActorOps((rt: Runtime, parentId: string, sub: NestedSubmit) => {
   if (op.op === 'start') {
     const checked = checkActorOptions(`${op.cls}.remote()`, op.options);
     const def = lookupDef(`actor:${op.cls}`) ?? { name: `actor:${op.cls}`, fn: GENERIC.fn, module: op.module };
-    createOn(rt, op.cls, def, op.methods, checked.actor, args, { id: op.id, at });
+    const handle = createOn(rt, op.cls, def, op.methods, checked.actor, args, { id: op.id, at });
+    // Its handle is in a task, which may pass it on: the driver cannot tell when no one holds it.
+    cores.get(handle)!.shared = true;
     return;
   }
   const core = coreOn(rt, { mode: 'memory', ...(op.id !== undefined ? { id: op.id } : { name: op.name! }) });

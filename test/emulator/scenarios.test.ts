@@ -177,7 +177,8 @@ defineActorScenarios({
   tier: 'the emulators (state in s3rver, one invocation per call)',
   start: () => new Runtime({ target: 'emulator', aws: emu!.aws, maxConcurrency: 8 }).ready(),
   calls: 24,
-  hangTimeoutMs: 1500,
+  // A restart after a hang needs a new sandbox: its cold start (the bundle loaded on a busy machine) must fit too.
+  hangTimeoutMs: 3000,
 });
 
 describe('an actor on the emulators', () => {
