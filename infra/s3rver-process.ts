@@ -37,17 +37,25 @@ type KoaMiddleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<voi
  * PutObject or CompleteMultipartUpload with `If-None-Match: *` succeeds only if no object has
  * the key, otherwise it answers 412 PreconditionFailed and the stored object is unchanged
  * (docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html). Writes of one key
- * are taken one at a time, so of two racing conditional writes exactly one succeeds, as on S3.
+ * are taken one at a time, so of two racing conditional writes exactly one succeeds, as on S3,
+ * and a read of a key waits for its write in progress (S3 never shows part of an object).
  * Actors keep their state versions with it, so two callers can never fork an actor's state.
  */
 function conditionalWrites(server: S3rverInstance): KoaMiddleware {
   const busy = new Map<string, Promise<void>>();
   return async (ctx, next) => {
     const write = (ctx.method === 'PUT' && ctx.query.uploadId === undefined) || (ctx.method === 'POST' && ctx.query.uploadId !== undefined);
-    if (!write || ctx.get('if-none-match') !== '*') return next();
+    const read = ctx.method === 'GET' || ctx.method === 'HEAD';
+    if (!read && (!write || ctx.get('if-none-match') !== '*')) return next();
     const [, bucket = '', ...rest] = ctx.path.split('/');
     const key = decodeURIComponent(rest.join('/'));
     const id = `${bucket}/${key}`;
+    if (read) {
+      // s3rver writes a file in place: a read during the write would see part of it. On S3 a
+      // read sees the whole object or none, so a read of a key being written waits for it.
+      await busy.get(id);
+      return next();
+    }
     const before = busy.get(id) ?? Promise.resolve();
     let release!: () => void;
     const mine = before.then(() => new Promise<void>((r) => (release = r)));
