@@ -44,6 +44,9 @@ export interface InvokeOptions {
   affinity?: string;
 }
 
+/** Receives a task's result envelope, or why it could not be run (see `Invoker.invokeThen`). */
+export type InvokeCallback = (res: ResultEnvelope | undefined, err?: unknown) => void;
+
 /** How a task is run: a worker thread for the embedded runtime, a Lambda invocation on AWS. */
 export interface Invoker {
   /**
@@ -52,6 +55,15 @@ export interface Invoker {
    * given up), naming the function and, where known, the log location.
    */
   invoke(envelope: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope>;
+  /**
+   * Optional: `invoke` with a callback, which the orchestrator prefers. A result is handed over
+   * synchronously as it arrives, and results that arrive together are all handed over before
+   * the invoker hands out more work, so the tasks they make ready leave together (the embedded
+   * runtime's pool: one message to a worker instead of one per task, no turn of the event loop
+   * per hop of a DAG). A failure (`err`) is handed over on a later microtask, as a rejected
+   * `invoke` would be.
+   */
+  invokeThen?(envelope: TaskEnvelope, options: InvokeOptions, done: InvokeCallback): void;
   /**
    * Optional: an invoker whose workers reach back into this process (the embedded runtime's
    * threads) forwards what their running tasks ask of the orchestrator (nested `.remote()`,

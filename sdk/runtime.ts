@@ -975,7 +975,9 @@ export class Runtime {
         const time = (task.dispatchedAt = performance.now());
         emit({ type: 'dispatched', time, taskId: task.id, fn: task.fn, attempt: run, memoryMB: task.options.memoryMB, deps: task.deps.map((e) => e.id), ...storedInputs(env) });
       }
-      backend.invoker.invoke(env, options).then((res) => this.finished(task, run, undefined, res), failed);
+      const invoker = backend.invoker;
+      if (invoker.invokeThen) invoker.invokeThen(env, options, (res, err) => this.finished(task, run, err, res));
+      else invoker.invoke(env, options).then((res) => this.finished(task, run, undefined, res), failed);
     };
     const budget = inlineBudget(backend.payloadLimitBytes ?? DEFAULT_PAYLOAD_LIMIT_BYTES);
     // Most envelopes fit as they are: invoke them now, without waiting a turn for fitEnvelope.

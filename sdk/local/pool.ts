@@ -28,7 +28,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { InvokeOptions, Invoker, ObjectStore, TaskHost } from '../backend.js';
+import type { InvokeCallback, InvokeOptions, Invoker, ObjectStore, TaskHost } from '../backend.js';
 import { ConfigError, TaskCancelledError, TaskError, TaskTimeoutError, UsageError, WorkerCrashedError, toRemoteErrorInfo } from '../errors.js';
 import type { ResultEnvelope, TaskEnvelope } from '../protocol.js';
 import { setLongTimeout, type LongTimer } from '../timers.js';
@@ -113,6 +113,10 @@ export class WorkerPool implements Invoker {
   /** Workers whose running task is blocked in get/wait (Ray releases a blocked task's CPU the same way). */
   private blockedSlots = 0;
   private host?: TaskHost;
+  /** When a worker last sent results (performance.now()): workers that answer are not stuck, and the queue drains without new threads. */
+  private lastResults = 0;
+  /** Set while a worker's results are handed over: the tasks they make ready are queued, then scheduled together. */
+  private delivering = false;
   /** Store requests of workers being answered; close() waits for them, so none lands later. */
   private readonly storeRequests = new Set<Promise<void>>();
   /** Workers dedicated to an actor, by affinity; and actors waiting for a worker to free up at maxWorkers. */
@@ -131,14 +135,22 @@ export class WorkerPool implements Invoker {
 
   invoke(env: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope> {
     if (this.closed) return Promise.reject(shutDown(env));
-    return new Promise((resolve, reject) => {
-      const job: Job = { env, timeoutMs: options.timeoutMs, queuedAt: performance.now(), resolve, reject };
-      if (options.affinity !== undefined) this.invokeDedicated(options.affinity, job);
-      else {
-        this.queue.push(job);
-        this.schedule();
-      }
-    });
+    return new Promise((resolve, reject) => this.enter({ env, timeoutMs: options.timeoutMs, queuedAt: performance.now(), resolve, reject }, options));
+  }
+
+  /** `invoke` with a callback: results are handed over synchronously (see `Invoker.invokeThen`), failures on a later microtask. */
+  invokeThen(env: TaskEnvelope, options: InvokeOptions, done: InvokeCallback): void {
+    const reject = (err: Error) => queueMicrotask(() => done(undefined, err));
+    if (this.closed) reject(shutDown(env));
+    else this.enter({ env, timeoutMs: options.timeoutMs, queuedAt: performance.now(), resolve: done, reject }, options);
+  }
+
+  private enter(job: Job, options: InvokeOptions): void {
+    if (options.affinity !== undefined) this.invokeDedicated(options.affinity, job);
+    else {
+      this.queue.push(job);
+      this.schedule();
+    }
   }
 
   /**
@@ -229,6 +241,7 @@ export class WorkerPool implements Invoker {
 
   /** Hands queued tasks to idle workers, then starts workers for what is left. */
   private schedule(): void {
+    if (this.delivering) return;
     while (this.queueHead < this.queue.length && this.idle.length > 0) {
       const short = this.isShort(this.queue[this.queueHead]!);
       if (short && this.shortRunning >= this.spawnConcurrency) break;
@@ -246,13 +259,17 @@ export class WorkerPool implements Invoker {
     if (this.queueHead < this.queue.length) {
       const head = this.queue[this.queueHead]!;
       demand = this.isShort(head) ? this.spawnConcurrency - this.shortRunning - this.idle.length : this.queued();
-      const waited = performance.now() - head.queuedAt;
-      if (demand > 0 && this.slots.size >= this.spawnConcurrency && waited < SPAWN_AFTER_MS) {
+      // Past a worker per core, a new thread is started only for a task that waited SPAWN_AFTER_MS
+      // while no worker answered either: workers that keep answering drain the queue sooner than
+      // a thread starts (tens of ms of CPU), as in a DAG of short tasks whose function is new.
+      const now = performance.now();
+      const wait = SPAWN_AFTER_MS - Math.min(now - head.queuedAt, now - this.lastResults);
+      if (demand > 0 && this.slots.size >= this.spawnConcurrency && wait > 0) {
         demand = 0;
         this.growTimer ??= setTimeout(() => {
           this.growTimer = undefined;
           this.grow();
-        }, SPAWN_AFTER_MS - waited);
+        }, wait);
       }
     }
     while (!this.closed && this.starting < this.spawnConcurrency && this.slots.size - this.blockedSlots < this.options.maxWorkers && (demand > this.starting || this.prestart > 0)) {
@@ -344,6 +361,10 @@ export class WorkerPool implements Invoker {
         if (slot.stopping) return;
         slot.timer?.clear();
         slot.timer = undefined;
+        this.lastResults = performance.now();
+        // Every result first, then scheduling once: the tasks the results make ready (handed to
+        // invokeThen synchronously by the orchestrator) go out together, in batches when short.
+        this.delivering = true;
         for (const res of m.results) {
           const job = slot.jobs[0];
           if (!job || res.taskId !== job.env.taskId) continue;
@@ -351,13 +372,23 @@ export class WorkerPool implements Invoker {
           slot.completed++;
           this.runTimes.record(job.env.fn, res.timing.runMs + res.timing.fetchMs + res.timing.storeMs);
           res.worker = slot.info;
-          job.resolve(res);
+          try {
+            job.resolve(res);
+          } catch (err) {
+            // The orchestrator's own fault: reported as an uncaught exception, not lost in the pool's bookkeeping.
+            queueMicrotask(() => {
+              throw err;
+            });
+          }
         }
+        this.delivering = false;
+        if (slot.stopping) return;
         if (slot.jobs.length === 0) {
           this.release(slot);
           return;
         }
         this.startTimer(slot);
+        this.schedule();
         // Keep a busy short-task worker fed: send its next batch before it runs dry.
         if (slot.short && slot.jobs.length < MAX_BATCH / 2 && this.queueHead < this.queue.length && this.isShort(this.queue[this.queueHead]!)) {
           this.assign(slot, this.takeBatch(true));
