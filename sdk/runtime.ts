@@ -10,7 +10,7 @@
  * Its parts live beside it: the object table (object-table.ts), envelopes and their fitting
  * (envelope.ts), what a result means for its ref (results.ts), argument checks (checks.ts).
  */
-import type { AwaitReply, AwaitRequest, Backend, NestedSubmit, TaskHost } from './backend.js';
+import type { AwaitReply, AwaitRequest, Backend, InvokeOptions, NestedSubmit, TaskHost } from './backend.js';
 import { checkCancelOptions, checkGetOptions, checkRefArray, checkWaitArgs, checkWaitKeys, type GetOptions, type Values, type WaitOptions, type WaitResult } from './checks.js';
 import { DEFAULT_PAYLOAD_LIMIT_BYTES, buildEnvelope, fitEnvelope, inlineBudget, inlineBytes, type Place } from './envelope.js';
 import {
@@ -843,8 +843,14 @@ export class Runtime {
   };
 
   private jobPrefix(b: Backend): string {
-    return `${b.keyPrefix}jobs/${this.storeScope}/`;
+    // Made once: every dispatch names its result key under it.
+    const cached = this.prefixOf;
+    if (cached?.[0] === b.keyPrefix) return cached[1];
+    const prefix = `${b.keyPrefix}jobs/${this.storeScope}/`;
+    this.prefixOf = [b.keyPrefix, prefix];
+    return prefix;
   }
+  private prefixOf?: [string, string];
 
   /** The run's scope in the store, `<jobId>/<runId>`; envelopes carry it as their `job`. */
   private get storeScope(): string {
@@ -935,7 +941,8 @@ export class Runtime {
   }
 
   private dispatch(task: Task, backend: Backend): void {
-    const deps: Record<string, Payload> = {};
+    // Keyed by object ids, unique in the run: a dictionary from the start, not a hidden class per key.
+    const deps = Object.create(null) as Record<string, Payload>;
     for (const e of task.deps) {
       // An argument being rebuilt (its object was lost) is waited for again.
       if (e.state !== READY) {
@@ -967,7 +974,7 @@ export class Runtime {
     this.running++;
     task.phase = 1;
     const place = this.placer(task, backend);
-    const options = { ...task.options, place, affinity: task.hooks?.affinity };
+    const options: InvokeOptions = { timeoutMs: task.options.timeoutMs, memoryMB: task.options.memoryMB, place, affinity: task.hooks?.affinity };
     const failed = (err: unknown) => this.finished(task, run, err);
     const invoke = (env: TaskEnvelope) => {
       const emit = this.hub.emit;
