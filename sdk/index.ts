@@ -20,7 +20,7 @@ export { Runtime, type CancelOptions, type GetOptions, type WaitOptions, type Wa
 export { taskContext, type TaskContext } from './worker/task-context.js';
 export { init, shutdown, isWorker } from './context.js';
 export type { InitOptions, TaskOptions, RetryExceptions, LocalOptions, AwsOptions, AwsBaseOptions, S3ClientChoice, LambdaClientChoice, Target } from './options.js';
-export type { ObjectStore, Invoker, Backend, InvokeOptions } from './backend.js';
+export type { ObjectStore, Invoker, Backend, InvokeCallback, InvokeOptions } from './backend.js';
 export { PROTOCOL_VERSION, type TaskEnvelope, type ResultEnvelope, type ResultCommon, type ResultWorker, type Payload, type Timing, type ContainedRefs } from './protocol.js';
 export type { VolleyEvent, EventListener, TaskSubmittedEvent, TaskDispatchedEvent, TaskRetryingEvent, TaskRebuildingEvent, TaskFinishedEvent, StoreEvent, TaskOutcome, WorkerInfo } from './events.js';
 export type { ObserveOptions, TimelineOptions, DashboardOptions, CostOptions } from './observe/options.js';

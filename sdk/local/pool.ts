@@ -4,8 +4,9 @@
  * - one task at a time per worker; module state survives between tasks (warm starts);
  * - the pool grows on demand up to `maxWorkers`, starting at most as many workers at once as
  *   there are cores (starting a thread costs tens of ms of CPU; starting them all at once
- *   makes the first one ready later); the `minWorkers` started at init, before any task, are
- *   paced the same way; an idle worker is stopped after `idleTimeoutMs`;
+ *   makes the first one ready later); past a worker per core, only for a task that waited
+ *   SPAWN_AFTER_MS while no worker answered either; the `minWorkers` started at init, before
+ *   any task, are paced the same way; an idle worker is stopped after `idleTimeoutMs`;
  * - a task past its timeout is stopped with its worker and reported as a TaskTimeoutError;
  * - a worker that dies (process.exit, uncaught error, out of memory) is replaced and its
  *   task reported as a WorkerCrashedError;
@@ -19,6 +20,8 @@
  *   dies or times out, that task fails, and the batch's other tasks whose results had not
  *   arrived go back to the front of the queue (a short task may then run twice: results lost
  *   with a dead worker are recomputed, never invented).
+ * - a worker's results are handed to the orchestrator synchronously and all together
+ *   (`invokeThen`), and the tasks they make ready are scheduled once after them;
  * - an actor's calls (invoke options with an `affinity`) go to one worker dedicated to it,
  *   which holds its instance and runs nothing else until it is released or dies.
  *
@@ -110,6 +113,9 @@ export class WorkerPool implements Invoker {
    * they share the cores, and the first is ready only when all are.
    */
   private prestart = 0;
+  /** A growth decision waiting for the event loop to take in the workers' messages first; set while it is made. */
+  private growCheck?: NodeJS.Immediate;
+  private afterIo = false;
   /** Workers whose running task is blocked in get/wait (Ray releases a blocked task's CPU the same way). */
   private blockedSlots = 0;
   private host?: TaskHost;
@@ -215,6 +221,7 @@ export class WorkerPool implements Invoker {
   async close(): Promise<void> {
     this.closed = true;
     if (this.growTimer) clearTimeout(this.growTimer);
+    if (this.growCheck) clearImmediate(this.growCheck);
     const exits: Promise<unknown>[] = [];
     for (const s of this.slots) {
       s.stopping = 'close';
@@ -262,14 +269,26 @@ export class WorkerPool implements Invoker {
       // Past a worker per core, a new thread is started only for a task that waited SPAWN_AFTER_MS
       // while no worker answered either: workers that keep answering drain the queue sooner than
       // a thread starts (tens of ms of CPU), as in a DAG of short tasks whose function is new.
-      const now = performance.now();
-      const wait = SPAWN_AFTER_MS - Math.min(now - head.queuedAt, now - this.lastResults);
-      if (demand > 0 && this.slots.size >= this.spawnConcurrency && wait > 0) {
-        demand = 0;
-        this.growTimer ??= setTimeout(() => {
-          this.growTimer = undefined;
-          this.grow();
-        }, wait);
+      // Decided after the event loop has taken in what the workers sent (setImmediate runs after
+      // I/O): while the driver is busy (submitting a large DAG), answers wait unread in the port.
+      if (demand > 0 && this.slots.size >= this.spawnConcurrency) {
+        const now = performance.now();
+        const wait = SPAWN_AFTER_MS - Math.min(now - head.queuedAt, now - this.lastResults);
+        if (wait > 0 || !this.afterIo) {
+          demand = 0;
+          if (wait > 0)
+            this.growTimer ??= setTimeout(() => {
+              this.growTimer = undefined;
+              this.grow();
+            }, wait);
+          else
+            this.growCheck ??= setImmediate(() => {
+              this.growCheck = undefined;
+              this.afterIo = true;
+              this.grow();
+              this.afterIo = false;
+            });
+        }
       }
     }
     while (!this.closed && this.starting < this.spawnConcurrency && this.slots.size - this.blockedSlots < this.options.maxWorkers && (demand > this.starting || this.prestart > 0)) {
@@ -382,17 +401,20 @@ export class WorkerPool implements Invoker {
           }
         }
         this.delivering = false;
-        if (slot.stopping) return;
-        if (slot.jobs.length === 0) {
-          this.release(slot);
-          return;
+        // A callback may have stopped this worker (a forced cancel); otherwise it is free or busy.
+        if (!slot.stopping) {
+          if (slot.jobs.length === 0) this.release(slot);
+          else {
+            this.startTimer(slot);
+            // Keep a busy short-task worker fed: send its next batch before it runs dry.
+            if (slot.short && slot.jobs.length < MAX_BATCH / 2 && this.queueHead < this.queue.length && this.isShort(this.queue[this.queueHead]!)) {
+              this.assign(slot, this.takeBatch(true));
+            }
+          }
         }
-        this.startTimer(slot);
+        // What the results made ready (and what a stopped worker gave back) was queued meanwhile:
+        // an actor's worker, or a busy one, does not take it.
         this.schedule();
-        // Keep a busy short-task worker fed: send its next batch before it runs dry.
-        if (slot.short && slot.jobs.length < MAX_BATCH / 2 && this.queueHead < this.queue.length && this.isShort(this.queue[this.queueHead]!)) {
-          this.assign(slot, this.takeBatch(true));
-        }
         return;
       }
       case 'get':
