@@ -5,7 +5,7 @@
  * - the pool grows on demand up to `maxWorkers`, starting at most as many workers at once as
  *   there are cores (starting a thread costs tens of ms of CPU; starting them all at once
  *   makes the first one ready later); past a worker per core, only for a task that waited
- *   SPAWN_AFTER_MS while no worker answered either; the `minWorkers` started at init, before
+ *   SPAWN_AFTER_MS while the workers were not cycling through tasks; the `minWorkers` started at init, before
  *   any task, are paced the same way; an idle worker is stopped after `idleTimeoutMs`;
  * - a task past its timeout is stopped with its worker and reported as a TaskTimeoutError;
  * - a worker that dies (process.exit, uncaught error, out of memory) is replaced and its
@@ -119,8 +119,12 @@ export class WorkerPool implements Invoker {
   /** Workers whose running task is blocked in get/wait (Ray releases a blocked task's CPU the same way). */
   private blockedSlots = 0;
   private host?: TaskHost;
-  /** When a worker last sent results (performance.now()): workers that answer are not stuck, and the queue drains without new threads. */
-  private lastResults = 0;
+  /**
+   * Results received in the current and the previous SPAWN_AFTER_MS window: workers that answer
+   * about once each per window are cycling through short tasks, and the queue drains without
+   * new threads. (A single answer now and then, as long tasks end, says nothing of the rest.)
+   */
+  private answers = { since: 0, now: 0, before: 0 };
   /** Set while a worker's results are handed over: the tasks they make ready are queued, then scheduled together. */
   private delivering = false;
   /** Store requests of workers being answered; close() waits for them, so none lands later. */
@@ -246,6 +250,18 @@ export class WorkerPool implements Invoker {
     return this.queue.length - this.queueHead;
   }
 
+  private countAnswers(n: number): void {
+    const a = this.answers;
+    const now = performance.now();
+    if (now - a.since >= SPAWN_AFTER_MS) {
+      // A new window; the last one counts only if it just ended.
+      a.before = now - a.since < 2 * SPAWN_AFTER_MS ? a.now : 0;
+      a.since = now;
+      a.now = 0;
+    }
+    a.now += n;
+  }
+
   /** Hands queued tasks to idle workers, then starts workers for what is left. */
   private schedule(): void {
     if (this.delivering) return;
@@ -267,13 +283,16 @@ export class WorkerPool implements Invoker {
       const head = this.queue[this.queueHead]!;
       demand = this.isShort(head) ? this.spawnConcurrency - this.shortRunning - this.idle.length : this.queued();
       // Past a worker per core, a new thread is started only for a task that waited SPAWN_AFTER_MS
-      // while no worker answered either: workers that keep answering drain the queue sooner than
-      // a thread starts (tens of ms of CPU), as in a DAG of short tasks whose function is new.
+      // while the workers were not cycling through tasks (about one answer each per window):
+      // workers that keep answering drain the queue sooner than a thread starts (tens of ms of
+      // CPU), as in a DAG of short tasks whose function is new.
       // Decided after the event loop has taken in what the workers sent (setImmediate runs after
       // I/O): while the driver is busy (submitting a large DAG), answers wait unread in the port.
       if (demand > 0 && this.slots.size >= this.spawnConcurrency) {
         const now = performance.now();
-        const wait = SPAWN_AFTER_MS - Math.min(now - head.queuedAt, now - this.lastResults);
+        const a = this.answers;
+        const answering = now - a.since < 2 * SPAWN_AFTER_MS && a.now + (now - a.since < SPAWN_AFTER_MS ? a.before : 0) >= this.slots.size - this.blockedSlots;
+        const wait = answering ? SPAWN_AFTER_MS : SPAWN_AFTER_MS - (now - head.queuedAt);
         if (wait > 0 || !this.afterIo) {
           demand = 0;
           if (wait > 0)
@@ -380,7 +399,7 @@ export class WorkerPool implements Invoker {
         if (slot.stopping) return;
         slot.timer?.clear();
         slot.timer = undefined;
-        this.lastResults = performance.now();
+        this.countAnswers(m.results.length);
         // Every result first, then scheduling once: the tasks the results make ready (handed to
         // invokeThen synchronously by the orchestrator) go out together, in batches when short.
         this.delivering = true;
