@@ -81,6 +81,12 @@ export interface Invoker {
   /** Stops every worker or connection; nothing keeps the process alive afterwards. */
   close(): Promise<void>;
   /**
+   * Optional: how many tasks per unit of `maxConcurrency` the invoker takes now (Lambda: short
+   * tasks share an invocation, so the orchestrator keeps more of them in flight than there are
+   * invocations). Default 1.
+   */
+  tasksPerSlot?(): number;
+  /**
    * Optional: stops the worker that holds this affinity's state (an actor killed). Invokers
    * with it keep actors in a worker's memory; those without keep them in the store.
    */

@@ -928,7 +928,9 @@ export class Runtime {
   private pump(): void {
     const backend = this.backend;
     if (!backend || this.closed) return;
-    while (this.running < this.options.maxConcurrency && this.queueHead < this.queue.length) {
+    // An invoker that runs several short tasks per invocation takes more of them than maxConcurrency.
+    const limit = this.options.maxConcurrency * (backend.invoker.tasksPerSlot?.() ?? 1);
+    while (this.running < limit && this.queueHead < this.queue.length) {
       const task = this.queue[this.queueHead]!;
       this.queue[this.queueHead++] = undefined as never;
       if (task.done) continue;

@@ -21,8 +21,8 @@ export interface Job {
 export interface MetricDef {
   key: string;
   label: string;
-  /** How to show it: ms shown as seconds ('s'), ms, tasks/s, or bytes shown as MB. */
-  unit: 's' | 'ms' | 'tasks/s' | 'MB';
+  /** How to show it: ms shown as seconds ('s'), ms, tasks/s, bytes shown as MB, or a count. */
+  unit: 's' | 'ms' | 'tasks/s' | 'MB' | 'count';
   higherIsBetter?: boolean;
 }
 
@@ -37,6 +37,7 @@ export const HEADLINE_METRICS: MetricDef[] = [
   { key: 'w3TasksPerSec', label: 'W3 1,000 concurrent no-ops (warm: median of batches 2-5)', unit: 'tasks/s', higherIsBetter: true },
   { key: 'w3FirstTasksPerSec', label: 'W3 1,000 concurrent no-ops, first batch (JIT cold)', unit: 'tasks/s', higherIsBetter: true },
   { key: 'w3SeqMedianMs', label: 'W3 sequential round trip, median of 200', unit: 'ms' },
+  { key: 'w3InvocationsPer1000', label: 'W3 Lambda invocations per 1,000 no-ops (AWS path)', unit: 'count' },
 ];
 
 export function hopMetrics(bytes: number[]): MetricDef[] {

@@ -94,6 +94,8 @@ export function fmt(v: number | undefined, unit: MetricDef['unit'] | 'x'): strin
       return `${Math.round(v).toLocaleString('en-US')}/s`;
     case 'MB':
       return `${Math.round(v / 1e6)} MB`;
+    case 'count':
+      return Math.round(v).toLocaleString('en-US');
     case 'x':
       return `${v.toFixed(2)}x`;
   }
@@ -111,6 +113,7 @@ export function metricRows(plan: Plan): MetricDef[] {
       const what = kind === 'noop' ? `${n.toLocaleString('en-US')} no-ops` : `sum tree over ${n.toLocaleString('en-US')}`;
       rows.push({ key: `${kind}@${n}.makespanMs`, label: `scaling: ${what}, makespan`, unit: 'ms' });
       rows.push({ key: `${kind}@${n}.peakRssBytes`, label: `scaling: ${what}, driver peak RSS`, unit: 'MB' });
+      rows.push({ key: `${kind}@${n}.invocations`, label: `scaling: ${what}, Lambda invocations (AWS path)`, unit: 'count' });
     }
   }
   return rows;

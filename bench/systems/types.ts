@@ -20,6 +20,8 @@ export interface System {
   hop(a: Float64Array): Promise<number>;
   /** A fan-in tree of sums over the inputs 0..n-1: n leaf tasks, n-1 sum tasks. */
   sumTree(n: number): Promise<number>;
+  /** Lambda invocations sent so far (the AWS path: each costs a request fee and a slot of concurrency). */
+  invocations?(): number;
   /** Extra facts for the report (e.g. worker count). */
   info?(): Record<string, unknown>;
   stop(): Promise<void>;

@@ -5,7 +5,7 @@ import * as t from '../tasks/volley-tasks.js';
 import type { System } from './types.js';
 
 export class VolleySystem implements System {
-  private rt?: Runtime;
+  protected rt?: Runtime;
 
   constructor(
     readonly name: string,
@@ -94,6 +94,30 @@ export class EmulatorSystem extends VolleySystem {
     const { startEmulators } = (await import(url.href)) as { startEmulators(o: object): Promise<Emulators> };
     this.emu = await startEmulators({ extraTasks: BENCH_TASKS, bucket: 'volley-bench' });
     this.options = { target: 'emulator', aws: this.emu.aws, maxConcurrency: 16 };
+  }
+
+  /**
+   * The runtime over a backend built here, so that the Invoke requests its Lambda client sends
+   * can be counted (a middleware: one count per request on the wire, batches included).
+   */
+  override async start(): Promise<void> {
+    const { createAwsBackend } = await import('../../sdk/aws/backend.js');
+    const { resolveInitOptions } = await import('../../sdk/options.js');
+    const backend = await createAwsBackend(resolveInitOptions(this.options));
+    backend.invoker.client.middlewareStack.add(
+      (next, context) => (args) => {
+        if (context.commandName === 'InvokeCommand') this.sent++;
+        return next(args);
+      },
+      { step: 'initialize', name: 'benchCountInvocations' },
+    );
+    this.rt = await new Runtime(this.options, { backend }).ready();
+  }
+
+  private sent = 0;
+
+  invocations(): number {
+    return this.sent;
   }
 
   override async stop(): Promise<void> {

@@ -49,6 +49,8 @@ export async function createAwsBackend(options: ResolvedInitOptions): Promise<Aw
     maxDelayMs: a.throttleMaxDelayMs,
     giveUpMs: a.throttleGiveUpMs,
     ownsClient: a.lambdaClient === undefined,
+    // maxConcurrency is the Lambda concurrency this job may take: invocations, which may each carry several short tasks.
+    maxInvocations: options.maxConcurrency,
     nest: {
       maxTaskDepth: options.maxTaskDepth,
       taskTimeoutMs: options.taskTimeoutMs,

@@ -18,14 +18,15 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import type { Backend, ObjectStore } from '../backend.js';
 import { ConfigError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import { LAMBDA_MAX_INLINE_BYTES, optionTable } from '../options.js';
-import { errorResult, fromWire, toWire, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
+import { PROTOCOL_VERSION, errorResult, fromWire, toWire, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
 import { Runtime } from '../runtime.js';
 import { executeTask } from '../worker/execute.js';
 import { childIdPrefix, useAsyncTaskScope, type SessionFactory, type TaskSession } from '../worker/nested.js';
 import { makeLambdaClient, makeS3Client } from './clients.js';
 import { LambdaInvoker } from './lambda-invoker.js';
 import { S3Store } from './s3-store.js';
-import { validateLambdaRequest, type LambdaResponse, type NestLimits } from './wire.js';
+import { BATCH_OVERRUN_MS } from './batch-policy.js';
+import { LAMBDA_PAYLOAD_LIMIT, validateBatchRequest, validateLambdaRequest, type LambdaBatchRequest, type LambdaResponse, type NestLimits, type NotStarted } from './wire.js';
 import { readWorkerEnv, type WorkerEnv } from './worker-env.js';
 import type { RunningTask } from '../worker/task-context.js';
 
@@ -83,9 +84,9 @@ function lambdaOf(cfg: WorkerEnv): LambdaClient {
   return lambdaClient;
 }
 
-function context(cfg: WorkerEnv, store: ObjectStore, nest: NestLimits | undefined) {
+function context(cfg: WorkerEnv, store: ObjectStore, nest: NestLimits | undefined, maxInlineBytes = LAMBDA_MAX_INLINE_BYTES) {
   const session: SessionFactory | undefined = nest && ((env) => nestedSession(env, nest, cfg, store));
-  return { store, keyPrefix: cfg.keyPrefix, maxInlineBytes: LAMBDA_MAX_INLINE_BYTES, session };
+  return { store, keyPrefix: cfg.keyPrefix, maxInlineBytes, session };
 }
 
 // --- the task thread -------------------------------------------------------------------------
@@ -95,6 +96,8 @@ interface RunMessage {
   task: unknown;
   /** The job's limits for the tasks this task starts. */
   nest?: NestLimits;
+  /** Largest result answered inline (what is left of the answer's room, in a batch). */
+  maxInline?: number;
 }
 interface DoneMessage {
   kind: 'done';
@@ -120,7 +123,7 @@ export function serveTaskThread(): void {
     const taskId = taskField(m, 'taskId');
     let result: Promise<ResultEnvelope>;
     try {
-      result = executeTask(fromWire(m.task), context(cfg, store, m.nest));
+      result = executeTask(fromWire(m.task), context(cfg, store, m.nest, m.maxInline));
     } catch (err) {
       result = Promise.resolve(errorResult(taskId, err, 'infrastructure'));
     }
@@ -148,7 +151,7 @@ class TaskThreads {
    * Runs the task (in wire form) on a thread; at `deadlineMs` the thread is terminated and
    * the answer is a timeout. A thread that exits or fails is answered as a crash.
    */
-  run(task: unknown, deadlineMs: number, fn: string, taskId: string, timeoutMs: number, nest: NestLimits | undefined): Promise<ResultEnvelope> {
+  run(task: unknown, deadlineMs: number, fn: string, taskId: string, timeoutMs: number, nest: NestLimits | undefined, maxInline?: number): Promise<ResultEnvelope> {
     const w = this.idle.pop() ?? this.spawn();
     return new Promise<ResultEnvelope>((resolve) => {
       let settled = false;
@@ -170,7 +173,7 @@ class TaskThreads {
       w.on('message', onMessage);
       w.on('error', onError);
       w.on('exit', onExit);
-      w.postMessage({ kind: 'run', task, ...(nest ? { nest } : {}) } satisfies RunMessage);
+      w.postMessage({ kind: 'run', task, ...(nest ? { nest } : {}), ...(maxInline !== undefined ? { maxInline } : {}) } satisfies RunMessage);
     });
   }
 }
@@ -260,60 +263,144 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
     return setup;
   };
 
+  const logsOf = (cfg: WorkerEnv, ctx: LambdaContextLike | undefined): string | undefined =>
+    ctx?.logGroupName ? `CloudWatch log group ${ctx.logGroupName}${ctx.logStreamName ? `, stream ${ctx.logStreamName}` : ''}${ctx.awsRequestId ? `, request id ${ctx.awsRequestId}` : ''}` : cfg.logs;
+  const checkMemory = (cfg: WorkerEnv, memoryMB: number) => {
+    if (cfg.memoryMB !== undefined && memoryMB > cfg.memoryMB) {
+      throw new ConfigError(
+        `the task asked for ${memoryMB} MB but Lambda function ${cfg.functionName ?? '(worker)'} has ${cfg.memoryMB} MB; ` +
+          `deploy it with more (npx volley deploy --memory ${memoryMB}) or lower the task's memoryMB`,
+      );
+    }
+  };
+  // Who ran it: the sandbox (one log stream per sandbox), its memory and architecture, for
+  // the driver's timeline and cost; the sandbox's INIT time with its first answer only.
+  const workerOf = (ctx: LambdaContextLike | undefined) => {
+    const w = {
+      id: ctx?.logStreamName ?? env.AWS_LAMBDA_LOG_STREAM_NAME ?? `process-${process.pid}`,
+      memoryMB: setup?.cfg.memoryMB,
+      arch: process.arch === 'arm64' ? ('arm64' as const) : ('x86_64' as const),
+      ...(initMs !== undefined ? { initMs } : {}),
+    };
+    initMs = undefined;
+    return w;
+  };
+
+  /** Runs one task (in wire form) to its deadline, on the task thread or this one. */
+  const runTask = async (s: NonNullable<typeof setup>, item: { task: unknown; timeoutMs: number; memoryMB: number }, nest: NestLimits | undefined, deadlineMs: number, maxInline: number) => {
+    const fn = taskField(item, 'fn');
+    const taskId = taskField(item, 'taskId');
+    checkMemory(s.cfg, item.memoryMB);
+    if (s.threads) return s.threads.run(item.task, deadlineMs, fn, taskId, item.timeoutMs, nest, maxInline);
+    let timer: NodeJS.Timeout | undefined;
+    let running: RunningTask | undefined;
+    const timedOut = new Promise<ResultEnvelope>((resolve) => {
+      timer = setTimeout(() => {
+        const err = new TaskTimeoutError(fn, taskId, item.timeoutMs);
+        // The task's signal tells it to stop: the invocation is billed until it returns.
+        running?.abort(err);
+        resolve(errorResult(taskId, err, 'infrastructure'));
+      }, deadlineMs);
+    });
+    try {
+      return await Promise.race([executeTask(fromWire(item.task), { ...context(s.cfg, s.store!, nest, maxInline), onStart: (t) => (running = t) }), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  /**
+   * Several tasks in one invocation: run one after another, each to its own deadline, each
+   * answered on its own (a failing task fails alone; a task thread that dies is replaced for
+   * the next). A task that could not run to its timeout within the invocation's budget (or the
+   * sandbox's remaining time), whose answer might not fit the response any more, or that comes
+   * after the batch overran (batch-policy.ts, BATCH_OVERRUN_MS), is not started and answered so: the driver
+   * sends it again.
+   */
+  const runBatch = async (event: unknown, ctx: LambdaContextLike | undefined): Promise<LambdaResponse> => {
+    const t0 = performance.now();
+    let s: NonNullable<typeof setup>;
+    let req: LambdaBatchRequest;
+    try {
+      s = init();
+      req = validateBatchRequest(event);
+    } catch (err) {
+      // A bad batch or a misconfigured worker: one error answer, which the driver gives every task of the batch.
+      const out = toWire(fitAnswer(errorResult('?', err, 'infrastructure'))) as LambdaResponse;
+      out.worker = workerOf(ctx);
+      return out;
+    }
+    const logs = logsOf(s.cfg, ctx);
+    const results: unknown[] = [];
+    let answerBytes = 1024;
+    for (let i = 0; i < req.tasks.length; i++) {
+      const item = req.tasks[i]!;
+      const taskId = taskField(item, 'taskId');
+      const remaining = ctx?.getRemainingTimeInMillis?.();
+      const room = BATCH_ANSWER_LIMIT - answerBytes;
+      const elapsed = performance.now() - t0;
+      const fits =
+        i === 0 ||
+        (elapsed <= BATCH_OVERRUN_MS && elapsed + item.timeoutMs <= req.budgetMs && (remaining === undefined || remaining - LAMBDA_TIMEOUT_MARGIN_MS >= item.timeoutMs) && room >= MIN_ANSWER_ROOM);
+      if (!fits) {
+        results.push({ v: PROTOCOL_VERSION, kind: 'notStarted', taskId } satisfies NotStarted);
+        continue;
+      }
+      let result: ResultEnvelope;
+      try {
+        const deadlineMs = remaining === undefined ? item.timeoutMs : Math.max(0, Math.min(item.timeoutMs, remaining - LAMBDA_TIMEOUT_MARGIN_MS));
+        const maxInline = Math.max(0, Math.min(LAMBDA_MAX_INLINE_BYTES, Math.floor(((room - MIN_ANSWER_ROOM) * 3) / 4)));
+        result = await runTask(s, item, req.nest, deadlineMs, maxInline);
+      } catch (err) {
+        result = errorResult(taskId, err, 'infrastructure');
+      }
+      result.worker = workerOf(ctx);
+      const wire = toWire(fitAnswer(result));
+      answerBytes += wireSize(wire);
+      results.push(wire);
+    }
+    const out: LambdaResponse = { v: PROTOCOL_VERSION, kind: 'batch', results };
+    if (logs) out.logs = logs;
+    return out;
+  };
+
   return async (event, ctx) => {
+    if (typeof event === 'object' && event !== null && (event as { kind?: unknown }).kind === 'batch') return runBatch(event, ctx);
     const taskId = taskField(event, 'taskId');
     let result: ResultEnvelope;
     let logs: string | undefined;
     try {
-      const { cfg, store, threads } = init();
-      logs = ctx?.logGroupName
-        ? `CloudWatch log group ${ctx.logGroupName}${ctx.logStreamName ? `, stream ${ctx.logStreamName}` : ''}${ctx.awsRequestId ? `, request id ${ctx.awsRequestId}` : ''}`
-        : cfg.logs;
+      const s = init();
+      logs = logsOf(s.cfg, ctx);
       const req = validateLambdaRequest(event);
-      if (cfg.memoryMB !== undefined && req.memoryMB > cfg.memoryMB) {
-        throw new ConfigError(
-          `the task asked for ${req.memoryMB} MB but Lambda function ${cfg.functionName ?? '(worker)'} has ${cfg.memoryMB} MB; ` +
-            `deploy it with more (npx volley deploy --memory ${req.memoryMB}) or lower the task's memoryMB`,
-        );
-      }
-      const fn = taskField(event, 'fn');
       // The task's timeout, or the sandbox's remaining time when that is shorter.
       const remaining = ctx?.getRemainingTimeInMillis?.();
       const deadlineMs = remaining === undefined ? req.timeoutMs : Math.max(0, Math.min(req.timeoutMs, remaining - LAMBDA_TIMEOUT_MARGIN_MS));
-      if (threads) {
-        result = await threads.run(req.task, deadlineMs, fn, taskId, req.timeoutMs, req.nest);
-      } else {
-        let timer: NodeJS.Timeout | undefined;
-        let running: RunningTask | undefined;
-        const timedOut = new Promise<ResultEnvelope>((resolve) => {
-          timer = setTimeout(() => {
-            const err = new TaskTimeoutError(fn, taskId, req.timeoutMs);
-            // The task's signal tells it to stop: the invocation is billed until it returns.
-            running?.abort(err);
-            resolve(errorResult(taskId, err, 'infrastructure'));
-          }, deadlineMs);
-        });
-        try {
-          result = await Promise.race([executeTask(fromWire(req.task), { ...context(cfg, store!, req.nest), onStart: (t) => (running = t) }), timedOut]);
-        } finally {
-          clearTimeout(timer);
-        }
-      }
+      result = await runTask(s, req, req.nest, deadlineMs, LAMBDA_MAX_INLINE_BYTES);
     } catch (err) {
       // A bad event or a misconfigured worker: the task's failure, not a Lambda FunctionError.
       result = errorResult(taskId, err, 'infrastructure');
     }
-    // Who ran it: the sandbox (one log stream per sandbox), its memory and architecture, for
-    // the driver's timeline and cost.
-    result.worker = {
-      id: ctx?.logStreamName ?? env.AWS_LAMBDA_LOG_STREAM_NAME ?? `process-${process.pid}`,
-      memoryMB: setup?.cfg.memoryMB,
-      arch: process.arch === 'arm64' ? 'arm64' : 'x86_64',
-      ...(initMs !== undefined ? { initMs } : {}),
-    };
-    initMs = undefined;
+    result.worker = workerOf(ctx);
     const out = toWire(fitAnswer(result)) as LambdaResponse;
     if (logs) out.logs = logs;
     return out;
   };
+}
+
+/** Most bytes of a batch's answer: Lambda's response limit, less room for the JSON around the results. */
+const BATCH_ANSWER_LIMIT = LAMBDA_PAYLOAD_LIMIT - 64 * 1024;
+/** A task of a batch starts only with this much room left in the answer (an error's clipped text fits in it). */
+const MIN_ANSWER_ROOM = 256 * 1024;
+
+/** About how many bytes a value in wire form takes as JSON (strings by length: ids, keys and base64 are ASCII). */
+function wireSize(x: unknown): number {
+  if (typeof x === 'string') return x.length + 2;
+  if (Array.isArray(x)) return x.reduce((n: number, v) => n + wireSize(v) + 1, 2);
+  if (typeof x === 'object' && x !== null) {
+    let n = 2;
+    for (const [k, v] of Object.entries(x)) n += k.length + 4 + wireSize(v);
+    return n;
+  }
+  return 24;
 }

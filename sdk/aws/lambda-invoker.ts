@@ -16,7 +16,9 @@ import { TaskCancelledError, TaskError, TaskTimeoutError, ThrottledError, Worker
 import { fitEnvelope, inlineBytes, type Place } from '../envelope.js';
 import { PROTOCOL_VERSION, fromWire, toWire, validateResultEnvelope, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
 import { retryThrottled, type Clock, type ThrottlePolicy } from './throttle.js';
-import { LAMBDA_PAYLOAD_LIMIT, type LambdaRequest, type LambdaResponse, type NestLimits } from './wire.js';
+import { BATCH_OVERRUN_MS, BatchPolicy, type BatchCandidate } from './batch-policy.js';
+import { LAMBDA_MAX_TIMEOUT_MS } from '../options.js';
+import { LAMBDA_PAYLOAD_LIMIT, validateBatchResponse, type LambdaResponse, type NestLimits } from './wire.js';
 
 export interface LambdaInvokerOptions extends ThrottlePolicy {
   functionName: string;
@@ -28,6 +30,11 @@ export interface LambdaInvokerOptions extends ThrottlePolicy {
   payloadLimitBytes?: number;
   /** The job's prefix and limits, sent with each task for the tasks it starts. */
   nest?: NestLimits;
+  /**
+   * Most invocations in flight at once; tasks beyond them wait here, and short ones share
+   * invocations (batch-policy.ts). Without it, every task is sent at once, alone.
+   */
+  maxInvocations?: number;
   clock?: Clock;
 }
 
@@ -50,11 +57,22 @@ export function notSent(err: unknown): boolean {
   return e?.name === 'CredentialsProviderError' || /without establishing a connection/i.test(e?.message ?? '');
 }
 
-function requestBytes(env: TaskEnvelope, options: InvokeOptions, nest: NestLimits | undefined): Uint8Array {
-  // Whole milliseconds, as the worker validates them.
-  const req: LambdaRequest = { v: PROTOCOL_VERSION, kind: 'invoke', task: toWire(env), timeoutMs: Math.ceil(options.timeoutMs), memoryMB: options.memoryMB };
-  if (nest) req.nest = nest;
-  return Buffer.from(JSON.stringify(req));
+/** A task's part of a request (single or batch): its envelope in wire form, timeout (whole ms, as the worker validates them) and memory. */
+function itemJson(env: TaskEnvelope, options: InvokeOptions): string {
+  return JSON.stringify({ task: toWire(env), timeoutMs: Math.ceil(options.timeoutMs), memoryMB: options.memoryMB });
+}
+
+/** A task's measured time in its worker (fetch + run + store), for the batching policy. */
+function spent(res: ResultEnvelope): number {
+  return res.timing.fetchMs + res.timing.runMs + res.timing.storeMs;
+}
+
+/** Answers a task once: later answers (a cancelled task's, an abandoned call's) are ignored. */
+function settle(p: Pending, err: Error | undefined, res?: ResultEnvelope): void {
+  if (p.settled) return;
+  p.settled = true;
+  if (err) p.reject(err);
+  else p.resolve(res!);
 }
 
 /** A fault a new attempt may not meet: 5xx, connection reset or refused, socket or request timeout (smithy's classification). */
@@ -63,14 +81,38 @@ export function isTransient(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (isTransientError(e) || isServerError(e));
 }
 
+/** A task handed to the invoker: waiting for an invocation slot, or in an invocation. */
+interface Pending extends BatchCandidate {
+  env: TaskEnvelope;
+  options: InvokeOptions;
+  /** The task's part of a request: `{"task":...,"timeoutMs":...,"memoryMB":...}`. */
+  item: string;
+  resolve: (r: ResultEnvelope) => void;
+  reject: (e: Error) => void;
+  /** Answered (or failed, or cancelled): a late answer is ignored. */
+  settled: boolean;
+  /** The invocation's deadline once it is sent. */
+  deadline?: AbortController;
+}
+
 export class LambdaInvoker implements Invoker {
   /** The request payload limit this invoker keeps to (the backend declares it). */
   readonly payloadLimitBytes: number;
   private readonly limit: number;
   private closed = false;
   private readonly inflight = new Map<AbortController, Promise<unknown>>();
-  /** The deadline of each task in flight, by task id, for cancel(). */
-  private readonly byTask = new Map<string, AbortController>();
+  /** Tasks in invocations, by task id, for cancel(). */
+  private readonly byTask = new Map<string, Pending>();
+  /** Tasks waiting for an invocation slot (from `head` on). */
+  private queue: Pending[] = [];
+  private head = 0;
+  private flushing = false;
+  /** Invocations in flight (at most `maxInvocations`). */
+  private active = 0;
+  private readonly maxInvocations: number;
+  private readonly policy = new BatchPolicy();
+  /** Invocations sent, and how many of them carried more than one task. */
+  private readonly counts = { invocations: 0, batches: 0, tasks: 0 };
 
   constructor(
     readonly client: LambdaClient,
@@ -80,94 +122,85 @@ export class LambdaInvoker implements Invoker {
     // Headroom for the JSON around the envelope and for the service's own accounting.
     this.payloadLimitBytes = options.payloadLimitBytes ?? LAMBDA_PAYLOAD_LIMIT;
     this.limit = this.payloadLimitBytes - 16 * 1024;
+    this.maxInvocations = options.maxInvocations ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** How many tasks the orchestrator may keep in flight per invocation slot: the largest batch the policy allows now. */
+  tasksPerSlot(): number {
+    return Number.isFinite(this.maxInvocations) ? this.policy.tasksPerSlot() : 1;
+  }
+
+  /** Invocations sent so far, how many of them were batches, and the tasks they carried. */
+  invocationCounts(): { invocations: number; batches: number; tasks: number } {
+    return { ...this.counts };
   }
 
   async invoke(env: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope> {
-    const fn = this.options.functionName;
     if (this.closed)
       throw new TaskError(`Task ${env.fn} (${env.taskId}) was not run: the runtime was shut down`, { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', code: 'SHUT_DOWN' });
-    const payload = await this.fitPayload(env, options);
-    // No per-call AbortSignal: the SDK caches its middleware chain only for calls without
-    // options (cacheMiddleware), worth ~20 % of the invoke rate. The deadline is a race instead;
-    // close() destroys the client, which ends every call still in flight.
-    const deadlineMs = options.timeoutMs + this.options.invokeGraceMs;
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new Error('deadline')), deadlineMs);
-    let out: InvokeCommandOutput;
-    const call = retryThrottled(() => this.client.send(new InvokeCommand({ FunctionName: fn, InvocationType: 'RequestResponse', Payload: payload })), this.options, {
-      signal: deadline.signal,
-      clock: this.options.clock,
+    let item = itemJson(env, options);
+    if (item.length > this.limit) item = await this.fitPayload(env, options);
+    if (this.closed)
+      throw new TaskError(`Task ${env.fn} (${env.taskId}) was not run: the runtime was shut down`, { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', code: 'SHUT_DOWN' });
+    return new Promise<ResultEnvelope>((resolve, reject) => {
+      this.queue.push({
+        env,
+        options,
+        item,
+        fn: env.fn,
+        timeoutMs: options.timeoutMs,
+        bytes: item.length + 1,
+        batchable: options.affinity === undefined,
+        resolve,
+        reject,
+        settled: false,
+      });
+      this.scheduleFlush();
     });
-    const settled = call.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.inflight.set(deadline, settled);
-    this.byTask.set(env.taskId, deadline);
-    try {
-      out = await Promise.race([call, new Promise<never>((_, reject) => deadline.signal.addEventListener('abort', () => reject(deadline.signal.reason as Error), { once: true }))]);
-    } catch (err) {
-      if (this.closed) {
-        throw new TaskError(`Task ${env.fn} (${env.taskId}) was abandoned: the runtime was shut down while it ran on Lambda function ${fn}`, {
-          functionName: env.fn,
-          taskId: env.taskId,
-          fault: 'infrastructure',
-          cause: err,
-          code: 'SHUT_DOWN',
-        });
-      }
-      if (deadline.signal.reason instanceof TaskCancelledError) throw deadline.signal.reason;
-      if (deadline.signal.aborted) {
-        // The call may have reached the function: it may have run, or still be running.
-        throw new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, `${logLocation(fn)} (no answer from Lambda function ${fn} within ${deadlineMs} ms)`, true);
-      }
-      if (err instanceof ThrottledError) {
-        throw new TaskError(
-          `Task ${env.fn} (${env.taskId}) was not run: Lambda function ${fn} throttled it ${err.attempts} times over ${Math.round(err.elapsedMs / 1000)} s; ` +
-            "lower init({ maxConcurrency }), or raise the function's reserved concurrency or the account's concurrency quota",
-          { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'THROTTLED', retryable: true },
-        );
-      }
-      const e = err as { name?: string; message?: string };
-      const what = `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`;
-      if (notSent(err)) {
-        throw new TaskError(
-          `Task ${env.fn} (${env.taskId}) was not run: Lambda function ${fn} could not be invoked: ${what}` +
-            (e?.name === 'ResourceNotFoundException' ? '; deploy the worker (npx volley deploy) or check init({ aws: { functionName } })' : ''),
-          { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'INVOKE_FAILED', retryable: isTransient(err) },
-        );
-      }
-      throw new TaskError(
-        `Task ${env.fn} (${env.taskId}): the outcome of its invocation on Lambda function ${fn} is unknown (${what}); ` +
-          'the request may have reached the function, so the task may have run. If the task has retries left it runs again (the first committed result wins, so a second run cannot change it)',
-        { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'INVOKE_FAILED', retryable: isTransient(err), logs: logLocation(fn) },
-      );
-    } finally {
-      clearTimeout(timer);
-      this.inflight.delete(deadline);
-      if (this.byTask.get(env.taskId) === deadline) this.byTask.delete(env.taskId);
-    }
-    return this.readResponse(env, options, out);
   }
 
   /**
-   * With `force`, abandons the task's call: its invoke() rejects with TaskCancelledError at once
-   * and the connection is left to finish on its own. Lambda has no way to stop a running
-   * invocation: the function runs on, and is billed, until it returns or reaches its timeout
-   * (the handler aborts the task's signal at its timeoutMs, so a task that watches it stops
-   * there). Without `force` there is nothing to send: the orchestrator ignores the answer.
+   * A task still waiting for an invocation slot never starts: it is failed at once. With
+   * `force`, a task already sent is abandoned: its invoke() rejects with TaskCancelledError at
+   * once and the invocation is left to finish on its own (the other tasks of its batch are not
+   * affected). Lambda has no way to stop a running invocation, nor to reach one: a task sent in
+   * a batch may still run (its answer is ignored), the same as a task sent alone. The function
+   * runs on, and is billed, until it returns or reaches its timeout (the handler aborts the
+   * task's signal at its timeoutMs, so a task that watches it stops there). Without `force`
+   * there is nothing to send: the orchestrator ignores the answer.
    */
   cancel(taskId: string, force: boolean): void {
-    const c = this.byTask.get(taskId);
-    if (force && c) c.abort(new TaskCancelledError('?', taskId, 'and its worker stopped'));
+    for (let i = this.head; i < this.queue.length; i++) {
+      const p = this.queue[i]!;
+      if (p.env.taskId !== taskId) continue;
+      this.queue.splice(i, 1);
+      settle(p, new TaskCancelledError(p.env.fn, taskId, 'before it started'));
+      return;
+    }
+    const p = this.byTask.get(taskId);
+    if (force && p) settle(p, new TaskCancelledError(p.env.fn, taskId, 'and its worker stopped'));
   }
 
   /**
-   * Abandons calls in flight (their tasks fail) and closes the client when volley built it
-   * (destroying its agent ends the connections still waiting on Lambda).
+   * Abandons calls in flight (their tasks fail), fails the tasks still waiting for a slot, and
+   * closes the client when volley built it (destroying its agent ends the connections still
+   * waiting on Lambda).
    */
   async close(): Promise<void> {
     this.closed = true;
+    for (const p of this.queue.splice(this.head)) {
+      settle(
+        p,
+        new TaskError(`Task ${p.env.fn} (${p.env.taskId}) was not run: the runtime was shut down before this task ran`, {
+          functionName: p.env.fn,
+          taskId: p.env.taskId,
+          fault: 'infrastructure',
+          code: 'SHUT_DOWN',
+        }),
+      );
+    }
+    this.queue = [];
+    this.head = 0;
     const pending = [...this.inflight.values()];
     for (const c of this.inflight.keys()) c.abort(new Error('closed'));
     if (this.options.ownsClient) this.client.destroy();
@@ -177,6 +210,213 @@ export class LambdaInvoker implements Invoker {
   }
 
   // --- internals ---------------------------------------------------------------------------
+
+  /** Sends what is queued once the tasks handed over in this turn are all in (they may share invocations). */
+  private scheduleFlush(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    setImmediate(() => {
+      this.flushing = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (!this.closed && this.active < this.maxInvocations && this.head < this.queue.length) {
+      const n = this.policy.take(this.queue, this.head, this.maxInvocations - this.active, this.limit - 256);
+      const batch = this.queue.slice(this.head, this.head + n);
+      this.head += n;
+      void this.send(batch);
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Tasks a worker did not start go back to the front of the queue (they were not run). */
+  private requeue(tasks: Pending[]): void {
+    if (tasks.length === 0) return;
+    this.queue.splice(this.head, 0, ...tasks);
+    this.scheduleFlush();
+  }
+
+  /** One invocation carrying one task (the single request format) or several (a batch). */
+  private async send(batch: Pending[]): Promise<void> {
+    const fn = this.options.functionName;
+    this.active++;
+    this.counts.invocations++;
+    this.counts.tasks += batch.length;
+    if (batch.length > 1) this.counts.batches++;
+    const nest = this.options.nest ? `"nest":${JSON.stringify(this.options.nest)},` : '';
+    // The invocation's budget: every task may run to its own timeout; the worker starts none that could not.
+    const budgetMs = Math.min(LAMBDA_MAX_TIMEOUT_MS, Math.ceil(Math.max(...batch.map((p) => p.options.timeoutMs))) + (batch.length > 1 ? BATCH_OVERRUN_MS : 0));
+    const text =
+      batch.length === 1
+        ? `{"v":${PROTOCOL_VERSION},"kind":"invoke",${nest}${batch[0]!.item.slice(1)}`
+        : `{"v":${PROTOCOL_VERSION},"kind":"batch",${nest}"budgetMs":${budgetMs},"tasks":[${batch.map((p) => p.item).join(',')}]}`;
+    const payload = Buffer.from(text);
+    // No per-call AbortSignal: the SDK caches its middleware chain only for calls without
+    // options (cacheMiddleware), worth ~20 % of the invoke rate. The deadline is a race instead;
+    // close() destroys the client, which ends every call still in flight.
+    const deadlineMs = budgetMs + this.options.invokeGraceMs;
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new Error('deadline')), deadlineMs);
+    const call = retryThrottled(() => this.client.send(new InvokeCommand({ FunctionName: fn, InvocationType: 'RequestResponse', Payload: payload })), this.options, {
+      signal: deadline.signal,
+      clock: this.options.clock,
+    });
+    const settled = call.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inflight.set(deadline, settled);
+    for (const p of batch) {
+      p.deadline = deadline;
+      this.byTask.set(p.env.taskId, p);
+    }
+    let out: InvokeCommandOutput | undefined;
+    let failure: unknown;
+    try {
+      out = await Promise.race([call, new Promise<never>((_, reject) => deadline.signal.addEventListener('abort', () => reject(deadline.signal.reason as Error), { once: true }))]);
+    } catch (err) {
+      failure = err;
+    } finally {
+      clearTimeout(timer);
+      this.inflight.delete(deadline);
+      for (const p of batch) if (this.byTask.get(p.env.taskId) === p) this.byTask.delete(p.env.taskId);
+      this.active--;
+    }
+    if (out === undefined) {
+      for (const p of batch) settle(p, this.invokeFailure(p, failure, deadlineMs, deadline));
+    } else if (batch.length === 1) {
+      const p = batch[0]!;
+      try {
+        const res = this.readResponse(p.env, p.options, out);
+        this.policy.record([{ fn: p.fn, ms: spent(res) }]);
+        settle(p, undefined, res);
+      } catch (err) {
+        settle(p, err as Error);
+      }
+    } else {
+      this.readBatch(batch, out);
+    }
+    if (!this.closed) this.flush();
+  }
+
+  /** The error of a task whose invocation brought no answer. */
+  private invokeFailure(p: Pending, err: unknown, deadlineMs: number, deadline: AbortController): Error {
+    const fn = this.options.functionName;
+    const { env, options } = p;
+    if (this.closed) {
+      return new TaskError(`Task ${env.fn} (${env.taskId}) was abandoned: the runtime was shut down while it ran on Lambda function ${fn}`, {
+        functionName: env.fn,
+        taskId: env.taskId,
+        fault: 'infrastructure',
+        cause: err,
+        code: 'SHUT_DOWN',
+      });
+    }
+    if (deadline.signal.aborted) {
+      // The call may have reached the function: it may have run, or still be running.
+      return new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, `${logLocation(fn)} (no answer from Lambda function ${fn} within ${deadlineMs} ms)`, true);
+    }
+    if (err instanceof ThrottledError) {
+      return new TaskError(
+        `Task ${env.fn} (${env.taskId}) was not run: Lambda function ${fn} throttled it ${err.attempts} times over ${Math.round(err.elapsedMs / 1000)} s; ` +
+          "lower init({ maxConcurrency }), or raise the function's reserved concurrency or the account's concurrency quota",
+        { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'THROTTLED', retryable: true },
+      );
+    }
+    const e = err as { name?: string; message?: string };
+    const what = `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`;
+    if (notSent(err)) {
+      return new TaskError(
+        `Task ${env.fn} (${env.taskId}) was not run: Lambda function ${fn} could not be invoked: ${what}` +
+          (e?.name === 'ResourceNotFoundException' ? '; deploy the worker (npx volley deploy) or check init({ aws: { functionName } })' : ''),
+        { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'INVOKE_FAILED', retryable: isTransient(err) },
+      );
+    }
+    return new TaskError(
+      `Task ${env.fn} (${env.taskId}): the outcome of its invocation on Lambda function ${fn} is unknown (${what}); ` +
+        'the request may have reached the function, so the task may have run. If the task has retries left it runs again (the first committed result wins, so a second run cannot change it)',
+      { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', cause: err, code: 'INVOKE_FAILED', retryable: isTransient(err), logs: logLocation(fn) },
+    );
+  }
+
+  /**
+   * The answer to a batch. A FunctionError (the sandbox crashed, ran out of memory or hit
+   * Lambda's timeout) fails every task of it as it would fail a task sent alone: none of their
+   * results reached the driver. Otherwise each task gets its own result; the ones the worker
+   * did not start go back to the queue.
+   */
+  private readBatch(batch: Pending[], out: InvokeCommandOutput): void {
+    if (out.FunctionError) {
+      for (const p of batch) {
+        try {
+          this.readResponse(p.env, p.options, out);
+        } catch (err) {
+          settle(p, err as Error);
+        }
+      }
+      return;
+    }
+    const fn = this.options.functionName;
+    const requestId = out.$metadata.requestId;
+    let results: unknown[];
+    let logs: string | undefined;
+    try {
+      const parsed = JSON.parse(out.Payload ? Buffer.from(out.Payload).toString('utf8') : '') as unknown;
+      if ((parsed as { kind?: unknown } | null)?.kind === 'error') {
+        // The worker refused the batch as a whole (a malformed request, a misconfigured worker): every task fails with its error.
+        const { logs: where, ...envelope } = parsed as LambdaResponse;
+        const res = validateResultEnvelope(fromWire(envelope));
+        for (const p of batch) settle(p, undefined, { ...res, taskId: p.env.taskId, ...(typeof where === 'string' ? { logs: where } : {}) } as ResultEnvelope);
+        return;
+      }
+      const answer = validateBatchResponse(
+        parsed,
+        batch.map((p) => p.env.taskId),
+      );
+      results = answer.results;
+      logs = answer.logs;
+    } catch (err) {
+      for (const p of batch) {
+        settle(
+          p,
+          new WorkerCrashedError(
+            p.env.fn,
+            p.env.taskId,
+            `Lambda function ${fn} answered a batch with something that is not a volley batch result (${(err as Error).message}); deploy the worker from the same volley version as the driver`,
+            { logs: logLocation(fn, requestId), cause: err },
+          ),
+        );
+      }
+      return;
+    }
+    const again: Pending[] = [];
+    const runs: Array<{ fn: string; ms: number }> = [];
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      const wire = results[i] as Record<string, unknown>;
+      if (wire.kind === 'notStarted') {
+        if (!p.settled) again.push(p);
+        continue;
+      }
+      try {
+        const res = this.interpret(p.env, p.options, wire, logs, requestId);
+        runs.push({ fn: p.fn, ms: spent(res) });
+        settle(p, undefined, res);
+      } catch (err) {
+        settle(p, err as Error);
+      }
+    }
+    this.policy.record(runs);
+    this.requeue(again);
+  }
 
   private readResponse(env: TaskEnvelope, options: InvokeOptions, out: InvokeCommandOutput): ResultEnvelope {
     const fn = this.options.functionName;
@@ -204,15 +444,29 @@ export class LambdaInvoker implements Invoker {
         { logs },
       );
     }
-    let res: ResultEnvelope;
-    let logs: string | undefined;
+    let wire: LambdaResponse;
     try {
-      const wire = JSON.parse(text) as LambdaResponse;
+      wire = JSON.parse(text) as LambdaResponse;
       if (typeof wire !== 'object' || wire === null) throw new Error('the answer is not a JSON object');
-      logs = typeof wire.logs === 'string' ? wire.logs : undefined;
-      // `logs` is the transport's addition to the result envelope, not part of it.
-      const { logs: _logs, ...envelope } = wire;
-      res = validateResultEnvelope(fromWire(envelope));
+    } catch (err) {
+      throw new WorkerCrashedError(
+        env.fn,
+        env.taskId,
+        `Lambda function ${fn} answered something that is not a volley result (${(err as Error).message}); deploy the worker from the same volley version as the driver`,
+        { logs: logLocation(fn, requestId), cause: err },
+      );
+    }
+    // `logs` is the transport's addition to the result envelope, not part of it.
+    const { logs, ...envelope } = wire;
+    return this.interpret(env, options, envelope, typeof logs === 'string' ? logs : undefined, requestId);
+  }
+
+  /** One task's result envelope in wire form, validated; a timeout the worker reported becomes a TaskTimeoutError. */
+  private interpret(env: TaskEnvelope, options: InvokeOptions, wire: unknown, logs: string | undefined, requestId: string | undefined): ResultEnvelope {
+    const fn = this.options.functionName;
+    let res: ResultEnvelope;
+    try {
+      res = validateResultEnvelope(fromWire(wire));
     } catch (err) {
       throw new WorkerCrashedError(
         env.fn,
@@ -235,8 +489,9 @@ export class LambdaInvoker implements Invoker {
    * The request bytes. If they exceed the limit (the orchestrator's fitting estimates; this is
    * exact), the envelope is fitted again to a smaller inline budget, until it fits.
    */
-  private async fitPayload(env: TaskEnvelope, options: InvokeOptions): Promise<Uint8Array> {
-    let bytes = requestBytes(env, options, this.options.nest);
+  private async fitPayload(env: TaskEnvelope, options: InvokeOptions): Promise<string> {
+    let item = itemJson(env, options);
+    let bytes = { byteLength: Buffer.byteLength(item) };
     const place: Place =
       options.place ??
       (async (dep, b) => {
@@ -254,8 +509,9 @@ export class LambdaInvoker implements Invoker {
       }
       // Base64 makes 3 bytes 4 characters: drop at least the excess, in raw bytes.
       env = await fitEnvelope(env, Math.max(0, inline - Math.ceil(((bytes.byteLength - this.limit) * 3) / 4) - 1), place);
-      bytes = requestBytes(env, options, this.options.nest);
+      item = itemJson(env, options);
+      bytes = { byteLength: Buffer.byteLength(item) };
     }
-    return bytes;
+    return item;
   }
 }

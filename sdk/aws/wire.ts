@@ -38,43 +38,147 @@ export interface NestLimits {
 /** A result envelope in wire form, with the worker's log location. */
 export type LambdaResponse = Record<string, unknown> & { logs?: string };
 
-/** Validates the request a worker receives; throws ProtocolError saying what is wrong. */
-export function validateLambdaRequest(x: unknown): LambdaRequest {
-  if (typeof x !== 'object' || x === null || Array.isArray(x)) throw new ProtocolError('the Lambda event must be a volley invoke request object');
-  const r = x as Record<string, unknown>;
-  const field = (k: string) => (Object.hasOwn(r, k) ? r[k] : undefined);
-  if (field('v') !== PROTOCOL_VERSION) {
+/**
+ * Several tasks in one invocation (short ones: see batch-policy.ts). The worker runs them one
+ * after another, each with its own timeout and memory check, and answers a `LambdaBatchResponse`
+ * with one entry per task, in the same order.
+ */
+export interface LambdaBatchRequest {
+  v: typeof PROTOCOL_VERSION;
+  kind: 'batch';
+  tasks: LambdaBatchItem[];
+  /**
+   * The invocation's time budget: the worker starts a task only if it can run to its own
+   * timeout within it, and answers the others "not started" (the driver sends them again).
+   */
+  budgetMs: number;
+  nest?: NestLimits;
+}
+
+/** One task of a batch: its envelope (as `toWire` makes it), timeout and memory, as in a single request. */
+export interface LambdaBatchItem {
+  task: unknown;
+  timeoutMs: number;
+  memoryMB: number;
+}
+
+/** A task of a batch the worker did not start (the invocation's budget or answer size ran out): the driver sends it again; it is not a run. */
+export interface NotStarted {
+  v: typeof PROTOCOL_VERSION;
+  kind: 'notStarted';
+  taskId: string;
+}
+
+/** The answer to a batch: per task, its result envelope in wire form (with its worker) or NotStarted; and where the logs are. */
+export interface LambdaBatchResponse {
+  v: typeof PROTOCOL_VERSION;
+  kind: 'batch';
+  results: unknown[];
+  logs?: string;
+}
+
+/** Most tasks one batch request may carry. */
+export const MAX_BATCH_REQUEST_TASKS = 1024;
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function checkVersion(r: Record<string, unknown>): void {
+  const v = Object.hasOwn(r, 'v') ? r.v : undefined;
+  if (v !== PROTOCOL_VERSION) {
     throw new ProtocolError(
-      `the Lambda event has protocol version ${JSON.stringify(field('v'))}, this worker speaks ${PROTOCOL_VERSION}: deploy the worker from the same volley version as the driver (npx volley deploy)`,
+      `the Lambda event has protocol version ${JSON.stringify(v)}, this worker speaks ${PROTOCOL_VERSION}: deploy the worker from the same volley version as the driver (npx volley deploy)`,
     );
   }
-  if (field('kind') !== 'invoke') throw new ProtocolError(`the Lambda event kind must be 'invoke', got ${JSON.stringify(field('kind'))}`);
+}
+
+function checkFields(r: Record<string, unknown>, allowed: readonly string[], what: string): void {
   for (const k of Object.keys(r)) {
-    if (!REQUEST_FIELDS.includes(k)) throw new ProtocolError(`the Lambda event has a field ${JSON.stringify(k.slice(0, 64))} outside the protocol (allowed: ${REQUEST_FIELDS.join(', ')})`);
+    if (!allowed.includes(k)) throw new ProtocolError(`${what} has a field ${JSON.stringify(k.slice(0, 64))} outside the protocol (allowed: ${allowed.join(', ')})`);
   }
+}
+
+/** timeoutMs, memoryMB and task of a single request or of one task of a batch. */
+function checkTaskFields(r: Record<string, unknown>, what: string): void {
   const t = r.timeoutMs;
   if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > LAMBDA_MAX_TIMEOUT_MS) {
-    throw new ProtocolError(`the Lambda event field timeoutMs must be an integer from 1 to ${LAMBDA_MAX_TIMEOUT_MS} (Lambda's limit), got ${JSON.stringify(t)}`);
+    throw new ProtocolError(`${what} field timeoutMs must be an integer from 1 to ${LAMBDA_MAX_TIMEOUT_MS} (Lambda's limit), got ${JSON.stringify(t)}`);
   }
   const m = r.memoryMB;
   if (typeof m !== 'number' || !Number.isInteger(m) || m < LAMBDA_MIN_MEMORY_MB || m > LAMBDA_MAX_MEMORY_MB) {
-    throw new ProtocolError(`the Lambda event field memoryMB must be an integer from ${LAMBDA_MIN_MEMORY_MB} to ${LAMBDA_MAX_MEMORY_MB} (Lambda's memory sizes), got ${JSON.stringify(m)}`);
+    throw new ProtocolError(`${what} field memoryMB must be an integer from ${LAMBDA_MIN_MEMORY_MB} to ${LAMBDA_MAX_MEMORY_MB} (Lambda's memory sizes), got ${JSON.stringify(m)}`);
   }
-  if (typeof r.task !== 'object' || r.task === null || Array.isArray(r.task)) throw new ProtocolError('the Lambda event field task must be a task envelope');
-  if (r.nest !== undefined) {
-    const n = r.nest as Record<string, unknown> | null;
-    if (typeof n !== 'object' || n === null || Array.isArray(n)) throw new ProtocolError('the Lambda event field nest must be an object');
-    for (const k of Object.keys(n)) {
-      if (!(NEST_FIELDS as readonly string[]).includes(k))
-        throw new ProtocolError(`the Lambda event field nest has a field ${JSON.stringify(k.slice(0, 64))} outside the protocol (allowed: ${NEST_FIELDS.join(', ')})`);
-    }
-    for (const f of NEST_FIELDS) {
-      const v = n[f];
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ProtocolError(`the Lambda event field nest.${f} must be an integer >= 0, got ${JSON.stringify(v)}`);
-    }
+  if (!isRecord(r.task)) throw new ProtocolError(`${what} field task must be a task envelope`);
+}
+
+function checkNest(n: unknown): void {
+  if (n === undefined) return;
+  if (!isRecord(n)) throw new ProtocolError('the Lambda event field nest must be an object');
+  checkFields(n, NEST_FIELDS, 'the Lambda event field nest');
+  for (const f of NEST_FIELDS) {
+    const v = n[f];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ProtocolError(`the Lambda event field nest.${f} must be an integer >= 0, got ${JSON.stringify(v)}`);
   }
-  return r as unknown as LambdaRequest;
+}
+
+/** Validates the request a worker receives; throws ProtocolError saying what is wrong. */
+export function validateLambdaRequest(x: unknown): LambdaRequest {
+  if (!isRecord(x)) throw new ProtocolError('the Lambda event must be a volley invoke request object');
+  checkVersion(x);
+  if (x.kind !== 'invoke') throw new ProtocolError(`the Lambda event kind must be 'invoke', got ${JSON.stringify(x.kind)}`);
+  checkFields(x, REQUEST_FIELDS, 'the Lambda event');
+  checkTaskFields(x, 'the Lambda event');
+  checkNest(x.nest);
+  return x as unknown as LambdaRequest;
+}
+
+/** Validates a batch request (kind 'batch'); throws ProtocolError saying what is wrong. */
+export function validateBatchRequest(x: unknown): LambdaBatchRequest {
+  if (!isRecord(x)) throw new ProtocolError('the Lambda event must be a volley batch request object');
+  checkVersion(x);
+  if (x.kind !== 'batch') throw new ProtocolError(`the Lambda event kind must be 'batch', got ${JSON.stringify(x.kind)}`);
+  checkFields(x, BATCH_FIELDS, 'the Lambda batch event');
+  const b = x.budgetMs;
+  if (typeof b !== 'number' || !Number.isInteger(b) || b < 1 || b > LAMBDA_MAX_TIMEOUT_MS) {
+    throw new ProtocolError(`the Lambda batch event field budgetMs must be an integer from 1 to ${LAMBDA_MAX_TIMEOUT_MS}, got ${JSON.stringify(b)}`);
+  }
+  const tasks = x.tasks;
+  if (!Array.isArray(tasks) || tasks.length < 1 || tasks.length > MAX_BATCH_REQUEST_TASKS) {
+    throw new ProtocolError(`the Lambda batch event field tasks must be a list of 1 to ${MAX_BATCH_REQUEST_TASKS} tasks`);
+  }
+  tasks.forEach((item, i) => {
+    if (!isRecord(item)) throw new ProtocolError(`the Lambda batch event's task ${i} must be an object`);
+    checkFields(item, ITEM_FIELDS, `the Lambda batch event's task ${i}`);
+    checkTaskFields(item, `the Lambda batch event's task ${i}`);
+  });
+  checkNest(x.nest);
+  return x as unknown as LambdaBatchRequest;
+}
+
+/**
+ * Validates the answer to a batch of `taskIds` (in that order): per task, NotStarted or a
+ * result envelope in wire form (left to `validateResultEnvelope` after `fromWire`). Throws
+ * ProtocolError when the answer is not a batch of exactly these tasks.
+ */
+export function validateBatchResponse(x: unknown, taskIds: readonly string[]): LambdaBatchResponse {
+  if (!isRecord(x)) throw new ProtocolError('the answer to a batch must be an object');
+  if (x.v !== PROTOCOL_VERSION) throw new ProtocolError(`the answer to a batch has protocol version ${JSON.stringify(x.v)}, expected ${PROTOCOL_VERSION}: redeploy the worker`);
+  if (x.kind !== 'batch') throw new ProtocolError(`the answer to a batch must be of kind 'batch', got ${JSON.stringify(x.kind)}`);
+  checkFields(x, ['v', 'kind', 'results', 'logs'], 'the answer to a batch');
+  if (x.logs !== undefined && typeof x.logs !== 'string') throw new ProtocolError('the answer to a batch: logs must be a string');
+  const results = x.results;
+  if (!Array.isArray(results) || results.length !== taskIds.length) {
+    throw new ProtocolError(`the answer to a batch of ${taskIds.length} tasks must hold ${taskIds.length} results, got ${Array.isArray(results) ? results.length : typeof results}`);
+  }
+  results.forEach((r, i) => {
+    if (!isRecord(r) || r.taskId !== taskIds[i]) throw new ProtocolError(`result ${i} of the answer to a batch must be for task ${taskIds[i]}`);
+    if (r.kind === 'notStarted') checkFields(r, ['v', 'kind', 'taskId'], `result ${i} of the answer to a batch`);
+  });
+  return x as unknown as LambdaBatchResponse;
 }
 
 const REQUEST_FIELDS: readonly string[] = ['v', 'kind', 'task', 'timeoutMs', 'memoryMB', 'nest'];
+const BATCH_FIELDS: readonly string[] = ['v', 'kind', 'tasks', 'budgetMs', 'nest'];
+const ITEM_FIELDS: readonly string[] = ['task', 'timeoutMs', 'memoryMB'];
 const NEST_FIELDS = ['maxTaskDepth', 'taskTimeoutMs', 'taskMemoryMB', 'maxConcurrency'] as const;

@@ -1,0 +1,135 @@
+/**
+ * Which tasks share one Lambda invocation, apart from the invoker's bookkeeping (pure logic,
+ * unit-tested on its own).
+ *
+ * An invocation costs a request fee, a network round trip and a slot of the account's
+ * concurrency whatever the task does; for a task of a millisecond that is nearly all of its
+ * cost. So the invoker sends the tasks of functions measured to be short several to one
+ * invocation, where the worker runs them one after another (the embedded runtime's pool does
+ * the same per worker thread: sdk/local/policy.ts). The rules:
+ *
+ * - A function's tasks are batched only once its runs were measured short (`SHORT_TASK_MS`, a
+ *   moving average of fetch + run + store time): the first tasks of a function go alone.
+ * - A function's batch size starts at 1 and doubles with each batch of it that comes back short
+ *   (up to `MAX_BATCH_TASKS`); it falls back to 1 as soon as its runs are no longer short.
+ * - A batch takes a fair share of the queue per free invocation slot, so that a few tasks are
+ *   spread over idle slots rather than queued behind each other.
+ * - The predicted time of a batch (each function's recent peak run time) stays within a latency
+ *   budget, and a task joins a batch only if the predicted time of the tasks ahead of it plus
+ *   its own stays within half its timeout: a task's predecessors cannot delay it past its
+ *   timeout. (The worker also checks: it never starts a task that could not finish within the
+ *   invocation's budget, and answers it "not started", so the driver sends it again.)
+ * - The request stays under the payload limit (the tasks' serialized sizes add up).
+ * - Tasks with an affinity (an actor's calls) go alone.
+ */
+
+/** Below this average time (fetch + run + store), a function's tasks may share an invocation. */
+export const SHORT_TASK_MS = 10;
+/** Most tasks in one invocation. */
+export const MAX_BATCH_TASKS = 128;
+/** Most predicted run time of one batch: what the first task's answer may wait for the others. */
+export const LATENCY_BUDGET_MS = 50;
+/**
+ * A batch holds tasks predicted to take milliseconds; once it has run this long, one of them
+ * was not short after all: the worker starts no more of its tasks and answers them "not
+ * started" (the driver sends them again, and has learnt the function's time). The invocation's
+ * budget is its longest task timeout plus this.
+ */
+export const BATCH_OVERRUN_MS = 1000;
+/** A task's predecessors in its batch, with the task itself, are predicted to take at most this share of its timeout. */
+export const TIMEOUT_SHARE = 0.5;
+
+/** What the policy needs to know of a queued task. */
+export interface BatchCandidate {
+  fn: string;
+  timeoutMs: number;
+  /** Its share of the request, in bytes. */
+  bytes: number;
+  /** False for tasks that must go alone (an actor's call). */
+  batchable: boolean;
+}
+
+interface FnStats {
+  /** Moving average of a run's time, ms. */
+  avg: number;
+  /** Recent peak run time, ms (decays towards the runs seen since). */
+  peak: number;
+  /** Tasks of this function one batch may take now. */
+  size: number;
+}
+
+export class BatchPolicy {
+  private readonly fns = new Map<string, FnStats>();
+  private largest = 1;
+
+  constructor(private readonly limits: { shortMs?: number; maxTasks?: number; latencyBudgetMs?: number } = {}) {}
+
+  private get shortMs(): number {
+    return this.limits.shortMs ?? SHORT_TASK_MS;
+  }
+
+  /**
+   * A batch came back: the time of each of its tasks (fetch + run + store), by function.
+   * A function whose runs are short may send twice as many tasks in its next batch.
+   */
+  record(runs: ReadonlyArray<{ fn: string; ms: number }>): void {
+    const counts = new Map<string, number>();
+    for (const { fn, ms } of runs) {
+      const s = this.fns.get(fn);
+      if (!s) this.fns.set(fn, { avg: ms, peak: ms, size: 1 });
+      else {
+        s.avg = 0.8 * s.avg + 0.2 * ms;
+        s.peak = Math.max(ms, 0.9 * s.peak + 0.1 * ms);
+      }
+      counts.set(fn, (counts.get(fn) ?? 0) + 1);
+    }
+    const max = this.limits.maxTasks ?? MAX_BATCH_TASKS;
+    for (const [fn, n] of counts) {
+      const s = this.fns.get(fn)!;
+      s.size = this.isShort(fn) ? Math.min(max, Math.max(s.size, 2 * n)) : 1;
+    }
+    this.largest = 1;
+    for (const s of this.fns.values()) if (s.size > this.largest) this.largest = s.size;
+  }
+
+  /** True when `fn`'s runs so far averaged under the short threshold (unknown functions are not short). */
+  isShort(fn: string): boolean {
+    const s = this.fns.get(fn);
+    return s !== undefined && s.avg < this.shortMs;
+  }
+
+  /** How many tasks of `fn` one batch may take now (1 for a function not known to be short). */
+  sizeOf(fn: string): number {
+    return this.isShort(fn) ? this.fns.get(fn)!.size : 1;
+  }
+
+  /** The largest batch any function may send now: how many tasks per invocation slot are worth handing to the invoker. */
+  tasksPerSlot(): number {
+    return this.largest;
+  }
+
+  /**
+   * How many tasks from `queue[start]` on go in the next invocation (at least 1), given the
+   * free invocation slots and the request's byte budget.
+   */
+  take(queue: ArrayLike<BatchCandidate>, start: number, freeSlots: number, byteBudget: number): number {
+    const head = queue[start]!;
+    if (!head.batchable || !this.isShort(head.fn)) return 1;
+    const queued = queue.length - start;
+    const limit = Math.min(this.sizeOf(head.fn), Math.ceil(queued / Math.max(1, freeSlots)));
+    const budget = this.limits.latencyBudgetMs ?? LATENCY_BUDGET_MS;
+    let predicted = this.fns.get(head.fn)!.peak;
+    let bytes = head.bytes;
+    let n = 1;
+    while (n < limit && start + n < queue.length) {
+      const c = queue[start + n]!;
+      if (!c.batchable || !this.isShort(c.fn) || n + 1 > this.sizeOf(c.fn)) break;
+      const p = this.fns.get(c.fn)!.peak;
+      if (predicted + p > budget || predicted + p > c.timeoutMs * TIMEOUT_SHARE || bytes + c.bytes > byteBudget) break;
+      predicted += p;
+      bytes += c.bytes;
+      n++;
+    }
+    return n;
+  }
+}

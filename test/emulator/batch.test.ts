@@ -1,0 +1,151 @@
+/**
+ * Short tasks share Lambda invocations on the emulator tier (real serverless-offline + s3rver):
+ * the invocations are counted where the driver sends them (a middleware on the Lambda client,
+ * one count per Invoke request on the wire), and every task keeps its own result, error,
+ * timeout, retries and cancel.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type ObjectRef, Runtime, TaskCancelledError, TaskError } from 'volley';
+import { createAwsBackend } from '../../sdk/aws/backend.js';
+import { resolveInitOptions } from '../../sdk/options.js';
+import { startEmulators, type Emulators } from '../../infra/emulators.js';
+import { failIfNegative, inc, nap } from '../fixtures/tasks.js';
+import { failOn, mark } from '../fixtures/failure-tasks.js';
+
+const FIXTURES = ['test/fixtures/tasks.ts', 'test/fixtures/failure-tasks.ts'];
+
+let emu: Emulators | undefined;
+before(async () => {
+  emu = await startEmulators({ extraTasks: FIXTURES, bucket: 'volley-batch' });
+});
+after(async () => {
+  await emu?.stop();
+});
+
+/** A runtime on the emulators, and how many Invoke requests its driver has sent. */
+async function start(maxConcurrency: number): Promise<{ rt: Runtime; invocations: () => number }> {
+  const init = { target: 'emulator', aws: emu!.aws, maxConcurrency, retryBaseDelayMs: 5, retryMaxDelayMs: 20 } as const;
+  const backend = await createAwsBackend(resolveInitOptions(init));
+  let n = 0;
+  backend.invoker.client.middlewareStack.add(
+    (next, context) => (args) => {
+      if (context.commandName === 'InvokeCommand') n++;
+      return next(args);
+    },
+    { step: 'initialize', name: 'countInvocations' },
+  );
+  const rt = await new Runtime(init, { backend }).ready();
+  return { rt, invocations: () => n };
+}
+
+/** Runs rounds of 1, 2, 4, ... tasks, so that the function is measured short and its batches grow. */
+async function warm<T>(rt: Runtime, call: (i: number) => ObjectRef<T>, rounds = 5): Promise<void> {
+  for (let r = 0; r < rounds; r++) await rt.get(Array.from({ length: 2 ** r }, (_, i) => call(i)));
+}
+
+describe('short tasks on the emulators share invocations', () => {
+  it('answers many short tasks in far fewer invocations than tasks, each with its own result', async () => {
+    const { rt, invocations } = await start(4);
+    try {
+      const n = 400;
+      const refs = Array.from({ length: n }, (_, i) => rt.remote(inc, i));
+      assert.deepEqual(
+        await rt.get(refs),
+        Array.from({ length: n }, (_, i) => i + 1),
+      );
+      const used = invocations();
+      assert.ok(used <= n / 8, `${used} invocations for ${n} tasks`);
+      // Timing and events stay per task: every task reports its own run.
+      assert.equal(rt.stats().get('inc')?.tasks, n);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  it('runs a task with a long timeout after short ones in the same invocation, to its own timeout', async () => {
+    const { rt, invocations } = await start(1);
+    try {
+      await warm(rt, (i) => rt.remote(inc, i));
+      await warm(rt, (i) => rt.remote(nap, 1, `w${i}`));
+      const before = invocations();
+      // nap was measured short; this run takes 1.5 s, within its own timeout but past the short tasks'.
+      const quick = inc.options({ timeoutMs: 1000 });
+      const refs = [rt.remote(quick, 1), rt.remote(quick, 2), rt.remote(quick, 3)];
+      const long = rt.remote(nap.options({ timeoutMs: 20_000 }), 1500, 'long');
+      assert.deepEqual(await rt.get(refs), [2, 3, 4]);
+      assert.equal(await rt.get(long), 'long after 1500 ms');
+      assert.equal(invocations() - before, 1, 'the four tasks went in one invocation, whose budget covers the longest timeout');
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  it('fails a failing task of a batch alone', async () => {
+    const { rt, invocations } = await start(1);
+    try {
+      await warm(rt, (i) => rt.remote(failIfNegative, i));
+      const before = invocations();
+      const refs = [1, 2, -5, 3, 4].map((x) => rt.remote(failIfNegative, x));
+      const got = await Promise.allSettled(refs.map((r) => rt.get(r)));
+      assert.deepEqual(
+        got.map((g) => (g.status === 'fulfilled' ? g.value : 'failed')),
+        [1, 2, 'failed', 3, 4],
+      );
+      const err = (got[2] as PromiseRejectedResult).reason as TaskError;
+      assert.ok(err instanceof TaskError && err.fault === 'user', String(err));
+      assert.equal(err.remote?.name, 'ValidationFailure');
+      assert.equal(err.taskId, refs[2]!.id);
+      assert.equal(invocations() - before, 1, 'one invocation for the five tasks');
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  it('when a task of a batch crashes its worker, runs again only that task: the others keep their results and run once', async () => {
+    const { rt, invocations } = await start(1);
+    const file = join(tmpdir(), `volley-batch-crash-${process.pid}-${Date.now()}.txt`);
+    try {
+      await warm(rt, (i) => rt.remote(mark, file, `warm${i}`));
+      await warm(rt, () => rt.remote(failOn, [], 'crash'));
+      rmSync(file, { force: true });
+      const before = invocations();
+      const refs = [rt.remote(mark, file, 'a'), rt.remote(mark, file, 'b'), rt.remote(failOn, [1], 'crash'), rt.remote(mark, file, 'c'), rt.remote(mark, file, 'd')];
+      assert.deepEqual(await rt.get(refs), ['a', 'b', 2, 'c', 'd'], 'the crashed task succeeded on its second run');
+      assert.deepEqual(readFileSync(file, 'utf8').trim().split('\n').sort(), ['a', 'b', 'c', 'd'], 'every other task ran exactly once');
+      const used = invocations() - before;
+      // One batch, the crashed task's second run; at most one more for tasks not started while the task thread was replaced.
+      assert.ok(used >= 2 && used <= 3, `${used} invocations`);
+      assert.equal(rt.faultCounts.retries, 1);
+    } finally {
+      await rt.shutdown();
+      rmSync(file, { force: true });
+    }
+  });
+
+  it('cancels a task waiting for an invocation together with others: it never runs, the others do', async () => {
+    const { rt, invocations } = await start(1);
+    const file = join(tmpdir(), `volley-batch-cancel-${process.pid}-${Date.now()}.txt`);
+    try {
+      await warm(rt, (i) => rt.remote(mark, file, `warm${i}`));
+      rmSync(file, { force: true });
+      const before = invocations();
+      // The one invocation slot is busy; the marks wait in the invoker for it, to go as one batch.
+      const block = rt.remote(nap, 800, 'block');
+      const refs = ['m0', 'm1', 'm2', 'm3', 'm4'].map((l) => rt.remote(mark, file, l));
+      await new Promise((r) => setTimeout(r, 100));
+      rt.cancel(refs[2]!);
+      await assert.rejects(rt.get(refs[2]!), (e: unknown) => e instanceof TaskCancelledError);
+      assert.deepEqual(await rt.get([refs[0]!, refs[1]!, refs[3]!, refs[4]!]), ['m0', 'm1', 'm3', 'm4']);
+      assert.equal(await rt.get(block), 'block after 800 ms');
+      assert.deepEqual(readFileSync(file, 'utf8').trim().split('\n').sort(), ['m0', 'm1', 'm3', 'm4'], 'the cancelled task never ran');
+      assert.equal(invocations() - before, 2, 'the blocking task, then one batch of the four others');
+    } finally {
+      await rt.shutdown();
+      rmSync(file, { force: true });
+    }
+  });
+});

@@ -1,0 +1,153 @@
+/**
+ * The Lambda invoker's batching policy (pure logic) and the batch request and answer formats:
+ * which queued tasks share one invocation, and what a worker or driver accepts as a batch.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ProtocolError } from 'volley';
+import { BatchPolicy, LATENCY_BUDGET_MS, MAX_BATCH_TASKS, SHORT_TASK_MS, type BatchCandidate } from '../../sdk/aws/batch-policy.js';
+import { validateBatchRequest, validateBatchResponse } from '../../sdk/aws/wire.js';
+import { PROTOCOL_VERSION } from '../../sdk/protocol.js';
+
+const task = (fn: string, o: Partial<BatchCandidate> = {}): BatchCandidate => ({ fn, timeoutMs: 60_000, bytes: 200, batchable: true, ...o });
+const many = (n: number, fn = 'noop', o: Partial<BatchCandidate> = {}) => Array.from({ length: n }, () => task(fn, o));
+const BIG = 6 * 1024 * 1024;
+
+/** Records batches of `fn` as the invoker would, each twice the last, until the policy stops growing. */
+function warm(policy: BatchPolicy, fn: string, ms: number, rounds = 10): void {
+  for (let i = 0; i < rounds; i++) policy.record(Array.from({ length: policy.sizeOf(fn) }, () => ({ fn, ms })));
+}
+
+describe('batching policy', () => {
+  it('sends the tasks of a function not measured yet alone', () => {
+    const p = new BatchPolicy();
+    assert.equal(p.take(many(100), 0, 1, BIG), 1);
+    assert.equal(p.tasksPerSlot(), 1);
+  });
+
+  it('starts with batches of 1 and doubles them while the tasks are short, up to the most tasks per invocation', () => {
+    const p = new BatchPolicy();
+    const sizes: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const n = p.take(many(1000), 0, 1, BIG);
+      sizes.push(n);
+      p.record(Array.from({ length: n }, () => ({ fn: 'noop', ms: 0.1 })));
+    }
+    assert.deepEqual(sizes, [1, 2, 4, 8, 16, 32, 64, 128, 128, 128]);
+    assert.equal(MAX_BATCH_TASKS, 128);
+    assert.equal(p.tasksPerSlot(), 128);
+  });
+
+  it('sends a function alone again once its runs are no longer short', () => {
+    const p = new BatchPolicy();
+    warm(p, 'f', 1);
+    assert.equal(p.take(many(100, 'f'), 0, 1, BIG), LATENCY_BUDGET_MS, '1 ms each, within the latency budget');
+    p.record(Array.from({ length: 20 }, () => ({ fn: 'f', ms: 200 })));
+    assert.equal(p.isShort('f'), false);
+    assert.equal(p.take(many(100, 'f'), 0, 1, BIG), 1);
+    assert.equal(p.tasksPerSlot(), 1);
+  });
+
+  it('never batches a function whose tasks are long', () => {
+    const p = new BatchPolicy();
+    warm(p, 'slow', SHORT_TASK_MS * 3);
+    assert.equal(p.take(many(50, 'slow'), 0, 1, BIG), 1);
+  });
+
+  it('spreads few tasks over free invocation slots rather than queueing them behind each other', () => {
+    const p = new BatchPolicy();
+    warm(p, 'noop', 0.1);
+    assert.equal(p.take(many(10), 0, 5, BIG), 2);
+    assert.equal(p.take(many(10), 0, 16, BIG), 1);
+    assert.equal(p.take(many(10), 4, 1, BIG), 6, 'from the queue head on');
+  });
+
+  it('keeps the predicted time of a batch within the latency budget', () => {
+    const p = new BatchPolicy();
+    warm(p, 'mid', 8);
+    // 8 ms each: six fit in 50 ms.
+    assert.equal(p.take(many(100, 'mid'), 0, 1, BIG), Math.floor(LATENCY_BUDGET_MS / 8));
+  });
+
+  it('does not put a task behind predecessors that could delay it past its timeout', () => {
+    const p = new BatchPolicy();
+    warm(p, 'mid', 8);
+    warm(p, 'noop', 0.1);
+    // 8 ms ahead of a task with a 20 ms timeout: 8 + 8 > 10 (half its timeout).
+    const q = [task('mid'), task('mid', { timeoutMs: 20 }), task('mid')];
+    assert.equal(p.take(q, 0, 1, BIG), 1);
+    // A task with a long timeout after short ones joins them.
+    const q2 = [task('noop'), task('noop'), task('mid', { timeoutMs: 60_000 })];
+    assert.equal(p.take(q2, 0, 1, BIG), 3);
+  });
+
+  it('keeps the request under its byte budget', () => {
+    const p = new BatchPolicy();
+    warm(p, 'noop', 0.1);
+    assert.equal(p.take(many(100, 'noop', { bytes: 1000 }), 0, 1, 10_500), 10);
+  });
+
+  it("sends an actor's call alone, and stops a batch before one", () => {
+    const p = new BatchPolicy();
+    warm(p, 'noop', 0.1);
+    assert.equal(p.take([task('noop', { batchable: false }), task('noop')], 0, 1, BIG), 1);
+    assert.equal(p.take([task('noop'), task('noop'), task('noop', { batchable: false }), task('noop')], 0, 1, BIG), 2);
+  });
+});
+
+describe('batch request and answer formats', () => {
+  const item = { task: { v: PROTOCOL_VERSION, kind: 'task' }, timeoutMs: 1000, memoryMB: 1024 };
+  const req = { v: PROTOCOL_VERSION, kind: 'batch', budgetMs: 1050, tasks: [item, item] };
+
+  it('accepts a well-formed batch request', () => {
+    assert.equal(validateBatchRequest(req).tasks.length, 2);
+    assert.deepEqual(validateBatchRequest({ ...req, nest: { maxTaskDepth: 1, taskTimeoutMs: 10, taskMemoryMB: 128, maxConcurrency: 2 } }).nest?.maxTaskDepth, 1);
+  });
+
+  it('refuses a batch request outside the protocol, naming the field', () => {
+    const bad: Array<[unknown, RegExp]> = [
+      [{ ...req, v: 0 }, /protocol version/],
+      [{ ...req, extra: 1 }, /field "extra" outside the protocol/],
+      [{ ...req, budgetMs: 0 }, /budgetMs/],
+      [{ ...req, budgetMs: 1e9 }, /budgetMs/],
+      [{ ...req, tasks: [] }, /list of 1 to/],
+      [{ ...req, tasks: 'x' }, /list of 1 to/],
+      [{ ...req, tasks: [item, { ...item, timeoutMs: 0 }] }, /task 1 field timeoutMs/],
+      [{ ...req, tasks: [item, { ...item, memoryMB: 1 }] }, /task 1 field memoryMB/],
+      [{ ...req, tasks: [{ ...item, extra: true }] }, /task 0 has a field "extra"/],
+      [{ ...req, tasks: [{ ...item, task: null }] }, /task 0 field task/],
+      [{ ...req, tasks: [null] }, /task 0 must be an object/],
+      [{ ...req, nest: { maxTaskDepth: -1 } }, /nest/],
+      [[req], /batch request object/],
+    ];
+    for (const [x, re] of bad)
+      assert.throws(
+        () => validateBatchRequest(x),
+        (e: unknown) => e instanceof ProtocolError && re.test((e as Error).message),
+        JSON.stringify(x).slice(0, 120),
+      );
+  });
+
+  it('accepts an answer with one entry per task, in order, some not started', () => {
+    const answer = {
+      v: PROTOCOL_VERSION,
+      kind: 'batch',
+      results: [
+        { v: PROTOCOL_VERSION, kind: 'value', taskId: 'a' },
+        { v: PROTOCOL_VERSION, kind: 'notStarted', taskId: 'b' },
+      ],
+      logs: 'here',
+    };
+    assert.equal(validateBatchResponse(answer, ['a', 'b']).results.length, 2);
+  });
+
+  it('refuses an answer that is not for exactly the tasks sent', () => {
+    const r = (taskId: string, kind = 'value') => ({ v: PROTOCOL_VERSION, kind, taskId });
+    const answer = (results: unknown) => ({ v: PROTOCOL_VERSION, kind: 'batch', results });
+    assert.throws(() => validateBatchResponse(answer([r('a')]), ['a', 'b']), /must hold 2 results, got 1/);
+    assert.throws(() => validateBatchResponse(answer([r('b'), r('a')]), ['a', 'b']), /result 0 .* for task a/);
+    assert.throws(() => validateBatchResponse(answer([r('a'), { ...r('b', 'notStarted'), extra: 1 }]), ['a', 'b']), /outside the protocol/);
+    assert.throws(() => validateBatchResponse({ ...answer([r('a')]), kind: 'value' }, ['a']), /kind 'batch'/);
+    assert.throws(() => validateBatchResponse({ ...answer([r('a')]), logs: 3 }, ['a']), /logs/);
+  });
+});
