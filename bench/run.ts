@@ -95,7 +95,7 @@ async function main(o: BenchOptions): Promise<void> {
   console.log('');
   console.log(table(plan, systems, figures));
   console.log('');
-  console.log('Targets (volley embedded runtime, judged on the median):');
+  console.log('Targets (volley: the embedded runtime, or the emulator tier where named; judged on the median):');
   console.log(targetLines(targets));
   if (awsPath) console.log(awsPathLines(awsPath));
   if (actors) console.log(actorLines(actors));

@@ -50,7 +50,7 @@ export function performanceSection(i: SectionInput): string {
       (x) =>
         `${x.name}: ${x.pass ? 'pass' : 'miss'} (${x.unit === 'x' ? `${x.median!.toFixed(2)}x` : x.unit === 'tasks/s' ? `${Math.round(x.median!).toLocaleString('en-US')} tasks/s` : x.median! >= 100 ? `${(x.median! / 1000).toFixed(2)} s` : `${x.median!.toFixed(3)} ms`})`,
     );
-  if (t.length) lines.push(`Targets for the embedded runtime: ${t.join('; ')}.`, '');
+  if (t.length) lines.push(`Targets (the embedded runtime, or the emulator tier where named): ${t.join('; ')}.`, '');
   if (i.awsPath) {
     const a = i.awsPath;
     lines.push(

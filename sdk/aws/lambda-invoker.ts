@@ -1,5 +1,8 @@
 /**
- * The invoker on Lambda: one synchronous `InvokeCommand` (RequestResponse) per task.
+ * The invoker on Lambda: synchronous `InvokeCommand`s (RequestResponse), at most
+ * `maxInvocations` at once, each carrying one task or a batch of short ones (batch-policy.ts
+ * decides which share an invocation; the worker answers each task of a batch on its own, or
+ * says it did not start it, and then it is sent again).
  *
  * - A user's exception comes back as a result value; `FunctionError`, a Lambda timeout or an
  *   out-of-memory kill are infrastructure faults, rejected as TaskError subclasses naming the
@@ -143,7 +146,7 @@ export class LambdaInvoker implements Invoker {
     if (this.closed)
       throw new TaskError(`Task ${env.fn} (${env.taskId}) was not run: the runtime was shut down`, { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', code: 'SHUT_DOWN' });
     return new Promise<ResultEnvelope>((resolve, reject) => {
-      this.queue.push({
+      const p: Pending = {
         env,
         options,
         item,
@@ -154,8 +157,13 @@ export class LambdaInvoker implements Invoker {
         resolve,
         reject,
         settled: false,
-      });
-      this.scheduleFlush();
+      };
+      // Without a limit of invocations there is no batching: send at once.
+      if (!Number.isFinite(this.maxInvocations)) void this.send([p]);
+      else {
+        this.queue.push(p);
+        this.scheduleFlush();
+      }
     });
   }
 
