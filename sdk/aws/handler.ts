@@ -103,6 +103,32 @@ interface DoneMessage {
   kind: 'done';
   result: ResultEnvelope;
 }
+/**
+ * A batch's tasks, sent to the task thread in one message: it runs them one after another and
+ * answers each as it finishes (one message per task, no round trip between tasks), writing
+ * which task runs since when into `progress`, so the handler can stop it at its deadline.
+ */
+interface BatchRunMessage {
+  kind: 'batch';
+  tasks: Array<{ task: unknown; timeoutMs: number }>;
+  nest?: NestLimits;
+  /** Date.now() after which no task but the first starts (the batch overran), and by which every started task could reach its timeout. */
+  startBy: number;
+  endBy: number;
+  /** Bytes the answer may still take. */
+  room: number;
+  /** Int32 [position of the running task, or -1] and, from byte 8, Float64 [when it started, Date.now()]. */
+  progress: SharedArrayBuffer;
+}
+interface TaskDoneMessage {
+  kind: 'taskDone';
+  pos: number;
+  /** The result envelope in wire form, or NotStarted. */
+  result: Record<string, unknown>;
+}
+interface BatchDoneMessage {
+  kind: 'batchDone';
+}
 
 const THREAD_MARK = 'volley-task-thread';
 
@@ -119,7 +145,11 @@ export function serveTaskThread(): void {
   const cfg = readWorkerEnv(process.env);
   const store = storeOf(cfg);
   const port = parentPort!;
-  port.on('message', (m: RunMessage) => {
+  port.on('message', (m: RunMessage | BatchRunMessage) => {
+    if (m.kind === 'batch') {
+      void runBatchHere(m, cfg, store, port);
+      return;
+    }
     const taskId = taskField(m, 'taskId');
     let result: Promise<ResultEnvelope>;
     try {
@@ -129,6 +159,38 @@ export function serveTaskThread(): void {
     }
     result.catch((err: unknown) => errorResult(taskId, err, 'infrastructure')).then((r) => port.postMessage({ kind: 'done', result: r } satisfies DoneMessage));
   });
+}
+
+/** The task thread's side of a batch (see BatchRunMessage). */
+async function runBatchHere(m: BatchRunMessage, cfg: WorkerEnv, store: ObjectStore, port: NonNullable<typeof parentPort>): Promise<void> {
+  const pos = new Int32Array(m.progress, 0, 1);
+  const since = new Float64Array(m.progress, 8, 1);
+  let used = 0;
+  for (let k = 0; k < m.tasks.length; k++) {
+    const t = m.tasks[k]!;
+    const taskId = taskField(t, 'taskId');
+    const now = Date.now();
+    const room = m.room - used;
+    if (k > 0 && (now > m.startBy || now + t.timeoutMs > m.endBy || room < MIN_ANSWER_ROOM)) {
+      port.postMessage({ kind: 'taskDone', pos: k, result: { v: PROTOCOL_VERSION, kind: 'notStarted', taskId } satisfies NotStarted } satisfies TaskDoneMessage);
+      continue;
+    }
+    // When first, then which: the handler reads which, then when.
+    since[0] = now;
+    Atomics.store(pos, 0, k);
+    let r: ResultEnvelope;
+    try {
+      const maxInline = Math.max(0, Math.min(LAMBDA_MAX_INLINE_BYTES, Math.floor(((room - MIN_ANSWER_ROOM) * 3) / 4)));
+      r = await executeTask(fromWire(t.task), context(cfg, store, m.nest, maxInline));
+    } catch (err) {
+      r = errorResult(taskId, err, 'infrastructure');
+    }
+    const wire = toWire(fitAnswer(r)) as Record<string, unknown>;
+    used += wireSize(wire);
+    port.postMessage({ kind: 'taskDone', pos: k, result: wire } satisfies TaskDoneMessage);
+  }
+  Atomics.store(pos, 0, -1);
+  port.postMessage({ kind: 'batchDone' } satisfies BatchDoneMessage);
 }
 
 /** Idle task threads; one runs one task at a time, so concurrent invocations each get one. */
@@ -174,6 +236,75 @@ class TaskThreads {
       w.on('error', onError);
       w.on('exit', onExit);
       w.postMessage({ kind: 'run', task, ...(nest ? { nest } : {}), ...(maxInline !== undefined ? { maxInline } : {}) } satisfies RunMessage);
+    });
+  }
+
+  /**
+   * Runs a batch's tasks on one thread, one after another; resolves with each task's answer in
+   * wire form, by position. A task past its timeout (`limits[pos]`, from when it started) is
+   * stopped with the thread and answered as a timeout; a thread that exits or fails answers its
+   * running task as a crash. Either way the tasks after it are answered NotStarted (the driver
+   * sends them again), since the thread that would run them is gone.
+   */
+  runBatch(tasks: Array<{ task: unknown; timeoutMs: number; limitMs: number }>, o: Omit<BatchRunMessage, 'kind' | 'tasks' | 'progress'>): Promise<Array<Record<string, unknown>>> {
+    const w = this.idle.pop() ?? this.spawn();
+    const progress = new SharedArrayBuffer(16);
+    const pos = new Int32Array(progress, 0, 1);
+    const since = new Float64Array(progress, 8, 1);
+    pos[0] = -1;
+    const out: Array<Record<string, unknown> | undefined> = new Array(tasks.length);
+    return new Promise((resolve) => {
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (reuse: boolean, running?: (fn: string, taskId: string, timeoutMs: number) => Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        w.off('message', onMessage);
+        w.off('error', onError);
+        w.off('exit', onExit);
+        if (reuse) this.idle.push(w);
+        else void w.terminate();
+        const at = Atomics.load(pos, 0);
+        for (let k = 0; k < tasks.length; k++) {
+          if (out[k]) continue;
+          const taskId = taskField(tasks[k], 'taskId');
+          out[k] =
+            running && k === at
+              ? (toWire(errorResult(taskId, running(taskField(tasks[k], 'fn'), taskId, tasks[k]!.timeoutMs), 'infrastructure')) as Record<string, unknown>)
+              : ({ v: PROTOCOL_VERSION, kind: 'notStarted', taskId } satisfies NotStarted);
+        }
+        resolve(out as Array<Record<string, unknown>>);
+      };
+      // The running task's deadline, from when it started; a task not started yet is given its whole limit from now (never early).
+      const check = () => {
+        const at = Atomics.load(pos, 0);
+        const next = at >= 0 && !out[at] ? at : out.findIndex((r) => r === undefined);
+        if (next < 0) return;
+        const started = at === next ? since[0]! : Date.now();
+        const left = started + tasks[next]!.limitMs - Date.now();
+        if (at === next && left <= 0) {
+          finish(false, (fn, taskId, timeoutMs) => new TaskTimeoutError(fn, taskId, timeoutMs));
+          return;
+        }
+        timer = setTimeout(check, Math.max(1, left));
+      };
+      const onMessage = (m: TaskDoneMessage | BatchDoneMessage) => {
+        if (m.kind === 'batchDone') {
+          finish(true);
+          return;
+        }
+        out[m.pos] = m.result;
+        clearTimeout(timer);
+        check();
+      };
+      const onError = (err: Error) => finish(false, (fn, taskId) => new WorkerCrashedError(fn, taskId, `the task thread failed: ${err.message}`, { cause: err }));
+      const onExit = (code: number) => finish(false, (fn, taskId) => new WorkerCrashedError(fn, taskId, `the task thread exited with code ${code} (process.exit in the task?)`));
+      w.on('message', onMessage);
+      w.on('error', onError);
+      w.on('exit', onExit);
+      w.postMessage({ kind: 'batch', tasks: tasks.map((t) => ({ task: t.task, timeoutMs: t.timeoutMs })), progress, ...o } satisfies BatchRunMessage);
+      check();
     });
   }
 }
@@ -333,6 +464,36 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
     const logs = logsOf(s.cfg, ctx);
     const results: unknown[] = [];
     let answerBytes = 1024;
+    if (s.threads) {
+      // One message to the task thread for the whole batch; a task the worker refuses (memory) is answered here.
+      const remaining = ctx?.getRemainingTimeInMillis?.();
+      const now = Date.now();
+      const lambdaEnd = remaining === undefined ? Number.POSITIVE_INFINITY : now + remaining - LAMBDA_TIMEOUT_MARGIN_MS;
+      const run: Array<{ task: unknown; timeoutMs: number; limitMs: number }> = [];
+      const at: number[] = [];
+      req.tasks.forEach((item, i) => {
+        try {
+          checkMemory(s.cfg, item.memoryMB);
+          at.push(i);
+          run.push({ task: item.task, timeoutMs: item.timeoutMs, limitMs: run.length === 0 ? Math.max(0, Math.min(item.timeoutMs, lambdaEnd - now)) : item.timeoutMs });
+        } catch (err) {
+          const wire = toWire(fitAnswer(errorResult(taskField(item, 'taskId'), err, 'infrastructure'))) as Record<string, unknown>;
+          answerBytes += wireSize(wire);
+          results[i] = wire;
+        }
+      });
+      if (run.length > 0) {
+        const answers = await s.threads.runBatch(run, { nest: req.nest, startBy: now + BATCH_OVERRUN_MS, endBy: Math.min(now + req.budgetMs, lambdaEnd), room: BATCH_ANSWER_LIMIT - answerBytes });
+        answers.forEach((a, k) => {
+          results[at[k]!] = a;
+        });
+      }
+      const worker = workerOf(ctx);
+      for (const r of results as Array<Record<string, unknown>>) if (r.kind !== 'notStarted') r.worker = worker;
+      const out: LambdaResponse = { v: PROTOCOL_VERSION, kind: 'batch', results };
+      if (logs) out.logs = logs;
+      return out;
+    }
     for (let i = 0; i < req.tasks.length; i++) {
       const item = req.tasks[i]!;
       const taskId = taskField(item, 'taskId');
