@@ -252,7 +252,7 @@ class TaskThreads {
     const pos = new Int32Array(progress, 0, 1);
     const since = new Float64Array(progress, 8, 1);
     pos[0] = -1;
-    const out: Array<Record<string, unknown> | undefined> = new Array(tasks.length);
+    const out: Array<Record<string, unknown> | undefined> = new Array(tasks.length).fill(undefined);
     return new Promise((resolve) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
@@ -279,7 +279,7 @@ class TaskThreads {
       // The running task's deadline, from when it started; a task not started yet is given its whole limit from now (never early).
       const check = () => {
         const at = Atomics.load(pos, 0);
-        const next = at >= 0 && !out[at] ? at : out.findIndex((r) => r === undefined);
+        const next = at >= 0 && !out[at] ? at : out.indexOf(undefined);
         if (next < 0) return;
         const started = at === next ? since[0]! : Date.now();
         const left = started + tasks[next]!.limitMs - Date.now();
