@@ -12,8 +12,9 @@
  *   moving average of fetch + run + store time): the first tasks of a function go alone.
  * - A function's batch size starts at 1 and doubles with each batch of it that comes back short
  *   (up to `MAX_BATCH_TASKS`); it falls back to 1 as soon as its runs are no longer short.
- * - A batch takes a fair share of the queue per free invocation slot, so that a few tasks are
- *   spread over idle slots rather than queued behind each other.
+ * - A batch takes a fair share of the queue per free invocation slot, so that tasks are spread
+ *   over idle slots rather than queued behind each other; but a batch predicted to take under
+ *   `SPREAD_MS` is not split (a second invocation costs more than running them in one).
  * - The predicted time of a batch (each function's recent peak run time) stays within a latency
  *   budget, and a task joins a batch only if the predicted time of the tasks ahead of it plus
  *   its own stays within half its timeout: a task's predecessors cannot delay it past its
@@ -26,7 +27,13 @@
 /** Below this average time (fetch + run + store), a function's tasks may share an invocation. */
 export const SHORT_TASK_MS = 10;
 /** Most tasks in one invocation. */
-export const MAX_BATCH_TASKS = 128;
+export const MAX_BATCH_TASKS = 256;
+/**
+ * A batch predicted to take less than this is not split over free invocation slots: an
+ * invocation costs more than that (a round trip; on the emulators, an HTTP request and the
+ * handler's turn), so one invocation runs such tasks sooner than two.
+ */
+export const SPREAD_MS = 5;
 /** Most predicted run time of one batch: what the first task's answer may wait for the others. */
 export const LATENCY_BUDGET_MS = 50;
 /**
@@ -116,7 +123,8 @@ export class BatchPolicy {
     const head = queue[start]!;
     if (!head.batchable || !this.isShort(head.fn)) return 1;
     const queued = queue.length - start;
-    const limit = Math.min(this.sizeOf(head.fn), Math.ceil(queued / Math.max(1, freeSlots)));
+    const share = Math.ceil(queued / Math.max(1, freeSlots));
+    const limit = Math.min(this.sizeOf(head.fn), Math.max(share, Math.floor(SPREAD_MS / Math.max(this.fns.get(head.fn)!.peak, 1e-3))));
     const budget = this.limits.latencyBudgetMs ?? LATENCY_BUDGET_MS;
     let predicted = this.fns.get(head.fn)!.peak;
     let bytes = head.bytes;

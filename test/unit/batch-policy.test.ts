@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ProtocolError } from 'volley';
-import { BatchPolicy, LATENCY_BUDGET_MS, MAX_BATCH_TASKS, SHORT_TASK_MS, type BatchCandidate } from '../../sdk/aws/batch-policy.js';
+import { BatchPolicy, LATENCY_BUDGET_MS, MAX_BATCH_TASKS, SHORT_TASK_MS, SPREAD_MS, type BatchCandidate } from '../../sdk/aws/batch-policy.js';
 import { validateBatchRequest, validateBatchResponse } from '../../sdk/aws/wire.js';
 import { PROTOCOL_VERSION } from '../../sdk/protocol.js';
 
@@ -33,9 +33,9 @@ describe('batching policy', () => {
       sizes.push(n);
       p.record(Array.from({ length: n }, () => ({ fn: 'noop', ms: 0.1 })));
     }
-    assert.deepEqual(sizes, [1, 2, 4, 8, 16, 32, 64, 128, 128, 128]);
-    assert.equal(MAX_BATCH_TASKS, 128);
-    assert.equal(p.tasksPerSlot(), 128);
+    assert.deepEqual(sizes, [1, 2, 4, 8, 16, 32, 64, 128, 256, 256]);
+    assert.equal(MAX_BATCH_TASKS, 256);
+    assert.equal(p.tasksPerSlot(), 256);
   });
 
   it('sends a function alone again once its runs are no longer short', () => {
@@ -54,12 +54,22 @@ describe('batching policy', () => {
     assert.equal(p.take(many(50, 'slow'), 0, 1, BIG), 1);
   });
 
-  it('spreads few tasks over free invocation slots rather than queueing them behind each other', () => {
+  it('spreads tasks over free invocation slots rather than queueing them behind each other', () => {
     const p = new BatchPolicy();
-    warm(p, 'noop', 0.1);
-    assert.equal(p.take(many(10), 0, 5, BIG), 2);
-    assert.equal(p.take(many(10), 0, 16, BIG), 1);
-    assert.equal(p.take(many(10), 4, 1, BIG), 6, 'from the queue head on');
+    warm(p, 'f', 2);
+    // 2 ms each: a batch of two is worth an invocation of its own (SPREAD_MS = 5).
+    assert.equal(SPREAD_MS, 5);
+    assert.equal(p.take(many(10, 'f'), 0, 5, BIG), 2);
+    assert.equal(p.take(many(10, 'f'), 0, 16, BIG), 2);
+    assert.equal(p.take(many(40, 'f'), 0, 4, BIG), 10);
+    assert.equal(p.take(many(10, 'f'), 4, 1, BIG), 6, 'from the queue head on');
+  });
+
+  it('does not split tasks that take together less than an invocation costs', () => {
+    const p = new BatchPolicy();
+    warm(p, 'noop', 0.01);
+    assert.equal(p.take(many(1000), 0, 16, BIG), 256);
+    assert.equal(p.take(many(10), 0, 16, BIG), 10);
   });
 
   it('keeps the predicted time of a batch within the latency budget', () => {
