@@ -488,8 +488,8 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
           results[at[k]!] = a;
         });
       }
-      const worker = workerOf(ctx);
-      for (const r of results as Array<Record<string, unknown>>) if (r.kind !== 'notStarted') r.worker = worker;
+      // Each answer names its worker; the sandbox's INIT time goes with the first only (cost bills it once).
+      for (const r of results as Array<Record<string, unknown>>) if (r.kind !== 'notStarted') r.worker = workerOf(ctx);
       const out: LambdaResponse = { v: PROTOCOL_VERSION, kind: 'batch', results };
       if (logs) out.logs = logs;
       return out;
