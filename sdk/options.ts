@@ -114,7 +114,7 @@ export interface InitOptions extends ObserveOptions {
   target?: Target;
   /** Values up to this many bytes travel inside the task envelope; larger ones go through the object store. Default: 102400. */
   inlineThresholdBytes?: number;
-  /** Most tasks in flight at once. Default: 32 × `local.maxWorkers` (local: the pool queues the rest), 100 (aws), 16 (localstack, emulator). */
+  /** Local: most tasks in flight at once (default 32 × `local.maxWorkers`; the pool queues the rest). aws, localstack, emulator: most Lambda invocations in flight at once (default 100 on aws, 16 on localstack and emulator; short tasks share an invocation). */
   maxConcurrency?: number;
   /** Default per-task timeout in ms; at most 900000 (Lambda's limit) on the aws, localstack and emulator targets. Default: 300000. */
   taskTimeoutMs?: number;
@@ -293,7 +293,7 @@ export const optionTable = {
     maxConcurrency: {
       byTarget: { aws: 100, localstack: 16, emulator: 16 },
       check: num({ min: 1, integer: true, allowInfinity: true }),
-      doc: 'Most tasks in flight at once; local: 32 per local.maxWorkers (the pool queues the rest).',
+      doc: 'local: most tasks in flight at once, 32 per local.maxWorkers (the pool queues the rest); aws, localstack, emulator: most Lambda invocations in flight at once (short tasks share an invocation).',
     },
     taskTimeoutMs: { default: 300_000, check: num({ min: 1 }), doc: `Default per-task timeout in ms; at most ${LAMBDA_MAX_TIMEOUT_MS} on the aws, localstack and emulator targets.` },
     taskMemoryMB: { default: 1024, check: memoryCheck, doc: `Default per-task memory in MB (${LAMBDA_MIN_MEMORY_MB} to ${LAMBDA_MAX_MEMORY_MB}).` },
