@@ -50,3 +50,30 @@ describe('fitEnvelope', () => {
     assert.equal(inlineBudget(6 * 1024 * 1024), 3 * 1024 * 1024);
   });
 });
+
+describe('buildEnvelope', () => {
+  const parts = { job: 'j/r', taskId: 't-1', fn: 'f', module: undefined, args: inline(1), deps: {}, resultKey: 'jobs/j/t-1', inlineLimit: 100, attempt: 1 };
+  it('leaves out the module, depth and attempt of a first run of a top-level task', () => {
+    assert.deepEqual(Object.keys(buildEnvelope(parts)).sort(), ['args', 'deps', 'fn', 'inlineLimit', 'job', 'kind', 'resultKey', 'taskId', 'v']);
+  });
+  it('carries the module, a nested depth and a later attempt', () => {
+    const env = buildEnvelope({ ...parts, module: 'tasks/a.js', depth: 2, attempt: 2 });
+    assert.equal(env.module, 'tasks/a.js');
+    assert.equal(env.depth, 2);
+    assert.equal(env.attempt, 2);
+  });
+});
+
+describe('fitEnvelope at the budget', () => {
+  it('stops moving values as soon as the rest is exactly the budget', async () => {
+    const env = buildEnvelope({ job: 'j', taskId: 't', fn: 'f', module: undefined, args: inline(100), deps: { a: inline(50), b: inline(30) }, resultKey: 'k', inlineLimit: 1, attempt: 1 });
+    const moved: Array<string | undefined> = [];
+    const out = await fitEnvelope(env, 80, async (dep, bytes) => {
+      moved.push(dep);
+      return { kind: 'stored', key: `spill/${dep ?? 'args'}`, size: bytes.byteLength };
+    });
+    assert.deepEqual(moved, [undefined], 'only the 100-byte argument list; 50 + 30 = 80 fits');
+    assert.equal(inlineBytes(out), 80);
+    assert.equal(await fitEnvelope(out, 80, async () => assert.fail('nothing to move')), out);
+  });
+});

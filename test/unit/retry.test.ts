@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DependencyError, ObjectStoreError, TaskCancelledError, TaskError, TaskTimeoutError, WorkerCrashedError } from 'volley';
-import { attemptFailure, retryDelay, shouldRetry, withAttempts } from '../../sdk/retry.js';
+import { attemptFailure, isSystemFailure, retryDelay, shouldRetry, withAttempts } from '../../sdk/retry.js';
 import { MemoryStore } from '../../sdk/local/memory-store.js';
 
 const userError = (name = 'FetchError') => TaskError.fromRemote('f', 't1', { name, message: 'boom' }, 'user');
@@ -93,5 +93,67 @@ describe('MemoryStore', () => {
     await s.put('k', new Uint8Array([2]));
     assert.deepEqual([...(await s.get('k'))], [1]);
     await assert.rejects(s.get('gone'), (e: unknown) => e instanceof ObjectStoreError && e.code === 'OBJECT_MISSING');
+  });
+});
+
+describe('retry policy: what counts, and what the final error says', () => {
+  const infra = (code: string) => new TaskError('x', { functionName: 'f', taskId: 't1', fault: 'infrastructure', code: code as never, retryable: true });
+
+  it('a lost object, a failed dependency, a cancel and a shutdown are never system failures, even when marked retryable', () => {
+    for (const code of ['SHUT_DOWN', 'DEPENDENCY_FAILED', 'TASK_CANCELLED', 'OBJECT_LOST']) {
+      assert.equal(isSystemFailure(infra(code)), false, code);
+      assert.equal(shouldRetry(infra(code), 0, 3, true), false, code);
+    }
+    assert.equal(isSystemFailure(infra('WORKER_CRASHED')), true);
+  });
+
+  it("the task's own exception is not a system failure, whatever it says about itself", () => {
+    const own = new TaskError('Task f (t1) failed: E: x', { functionName: 'f', taskId: 't1', fault: 'user', retryable: true });
+    assert.equal(isSystemFailure(own), false);
+    assert.equal(shouldRetry(own, 0, 3, undefined), false);
+  });
+
+  it("a run's failure is recorded without the task's name, under the remote exception's name for the task's own errors", () => {
+    const crash = attemptFailure(2, new WorkerCrashedError('f', 't1', 'exit 1'));
+    assert.equal(crash.attempt, 2);
+    assert.equal(crash.name, 'WorkerCrashedError');
+    assert.equal(crash.code, 'WORKER_CRASHED');
+    assert.equal(crash.fault, 'infrastructure');
+    assert.ok(!crash.message.startsWith('Task f (t1)'), crash.message);
+    assert.equal(`Task f (t1) ${crash.message}`, new WorkerCrashedError('f', 't1', 'exit 1').message);
+    const s3down = TaskError.fromRemote('f', 't1', { name: 'ObjectStoreError', message: 'SlowDown', code: 'OBJECT_STORE', retryable: true }, 'infrastructure');
+    assert.equal(attemptFailure(1, s3down).name, s3down.name, 'an infrastructure failure keeps the error class');
+    const other = new TaskError('unrelated wording', { functionName: 'f', taskId: 't1', fault: 'infrastructure' });
+    assert.equal(attemptFailure(1, other).message, 'unrelated wording');
+    const user = attemptFailure(1, userError('TypeError'));
+    assert.deepEqual([user.name, user.fault, user.message], ['TypeError', 'user', 'failed: TypeError: boom']);
+  });
+
+  it('one run leaves the message alone; two or more are summed up in the message and the first line of the stack', () => {
+    const once = new WorkerCrashedError('f', 't1', 'exit 1');
+    const msg = once.message;
+    const stack = once.stack;
+    withAttempts(once, [attemptFailure(1, once)]);
+    assert.equal(once.message, msg);
+    assert.equal(once.stack, stack);
+    assert.equal(once.attempts?.length, 1);
+
+    const last = userError('TypeError');
+    const before = last.stack!;
+    const head = `${last.name}: ${last.message}`;
+    assert.ok(before.startsWith(head));
+    const err = withAttempts(last, [attemptFailure(1, new WorkerCrashedError('f', 't1', 'exit 1')), attemptFailure(2, last)]);
+    assert.equal(err.message, 'Task f (t1) failed: TypeError: boom [after 2 attempts — 1: WorkerCrashedError (WORKER_CRASHED); 2: TypeError]');
+    assert.equal(err.stack, `${err.name}: ${err.message}${before.slice(head.length)}`);
+  });
+
+  it("attempts stay off the error's printed fields, and can be set again", () => {
+    const err = withAttempts(userError(), [attemptFailure(1, userError()), attemptFailure(2, userError())]);
+    assert.equal(Object.keys(err).includes('attempts'), false);
+    assert.doesNotMatch(JSON.stringify(err), /attempts/);
+    withAttempts(err, [attemptFailure(3, userError())]);
+    assert.equal(err.attempts?.[0]?.attempt, 3);
+    (err as { attempts?: unknown }).attempts = [];
+    assert.deepEqual(err.attempts, []);
   });
 });
