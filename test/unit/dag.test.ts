@@ -1,0 +1,230 @@
+/**
+ * The orchestrator's failure paths against an in-process backend: tasks run through the real
+ * worker-side code, and a script decides which invocation fails and how (a crashed worker, a
+ * configuration error, a lost object, a run held until the test releases it). What is asserted
+ * is what the program sees: values, errors and their messages, which tasks ran how often.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, DependencyError, ObjectLostError, Runtime, TaskCancelledError, TaskError, WorkerCrashedError } from 'volley';
+import type { Backend, InvokeOptions } from '../../sdk/backend.js';
+import { MemoryStore } from '../../sdk/local/memory-store.js';
+import type { ResultEnvelope, TaskEnvelope } from '../../sdk/protocol.js';
+import { executeTask } from '../../sdk/worker/execute.js';
+import { add, describe as describeValue, failIfNegative, filled, inc } from '../fixtures/tasks.js';
+
+type Script = (env: TaskEnvelope, nth: number) => Promise<void> | void;
+
+/** `script` runs before each invocation (nth counts per function, from 1); it may throw (the invoker rejects) or wait. */
+function scriptedBackend(script: Script = () => {}) {
+  const store = new MemoryStore();
+  const invoked: Array<{ fn: string; attempt: number; taskId: string }> = [];
+  const cancels: Array<[string, boolean]> = [];
+  const perFn = new Map<string, number>();
+  const backend: Backend = {
+    name: 'scripted',
+    keyPrefix: 'volley/',
+    maxConcurrency: 100,
+    store,
+    invoker: {
+      async invoke(env: TaskEnvelope, _o: InvokeOptions): Promise<ResultEnvelope> {
+        const nth = (perFn.get(env.fn) ?? 0) + 1;
+        perFn.set(env.fn, nth);
+        invoked.push({ fn: env.fn, attempt: env.attempt ?? 1, taskId: env.taskId });
+        await script(env, nth);
+        return executeTask(structuredClone(env), { store, keyPrefix: 'volley/' });
+      },
+      cancel(taskId: string, force: boolean) {
+        cancels.push([taskId, force]);
+      },
+      async close() {},
+    },
+  };
+  return { backend, store, invoked, cancels, fns: () => invoked.map((i) => `${i.fn}#${i.attempt}`) };
+}
+
+const fast = { retryBaseDelayMs: 1, retryMaxDelayMs: 2 };
+const turns = async (n = 20) => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+};
+
+describe('retries', () => {
+  it('runs a task again after its worker crashed, and counts the retry', async () => {
+    const f = scriptedBackend((env, nth) => {
+      if (env.fn === 'inc' && nth === 1) throw new WorkerCrashedError('inc', env.taskId, 'exit code 137');
+    });
+    const rt = new Runtime(fast, { backend: f.backend });
+    assert.equal(await rt.get(rt.remote(inc, 41)), 42);
+    assert.deepEqual(f.fns(), ['inc#1', 'inc#2']);
+    assert.equal(rt.faultCounts.retries, 1);
+    assert.equal(rt.faultCounts.rebuilds, 0);
+    await rt.shutdown();
+  });
+
+  it('gives up after maxRetries + 1 runs with the last error, listing every run', async () => {
+    const f = scriptedBackend((env) => {
+      throw new WorkerCrashedError(env.fn, env.taskId, `exit on run ${env.attempt ?? 1}`);
+    });
+    const rt = new Runtime(fast, { backend: f.backend });
+    await assert.rejects(rt.get(rt.remote(inc.options({ maxRetries: 2 }), 1)), (e: unknown) => {
+      assert.ok(e instanceof WorkerCrashedError);
+      assert.match(e.message, /\(exit on run 3\) \[after 3 attempts — 1: WorkerCrashedError \(WORKER_CRASHED\); 2: WorkerCrashedError \(WORKER_CRASHED\); 3: WorkerCrashedError \(WORKER_CRASHED\)\]$/);
+      assert.deepEqual(
+        e.attempts?.map((a) => a.attempt),
+        [1, 2, 3],
+      );
+      return true;
+    });
+    assert.deepEqual(f.fns(), ['inc#1', 'inc#2', 'inc#3']);
+    assert.equal(rt.faultCounts.retries, 2);
+    await rt.shutdown();
+  });
+
+  it('never retries a configuration error, and an exception only under retryExceptions', async () => {
+    const f = scriptedBackend((env) => {
+      if (env.fn === 'add') throw new ConfigError('no worker can load module tasks/add.js');
+    });
+    const rt = new Runtime(fast, { backend: f.backend });
+    await assert.rejects(rt.get(rt.remote(add, 1, 2)), (e: unknown) => e instanceof ConfigError && /tasks\/add\.js/.test(e.message));
+    await assert.rejects(rt.get(rt.remote(failIfNegative, -1)), (e: unknown) => e instanceof TaskError && e.remote?.name === 'ValidationFailure' && !/attempts/.test(e.message));
+    await assert.rejects(rt.get(rt.remote(failIfNegative.options({ retryExceptions: ['ValidationFailure'], maxRetries: 1 }), -2)), (e: unknown) =>
+      /\[after 2 attempts — 1: ValidationFailure; 2: ValidationFailure\]$/.test((e as Error).message),
+    );
+    assert.deepEqual(f.fns(), ['add#1', 'failIfNegative#1', 'failIfNegative#1', 'failIfNegative#2']);
+    assert.equal(rt.faultCounts.retries, 1);
+    await rt.shutdown();
+  });
+
+  it('a task that failed for good fails its dependents, whose errors name it', async () => {
+    const f = scriptedBackend((env) => {
+      if (env.fn === 'inc') throw new WorkerCrashedError('inc', env.taskId, 'out of memory');
+    });
+    const rt = new Runtime(fast, { backend: f.backend });
+    const a = rt.remote(inc.options({ maxRetries: 0 }), 1);
+    const b = rt.remote(add, a, 1);
+    const c = rt.remote(add, b, 1);
+    await assert.rejects(rt.get(c), (e: unknown) => e instanceof DependencyError && /because inc \(.*\) failed/.test(e.message));
+    await assert.rejects(rt.get(b), (e: unknown) => e instanceof DependencyError && e.cause instanceof WorkerCrashedError);
+    assert.deepEqual(f.fns(), ['inc#1']);
+    await rt.shutdown();
+  });
+});
+
+describe('lost objects', () => {
+  it("a task's stored argument lost from the store is rebuilt by running its producer again", async () => {
+    let deleted = false;
+    const f = scriptedBackend(async (env) => {
+      if (env.fn === 'describeValue' && !deleted) {
+        deleted = true;
+        const dep = Object.values(env.deps)[0]!;
+        assert.equal(dep.kind, 'stored');
+        await f.store.delete([(dep as { key: string }).key]);
+      }
+    });
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 64 }, { backend: f.backend });
+    const data = rt.remote(filled, 100, 2);
+    assert.equal(await rt.get(rt.remote(describeValue, data)), 'Float64Array(100) sum=200');
+    assert.deepEqual(f.fns(), ['filled#1', 'describeValue#1', 'filled#2', 'describeValue#2']);
+    assert.equal(rt.faultCounts.rebuilds, 1);
+    assert.equal(rt.faultCounts.retries, 0, 'a rebuild is not a retry');
+    await rt.shutdown();
+  });
+
+  it('a stored result lost before get() reads it is rebuilt for get(); a put() value cannot be', async () => {
+    const f = scriptedBackend();
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 64 }, { backend: f.backend });
+    const data = rt.remote(filled, 50, 1);
+    await rt.wait([data]);
+    await f.store.deletePrefix('volley/');
+    assert.equal((await rt.get(data)).length, 50);
+    assert.deepEqual(f.fns(), ['filled#1', 'filled#2']);
+
+    const big = rt.put(new Float64Array(100));
+    await rt.get(rt.remote(describeValue, big));
+    await f.store.deletePrefix('volley/');
+    await assert.rejects(rt.get(big), (e: unknown) => e instanceof ObjectLostError && /stored by put\(\), so no task can rebuild it/.test(e.message));
+    await rt.shutdown();
+  });
+
+  it('a lost object is rebuilt at most maxRetries times', async () => {
+    const f = scriptedBackend();
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 64 }, { backend: f.backend });
+    const data = rt.remote(filled.options({ maxRetries: 1 }), 50, 1);
+    await rt.wait([data]);
+    await f.store.deletePrefix('volley/');
+    await rt.get(data);
+    await f.store.deletePrefix('volley/');
+    await assert.rejects(rt.get(data), (e: unknown) => e instanceof ObjectLostError && /was already rebuilt 1 time\(s\), its maxRetries/.test(e.message));
+    assert.deepEqual(f.fns(), ['filled#1', 'filled#2']);
+    await rt.shutdown();
+  });
+});
+
+describe('cancel', () => {
+  it('a task waiting for its argument is cancelled before it starts; a running one is told to stop', async () => {
+    const held: Array<() => void> = [];
+    const f = scriptedBackend(async (env) => {
+      if (env.fn === 'inc') await new Promise<void>((r) => held.push(r));
+    });
+    const rt = new Runtime(fast, { backend: f.backend });
+    const running = rt.remote(inc, 1);
+    const waiting = rt.remote(add, running, 1);
+    const forced = rt.remote(inc, 2);
+    await turns();
+    assert.equal(held.length, 2);
+    rt.cancel(waiting);
+    await assert.rejects(rt.get(waiting), (e: unknown) => e instanceof TaskCancelledError && /was cancelled before it started$/.test(e.message));
+    rt.cancel(running);
+    await assert.rejects(rt.get(running), (e: unknown) => e instanceof TaskCancelledError && /was cancelled while it ran$/.test(e.message));
+    rt.cancel(forced, { force: true });
+    await assert.rejects(rt.get(forced), (e: unknown) => e instanceof TaskCancelledError && /was cancelled and its worker stopped$/.test(e.message));
+    assert.deepEqual(f.cancels, [
+      [running.id, false],
+      [forced.id, true],
+    ]);
+    for (const r of held) r();
+    await turns();
+    await assert.rejects(rt.get(running), TaskCancelledError, 'a late answer does not undo the cancel');
+    assert.deepEqual(f.fns(), ['inc#1', 'inc#1'], 'add never ran');
+    rt.cancel(running);
+    assert.equal(f.cancels.length, 2, 'cancelling a finished task does nothing');
+    await rt.shutdown();
+  });
+
+  it('cancels the tasks a task started, unless told not to recurse', async () => {
+    const held: Array<() => void> = [];
+    const f = scriptedBackend(async (env) => {
+      if (env.fn === 'inc') await new Promise<void>((r) => held.push(r));
+    });
+    const rt = new Runtime(fast, { backend: f.backend });
+    const parent = rt.remote(inc, 1);
+    const child = rt.remote(inc, 2);
+    rt.addChild(parent.id, child);
+    const parent2 = rt.remote(inc, 3);
+    const child2 = rt.remote(inc, 4);
+    rt.addChild(parent2.id, child2);
+    assert.deepEqual(rt.childrenOf(parent.id), [child.id]);
+    await turns();
+    rt.cancel(parent);
+    await assert.rejects(rt.get(child), TaskCancelledError);
+    rt.cancel(parent2, { recursive: false });
+    await assert.rejects(rt.get(parent2), TaskCancelledError);
+    for (const r of held.splice(0)) r();
+    assert.equal(await rt.get(child2), 5, 'not cancelled');
+    await rt.shutdown();
+  });
+});
+
+describe('stats', () => {
+  it("adds up every run's timing per function", async () => {
+    const f = scriptedBackend();
+    const rt = new Runtime(fast, { backend: f.backend });
+    await rt.get([rt.remote(inc, 1), rt.remote(inc, 2), rt.remote(add, 1, 2)]);
+    const stats = rt.stats();
+    assert.equal(stats.get('inc')?.tasks, 2);
+    assert.equal(stats.get('add')?.tasks, 1);
+    stats.get('inc')!.tasks = 99;
+    assert.equal(rt.stats().get('inc')?.tasks, 2, 'a copy');
+    await rt.shutdown();
+  });
+});
