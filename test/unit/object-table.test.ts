@@ -43,6 +43,19 @@ describe('ObjectTable', () => {
     assert.deepEqual(deleted, [['k/a']], 'deleted once, though asked twice');
   });
 
+  it("keeps the entry of a task whose ref was dropped while it still runs, and frees it once the result is in", async () => {
+    const { t, deleted, flush } = table();
+    const e = t.add('running');
+    e.dropped = true;
+    t.maybeFree(e);
+    assert.equal(t.has('running'), true, 'its result has yet to arrive');
+    t.markReady(e, stored('k/running'));
+    t.maybeFree(e);
+    assert.equal(t.has('running'), false);
+    await flush();
+    assert.deepEqual(deleted, [['k/running']]);
+  });
+
   it('a freed entry releases the refs its value held, which are freed in turn', async () => {
     const { t, deleted, flush } = table();
     const inner = t.add('inner');
