@@ -11,7 +11,7 @@ import type { Backend, InvokeOptions } from '../../sdk/backend.js';
 import { MemoryStore } from '../../sdk/local/memory-store.js';
 import type { ResultEnvelope, TaskEnvelope } from '../../sdk/protocol.js';
 import { executeTask } from '../../sdk/worker/execute.js';
-import { add, describe as describeValue, failIfNegative, filled, inc } from '../fixtures/tasks.js';
+import { add, deepSum, describe as describeValue, failIfNegative, filled, inc } from '../fixtures/tasks.js';
 
 type Script = (env: TaskEnvelope, nth: number) => Promise<void> | void;
 
@@ -156,6 +156,33 @@ describe('lost objects', () => {
     await f.store.deletePrefix('volley/');
     await assert.rejects(rt.get(data), (e: unknown) => e instanceof ObjectLostError && /was already rebuilt 1 time\(s\), its maxRetries/.test(e.message));
     assert.deepEqual(f.fns(), ['filled#1', 'filled#2']);
+    const forever = rt.remote(filled.options({ maxRetries: -1 }), 50, 2);
+    for (let i = 0; i < 3; i++) {
+      await rt.wait([forever]);
+      await f.store.deletePrefix('volley/');
+      assert.equal((await rt.get(forever))[0], 2, 'maxRetries -1: rebuilt every time');
+    }
+    await rt.shutdown();
+  });
+
+  it('of two stored arguments, only the lost one is rebuilt', async () => {
+    let lostKey: string | undefined;
+    const f = scriptedBackend(async (env) => {
+      if (env.fn === 'deepSum' && lostKey === undefined) {
+        lostKey = (env.deps[Object.keys(env.deps)[1]!] as { key: string }).key;
+        await f.store.delete([lostKey]);
+      }
+    });
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 64 }, { backend: f.backend });
+    const a = rt.remote(filled, 20, 1);
+    const b = rt.remote(filled, 30, 1);
+    await rt.wait([a, b], { numReturns: 2 });
+    assert.equal(await rt.get(rt.remote(deepSum, { a, b })), 50);
+    assert.equal(lostKey?.endsWith(b.id), true);
+    assert.deepEqual(
+      f.invoked.filter((i) => i.fn === 'filled').map((i) => i.taskId),
+      [a.id, b.id, b.id],
+    );
     await rt.shutdown();
   });
 });
@@ -200,6 +227,8 @@ describe('cancel', () => {
     const parent = rt.remote(inc, 1);
     const child = rt.remote(inc, 2);
     rt.addChild(parent.id, child);
+    const grandchild = rt.remote(inc, 5);
+    rt.addChild(child.id, grandchild);
     const parent2 = rt.remote(inc, 3);
     const child2 = rt.remote(inc, 4);
     rt.addChild(parent2.id, child2);
@@ -207,6 +236,7 @@ describe('cancel', () => {
     await turns();
     rt.cancel(parent);
     await assert.rejects(rt.get(child), TaskCancelledError);
+    await assert.rejects(rt.get(grandchild), TaskCancelledError, 'and the tasks those started');
     rt.cancel(parent2, { recursive: false });
     await assert.rejects(rt.get(parent2), TaskCancelledError);
     for (const r of held.splice(0)) r();
