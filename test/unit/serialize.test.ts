@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Matrix, ObjectRef, SerializationError } from 'volley';
+import { Matrix, ObjectRef, SerializationError, UsageError } from 'volley';
 import { decode, encode, encodeArgs } from '../../sdk/serialize.js';
 
 const owner = { jobId: 'j' };
@@ -209,5 +209,107 @@ describe('serialization', () => {
     } finally {
       Array.prototype.slice = slice;
     }
+  });
+});
+
+describe('serialization: edges', () => {
+  const refused = (v: unknown, path: string, re: RegExp) =>
+    assert.throws(
+      () => encode(v),
+      (e: unknown) => e instanceof SerializationError && e.path === path && re.test(e.message),
+      path,
+    );
+
+  it('says what each refused value is and how to fix it', () => {
+    refused([1, Symbol('s')], 'value[1]', /^value\[1\] is a symbol, which cannot be sent to a task or stored: use a string instead$/);
+    refused([1, () => 1], 'value[1]', /is a function, .*make it a task with remote\(\)/);
+    refused({ s: Symbol('s') }, 'value.s', /is a symbol/);
+    refused({ [Symbol('k')]: 1 }, 'value', /is an object with symbol keys, .*use string keys$/);
+    refused({ e: new TypeError('x') }, 'value.e', /is an Error \(TypeError\), .*send its message and name as strings instead$/);
+    refused({ b: new SharedArrayBuffer(8) }, 'value.b', /is a SharedArrayBuffer, .*copy it into an ArrayBuffer or typed array$/);
+    refused({ o: Object.create(Object.create(null)) }, 'value.o', /is an object with a custom prototype/);
+    refused({ '\u0000volley': 1 }, 'value', /reserved key .*rename that key$/);
+    refused(new Map([[1, () => 0]]), 'value.get(<key 0>)', /a function/);
+    refused(
+      new Map<unknown, unknown>([
+        ['a', 1],
+        [() => 0, 2],
+      ]),
+      'value.<key 1>',
+      /a function/,
+    );
+    const m = new Matrix(1, 1, new Float64Array(1));
+    (m as { data: unknown }).data = [1];
+    refused({ m }, 'value.m.data', /is not a Float64Array, .*new Matrix\(rows, cols, data\)$/);
+    const handle = Object.assign(Object.create(null), { [Symbol.for('volley.actorHandle')]: true });
+    assert.throws(
+      () => encode({ h: handle }),
+      (e: unknown) => e instanceof UsageError && /^value\.h is an actor handle/.test(e.message),
+    );
+  });
+
+  it('a 64-character string and a 16-item list are still compact; argument lists too', () => {
+    assert.equal(encode('x'.repeat(64))[0], 0x4a);
+    assert.equal(encode(Array(16).fill(1))[0], 0x4a);
+    assert.equal(encodeArgs([1, 'a'], () => undefined)[0], 0x4a);
+    assert.deepEqual(decode(encodeArgs([1, 'a'], () => undefined)), [1, 'a']);
+  });
+
+  it('frames binary data from 64 KiB on, not below', () => {
+    assert.notEqual(encode(new Uint8Array(64 * 1024 - 1))[0], 0x56);
+    assert.equal(encode(new Uint8Array(64 * 1024))[0], 0x56);
+    assert.equal((decode(encode(new Uint8Array(64 * 1024))) as Uint8Array).length, 64 * 1024);
+  });
+
+  it('keeps Buffers, RegExps and null-prototype objects what they are wherever they sit', () => {
+    assert.ok(Buffer.isBuffer(decode(encode(Buffer.from('hi')))));
+    const back = decode(encode([1, Buffer.from('a'), { b: Buffer.from('b') }, /x+/g])) as [number, Buffer, { b: Buffer }, RegExp];
+    assert.ok(Buffer.isBuffer(back[1]));
+    assert.ok(Buffer.isBuffer(back[2].b));
+    assert.equal(String(back[3]), '/x+/g');
+    const bare = decode(encode({ o: Object.assign(Object.create(null), { a: 1, b: [2] }) })) as { o: Record<string, unknown> };
+    assert.equal(Object.getPrototypeOf(bare.o), null);
+    assert.deepEqual({ ...bare.o }, { a: 1, b: [2] });
+    const map = decode(
+      encode(
+        new Map<string, unknown>([
+          ['a', 1],
+          ['b', Buffer.from('x')],
+          ['c', 3],
+        ]),
+      ),
+    ) as Map<string, unknown>;
+    assert.deepEqual([...map.keys()], ['a', 'b', 'c']);
+    assert.ok(Buffer.isBuffer(map.get('b')));
+    assert.equal(map.get('c'), 3);
+    const set = decode(encode(new Set<unknown>([1, Buffer.from('y')]))) as Set<unknown>;
+    assert.equal(set.size, 2);
+    assert.ok([...set].some((x) => Buffer.isBuffer(x)));
+  });
+
+  it('a structure without refs may appear both among the arguments and inside a Map', () => {
+    const o = { x: 1 };
+    const a = [1, 2];
+    const r = new ObjectRef('a-1', owner);
+    const bytes = encodeArgs(
+      [
+        r,
+        o,
+        a,
+        new Map<string, unknown>([
+          ['o', o],
+          ['a', a],
+        ]),
+      ],
+      () => undefined,
+    );
+    const [, , , map] = decode(bytes, () => 'ONE') as [unknown, unknown, unknown, Map<string, unknown>];
+    assert.deepEqual(map.get('o'), { x: 1 });
+    assert.throws(() => encodeArgs([[r], new Set([a, [r]])], () => undefined), SerializationError, 'an array holding a ref, found again in a Set');
+    const holder = [r];
+    assert.throws(
+      () => encodeArgs([holder, new Set([holder])], () => undefined),
+      (e: unknown) => e instanceof SerializationError && e.path === 'args[1].<item 0>',
+    );
   });
 });
