@@ -8,6 +8,8 @@
  *   its index entry, anything else);
  * - sequential call latency (one call, await its result, the next), against a plain task
  *   doing the same work on the same tier.
+ * The proxy is one more loopback hop for each S3 request of the actors (the plain task makes
+ * none), a fraction of a millisecond each; the latency is measured with it in place.
  * Two actors: a counter (a state of a few bytes) and one holding a Float64Array of 100,000
  * elements (800 kB). The constructor and a first call run before anything is counted.
  * Prints one JSON line: `node dist/bench/actors-emulator.js [--quick]`.
