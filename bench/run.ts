@@ -15,6 +15,7 @@ import { isWorker } from 'volley';
 import { spawnSync } from 'node:child_process';
 import { awsPathLines, runAwsPath } from './lib/aws-path.js';
 import { actorLines, type ActorFigures } from './actors.js';
+import { emulatorActorLines, type EmulatorActorFigures } from './actors-emulator.js';
 import { renderCharts } from './lib/charts.js';
 import { parseArgs, USAGE, type BenchOptions } from './lib/cli.js';
 import { commit, machine, type Machine } from './lib/machine.js';
@@ -60,6 +61,7 @@ async function main(o: BenchOptions): Promise<void> {
   const awsPath = o.emulator ? await runAwsPath(o.quick ? 1 : o.runs, o.quick ? 2000 : 5000, log, o.quick ? '8' : '8,100') : undefined;
 
   const actors = runActorBench(o.quick, log);
+  const actorsEmulator = o.emulator ? runActorBench(o.quick, log, 'actors-emulator.js') : undefined;
   const figures = aggregate(results);
   const targets = judge(figures);
   const caption = `${date.toISOString().slice(0, 10)} · ${mach.cores} cores ${mach.cpuModel} · Node ${mach.node} · ${o.quick ? 'quick run' : `median of ${o.runs}`}`;
@@ -86,6 +88,7 @@ async function main(o: BenchOptions): Promise<void> {
     targets,
     awsPath,
     actors,
+    actorsEmulator,
     charts: charts.map((c) => c.slice(repoRoot.length)),
     failures: failures.map((r) => ({ system: r.job.system, job: r.job.label, run: r.job.run, error: r.error })),
     jobs: results.map((r) => ({ system: r.job.system, workload: r.job.workload, params: r.job.params, run: r.job.run, ok: r.ok, wallMs: Math.round(r.wallMs), figures: r.figures, info: r.info })),
@@ -99,6 +102,7 @@ async function main(o: BenchOptions): Promise<void> {
   console.log(targetLines(targets));
   if (awsPath) console.log(awsPathLines(awsPath));
   if (actors) console.log(actorLines(actors));
+  if (actorsEmulator) console.log(emulatorActorLines(actorsEmulator));
   for (const n of plan.notes) console.log(`note: ${n}`);
   if (failures.length) console.log(`${failures.length} job(s) failed; see "failures" in the JSON.`);
   console.log('');
@@ -115,13 +119,16 @@ async function main(o: BenchOptions): Promise<void> {
   if (failures.length) process.exitCode = 1;
 }
 
-/** Actor calls against plain tasks (bench/actors.ts), in a fresh process. */
-function runActorBench(quick: boolean, log: (s: string) => void): ActorFigures | undefined {
-  const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'bench', 'actors.js'), ...(quick ? ['--quick'] : [])], { encoding: 'utf8', timeout: 10 * 60_000 });
+/** Actor calls against plain tasks, in a fresh process: bench/actors.ts (embedded runtime) or bench/actors-emulator.ts (emulator tier). */
+function runActorBench(quick: boolean, log: (s: string) => void): ActorFigures | undefined;
+function runActorBench(quick: boolean, log: (s: string) => void, script: 'actors-emulator.js'): EmulatorActorFigures | undefined;
+function runActorBench(quick: boolean, log: (s: string) => void, script = 'actors.js'): ActorFigures | EmulatorActorFigures | undefined {
+  if (script !== 'actors.js') log('Actors on the emulator tier: per-call S3 traffic and latency...');
+  const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'bench', script), ...(quick ? ['--quick'] : [])], { encoding: 'utf8', timeout: 10 * 60_000 });
   try {
-    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as ActorFigures;
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as ActorFigures | EmulatorActorFigures;
   } catch {
-    log(`actor benchmark failed: ${r.stderr || r.error?.message || `exit ${r.status}`}`);
+    log(`actor benchmark (${script}) failed: ${r.stderr || r.error?.message || `exit ${r.status}`}`);
     return undefined;
   }
 }

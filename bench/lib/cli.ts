@@ -19,7 +19,7 @@ export interface BenchOptions {
 export const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--emulator] [--systems volley,faast] [--only w1,w2,kernel,w3,hop,scale] [--update-readme]
   --quick           smaller sizes and one run of each figure: a smoke check of about a minute
   --runs N          repeat every figure N times (default 3; 1 with --quick), report min/median
-  --emulator        also run volley on the emulator tier (target 'emulator')
+  --emulator        also run volley on the emulator tier (target 'emulator'), and actor calls there (S3 traffic per call)
   --systems LIST    systems besides the bare pool (default volley,faast)
   --only LIST       workload groups (default all): w1, w2, kernel (the matrix kernel alone), w3, hop, scale
   --update-readme   rewrite the "Performance" section at the end of README.md from this run

@@ -14,3 +14,18 @@ export const BenchCounter = remote(
 export const benchAdd = remote(function benchAdd(n: number, k: number): number {
   return n + k;
 });
+
+/** An actor with a larger state (a Float64Array of `n` elements): what a call costs when the state is not tiny. */
+export const BenchVector = remote(
+  class BenchVector {
+    v: Float64Array;
+    constructor(n: number) {
+      this.v = new Float64Array(n);
+    }
+    bump(i: number): number {
+      const j = i % this.v.length;
+      this.v[j] = (this.v[j] ?? 0) + 1;
+      return this.v[j]!;
+    }
+  },
+);
