@@ -43,7 +43,7 @@ describe('ObjectTable', () => {
     assert.deepEqual(deleted, [['k/a']], 'deleted once, though asked twice');
   });
 
-  it("keeps the entry of a task whose ref was dropped while it still runs, and frees it once the result is in", async () => {
+  it('keeps the entry of a task whose ref was dropped while it still runs, and frees it once the result is in', async () => {
     const { t, deleted, flush } = table();
     const e = t.add('running');
     e.dropped = true;
