@@ -758,13 +758,16 @@ export class Runtime {
 
   /** Emits a task's finished event (only called while someone listens). */
   private emitFinished(emit: (e: VolleyEvent) => void, task: Task, outcome: TaskOutcome, res?: ResultEnvelope, err?: Error): void {
-    emit({
-      type: 'finished',
+    emit({ type: 'finished', ...this.runFields(task, res), outcome, result: res && resultInfo(res), error: err && errorInfo(err, outcome) });
+  }
+
+  /** What a task's finished and retrying events both say of its run: who ran it, when, for how long. */
+  private runFields(task: Task, res: ResultEnvelope | undefined) {
+    return {
       time: performance.now(),
       taskId: task.id,
       fn: task.fn,
       attempt: Math.max(1, task.runs),
-      outcome,
       memoryMB: task.options.memoryMB,
       submittedAt: task.submittedAt ?? performance.now(),
       dispatchedAt: task.dispatchedAt,
@@ -772,9 +775,7 @@ export class Runtime {
       worker: res?.worker,
       startedAt: driverTime(res?.timing.startedAt),
       timing: res?.timing,
-      result: res && resultInfo(res),
-      error: err && errorInfo(err, outcome),
-    });
+    };
   }
 
   /**
@@ -786,24 +787,7 @@ export class Runtime {
   private emitRetrying(emit: (e: VolleyEvent) => void, task: Task, err: TaskError, reason: 'retry' | 'argument-lost', delayMs?: number): void {
     const res = task.lastResult;
     const outcome = outcomeOfError(err);
-    emit({
-      type: 'retrying',
-      time: performance.now(),
-      taskId: task.id,
-      fn: task.fn,
-      attempt: Math.max(1, task.runs),
-      outcome,
-      reason,
-      delayMs,
-      memoryMB: task.options.memoryMB,
-      submittedAt: task.submittedAt ?? performance.now(),
-      dispatchedAt: task.dispatchedAt,
-      deps: task.deps.map((e) => e.id),
-      worker: res?.worker,
-      startedAt: driverTime(res?.timing.startedAt),
-      timing: res?.timing,
-      error: errorInfo(err, outcome),
-    });
+    emit({ type: 'retrying', ...this.runFields(task, res), outcome, reason, delayMs, error: errorInfo(err, outcome) });
   }
 
   private newRef<T>(id: string): ObjectRef<T> {
