@@ -339,15 +339,19 @@ function remember(table: Map<string, Held>, id: string, h: Held): void {
   table.set(id, h);
 }
 
-async function tryRead(store: ObjectStore, key: string, what: string): Promise<StateRecord | undefined> {
-  let bytes: Uint8Array;
+/** The object at `key`, or undefined when there is none (any other failure is thrown). */
+async function getIfPresent(store: ObjectStore, key: string): Promise<Uint8Array | undefined> {
   try {
-    bytes = await store.get(key);
+    return await store.get(key);
   } catch (err) {
     if (err instanceof ObjectStoreError && err.code === 'OBJECT_MISSING') return undefined;
     throw err;
   }
-  return checkRecord(decode(bytes), what);
+}
+
+async function tryRead(store: ObjectStore, key: string, what: string): Promise<StateRecord | undefined> {
+  const bytes = await getIfPresent(store, key);
+  return bytes && checkRecord(decode(bytes), what);
 }
 
 /** The key of the index entry saying at which version a call committed. */
@@ -362,13 +366,8 @@ function versionOf(warm: Held | undefined, callId: string): number | undefined {
 }
 
 async function readIndex(store: ObjectStore, key: string): Promise<number | undefined> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await store.get(key);
-  } catch (err) {
-    if (err instanceof ObjectStoreError && err.code === 'OBJECT_MISSING') return undefined;
-    throw err;
-  }
+  const bytes = await getIfPresent(store, key);
+  if (!bytes) return undefined;
   const u = decode(bytes);
   if (!Number.isSafeInteger(u) || (u as number) < 0) throw new ProtocolError(`actor index ${key} is malformed`);
   return u as number;
