@@ -218,6 +218,23 @@ describe('cancel', () => {
     await rt.shutdown();
   });
 
+  it('a second cancel while the first run is still out does not ask the invoker again', async () => {
+    const held: Array<() => void> = [];
+    const f = scriptedBackend(async (env) => {
+      if (env.fn === 'inc') await new Promise<void>((r) => held.push(r));
+    });
+    const rt = new Runtime(fast, { backend: f.backend });
+    const running = rt.remote(inc, 1);
+    await turns();
+    assert.equal(held.length, 1);
+    rt.cancel(running);
+    rt.cancel(running, { force: true });
+    await assert.rejects(rt.get(running), (e: unknown) => e instanceof TaskCancelledError && /was cancelled while it ran$/.test(e.message));
+    assert.deepEqual(f.cancels, [[running.id, false]], 'the task has ended: its worker is not stopped');
+    for (const r of held) r();
+    await rt.shutdown();
+  });
+
   it('cancels the tasks a task started, unless told not to recurse', async () => {
     const held: Array<() => void> = [];
     const f = scriptedBackend(async (env) => {
