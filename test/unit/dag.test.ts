@@ -165,6 +165,36 @@ describe('lost objects', () => {
     await rt.shutdown();
   });
 
+  it('an argument two running tasks both find lost is rebuilt once', async () => {
+    let arrived = 0;
+    let bothArrived!: () => void;
+    const barrier = new Promise<void>((r) => (bothArrived = r));
+    let releaseRebuild!: () => void;
+    const rebuildHeld = new Promise<void>((r) => (releaseRebuild = r));
+    const f = scriptedBackend(async (env, nth) => {
+      if (env.fn === 'describeValue' && nth <= 2) {
+        // Both runs are out when the object goes; both report it missing.
+        if (++arrived === 2) bothArrived();
+        await barrier;
+        await f.store.delete([(Object.values(env.deps)[0] as { key: string }).key]);
+      }
+      if (env.fn === 'filled' && nth === 2) await rebuildHeld;
+    });
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 64 }, { backend: f.backend });
+    const data = rt.remote(filled, 100, 2);
+    await rt.wait([data]);
+    const one = rt.remote(describeValue, data);
+    const two = rt.remote(describeValue, data);
+    await turns();
+    assert.deepEqual(f.fns(), ['filled#1', 'describeValue#1', 'describeValue#1', 'filled#2']);
+    assert.equal(rt.faultCounts.rebuilds, 1);
+    releaseRebuild();
+    assert.deepEqual(await rt.get([one, two]), ['Float64Array(100) sum=200', 'Float64Array(100) sum=200']);
+    assert.equal(f.invoked.filter((i) => i.fn === 'filled').length, 2, 'the producer ran again once');
+    assert.equal(rt.faultCounts.rebuilds, 1);
+    await rt.shutdown();
+  });
+
   it('of two stored arguments, only the lost one is rebuilt', async () => {
     let lostKey: string | undefined;
     const f = scriptedBackend(async (env) => {
