@@ -265,6 +265,32 @@ describe('cancel', () => {
     await rt.shutdown();
   });
 
+  it('a cancelled task whose argument then fails stays cancelled and finishes once', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const f = scriptedBackend(async (env) => {
+      if (env.fn === 'inc') {
+        await held;
+        throw new WorkerCrashedError('inc', env.taskId, 'out of memory');
+      }
+    });
+    const rt = new Runtime(fast, { backend: f.backend });
+    const finished: string[] = [];
+    rt.onEvent((e) => {
+      if (e.type === 'finished') finished.push(e.taskId);
+    });
+    const running = rt.remote(inc.options({ maxRetries: 0 }), 1);
+    const waiting = rt.remote(add, running, 1);
+    await turns();
+    rt.cancel(waiting);
+    release();
+    await assert.rejects(rt.get(running), WorkerCrashedError);
+    await assert.rejects(rt.get(waiting), (e: unknown) => e instanceof TaskCancelledError && /before it started$/.test(e.message));
+    assert.equal(finished.filter((id) => id === waiting.id).length, 1, 'one finished event, from the cancel');
+    assert.deepEqual(f.fns(), ['inc#1']);
+    await rt.shutdown();
+  });
+
   it('cancels the tasks a task started, unless told not to recurse', async () => {
     const held: Array<() => void> = [];
     const f = scriptedBackend(async (env) => {
