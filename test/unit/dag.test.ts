@@ -6,12 +6,17 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, DependencyError, ObjectLostError, Runtime, TaskCancelledError, TaskError, WorkerCrashedError } from 'volley';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { ConfigError, DependencyError, type ObjectRef, ObjectLostError, Runtime, TaskCancelledError, TaskError, WorkerCrashedError } from 'volley';
 import type { Backend, InvokeOptions } from '../../sdk/backend.js';
 import { MemoryStore } from '../../sdk/local/memory-store.js';
 import type { ResultEnvelope, TaskEnvelope } from '../../sdk/protocol.js';
 import { executeTask } from '../../sdk/worker/execute.js';
-import { add, deepSum, describe as describeValue, failIfNegative, filled, inc } from '../fixtures/tasks.js';
+import { add, deepSum, describe as describeValue, echo, failIfNegative, filled, inc } from '../fixtures/tasks.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 type Script = (env: TaskEnvelope, nth: number) => Promise<void> | void;
 
@@ -213,6 +218,37 @@ describe('lost objects', () => {
       f.invoked.filter((i) => i.fn === 'filled').map((i) => i.taskId),
       [a.id, b.id, b.id],
     );
+    await rt.shutdown();
+  });
+  it("a lost result whose producer's stored argument was freed meanwhile rebuilds that argument first", async () => {
+    let argKey: string | undefined;
+    const f = scriptedBackend((env) => {
+      if (env.fn === 'echo') argKey ??= (Object.values(env.deps)[0] as { key: string }).key;
+    });
+    const present = (key: string) => {
+      try {
+        f.store.getSync(key);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 64 }, { backend: f.backend });
+    let data: ObjectRef<Float64Array> | undefined = rt.remote(filled, 100, 3);
+    const copy = rt.remote(echo, data);
+    await rt.wait([copy]);
+    data = undefined;
+    // The program dropped its ref and the task that needed it is done: the argument is freed.
+    for (let i = 0; i < 50 && present(argKey!); i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 0));
+      await turns(2);
+    }
+    assert.equal(present(argKey!), false, 'the argument was freed');
+    await f.store.deletePrefix('volley/');
+    assert.equal(((await rt.get(copy)) as Float64Array).reduce((a, b) => a + b, 0), 300);
+    assert.deepEqual(f.fns(), ['filled#1', 'echo#1', 'filled#2', 'echo#2'], 'the argument is rebuilt before the task runs again, not after a failed run');
+    assert.equal(rt.faultCounts.rebuilds, 2);
     await rt.shutdown();
   });
 });
