@@ -246,7 +246,10 @@ describe('lost objects', () => {
     }
     assert.equal(present(argKey!), false, 'the argument was freed');
     await f.store.deletePrefix('volley/');
-    assert.equal(((await rt.get(copy)) as Float64Array).reduce((a, b) => a + b, 0), 300);
+    assert.equal(
+      ((await rt.get(copy)) as Float64Array).reduce((a, b) => a + b, 0),
+      300,
+    );
     assert.deepEqual(f.fns(), ['filled#1', 'echo#1', 'filled#2', 'echo#2'], 'the argument is rebuilt before the task runs again, not after a failed run');
     assert.equal(rt.faultCounts.rebuilds, 2);
     await rt.shutdown();
