@@ -21,7 +21,7 @@ const gc = runInNewContext('gc') as () => void;
 type Script = (env: TaskEnvelope, nth: number) => Promise<void> | void;
 
 /** `script` runs before each invocation (nth counts per function, from 1); it may throw (the invoker rejects) or wait. */
-function scriptedBackend(script: Script = () => {}) {
+function scriptedBackend(script: Script = () => {}, payloadLimitBytes?: number) {
   const store = new MemoryStore();
   const invoked: Array<{ fn: string; attempt: number; taskId: string }> = [];
   const cancels: Array<[string, boolean]> = [];
@@ -30,6 +30,7 @@ function scriptedBackend(script: Script = () => {}) {
     name: 'scripted',
     keyPrefix: 'volley/',
     maxConcurrency: 100,
+    payloadLimitBytes,
     store,
     invoker: {
       async invoke(env: TaskEnvelope, _o: InvokeOptions): Promise<ResultEnvelope> {
@@ -220,6 +221,26 @@ describe('lost objects', () => {
     );
     await rt.shutdown();
   });
+  it('an inline argument spilled to the store for want of room is written again when lost, not rebuilt', async () => {
+    let spilledKey: string | undefined;
+    const f = scriptedBackend(async (env, nth) => {
+      if (env.fn === 'describeValue' && nth === 1) {
+        const dep = Object.values(env.deps)[0]!;
+        assert.equal(dep.kind, 'stored', 'the 1.6 kB value does not fit a 2 kB payload beside the rest');
+        spilledKey = (dep as { key: string }).key;
+        await f.store.delete([spilledKey]);
+      }
+    }, 2048);
+    const rt = new Runtime(fast, { backend: f.backend });
+    const data = rt.remote(filled, 200, 1);
+    assert.equal(await rt.get(rt.remote(describeValue, data)), 'Float64Array(200) sum=200');
+    assert.equal(spilledKey?.endsWith(data.id), true);
+    assert.deepEqual(f.fns(), ['filled#1', 'describeValue#1', 'describeValue#2'], 'the producer does not run again');
+    assert.equal(rt.faultCounts.rebuilds, 0);
+    assert.equal(rt.faultCounts.retries, 0);
+    await rt.shutdown();
+  });
+
   it("a lost result whose producer's stored argument was freed meanwhile rebuilds that argument first", async () => {
     let argKey: string | undefined;
     const f = scriptedBackend((env) => {
