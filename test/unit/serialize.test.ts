@@ -243,6 +243,16 @@ describe('serialization: edges', () => {
     refused({ m }, 'value.m.data', /is not a Float64Array, .*new Matrix\(rows, cols, data\)$/);
   });
 
+  it('a value the walk lets through but V8 cannot clone (a Proxy) is still a SerializationError', () => {
+    // A Proxy of a plain object looks plain to the walk (its prototype is Object.prototype).
+    const proxy = new Proxy({ a: 1 }, {});
+    refused({ x: proxy }, 'value', /^value cannot be serialized: .*could not be cloned/);
+    assert.throws(
+      () => encodeArgs([1, { x: proxy }], () => {}),
+      (e: unknown) => e instanceof SerializationError && e.path === 'args' && /^args cannot be serialized: /.test(e.message) && e.cause instanceof Error,
+    );
+  });
+
   it('a 64-character string and a 16-item list are still compact; argument lists too', () => {
     assert.equal(encode('x'.repeat(64))[0], 0x4a);
     assert.equal(encode(Array(16).fill(1))[0], 0x4a);
