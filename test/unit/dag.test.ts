@@ -187,11 +187,16 @@ describe('lost objects', () => {
       if (env.fn === 'filled' && nth === 2) await rebuildHeld;
     });
     const rt = new Runtime({ ...fast, inlineThresholdBytes: 64 }, { backend: f.backend });
+    let lostReports = 0;
+    rt.onEvent((e) => {
+      if (e.type === 'retrying' && e.reason === 'argument-lost') lostReports++;
+    });
     const data = rt.remote(filled, 100, 2);
     await rt.wait([data]);
     const one = rt.remote(describeValue, data);
     const two = rt.remote(describeValue, data);
-    await turns();
+    for (let i = 0; i < 1000 && lostReports < 2; i++) await turns(1);
+    assert.equal(lostReports, 2, 'both runs reported the argument lost');
     assert.deepEqual(f.fns(), ['filled#1', 'describeValue#1', 'describeValue#1', 'filled#2']);
     assert.equal(rt.faultCounts.rebuilds, 1);
     releaseRebuild();
