@@ -22,7 +22,7 @@ export type TaskOutcome =
   | 'crashed'
   /** It did not run: an argument's task failed. */
   | 'dependency'
-  /** It did not finish: the runtime was shut down first. */
+  /** It did not finish: `cancel()` stopped it, or the runtime was shut down first. */
   | 'cancelled';
 
 /** The worker that ran a task: `thread-<n>` on the embedded runtime, the sandbox's log stream on Lambda (with its memory and architecture). @public */
@@ -187,6 +187,7 @@ export function outcomeOfError(err: Error): TaskOutcome {
     case 'TASK_TIMEOUT':
       return 'timeout';
     case 'SHUT_DOWN':
+    case 'TASK_CANCELLED':
       return 'cancelled';
     case 'TASK_FAILED':
     case 'SERIALIZATION':

@@ -59,6 +59,24 @@ describe('observing a job on the embedded runtime', () => {
     assert.equal(events.length, n);
   });
 
+  it('says a cancelled task ended cancelled: one finished event, outcome cancelled, never dispatched', async () => {
+    const rt = start({ local: { maxWorkers: 1 } });
+    const events: VolleyEvent[] = [];
+    const stop = rt.onEvent((e) => events.push(e));
+    const slow = rt.remote(nap, 60_000, 'slow');
+    const waiting = rt.remote(deepSum, slow);
+    rt.cancel(waiting);
+    await assert.rejects(rt.get(waiting), { code: 'TASK_CANCELLED' });
+    rt.cancel(slow, { force: true });
+    await assert.rejects(rt.get(slow), { code: 'TASK_CANCELLED' });
+    stop();
+    const finished = events.filter((e): e is TaskFinishedEvent => e.type === 'finished' && e.taskId === waiting.id);
+    assert.equal(finished.length, 1);
+    assert.equal(finished[0]!.outcome, 'cancelled');
+    assert.equal(finished[0]!.dispatchedAt, undefined);
+    assert.equal(events.find((e): e is TaskFinishedEvent => e.type === 'finished' && e.taskId === slow.id)?.outcome, 'cancelled');
+  });
+
   it('shows every run of a task that failed twice and then succeeded: events, counts, timeline slices per worker, billed runs', async () => {
     let last: Progress | undefined;
     const rt = start({ timeline: true, cost: true, progress: (p) => (last = p), retryBaseDelayMs: 5, local: { maxWorkers: 2 } });
