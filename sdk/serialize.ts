@@ -315,7 +315,11 @@ function finish(value: unknown, st: WalkState, path: string, alloc: Allocator): 
     // copy whole), so a payload without segments is used as it is.
     header = serialize(st.marked ? { [MARK]: 'root', value, ...(segs.length ? { segs } : {}) } : value);
   } catch (err) {
-    throw new SerializationError(`${path} cannot be serialized: ${(err as Error).message}`, path, { cause: err });
+    throw new SerializationError(
+      `${path} cannot be serialized: ${(err as Error).message.replace(/\.$/, '')}; V8's structured clone refused something inside it (a Proxy, or an object of the host such as a stream or socket): pass plain data (see "What can travel" in volley's README)`,
+      path,
+      { cause: err },
+    );
   }
   if (segs.length === 0) return header;
   let at = align8(5 + header.length);
