@@ -210,6 +210,26 @@ class TaskThreads {
   }
 
   /**
+   * Listens to a task thread: its messages, and its failure or exit, which `onCrash` gets as
+   * the crash error to answer the running task with. Returns `release(reuse)`: stops listening,
+   * then keeps the thread for the next task or terminates it.
+   */
+  private watch<M>(w: Worker, onMessage: (m: M) => void, onCrash: (crash: (fn: string, taskId: string) => WorkerCrashedError) => void): (reuse: boolean) => void {
+    const onError = (err: Error) => onCrash((fn, taskId) => new WorkerCrashedError(fn, taskId, `the task thread failed: ${err.message}`, { cause: err }));
+    const onExit = (code: number) => onCrash((fn, taskId) => new WorkerCrashedError(fn, taskId, `the task thread exited with code ${code} (process.exit in the task?)`));
+    w.on('message', onMessage);
+    w.on('error', onError);
+    w.on('exit', onExit);
+    return (reuse) => {
+      w.off('message', onMessage);
+      w.off('error', onError);
+      w.off('exit', onExit);
+      if (reuse) this.idle.push(w);
+      else void w.terminate();
+    };
+  }
+
+  /**
    * Runs the task (in wire form) on a thread; at `deadlineMs` the thread is terminated and
    * the answer is a timeout. A thread that exits or fails is answered as a crash.
    */
@@ -221,20 +241,15 @@ class TaskThreads {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        w.off('message', onMessage);
-        w.off('error', onError);
-        w.off('exit', onExit);
-        if (reuse) this.idle.push(w);
-        else void w.terminate();
+        release(reuse);
         resolve(r);
       };
-      const onMessage = (m: DoneMessage) => finish(m.result, true);
-      const onError = (err: Error) => finish(errorResult(taskId, new WorkerCrashedError(fn, taskId, `the task thread failed: ${err.message}`, { cause: err }), 'infrastructure'), false);
-      const onExit = (code: number) => finish(errorResult(taskId, new WorkerCrashedError(fn, taskId, `the task thread exited with code ${code} (process.exit in the task?)`), 'infrastructure'), false);
       const timer = setTimeout(() => finish(errorResult(taskId, new TaskTimeoutError(fn, taskId, timeoutMs), 'infrastructure'), false), deadlineMs);
-      w.on('message', onMessage);
-      w.on('error', onError);
-      w.on('exit', onExit);
+      const release = this.watch<DoneMessage>(
+        w,
+        (m) => finish(m.result, true),
+        (crash) => finish(errorResult(taskId, crash(fn, taskId), 'infrastructure'), false),
+      );
       w.postMessage({ kind: 'run', task, ...(nest ? { nest } : {}), ...(maxInline !== undefined ? { maxInline } : {}) } satisfies RunMessage);
     });
   }
@@ -260,11 +275,7 @@ class TaskThreads {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        w.off('message', onMessage);
-        w.off('error', onError);
-        w.off('exit', onExit);
-        if (reuse) this.idle.push(w);
-        else void w.terminate();
+        release(reuse);
         const at = Atomics.load(pos, 0);
         for (let k = 0; k < tasks.length; k++) {
           if (out[k]) continue;
@@ -289,20 +300,19 @@ class TaskThreads {
         }
         timer = setTimeout(check, Math.max(1, left));
       };
-      const onMessage = (m: TaskDoneMessage | BatchDoneMessage) => {
-        if (m.kind === 'batchDone') {
-          finish(true);
-          return;
-        }
-        out[m.pos] = m.result;
-        clearTimeout(timer);
-        check();
-      };
-      const onError = (err: Error) => finish(false, (fn, taskId) => new WorkerCrashedError(fn, taskId, `the task thread failed: ${err.message}`, { cause: err }));
-      const onExit = (code: number) => finish(false, (fn, taskId) => new WorkerCrashedError(fn, taskId, `the task thread exited with code ${code} (process.exit in the task?)`));
-      w.on('message', onMessage);
-      w.on('error', onError);
-      w.on('exit', onExit);
+      const release = this.watch<TaskDoneMessage | BatchDoneMessage>(
+        w,
+        (m) => {
+          if (m.kind === 'batchDone') {
+            finish(true);
+            return;
+          }
+          out[m.pos] = m.result;
+          clearTimeout(timer);
+          check();
+        },
+        (crash) => finish(false, crash),
+      );
       w.postMessage({ kind: 'batch', tasks: tasks.map((t) => ({ task: t.task, timeoutMs: t.timeoutMs })), progress, ...o } satisfies BatchRunMessage);
       check();
     });
