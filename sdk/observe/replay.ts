@@ -46,30 +46,8 @@ export function eventsFromTrace(trace: ChromeTrace): VolleyEvent[] {
     else if (before) out.push({ type: 'rebuilding', time: start - 1e-6, taskId, fn: e.name, rebuild: 1 });
     if (ran) out.push({ type: 'dispatched', time: start, taskId, fn: e.name, attempt, memoryMB: 0, deps: [], storedInputs: 0, storedInputBytes: 0 });
     const error = name ? { name, message: rest.join(': '), stack: typeof a.stack === 'string' ? a.stack : undefined } : undefined;
-    if (a.retried === true) {
-      seen.set(taskId, false);
-      out.push({
-        type: 'retrying',
-        time: end,
-        taskId,
-        fn: e.name,
-        attempt,
-        outcome,
-        reason: a.reason === 'argument-lost' ? 'argument-lost' : 'retry',
-        delayMs: typeof a.retryInMs === 'number' ? a.retryInMs : undefined,
-        memoryMB: 0,
-        submittedAt,
-        dispatchedAt: ran ? start : undefined,
-        deps: [],
-        worker: ran ? { id: tracks.get(e.tid) ?? `track-${e.tid}` } : undefined,
-        startedAt: ran ? start : undefined,
-        error: error ?? { name: 'Error', message: outcome },
-      });
-      continue;
-    }
-    seen.set(taskId, true);
-    out.push({
-      type: 'finished',
+    // What the slice says of its run, for a retrying or a finished event alike.
+    const run = {
       time: end,
       taskId,
       fn: e.name,
@@ -81,8 +59,20 @@ export function eventsFromTrace(trace: ChromeTrace): VolleyEvent[] {
       deps: [],
       worker: ran ? { id: tracks.get(e.tid) ?? `track-${e.tid}` } : undefined,
       startedAt: ran ? start : undefined,
-      error,
-    });
+    };
+    if (a.retried === true) {
+      seen.set(taskId, false);
+      out.push({
+        type: 'retrying',
+        ...run,
+        reason: a.reason === 'argument-lost' ? 'argument-lost' : 'retry',
+        delayMs: typeof a.retryInMs === 'number' ? a.retryInMs : undefined,
+        error: error ?? { name: 'Error', message: outcome },
+      });
+      continue;
+    }
+    seen.set(taskId, true);
+    out.push({ type: 'finished', ...run, error });
   }
   return out.sort((x, y) => x.time - y.time);
 }
