@@ -16,8 +16,8 @@ import { S3Store } from '../sdk/aws/s3-store.js';
 import { optionTable } from '../sdk/options.js';
 import type { ObjectStore } from '../sdk/backend.js';
 import type { TaskEnvelope } from '../sdk/protocol.js';
-import { spawn } from 'node:child_process';
 import { startInstantLambda } from './lib/instant-lambda.js';
+import { startS3rver } from '../infra/emulators.js';
 
 const runs = Number(process.argv[2] ?? 3);
 const invocations = Number(process.argv[3] ?? 5000);
@@ -87,34 +87,10 @@ function storeOptions(): ConstructorParameters<typeof S3Store>[2] {
   return o;
 }
 
-/**
- * s3rver in its own process, as a server would be: in this one it would share the event loop
- * (and so the core) with the client it serves, and parallel requests could not overlap at all.
- */
-async function startS3rverProcess(): Promise<{ endpoint: string; stop(): Promise<void> }> {
-  const emulators = new URL('../infra/emulators.js', import.meta.url).href;
-  const code = `import { startS3rver } from ${JSON.stringify(emulators)}; const s = await startS3rver({ buckets: ['bench'] }); console.log(s.endpoint); process.stdin.resume(); process.stdin.on('end', () => s.stop().then(() => process.exit(0)));`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const endpoint = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('\n')) resolve(out.trim());
-    });
-    child.once('exit', (code) => reject(new Error(`s3rver exited (${code}) before it listened`)));
-  });
-  return {
-    endpoint,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.stdin!.end();
-      }),
-  };
-}
-
 async function s3RoundTrips(sizesMB: number[]): Promise<S3Series[]> {
-  const s3 = await startS3rverProcess();
+  // startS3rver runs s3rver in its own process, as a server would be: in this one it would share
+  // the event loop (and so the core) with the client it serves.
+  const s3 = await startS3rver({ buckets: ['bench'] });
   const client = makeS3Client({ region: 'us-east-1', endpoint: s3.endpoint, credentials, maxSockets: 16, forcePathStyle: true });
   const store = new S3Store(client, 'bench', storeOptions());
   const out: S3Series[] = [];
