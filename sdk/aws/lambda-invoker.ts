@@ -173,8 +173,9 @@ export class LambdaInvoker implements Invoker {
    * once and the invocation is left to finish on its own (the other tasks of its batch are not
    * affected). Lambda has no way to stop a running invocation, nor to reach one: a task sent in
    * a batch may still run (its answer is ignored), the same as a task sent alone. The function
-   * runs on, and is billed, until it returns or reaches its timeout (the handler aborts the
-   * task's signal at its timeoutMs, so a task that watches it stops there). Without `force`
+   * runs on, and is billed, until it returns or reaches its timeout (at the task's timeoutMs the
+   * handler terminates its task thread; a task run on the handler's own thread has its signal
+   * aborted instead). Without `force`
    * there is nothing to send: the orchestrator ignores the answer.
    */
   cancel(taskId: string, force: boolean): void {
