@@ -9,50 +9,11 @@ import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ConfigError, DependencyError, type ObjectRef, ObjectLostError, Runtime, TaskCancelledError, TaskError, WorkerCrashedError } from 'volley';
-import type { Backend, InvokeOptions } from '../../sdk/backend.js';
-import { MemoryStore } from '../../sdk/local/memory-store.js';
-import type { ResultEnvelope, TaskEnvelope } from '../../sdk/protocol.js';
-import { executeTask } from '../../sdk/worker/execute.js';
+import { fast, scriptedBackend, turns } from '../fakes/scripted-backend.js';
 import { add, deepSum, describe as describeValue, echo, failIfNegative, filled, inc } from '../fixtures/tasks.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-
-type Script = (env: TaskEnvelope, nth: number) => Promise<void> | void;
-
-/** `script` runs before each invocation (nth counts per function, from 1); it may throw (the invoker rejects) or wait. */
-function scriptedBackend(script: Script = () => {}, payloadLimitBytes?: number) {
-  const store = new MemoryStore();
-  const invoked: Array<{ fn: string; attempt: number; taskId: string }> = [];
-  const cancels: Array<[string, boolean]> = [];
-  const perFn = new Map<string, number>();
-  const backend: Backend = {
-    name: 'scripted',
-    keyPrefix: 'volley/',
-    maxConcurrency: 100,
-    payloadLimitBytes,
-    store,
-    invoker: {
-      async invoke(env: TaskEnvelope, _o: InvokeOptions): Promise<ResultEnvelope> {
-        const nth = (perFn.get(env.fn) ?? 0) + 1;
-        perFn.set(env.fn, nth);
-        invoked.push({ fn: env.fn, attempt: env.attempt ?? 1, taskId: env.taskId });
-        await script(env, nth);
-        return executeTask(structuredClone(env), { store, keyPrefix: 'volley/' });
-      },
-      cancel(taskId: string, force: boolean) {
-        cancels.push([taskId, force]);
-      },
-      async close() {},
-    },
-  };
-  return { backend, store, invoked, cancels, fns: () => invoked.map((i) => `${i.fn}#${i.attempt}`) };
-}
-
-const fast = { retryBaseDelayMs: 1, retryMaxDelayMs: 2 };
-const turns = async (n = 20) => {
-  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
-};
 
 describe('retries', () => {
   it('runs a task again after its worker crashed, and counts the retry', async () => {
