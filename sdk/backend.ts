@@ -42,7 +42,23 @@ export interface InvokeOptions {
    * and runs nothing else, when the invoker has such workers (`releaseAffinity` is defined).
    */
   affinity?: string;
+  /**
+   * Only for an invoker with `chains`: the task is a follower. These ref arguments are the
+   * results of tasks handed to this invoker before it (its producers), and their payloads are
+   * not in the envelope. The invoker runs the task in the same invocation as its producers,
+   * after them, with their results; when it cannot (a producer already sent or in another
+   * invocation, failed, not started, or its result holds refs), it answers `NOT_CHAINED`
+   * instead of running it, and the orchestrator dispatches it again once its arguments are ready.
+   * @internal
+   */
+  after?: readonly string[];
 }
+
+/**
+ * What an invoker with `chains` rejects a follower with when it did not run it with its
+ * producers (see `InvokeOptions.after`): not a run, not a failure. @internal
+ */
+export const NOT_CHAINED: Error = Object.freeze(new Error('the invoker did not run this task with its producers'));
 
 /** Receives a task's result envelope, or why it could not be run (see `Invoker.invokeThen`). */
 export type InvokeCallback = (res: ResultEnvelope | undefined, err?: unknown) => void;
@@ -91,6 +107,14 @@ export interface Invoker {
    * with it keep actors in a worker's memory; those without keep them in the store.
    */
   releaseAffinity?(affinity: string): void;
+  /**
+   * Optional: whether a task of `fn` may now run in one invocation with tasks it depends on
+   * (as a producer or as a follower, see `InvokeOptions.after`): the invoker runs the tasks of
+   * an invocation in order on one worker and has measured `fn`'s tasks short. Without it, every
+   * task is dispatched once its arguments are ready.
+   * @internal
+   */
+  chains?(fn: string): boolean;
 }
 
 /** A target: an invoker, a store, and how many tasks it runs at once. */

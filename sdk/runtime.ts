@@ -10,7 +10,7 @@
  * Its parts live beside it: the object table (object-table.ts), envelopes and their fitting
  * (envelope.ts), what a result means for its ref (results.ts), argument checks (checks.ts).
  */
-import type { AwaitReply, AwaitRequest, Backend, InvokeOptions, NestedSubmit, TaskHost } from './backend.js';
+import { NOT_CHAINED, type AwaitReply, type AwaitRequest, type Backend, type InvokeOptions, type NestedSubmit, type TaskHost } from './backend.js';
 import { checkCancelOptions, checkGetOptions, checkRefArray, checkWaitArgs, checkWaitKeys, type GetOptions, type Values, type WaitOptions, type WaitResult } from './checks.js';
 import { DEFAULT_PAYLOAD_LIMIT_BYTES, buildEnvelope, fitEnvelope, inlineBudget, inlineBytes, type Place } from './envelope.js';
 import {
@@ -117,6 +117,13 @@ interface Task {
   submittedAt?: number;
   dispatchedAt?: number;
   hooks?: TaskHooks;
+  /** The orchestrator's turn in which it was last handed to the invoker (chaining: see `chainFrom`). */
+  turn?: number;
+  /**
+   * A follower's dispatched event, held until its invoker answers (only while events are
+   * listened to): a follower handed back NOT_CHAINED was not a run and shows no event.
+   */
+  heldDispatch?: VolleyEvent & { type: 'dispatched' };
 }
 
 /**
@@ -167,6 +174,11 @@ export class Runtime {
   private readonly queue: Task[] = [];
   private queueHead = 0;
   private running = 0;
+  /** Counts the event loop's turns while tasks are chained: a follower's producers must have been handed over in this one. */
+  private turn = 0;
+  private turnTicking = false;
+  /** Tasks handed over this turn whose dependents may follow them (see `chainFrom`); set while chaining. */
+  private chainWork?: Task[];
   private readonly statsByFn = new Map<string, TaskStats>();
   /** Set when this runtime is the session of a running task on Lambda: its ids and nesting depth. */
   private readonly nest?: { readonly idPrefix: string; readonly depth: number; readonly runId: string };
@@ -906,7 +918,8 @@ export class Runtime {
 
   private depReady(task: Task): void {
     if (task.done) return;
-    if (--task.missing === 0) this.enqueue(task);
+    // A follower in flight waits for its invoker's answer, not for its arguments.
+    if (--task.missing === 0 && !task.inFlight) this.enqueue(task);
   }
 
   private pump(): void {
@@ -926,12 +939,18 @@ export class Runtime {
     }
   }
 
-  private dispatch(task: Task, backend: Backend): void {
+  /**
+   * Hands a task to the invoker. `after`: the task is a follower (see `chainFrom`), these
+   * arguments are its producers' results, still pending, which the invoker fills in.
+   */
+  private dispatch(task: Task, backend: Backend, after?: string[]): void {
     // Keyed by object ids, unique in the run: a dictionary from the start, not a hidden class per key.
     const deps = Object.create(null) as Record<string, Payload>;
     for (const e of task.deps) {
       // An argument being rebuilt (its object was lost) is waited for again.
-      if (e.state !== READY) {
+      if (after) {
+        if (e.state === READY) this.addPayloads(deps, e);
+      } else if (e.state !== READY) {
         if (e.state === FAILED) {
           this.failTask(task, new DependencyError(task.fn, task.id, e.error!));
           return;
@@ -942,7 +961,7 @@ export class Runtime {
       }
       this.addPayloads(deps, e);
     }
-    if (task.missing > 0) return;
+    if (!after && task.missing > 0) return;
     const run = ++task.runs;
     task.inFlight = true;
     const envelope = buildEnvelope({
@@ -961,12 +980,16 @@ export class Runtime {
     task.phase = 1;
     const place = this.placer(task, backend);
     const options: InvokeOptions = { timeoutMs: task.options.timeoutMs, memoryMB: task.options.memoryMB, place, affinity: task.hooks?.affinity };
+    if (after) options.after = after;
     const failed = (err: unknown) => this.finished(task, run, err);
     const invoke = (env: TaskEnvelope) => {
       const emit = this.hub.emit;
       if (emit) {
-        const time = (task.dispatchedAt = performance.now());
-        emit({ type: 'dispatched', time, taskId: task.id, fn: task.fn, attempt: run, memoryMB: task.options.memoryMB, deps: task.deps.map((e) => e.id), ...storedInputs(env) });
+        const time = performance.now();
+        const e = { type: 'dispatched', time, taskId: task.id, fn: task.fn, attempt: run, memoryMB: task.options.memoryMB, deps: task.deps.map((e) => e.id), ...storedInputs(env) } as const;
+        if (after) task.heldDispatch = e;
+        else emit(e);
+        if (!after) task.dispatchedAt = time;
       }
       const invoker = backend.invoker;
       if (invoker.invokeThen) invoker.invokeThen(env, options, (res, err) => this.finished(task, run, err, res));
@@ -974,8 +997,84 @@ export class Runtime {
     };
     const budget = inlineBudget(backend.payloadLimitBytes ?? DEFAULT_PAYLOAD_LIMIT_BYTES);
     // Most envelopes fit as they are: invoke them now, without waiting a turn for fitEnvelope.
-    if (inlineBytes(envelope) <= budget) invoke(envelope);
-    else fitEnvelope(envelope, budget, place).then(invoke, failed);
+    if (inlineBytes(envelope) <= budget) {
+      invoke(envelope);
+      if (backend.invoker.chains) this.chainFrom(task, backend);
+    } else fitEnvelope(envelope, budget, place).then(invoke, failed);
+  }
+
+  /**
+   * A short task was just handed to an invoker that chains: its waiting dependents whose other
+   * arguments are all ready, or results of tasks handed over in this same turn, are handed over
+   * now too, as followers (`InvokeOptions.after`), and so on down the DAG. The invoker runs a
+   * follower in the invocation of its producers, after them, with their results: one round
+   * trip instead of one per level of the DAG. A follower it cannot place so, or whose producer
+   * did not succeed, comes back NOT_CHAINED and waits for its arguments as any task (`unchained`).
+   */
+  private chainFrom(first: Task, backend: Backend): void {
+    const invoker = backend.invoker;
+    if (!invoker.chains!(first.fn)) return;
+    first.turn = this.turn;
+    if (!this.turnTicking) {
+      this.turnTicking = true;
+      setImmediate(() => {
+        this.turn++;
+        this.turnTicking = false;
+      });
+    }
+    if (this.chainWork) {
+      this.chainWork.push(first);
+      return;
+    }
+    const work = (this.chainWork = [first]);
+    const limit = this.options.maxConcurrency * (invoker.tasksPerSlot?.() ?? 1);
+    try {
+      while (work.length > 0 && this.running < limit) {
+        const dependents = this.objects.get(work.pop()!.id)?.dependents;
+        if (!dependents) continue;
+        for (let i = 0; i < dependents.length && this.running < limit; i++) {
+          const d = dependents[i]!;
+          const after = this.followerArgs(d, backend);
+          // Dispatching it pushes it onto `work` (this.chainWork), for its own dependents.
+          if (after) this.dispatch(d, backend, after);
+        }
+      }
+    } finally {
+      this.chainWork = undefined;
+    }
+  }
+
+  /** A waiting task that may follow the tasks handed over this turn: the ids of the arguments it takes from them; otherwise undefined. */
+  private followerArgs(d: Task, backend: Backend): string[] | undefined {
+    if (d.done || d.inFlight || d.missing === 0 || d.hooks || d.args === undefined || d.retryTimer || !backend.invoker.chains!(d.fn)) return undefined;
+    const after: string[] = [];
+    for (const e of d.deps) {
+      if (e.state === READY) continue;
+      const p = e.producer;
+      if (e.state !== PENDING || !p || !p.inFlight || p.phase !== 1 || p.turn !== this.turn) return undefined;
+      after.push(e.id);
+    }
+    return after.length > 0 ? after : undefined;
+  }
+
+  /**
+   * The invoker did not run follower run `run` with its producers: not a run. The task waits
+   * for its arguments as before it was handed over (it never left their dependents) and is
+   * dispatched once they are ready; a producer that fails for good fails it with
+   * DependencyError, as any dependent.
+   */
+  private unchained(task: Task, run: number): void {
+    if (run !== task.runs || task.phase === 1) this.running--;
+    if (task.done || run !== task.runs) {
+      this.pump();
+      return;
+    }
+    task.runs--;
+    task.inFlight = false;
+    task.phase = 0;
+    task.heldDispatch = undefined;
+    if (task.missing === 0) this.enqueue(task);
+    else this.pump();
   }
 
   /**
@@ -1002,6 +1101,17 @@ export class Runtime {
    * was retried, rebuilt or cancelled meanwhile) is ignored.
    */
   private finished(task: Task, run: number, err: unknown, res?: ResultEnvelope): void {
+    if (err === NOT_CHAINED) {
+      this.unchained(task, run);
+      return;
+    }
+    const held = task.heldDispatch;
+    if (held && run === task.runs) {
+      // A follower's run did happen: its dispatched event now, with the time it was handed over.
+      task.heldDispatch = undefined;
+      task.dispatchedAt = held.time;
+      this.hub.emit?.(held);
+    }
     // A run blocked in get/wait (phase 2) already left the running count.
     if (run !== task.runs || task.phase === 1) this.running--;
     if (run === task.runs) {

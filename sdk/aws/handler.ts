@@ -110,7 +110,7 @@ interface DoneMessage {
  */
 interface BatchRunMessage {
   kind: 'batch';
-  tasks: Array<{ task: unknown; timeoutMs: number }>;
+  tasks: Array<{ task: unknown; timeoutMs: number; after?: string[] }>;
   nest?: NestLimits;
   /** Date.now() after which no task but the first starts (the batch overran), and by which every started task could reach its timeout. */
   startBy: number;
@@ -166,12 +166,14 @@ async function runBatchHere(m: BatchRunMessage, cfg: WorkerEnv, store: ObjectSto
   const pos = new Int32Array(m.progress, 0, 1);
   const since = new Float64Array(m.progress, 8, 1);
   let used = 0;
+  const answers = new Map<string, Record<string, unknown>>();
   for (let k = 0; k < m.tasks.length; k++) {
     const t = m.tasks[k]!;
     const taskId = taskField(t, 'taskId');
     const now = Date.now();
     const room = m.room - used;
-    if (k > 0 && (now > m.startBy || now + t.timeoutMs > m.endBy || room < MIN_ANSWER_ROOM)) {
+    const task = follow(t.task, t.after, answers);
+    if (task === undefined || (k > 0 && (now > m.startBy || now + t.timeoutMs > m.endBy || room < MIN_ANSWER_ROOM))) {
       port.postMessage({ kind: 'taskDone', pos: k, result: { v: PROTOCOL_VERSION, kind: 'notStarted', taskId } satisfies NotStarted } satisfies TaskDoneMessage);
       continue;
     }
@@ -181,16 +183,40 @@ async function runBatchHere(m: BatchRunMessage, cfg: WorkerEnv, store: ObjectSto
     let r: ResultEnvelope;
     try {
       const maxInline = Math.max(0, Math.min(LAMBDA_MAX_INLINE_BYTES, Math.floor(((room - MIN_ANSWER_ROOM) * 3) / 4)));
-      r = await executeTask(fromWire(t.task), context(cfg, store, m.nest, maxInline));
+      r = await executeTask(fromWire(task), context(cfg, store, m.nest, maxInline));
     } catch (err) {
       r = errorResult(taskId, err, 'infrastructure');
     }
     const wire = toWire(fitAnswer(r)) as Record<string, unknown>;
     used += wireSize(wire);
+    answers.set(taskId, wire);
     port.postMessage({ kind: 'taskDone', pos: k, result: wire } satisfies TaskDoneMessage);
   }
   Atomics.store(pos, 0, -1);
   port.postMessage({ kind: 'batchDone' } satisfies BatchDoneMessage);
+}
+
+/**
+ * A task of a batch with the arguments it takes from earlier tasks of the batch (`after`, a
+ * follower) filled from their answers (`answers`, by task id, in wire form): exactly what those
+ * tasks answer the driver, an inline value or a stored object's key. Undefined when one of them
+ * did not succeed with a value holding no refs (failed, timed out, not started): the follower
+ * is not started, and the driver dispatches it once its arguments are ready.
+ */
+function follow(task: unknown, after: readonly string[] | undefined, answers: ReadonlyMap<string, Record<string, unknown>>): unknown {
+  if (after === undefined) return task;
+  const t = task as Record<string, unknown>;
+  const deps: Record<string, unknown> = { ...(t.deps as Record<string, unknown>) };
+  for (const id of after) {
+    const r = answers.get(id);
+    let payload: Record<string, unknown>;
+    if (r?.kind === 'value' && r.refs === undefined) payload = { kind: 'inline', bytes: r.bytes };
+    else if (r?.kind === 'stored' && r.refs === undefined) payload = { kind: 'stored', key: r.key, size: r.size };
+    else return undefined;
+    // An own data property whatever the id (validated by the wire format; never a prototype).
+    Object.defineProperty(deps, id, { value: payload, enumerable: true, writable: true, configurable: true });
+  }
+  return { ...t, deps };
 }
 
 /** Idle task threads; one runs one task at a time, so concurrent invocations each get one. */
@@ -261,7 +287,7 @@ class TaskThreads {
    * running task as a crash. Either way the tasks after it are answered NotStarted (the driver
    * sends them again), since the thread that would run them is gone.
    */
-  runBatch(tasks: Array<{ task: unknown; timeoutMs: number; limitMs: number }>, o: Omit<BatchRunMessage, 'kind' | 'tasks' | 'progress'>): Promise<Array<Record<string, unknown>>> {
+  runBatch(tasks: Array<{ task: unknown; timeoutMs: number; limitMs: number; after?: string[] }>, o: Omit<BatchRunMessage, 'kind' | 'tasks' | 'progress'>): Promise<Array<Record<string, unknown>>> {
     const w = this.idle.pop() ?? this.spawn();
     const progress = new SharedArrayBuffer(16);
     const pos = new Int32Array(progress, 0, 1);
@@ -313,7 +339,9 @@ class TaskThreads {
         },
         (crash) => finish(false, crash),
       );
-      w.postMessage({ kind: 'batch', tasks: tasks.map((t) => ({ task: t.task, timeoutMs: t.timeoutMs })), progress, ...o } satisfies BatchRunMessage);
+      w.postMessage(
+        { kind: 'batch', tasks: tasks.map((t) => ({ task: t.task, timeoutMs: t.timeoutMs, ...(t.after ? { after: t.after } : {}) })), progress, ...o } satisfies BatchRunMessage,
+      );
       check();
     });
   }
@@ -456,7 +484,8 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
    * the next). A task that could not run to its timeout within the invocation's budget (or the
    * sandbox's remaining time), whose answer might not fit the response any more, or that comes
    * after the batch overran (batch-policy.ts, BATCH_OVERRUN_MS), is not started and answered so: the driver
-   * sends it again.
+   * sends it again. A follower (`after`) takes the answers of earlier tasks of the batch as its
+   * arguments (`follow`); when one of them did not succeed, it is not started either.
    */
   const runBatch = async (event: unknown, ctx: LambdaContextLike | undefined): Promise<LambdaResponse> => {
     const t0 = performance.now();
@@ -479,13 +508,18 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
       const remaining = ctx?.getRemainingTimeInMillis?.();
       const now = Date.now();
       const lambdaEnd = remaining === undefined ? Number.POSITIVE_INFINITY : now + remaining - LAMBDA_TIMEOUT_MARGIN_MS;
-      const run: Array<{ task: unknown; timeoutMs: number; limitMs: number }> = [];
+      const run: Array<{ task: unknown; timeoutMs: number; limitMs: number; after?: string[] }> = [];
       const at: number[] = [];
       req.tasks.forEach((item, i) => {
         try {
           checkMemory(s.cfg, item.memoryMB);
           at.push(i);
-          run.push({ task: item.task, timeoutMs: item.timeoutMs, limitMs: run.length === 0 ? Math.max(0, Math.min(item.timeoutMs, lambdaEnd - now)) : item.timeoutMs });
+          run.push({
+            task: item.task,
+            timeoutMs: item.timeoutMs,
+            limitMs: run.length === 0 ? Math.max(0, Math.min(item.timeoutMs, lambdaEnd - now)) : item.timeoutMs,
+            ...(item.after ? { after: item.after } : {}),
+          });
         } catch (err) {
           const wire = toWire(fitAnswer(errorResult(taskField(item, 'taskId'), err, 'infrastructure'))) as Record<string, unknown>;
           answerBytes += wireSize(wire);
@@ -504,16 +538,18 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
       if (logs) out.logs = logs;
       return out;
     }
+    const answers = new Map<string, Record<string, unknown>>();
     for (let i = 0; i < req.tasks.length; i++) {
       const item = req.tasks[i]!;
       const taskId = taskField(item, 'taskId');
       const remaining = ctx?.getRemainingTimeInMillis?.();
       const room = BATCH_ANSWER_LIMIT - answerBytes;
       const elapsed = performance.now() - t0;
+      const task = follow(item.task, item.after, answers);
       const fits =
         i === 0 ||
         (elapsed <= BATCH_OVERRUN_MS && elapsed + item.timeoutMs <= req.budgetMs && (remaining === undefined || remaining - LAMBDA_TIMEOUT_MARGIN_MS >= item.timeoutMs) && room >= MIN_ANSWER_ROOM);
-      if (!fits) {
+      if (!fits || task === undefined) {
         results.push({ v: PROTOCOL_VERSION, kind: 'notStarted', taskId } satisfies NotStarted);
         continue;
       }
@@ -521,13 +557,14 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
       try {
         const deadlineMs = remaining === undefined ? item.timeoutMs : Math.max(0, Math.min(item.timeoutMs, remaining - LAMBDA_TIMEOUT_MARGIN_MS));
         const maxInline = Math.max(0, Math.min(LAMBDA_MAX_INLINE_BYTES, Math.floor(((room - MIN_ANSWER_ROOM) * 3) / 4)));
-        result = await runTask(s, item, req.nest, deadlineMs, maxInline);
+        result = await runTask(s, { ...item, task }, req.nest, deadlineMs, maxInline);
       } catch (err) {
         result = errorResult(taskId, err, 'infrastructure');
       }
       result.worker = workerOf(ctx);
-      const wire = toWire(fitAnswer(result));
+      const wire = toWire(fitAnswer(result)) as Record<string, unknown>;
       answerBytes += wireSize(wire);
+      answers.set(taskId, wire);
       results.push(wire);
     }
     const out: LambdaResponse = { v: PROTOCOL_VERSION, kind: 'batch', results };

@@ -8,13 +8,17 @@
  *   out-of-memory kill are infrastructure faults, rejected as TaskError subclasses naming the
  *   function and its log group (with the request id to search for).
  * - A throttled call is retried with backoff (it never ran, so nothing is lost or duplicated).
+ * - A follower (`InvokeOptions.after`, a task that takes the results of tasks handed over
+ *   before it) goes in the invocation of its producers, after them; the worker fills its
+ *   arguments from their results. One that cannot (its producers went in another invocation),
+ *   or that the worker did not start, is handed back NOT_CHAINED to the orchestrator.
  * - The request never exceeds Lambda's 6 MB limit: the orchestrator fits envelopes to the
  *   limit this backend declares (envelope.ts); if the exact request is still too large, the
  *   same fitting moves more inline values to the store, through the orchestrator's `place`.
  */
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
 import { isServerError, isTransientError } from '@smithy/core/retry';
-import type { InvokeOptions, Invoker, ObjectStore } from '../backend.js';
+import { NOT_CHAINED, type InvokeOptions, type Invoker, type ObjectStore } from '../backend.js';
 import { TaskCancelledError, TaskError, TaskTimeoutError, ThrottledError, WorkerCrashedError } from '../errors.js';
 import { fitEnvelope, inlineBytes, type Place } from '../envelope.js';
 import { PROTOCOL_VERSION, fromWire, toWire, validateResultEnvelope, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
@@ -60,9 +64,9 @@ export function notSent(err: unknown): boolean {
   return e?.name === 'CredentialsProviderError' || /without establishing a connection/i.test(e?.message ?? '');
 }
 
-/** A task's part of a request (single or batch): its envelope in wire form, timeout (whole ms, as the worker validates them) and memory. */
+/** A task's part of a request (single or batch): its envelope in wire form, timeout (whole ms, as the worker validates them), memory, and a follower's producers' results it takes. */
 function itemJson(env: TaskEnvelope, options: InvokeOptions): string {
-  return JSON.stringify({ task: toWire(env), timeoutMs: Math.ceil(options.timeoutMs), memoryMB: options.memoryMB });
+  return JSON.stringify({ task: toWire(env), timeoutMs: Math.ceil(options.timeoutMs), memoryMB: options.memoryMB, ...(options.after ? { after: options.after } : {}) });
 }
 
 /** A task's measured time in its worker (fetch + run + store), for the batching policy. */
@@ -96,6 +100,8 @@ interface Pending extends BatchCandidate {
   settled: boolean;
   /** The invocation's deadline once it is sent. */
   deadline?: AbortController;
+  /** A follower: the ids of its producers, which must go before it in its invocation (`InvokeOptions.after`). */
+  after?: readonly string[];
 }
 
 export class LambdaInvoker implements Invoker {
@@ -133,6 +139,15 @@ export class LambdaInvoker implements Invoker {
     return Number.isFinite(this.maxInvocations) ? this.policy.tasksPerSlot() : 1;
   }
 
+  /**
+   * Tasks of `fn` may share an invocation with the tasks they depend on: this invoker batches
+   * (it has a limit of invocations) and has measured `fn` short. The worker runs a batch in
+   * order and fills a follower's arguments from its producers' results (handler.ts).
+   */
+  chains(fn: string): boolean {
+    return Number.isFinite(this.maxInvocations) && this.policy.isShort(fn);
+  }
+
   /** Invocations sent so far, how many of them were batches, and the tasks they carried. */
   invocationCounts(): { invocations: number; batches: number; tasks: number } {
     return { ...this.counts };
@@ -157,6 +172,7 @@ export class LambdaInvoker implements Invoker {
         resolve,
         reject,
         settled: false,
+        after: options.after,
       };
       // Without a limit of invocations there is no batching: send at once.
       if (!Number.isFinite(this.maxInvocations)) void this.send([p]);
@@ -233,9 +249,9 @@ export class LambdaInvoker implements Invoker {
   private flush(): void {
     while (!this.closed && this.active < this.maxInvocations && this.head < this.queue.length) {
       const n = this.policy.take(this.queue, this.head, this.maxInvocations - this.active, this.limit - 256);
-      const batch = this.queue.slice(this.head, this.head + n);
+      const batch = this.chained(this.queue.slice(this.head, this.head + n));
       this.head += n;
-      void this.send(batch);
+      if (batch.length > 0) void this.send(batch);
     }
     if (this.head === this.queue.length) {
       this.queue = [];
@@ -244,6 +260,26 @@ export class LambdaInvoker implements Invoker {
       this.queue.splice(0, this.head);
       this.head = 0;
     }
+  }
+
+  /**
+   * Keeps the followers of a batch whose producers all go before them in it; the others are
+   * handed back NOT_CHAINED at once (the orchestrator dispatches them once their arguments
+   * are ready).
+   */
+  private chained(batch: Pending[]): Pending[] {
+    if (!batch.some((p) => p.after)) return batch;
+    const ids = new Set<string>();
+    const kept: Pending[] = [];
+    for (const p of batch) {
+      if (p.after && !p.after.every((id) => ids.has(id))) {
+        settle(p, NOT_CHAINED);
+        continue;
+      }
+      ids.add(p.env.taskId);
+      kept.push(p);
+    }
+    return kept;
   }
 
   /** Tasks a worker did not start go back to the front of the queue (they were not run). */
@@ -300,7 +336,7 @@ export class LambdaInvoker implements Invoker {
       this.active--;
     }
     if (out === undefined) {
-      for (const p of batch) settle(p, this.invokeFailure(p, failure, deadlineMs, deadline));
+      for (const p of batch) settle(p, p.after ? NOT_CHAINED : this.invokeFailure(p, failure, deadlineMs, deadline));
     } else if (batch.length === 1) {
       const p = batch[0]!;
       try {
@@ -360,10 +396,16 @@ export class LambdaInvoker implements Invoker {
    * The answer to a batch. A FunctionError (the sandbox crashed, ran out of memory or hit
    * Lambda's timeout) fails every task of it as it would fail a task sent alone: none of their
    * results reached the driver. Otherwise each task gets its own result; the ones the worker
-   * did not start go back to the queue.
+   * did not start go back to the queue, except followers, which go back to the orchestrator
+   * (NOT_CHAINED), as they do whenever their batch fails as a whole.
    */
   private readBatch(batch: Pending[], out: InvokeCommandOutput): void {
+    // A follower of a batch that failed as a whole was not run with its producers' results (or its outcome is unknown): it waits for its arguments in the orchestrator.
+    const unchain = () => {
+      for (const p of batch) if (p.after) settle(p, NOT_CHAINED);
+    };
     if (out.FunctionError) {
+      unchain();
       for (const p of batch) {
         try {
           this.readResponse(p.env, p.options, out);
@@ -383,6 +425,7 @@ export class LambdaInvoker implements Invoker {
         // The worker refused the batch as a whole (a malformed request, a misconfigured worker): every task fails with its error.
         const { logs: where, ...envelope } = parsed as LambdaResponse;
         const res = validateResultEnvelope(fromWire(envelope));
+        unchain();
         for (const p of batch) settle(p, undefined, { ...res, taskId: p.env.taskId, ...(typeof where === 'string' ? { logs: where } : {}) } as ResultEnvelope);
         return;
       }
@@ -393,6 +436,7 @@ export class LambdaInvoker implements Invoker {
       results = answer.results;
       logs = answer.logs;
     } catch (err) {
+      unchain();
       for (const p of batch) {
         settle(
           p,
@@ -412,7 +456,9 @@ export class LambdaInvoker implements Invoker {
       const p = batch[i]!;
       const wire = results[i] as Record<string, unknown>;
       if (wire.kind === 'notStarted') {
-        if (!p.settled) again.push(p);
+        // A follower not started (its producer failed, was not started, or its result holds refs) waits for its arguments in the orchestrator.
+        if (p.after) settle(p, NOT_CHAINED);
+        else if (!p.settled) again.push(p);
         continue;
       }
       try {

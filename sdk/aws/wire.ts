@@ -60,6 +60,13 @@ export interface LambdaBatchItem {
   task: unknown;
   timeoutMs: number;
   memoryMB: number;
+  /**
+   * A follower: ids of its ref arguments that EARLIER tasks of this batch produce (their task
+   * ids), absent from its envelope's deps. The worker fills them from those tasks' results
+   * before it runs it, or answers it NotStarted when one of them did not succeed with a value
+   * holding no refs.
+   */
+  after?: string[];
 }
 
 /** A task of a batch the worker did not start (the invocation's budget or answer size ran out): the driver sends it again; it is not a run. */
@@ -147,13 +154,33 @@ export function validateBatchRequest(x: unknown): LambdaBatchRequest {
   if (!Array.isArray(tasks) || tasks.length < 1 || tasks.length > MAX_BATCH_REQUEST_TASKS) {
     throw new ProtocolError(`the Lambda batch event field tasks must be a list of 1 to ${MAX_BATCH_REQUEST_TASKS} tasks`);
   }
+  const earlier = new Set<string>();
   tasks.forEach((item, i) => {
     if (!isRecord(item)) throw new ProtocolError(`the Lambda batch event's task ${i} must be an object`);
     checkFields(item, ITEM_FIELDS, `the Lambda batch event's task ${i}`);
     checkTaskFields(item, `the Lambda batch event's task ${i}`);
+    const task = item.task as Record<string, unknown>;
+    if (item.after !== undefined) checkAfter(item.after, task, earlier, i);
+    if (typeof task.taskId === 'string') earlier.add(task.taskId);
   });
   checkNest(x.nest);
   return x as unknown as LambdaBatchRequest;
+}
+
+/** A follower's `after`: 1 to `MAX_BATCH_REQUEST_TASKS` distinct ids, each the task id of an earlier task of the batch, none among the task's own deps. */
+function checkAfter(after: unknown, task: Record<string, unknown>, earlier: ReadonlySet<string>, i: number): void {
+  const what = `the Lambda batch event's task ${i} field after`;
+  if (!Array.isArray(after) || after.length < 1 || after.length > MAX_BATCH_REQUEST_TASKS) throw new ProtocolError(`${what} must be a list of 1 to ${MAX_BATCH_REQUEST_TASKS} task ids`);
+  const deps = isRecord(task.deps) ? task.deps : {};
+  const seen = new Set<string>();
+  for (const id of after) {
+    if (typeof id !== 'string' || !earlier.has(id)) {
+      throw new ProtocolError(`${what} names ${JSON.stringify(typeof id === 'string' ? id.slice(0, 256) : id)}, which is not the id of an earlier task of the batch`);
+    }
+    if (seen.has(id)) throw new ProtocolError(`${what} names ${JSON.stringify(id.slice(0, 256))} twice`);
+    if (Object.hasOwn(deps, id)) throw new ProtocolError(`${what} names ${JSON.stringify(id.slice(0, 256))}, which the task's deps already give`);
+    seen.add(id);
+  }
 }
 
 /**
@@ -180,5 +207,5 @@ export function validateBatchResponse(x: unknown, taskIds: readonly string[]): L
 
 const REQUEST_FIELDS: readonly string[] = ['v', 'kind', 'task', 'timeoutMs', 'memoryMB', 'nest'];
 const BATCH_FIELDS: readonly string[] = ['v', 'kind', 'tasks', 'budgetMs', 'nest'];
-const ITEM_FIELDS: readonly string[] = ['task', 'timeoutMs', 'memoryMB'];
+const ITEM_FIELDS: readonly string[] = ['task', 'timeoutMs', 'memoryMB', 'after'];
 const NEST_FIELDS = ['maxTaskDepth', 'taskTimeoutMs', 'taskMemoryMB', 'maxConcurrency'] as const;
