@@ -58,7 +58,12 @@ export interface InvokeOptions {
  * What an invoker with `chains` rejects a follower with when it did not run it with its
  * producers (see `InvokeOptions.after`): not a run, not a failure. @internal
  */
-export const NOT_CHAINED: Error = Object.freeze(new Error('the invoker did not run this task with its producers'));
+export const NOT_CHAINED: Error = Object.freeze(Object.assign(new Error('the invoker did not run this task with its producers'), { [Symbol.for('volley.notChained')]: true }));
+
+/** Whether an invoker answered NOT_CHAINED: by a registered symbol, since the invoker may come from another copy of the library (a bundle). @internal */
+export function isNotChained(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[Symbol.for('volley.notChained')] === true;
+}
 
 /** Receives a task's result envelope, or why it could not be run (see `Invoker.invokeThen`). */
 export type InvokeCallback = (res: ResultEnvelope | undefined, err?: unknown) => void;

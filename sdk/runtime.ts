@@ -10,7 +10,7 @@
  * Its parts live beside it: the object table (object-table.ts), envelopes and their fitting
  * (envelope.ts), what a result means for its ref (results.ts), argument checks (checks.ts).
  */
-import { NOT_CHAINED, type AwaitReply, type AwaitRequest, type Backend, type InvokeOptions, type NestedSubmit, type TaskHost } from './backend.js';
+import { isNotChained, type AwaitReply, type AwaitRequest, type Backend, type InvokeOptions, type NestedSubmit, type TaskHost } from './backend.js';
 import { checkCancelOptions, checkGetOptions, checkRefArray, checkWaitArgs, checkWaitKeys, type GetOptions, type Values, type WaitOptions, type WaitResult } from './checks.js';
 import { DEFAULT_PAYLOAD_LIMIT_BYTES, buildEnvelope, fitEnvelope, inlineBudget, inlineBytes, type Place } from './envelope.js';
 import {
@@ -349,6 +349,7 @@ export class Runtime {
     } else {
       task.args = { kind: 'inline', bytes };
       if (task.missing === 0) this.enqueue(task);
+      else this.followNow(task);
     }
     return task;
   }
@@ -947,10 +948,10 @@ export class Runtime {
     // Keyed by object ids, unique in the run: a dictionary from the start, not a hidden class per key.
     const deps = Object.create(null) as Record<string, Payload>;
     for (const e of task.deps) {
+      // A follower's producers' results are not ready yet: its invoker fills them in.
+      if (after && e.state !== READY) continue;
       // An argument being rebuilt (its object was lost) is waited for again.
-      if (after) {
-        if (e.state === READY) this.addPayloads(deps, e);
-      } else if (e.state !== READY) {
+      if (e.state !== READY) {
         if (e.state === FAILED) {
           this.failTask(task, new DependencyError(task.fn, task.id, e.error!));
           return;
@@ -1044,6 +1045,14 @@ export class Runtime {
     }
   }
 
+  /** A task just submitted whose arguments are the results of tasks handed over this turn follows them (see `chainFrom`). */
+  private followNow(task: Task): void {
+    const backend = this.backend;
+    if (!backend?.invoker.chains || this.closed || this.running >= this.options.maxConcurrency * (backend.invoker.tasksPerSlot?.() ?? 1)) return;
+    const after = this.followerArgs(task, backend);
+    if (after) this.dispatch(task, backend, after);
+  }
+
   /** A waiting task that may follow the tasks handed over this turn: the ids of the arguments it takes from them; otherwise undefined. */
   private followerArgs(d: Task, backend: Backend): string[] | undefined {
     if (d.done || d.inFlight || d.missing === 0 || d.hooks || d.args === undefined || d.retryTimer || !backend.invoker.chains!(d.fn)) return undefined;
@@ -1101,7 +1110,7 @@ export class Runtime {
    * was retried, rebuilt or cancelled meanwhile) is ignored.
    */
   private finished(task: Task, run: number, err: unknown, res?: ResultEnvelope): void {
-    if (err === NOT_CHAINED) {
+    if (isNotChained(err)) {
       this.unchained(task, run);
       return;
     }

@@ -339,9 +339,7 @@ class TaskThreads {
         },
         (crash) => finish(false, crash),
       );
-      w.postMessage(
-        { kind: 'batch', tasks: tasks.map((t) => ({ task: t.task, timeoutMs: t.timeoutMs, ...(t.after ? { after: t.after } : {}) })), progress, ...o } satisfies BatchRunMessage,
-      );
+      w.postMessage({ kind: 'batch', tasks: tasks.map((t) => ({ task: t.task, timeoutMs: t.timeoutMs, ...(t.after ? { after: t.after } : {}) })), progress, ...o } satisfies BatchRunMessage);
       check();
     });
   }
