@@ -4,8 +4,14 @@
  * one whether it fails and how (a throw from the script = the invoker rejects) or waits (a run
  * held until the test releases it). It stands in for Lambda and the embedded pool, whose own
  * behaviour is tested against real threads and emulators in the local and emulator tiers.
+ *
+ * With `chain`, it chains as the Lambda invoker and handler do (sdk/aws/lambda-invoker.ts,
+ * handler.ts): the tasks handed over in one turn are one "invocation", run in order; a
+ * follower (`InvokeOptions.after`) runs only if each of its producers went before it in that
+ * invocation and answered a value holding no refs, with those answers as its arguments;
+ * otherwise it is answered NOT_CHAINED. A producer whose script throws did not answer.
  */
-import type { Backend, InvokeOptions } from '../../sdk/backend.js';
+import { NOT_CHAINED, type Backend, type InvokeOptions } from '../../sdk/backend.js';
 import { MemoryStore } from '../../sdk/local/memory-store.js';
 import type { ResultEnvelope, TaskEnvelope } from '../../sdk/protocol.js';
 import { executeTask } from '../../sdk/worker/execute.js';
@@ -13,11 +19,51 @@ import { executeTask } from '../../sdk/worker/execute.js';
 export type Script = (env: TaskEnvelope, nth: number) => Promise<void> | void;
 
 /** `script` runs before each invocation (nth counts per function, from 1); it may throw (the invoker rejects) or wait. */
-export function scriptedBackend(script: Script = () => {}, payloadLimitBytes?: number) {
+export function scriptedBackend(script: Script = () => {}, payloadLimitBytes?: number, chain?: { chains: (fn: string) => boolean }) {
   const store = new MemoryStore();
   const invoked: Array<{ fn: string; attempt: number; taskId: string }> = [];
   const cancels: Array<[string, boolean]> = [];
   const perFn = new Map<string, number>();
+  /** With `chain`: the tasks handed over this turn (one invocation), and how many invocations ran. */
+  let turn: Array<{ env: TaskEnvelope; after?: readonly string[]; resolve: (r: ResultEnvelope) => void; reject: (e: unknown) => void }> | undefined;
+  const invocations = { count: 0, followers: 0 };
+  const runOne = async (env: TaskEnvelope): Promise<ResultEnvelope> => {
+    const nth = (perFn.get(env.fn) ?? 0) + 1;
+    perFn.set(env.fn, nth);
+    invoked.push({ fn: env.fn, attempt: env.attempt ?? 1, taskId: env.taskId });
+    await script(env, nth);
+    return executeTask(structuredClone(env), { store, keyPrefix: 'volley/' });
+  };
+  const runTurn = async (tasks: NonNullable<typeof turn>) => {
+    invocations.count++;
+    const answers = new Map<string, ResultEnvelope>();
+    for (const t of tasks) {
+      let env = t.env;
+      if (t.after) {
+        const deps = { ...env.deps };
+        for (const id of t.after) {
+          const r = answers.get(id);
+          if (r?.kind === 'value' && !r.refs) deps[id] = { kind: 'inline', bytes: r.bytes };
+          else if (r?.kind === 'stored' && !r.refs) deps[id] = { kind: 'stored', key: r.key, size: r.size };
+          else {
+            t.reject(NOT_CHAINED);
+            env = undefined as never;
+            break;
+          }
+        }
+        if (!env) continue;
+        invocations.followers++;
+        env = { ...env, deps };
+      }
+      try {
+        const r = await runOne(env);
+        answers.set(env.taskId, r);
+        t.resolve(r);
+      } catch (err) {
+        t.reject(err);
+      }
+    }
+  };
   const backend: Backend = {
     name: 'scripted',
     keyPrefix: 'volley/',
@@ -25,20 +71,30 @@ export function scriptedBackend(script: Script = () => {}, payloadLimitBytes?: n
     payloadLimitBytes,
     store,
     invoker: {
-      async invoke(env: TaskEnvelope, _o: InvokeOptions): Promise<ResultEnvelope> {
-        const nth = (perFn.get(env.fn) ?? 0) + 1;
-        perFn.set(env.fn, nth);
-        invoked.push({ fn: env.fn, attempt: env.attempt ?? 1, taskId: env.taskId });
-        await script(env, nth);
-        return executeTask(structuredClone(env), { store, keyPrefix: 'volley/' });
+      async invoke(env: TaskEnvelope, o: InvokeOptions): Promise<ResultEnvelope> {
+        if (!chain) return runOne(env);
+        return new Promise((resolve, reject) => {
+          if (!turn) {
+            const tasks = (turn = []);
+            setImmediate(() => {
+              turn = undefined;
+              void runTurn(tasks);
+            });
+          }
+          turn.push({ env, after: o.after, resolve, reject });
+        });
       },
       cancel(taskId: string, force: boolean) {
         cancels.push([taskId, force]);
+        // A task not sent yet never starts (chaining: it waits for the turn's end).
+        const i = turn?.findIndex((t) => t.env.taskId === taskId) ?? -1;
+        if (i >= 0) turn!.splice(i, 1)[0]!.reject(new Error(`cancelled before it started: ${taskId}`));
       },
+      ...(chain ? { chains: chain.chains } : {}),
       async close() {},
     },
   };
-  return { backend, store, invoked, cancels, fns: () => invoked.map((i) => `${i.fn}#${i.attempt}`) };
+  return { backend, store, invoked, cancels, invocations, fns: () => invoked.map((i) => `${i.fn}#${i.attempt}`) };
 }
 
 /** Retry delays short enough for unit tests. */
