@@ -161,3 +161,17 @@ describe('batch request and answer formats', () => {
     assert.throws(() => validateBatchResponse({ ...answer([r('a')]), logs: 3 }, ['a']), /logs/);
   });
 });
+
+describe('batching policy: batches answered side by side', () => {
+  it('lets a function grow by the runs measured short so far, whichever invocations they came in', () => {
+    const p = new BatchPolicy();
+    // 16 invocation slots each answer one task of a new function: 16 runs measured short.
+    for (let i = 0; i < 16; i++) p.record([{ fn: 'leaf', ms: 0.1 }]);
+    assert.equal(p.sizeOf('leaf'), 17, 'one more than the runs measured short (doubling per batch alone would allow 2)');
+    for (let i = 0; i < 16; i++) p.record(Array.from({ length: 17 }, () => ({ fn: 'leaf', ms: 0.1 })));
+    assert.equal(p.sizeOf('leaf'), MAX_BATCH_TASKS);
+    // Once the runs are no longer short, the evidence is gone: alone again, then growing from 1.
+    p.record(Array.from({ length: 40 }, () => ({ fn: 'leaf', ms: 100 })));
+    assert.equal(p.sizeOf('leaf'), 1);
+  });
+});
