@@ -25,6 +25,9 @@
  *   invocation's budget, and answers it "not started", so the driver sends it again.)
  * - The request stays under the payload limit (the tasks' serialized sizes add up).
  * - Tasks with an affinity (an actor's calls) go alone.
+ * - Followers (tasks that take the results of tasks before them in the batch, see
+ *   lambda-invoker.ts) right behind a batch go with their producers, past the fair share and
+ *   the latency budget (elsewhere they would wait for a round trip), within the other limits.
  */
 
 /** Below this average time (fetch + run + store), a function's tasks may share an invocation. */
@@ -57,6 +60,10 @@ export interface BatchCandidate {
   bytes: number;
   /** False for tasks that must go alone (an actor's call). */
   batchable: boolean;
+  /** A follower: ids of the tasks it takes results from, which must go before it in its batch. */
+  after?: readonly string[];
+  /** Its task id (what a follower's `after` names). */
+  id?: string;
 }
 
 interface FnStats {
@@ -142,6 +149,31 @@ export class BatchPolicy {
       if (predicted + p > budget || predicted + p > c.timeoutMs * TIMEOUT_SHARE || bytes + c.bytes > byteBudget) break;
       predicted += p;
       bytes += c.bytes;
+      n++;
+    }
+    return this.withFollowers(queue, start, n, predicted, bytes, byteBudget);
+  }
+
+  /**
+   * Followers right behind a batch whose producers are all in it go with them, past the fair
+   * share and the latency budget: in another invocation a follower is handed back and waits
+   * for its producers' answer and one more round trip. Each must still be short, within its
+   * function's batch size, the request's bytes, and half its timeout after the tasks ahead.
+   */
+  private withFollowers(queue: ArrayLike<BatchCandidate>, start: number, n: number, predicted: number, bytes: number, byteBudget: number): number {
+    const next = queue[start + n];
+    if (next?.after === undefined || !this.isShort(queue[start]!.fn)) return n;
+    const ids = new Set<string>();
+    for (let i = start; i < start + n; i++) ids.add(queue[i]!.id!);
+    const max = this.limits.maxTasks ?? MAX_BATCH_TASKS;
+    while (n < max && start + n < queue.length) {
+      const c = queue[start + n]!;
+      if (!c.after || !c.batchable || !this.isShort(c.fn) || n + 1 > this.sizeOf(c.fn) || !c.after.every((id) => ids.has(id))) break;
+      const p = this.fns.get(c.fn)!.peak;
+      if (predicted + p > c.timeoutMs * TIMEOUT_SHARE || bytes + c.bytes > byteBudget) break;
+      predicted += p;
+      bytes += c.bytes;
+      ids.add(c.id!);
       n++;
     }
     return n;

@@ -173,6 +173,7 @@ export class LambdaInvoker implements Invoker {
         reject,
         settled: false,
         after: options.after,
+        id: env.taskId,
       };
       // Without a limit of invocations there is no batching: send at once.
       if (!Number.isFinite(this.maxInvocations)) void this.send([p]);

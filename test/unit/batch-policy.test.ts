@@ -175,3 +175,18 @@ describe('batching policy: batches answered side by side', () => {
     assert.equal(p.sizeOf('leaf'), 1);
   });
 });
+
+describe('batching policy: followers', () => {
+  it('keeps a follower with the producers just before it, past the fair share; not one whose producer is elsewhere', () => {
+    const p = new BatchPolicy();
+    warm(p, 'f', 2);
+    const q = [task('f', { id: 'a' }), task('f', { id: 'b' }), task('f', { id: 'c', after: ['a', 'b'] }), task('f', { id: 'd' }), task('f', { id: 'e' }), task('f', { id: 'g', after: ['d', 'e'] })];
+    // 2 ms each over 3 free slots: a fair share of two tasks per invocation, and the follower c with its producers.
+    assert.equal(p.take(q, 0, 3, BIG), 3);
+    const q2 = [task('f', { id: 'a' }), task('f', { id: 'b' }), task('f', { id: 'x', after: ['z'] }), ...many(3, 'f')];
+    assert.equal(p.take(q2, 0, 3, BIG), 2);
+    // Still within half of its timeout after the tasks ahead of it.
+    const q3 = [task('f', { id: 'a' }), task('f', { id: 'b' }), task('f', { id: 'c', after: ['a', 'b'], timeoutMs: 10 }), ...many(3, 'f')];
+    assert.equal(p.take(q3, 0, 3, BIG), 2);
+  });
+});
