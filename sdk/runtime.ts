@@ -1061,7 +1061,8 @@ export class Runtime {
       if (e.state === READY) continue;
       const p = e.producer;
       if (e.state !== PENDING || !p || !p.inFlight || p.phase !== 1 || p.turn !== this.turn) return undefined;
-      after.push(e.id);
+      // Named once (the wire format refuses an id twice), should an argument list repeat a ref.
+      if (!after.includes(e.id)) after.push(e.id);
     }
     return after.length > 0 ? after : undefined;
   }
