@@ -175,9 +175,11 @@ export class LambdaInvoker implements Invoker {
         after: options.after,
         id: env.taskId,
       };
-      // Without a limit of invocations there is no batching: send at once.
-      if (!Number.isFinite(this.maxInvocations)) void this.send([p]);
-      else {
+      // Without a limit of invocations there is no batching: send at once (a follower cannot go with its producers).
+      if (!Number.isFinite(this.maxInvocations)) {
+        if (p.after) settle(p, NOT_CHAINED);
+        else void this.send([p]);
+      } else {
         this.queue.push(p);
         this.scheduleFlush();
       }
