@@ -71,6 +71,26 @@ describe('decoding crafted payloads', () => {
     assert.ok((back[0]![5] as { inner: unknown }).inner instanceof Matrix, 'the element present is revived');
   });
 
+  it('the index walks of all arrays together cost at most the payload size: many sparse arrays each as long as the payload', { timeout: 60_000 }, async () => {
+    // 200 sparse arrays as long as the whole payload (33.5 MB, a long string): walking each one's
+    // indices would cost 200 x 33.5 M hole lookups (minutes); the budget is spent by the list
+    // holding them, so each is walked by its one element. Lengths above 2^25 keep V8's
+    // deserializer from allocating them densely.
+    const S = 2 ** 25 + 64;
+    const sparse = (len: number) => {
+      const a: unknown[] = [];
+      a[len - 1] = 0;
+      return a;
+    };
+    const build = (len: number) => root(['x'.repeat(S), ...Array.from({ length: 200 }, () => sparse(len))]);
+    const size = build(S).length;
+    const bytes = build(size);
+    assert.equal(bytes.length, size, 'each array is exactly as long as the payload');
+    const out = await decodeWithin(bytes, 30_000);
+    assert.notEqual(out, 'unfinished', 'decoding did not finish within 30 s');
+    assert.deepEqual(out, { ok: true, summary: 'array 201 201' });
+  });
+
   it('a Matrix marker declaring 20000x20000 without data is refused, not allocated (3.2 GB)', () => {
     const bytes = root({ [MARK]: 'matrix', rows: 20_000, cols: 20_000 });
     assert.ok(bytes.length < 100);
