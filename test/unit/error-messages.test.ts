@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import * as esm from 'volley';
 import { ConfigError, DependencyError, GetTimeoutError, ObjectStoreError, TaskError, TaskTimeoutError, ThrottledError, UsageError, VolleyError, WorkerCrashedError } from 'volley';
-import { rootTaskError, toRemoteErrorInfo } from '../../sdk/errors.js';
+import { reviveError, rootTaskError, toRemoteErrorInfo } from '../../sdk/errors.js';
 
 const cjs = createRequire(import.meta.url)('volley') as typeof esm;
 
@@ -138,5 +138,161 @@ describe('instanceof across the ESM and CommonJS copies of the library', () => {
     assert.ok(!(Object.assign(new Error('x'), { name: 'UsageError' }) instanceof UsageError));
     for (const v of [null, undefined, 'UsageError', 3] as unknown[]) assert.ok(!((v as object) instanceof VolleyError));
     assert.ok(new ConfigError('c') instanceof Error);
+  });
+});
+
+describe('errors of every class', () => {
+  it('a cancelled task, a dependency failure: messages, codes, and a stack that is the message alone', () => {
+    const c = new esm.TaskCancelledError('fit', 't-1', 'while it ran');
+    assert.equal(c.message, 'Task fit (t-1) was cancelled while it ran');
+    assert.equal(c.stack, `TaskCancelledError: ${c.message}`);
+    assert.equal(c.code, 'TASK_CANCELLED');
+    assert.equal(c.fault, 'user');
+    assert.equal(c.retryable, false);
+    const d = new DependencyError('g', 't-2', c);
+    assert.equal(d.message, 'Task g (t-2) did not run: its argument from fit (t-1) failed: was cancelled while it ran');
+    assert.equal(d.stack, `DependencyError: ${d.message}`);
+  });
+
+  it("a dependency failure names the upstream's own reason: a task error without a remote error, or with a message of its own", () => {
+    const t = new TaskTimeoutError('f', 't-1', 10);
+    assert.equal(
+      new DependencyError('g', 't-2', t).message,
+      `Task g (t-2) did not run: its argument from f (t-1) failed: timed out after 10 ms and was stopped; raise its timeout with f.options({ timeoutMs }) if it needs longer`,
+    );
+    const own = new TaskError('the store said no', { functionName: 'f', taskId: 't-1', fault: 'infrastructure' });
+    assert.equal(new DependencyError('g', 't-2', own).message, 'Task g (t-2) did not run: its argument from f (t-1) failed: the store said no');
+    // Two levels above a failure that is not a task's: no root task to name.
+    const first = new DependencyError('g', 't-2', new UsageError('the runtime was shut down'));
+    const second = new DependencyError('h', 't-3', first);
+    assert.equal(second.message, 'Task h (t-3) did not run: its argument from g (t-2) failed: did not run: its argument from an upstream ref failed: the runtime was shut down');
+    assert.equal(second.fault, 'infrastructure');
+    assert.equal(second.remote, undefined);
+  });
+
+  it('a timeout whose outcome is unknown says so', () => {
+    const t = new TaskTimeoutError('fit', 't-1', 900, undefined, true);
+    assert.equal(
+      t.message,
+      'Task fit (t-1) gave no answer in time (its timeout is 900 ms): the outcome is unknown, the task may have run to completion or still be running, and its result is lost; raise its timeout with fit.options({ timeoutMs }) if it needs longer',
+    );
+    assert.equal(t.outcomeUnknown, true);
+    assert.equal(new TaskTimeoutError('fit', 't-1', 900).outcomeUnknown, false);
+  });
+
+  it('actors, lost objects and nesting depth: names, codes, fields and messages', () => {
+    const cause = new Error('killed');
+    const a = new esm.ActorDiedError('the actor is gone', { functionName: 'Counter.add', taskId: 't-1', actorId: 'actor-1', cause });
+    assert.deepEqual([a.name, a.code, a.fault, a.retryable, a.actorId, a.cause, a.functionName], ['ActorDiedError', 'ACTOR_DIED', 'infrastructure', false, 'actor-1', cause, 'Counter.add']);
+    assert.ok(a instanceof TaskError);
+    const s = new esm.ActorStateError('state cannot travel', 'this.f');
+    assert.deepEqual([s.name, s.code, s.path, String(s)], ['ActorStateError', 'ACTOR_STATE', 'this.f', 'ActorStateError: state cannot travel']);
+    assert.ok(s instanceof esm.SerializationError);
+    const l = new esm.ObjectLostError('o-1', 'jobs/j/o-1', 'it was stored by put()');
+    assert.equal(l.message, 'object o-1 is lost: it is no longer in the store (key jobs/j/o-1) and it was stored by put()');
+    assert.deepEqual([l.name, l.code, l.objectId, l.key, l.retryable], ['ObjectLostError', 'OBJECT_LOST', 'o-1', 'jobs/j/o-1', false]);
+    assert.ok(l instanceof ObjectStoreError);
+    const n = new esm.TaskDepthError('walk', 4);
+    assert.equal(
+      n.message,
+      'walk.remote() would start a task at nesting depth 5, deeper than maxTaskDepth (4): a task that starts tasks needs a base case that stops the recursion; if the depth is meant, raise it with init({ maxTaskDepth })',
+    );
+    assert.deepEqual([n.name, n.code, n.maxTaskDepth], ['TaskDepthError', 'TASK_DEPTH', 4]);
+  });
+
+  it('a task error prints its remote error once: `remote` and an absent `logs` are not own enumerable fields', () => {
+    const err = TaskError.fromRemote('f', 't', { name: 'E', message: 'm', stack: 'E: m\n    at f' });
+    assert.equal(err.remote?.name, 'E');
+    assert.ok(!Object.keys(err).includes('remote'), Object.keys(err).join());
+    assert.ok(!('logs' in err));
+    assert.equal(TaskError.fromRemote('f', 't', { name: 'E', message: 'm' }, 'user', 'g').logs, 'g');
+  });
+});
+
+describe('an error on its way back from a worker', () => {
+  it('a nested task failure re-thrown by its parent: the message names the deepest task once, the cause is a TaskError of it', () => {
+    const leaf = { name: 'RangeError', message: 'bad', stack: 'RangeError: bad' };
+    const mid = { name: 'TaskError', message: 'Task leaf (p-1.1) failed: RangeError: bad', task: { functionName: 'leaf', taskId: 'p-1.1', fault: 'user' as const, remote: leaf } };
+    const top = TaskError.fromRemote('root', 'p', { name: 'TaskError', message: 'Task mid (p-1) failed: ...', task: { functionName: 'mid', taskId: 'p-1', fault: 'user', remote: mid } });
+    assert.equal(top.message, 'Task root (p) failed: its nested task leaf (p-1.1) failed: RangeError: bad');
+    assert.ok(top.cause instanceof TaskError);
+    assert.equal((top.cause as TaskError).functionName, 'mid');
+    // A plain error with a cause: the cause travels, revived.
+    const plain = TaskError.fromRemote('f', 't', { name: 'Error', message: 'outer', cause: { name: 'TypeError', message: 'inner' } });
+    assert.equal(plain.message, 'Task f (t) failed: Error: outer');
+    assert.equal((plain.cause as Error).message, 'inner');
+    assert.equal((plain.cause as Error).name, 'TypeError');
+    assert.equal(TaskError.fromRemote('f', 't', { name: 'E', message: 'm' }).cause, undefined);
+  });
+
+  it('causes travel eight levels deep, and no deeper', () => {
+    let e: Error = new Error('e0');
+    for (let i = 1; i <= 12; i++) e = new Error(`e${i}`, { cause: e });
+    const info = toRemoteErrorInfo(e);
+    const levels = (x: { cause?: unknown } | undefined) => {
+      let n = 0;
+      for (; x; x = x.cause as { cause?: unknown } | undefined) n++;
+      return n;
+    };
+    assert.equal(levels(info), 9, 'the error and eight causes');
+    const deep = { name: 'Error', message: 'x' } as esm.RemoteErrorInfo;
+    let chain = deep;
+    for (let i = 0; i < 12; i++) chain = { name: 'Error', message: `c${i}`, cause: chain };
+    assert.equal(levels(reviveError(chain)), 9);
+  });
+
+  it('what an error info carries: string codes, retryable of volley errors, the task of a task error, the key of a store error', () => {
+    const s = toRemoteErrorInfo(new ObjectStoreError('gone', 'k/1', { retryable: true }));
+    assert.deepEqual([s.name, s.code, s.retryable, s.key], ['ObjectStoreError', 'OBJECT_STORE', true, 'k/1']);
+    assert.equal('key' in toRemoteErrorInfo(new UsageError('u')), false);
+    const t = toRemoteErrorInfo(new WorkerCrashedError('f', 't-1', 'oom'));
+    assert.deepEqual(t.task, { functionName: 'f', taskId: 't-1', fault: 'infrastructure', remote: undefined });
+    assert.equal('task' in toRemoteErrorInfo(new UsageError('u')), false);
+  });
+
+  it('every volley error class comes back as itself, with its code, name, message and stack', () => {
+    const errors: Error[] = [
+      new VolleyError('v'),
+      new UsageError('u'),
+      new ConfigError('c'),
+      new esm.SerializationError('s', 'p'),
+      new esm.DuplicateTaskError('d'),
+      new esm.TaskNotFoundError('n'),
+      new esm.ProtocolError('p'),
+      new TaskError('t', { functionName: 'f', taskId: 't', fault: 'user' }),
+      new DependencyError('f', 't', new Error('u')),
+      new esm.TaskCancelledError('f', 't', 'before it started'),
+      new TaskTimeoutError('f', 't', 1),
+      new WorkerCrashedError('f', 't', 'x'),
+      new esm.ActorDiedError('gone', { functionName: 'f', taskId: 't', actorId: 'a' }),
+      new esm.ActorStateError('bad state', 'this.x'),
+      new GetTimeoutError(1, ['a']),
+      new ObjectStoreError('m', 'k'),
+      new esm.ObjectLostError('o', 'k', 'why'),
+      new ThrottledError(1, 1, { cause: undefined }),
+      new esm.TaskDepthError('f', 1),
+    ];
+    for (const err of errors) {
+      const back = reviveError(toRemoteErrorInfo(err));
+      const cls = (esm as unknown as Record<string, new (...a: never[]) => Error>)[err.name]!;
+      assert.ok(back instanceof cls, `${err.name} comes back as ${err.name}`);
+      assert.equal(back.name, err.name);
+      assert.equal(back.message, err.message);
+      assert.equal(back.stack, err.stack);
+      assert.equal((back as VolleyError).code, (err as VolleyError).code, err.name);
+      assert.ok(!Object.keys(back).includes('name'), 'name is not an own enumerable field');
+    }
+  });
+
+  it("a remote error that is not volley's stays a plain Error with the remote name, even when it shares a volley class's name", () => {
+    const lookalike = reviveError({ name: 'UsageError', message: 'not ours' });
+    assert.ok(!(lookalike instanceof VolleyError));
+    assert.equal(lookalike.name, 'UsageError');
+    assert.equal(String(lookalike), 'UsageError: not ours');
+    const coded = reviveError({ name: 'SystemError', message: 'x', code: 'ERR_X' });
+    assert.ok(!(coded instanceof VolleyError));
+    assert.equal((coded as { code?: string }).code, undefined);
+    // Without a remote stack, the local one (of the revived error) stays.
+    assert.match(reviveError({ name: 'E', message: 'm' }).stack ?? '', /^E: m\n\s+at /);
   });
 });
