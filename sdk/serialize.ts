@@ -196,7 +196,10 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
     const rec = obj as Record<string, unknown>;
     let out: Record<string, unknown> | undefined;
     const refsBefore = st.refs;
-    st.seen.set(obj, obj);
+    // V8 would give a null-prototype object Object.prototype; a marker keeps the null prototype.
+    // It is made before the walk, so that a cycle back to the object points at the marker.
+    const mk: Extract<Marker, { [MARK]: 'bare' }> | undefined = proto === null ? { [MARK]: 'bare', props: rec } : undefined;
+    st.seen.set(obj, mk ?? obj);
     for (const k of Object.keys(rec)) {
       const x = rec[k];
       if (typeof x !== 'object' && typeof x !== 'function' && typeof x !== 'symbol') continue;
@@ -204,17 +207,15 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
       if (y !== x) {
         if (!out) {
           out = proto === null ? Object.assign(Object.create(null), rec) : { ...rec };
-          st.seen.set(obj, out);
+          if (!mk) st.seen.set(obj, out);
         }
         out![k] = y;
       }
     }
     if (st.refs > refsBefore) st.refHolders.add(obj);
-    if (proto === null) {
-      // V8 would give it Object.prototype; a marker keeps the null prototype.
+    if (mk) {
       st.marked = true;
-      const mk: Marker = { [MARK]: 'bare', props: { ...(out ?? rec) } };
-      st.seen.set(obj, mk);
+      mk.props = { ...(out ?? rec) };
       return mk;
     }
     return out ?? obj;

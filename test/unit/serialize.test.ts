@@ -292,6 +292,18 @@ describe('serialization: edges', () => {
     assert.ok([...set].some((x) => Buffer.isBuffer(x)));
   });
 
+  it('a null-prototype object that contains itself comes back containing itself', () => {
+    const o = Object.assign(Object.create(null) as Record<string, unknown>, { a: 1 });
+    o.self = o;
+    o.list = [o, { up: o }];
+    const back = decode(encode({ o })) as { o: Record<string, unknown> & { list: [unknown, { up: unknown }] } };
+    assert.equal(Object.getPrototypeOf(back.o), null);
+    assert.equal(back.o.self, back.o);
+    assert.equal(back.o.list[0], back.o);
+    assert.equal(back.o.list[1].up, back.o);
+    assert.equal(back.o.a, 1);
+  });
+
   it('a structure without refs may appear both among the arguments and inside a Map', () => {
     const o = { x: 1 };
     const a = [1, 2];
