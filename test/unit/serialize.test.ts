@@ -292,6 +292,20 @@ describe('serialization: edges', () => {
     assert.ok([...set].some((x) => Buffer.isBuffer(x)));
   });
 
+  it('an array that contains itself beside a marker comes back containing itself, the marker revived', () => {
+    const a: unknown[] = [new Matrix(1, 1, new Float64Array([7]))];
+    a.push(a, { up: a });
+    const back = decode(encode(a)) as [Matrix, unknown, { up: unknown }];
+    assert.ok(back[0] instanceof Matrix && back[0].get(0, 0) === 7);
+    assert.equal(back[1], back);
+    assert.equal(back[2].up, back);
+  });
+
+  it('an instance of an Array subclass is refused, even a short list of numbers', () => {
+    class Row extends Array<number> {}
+    refused(Row.from([1, 2]), 'value', /is an instance of class Row, .*send a plain object, an array/);
+  });
+
   it('a null-prototype object that contains itself comes back containing itself', () => {
     const o = Object.assign(Object.create(null) as Record<string, unknown>, { a: 1 });
     o.self = o;
