@@ -169,6 +169,10 @@ describe('serialization', () => {
     refused([r, new Set([r])], 'args[1].<item 0>', 'a Set');
     const holder = { list: [r] };
     refused([holder, new Map([['h', holder]])], 'args[1].get("h")', 'a Map');
+    // Refs after a Map or Set among the arguments are still collected.
+    const after: string[] = [];
+    encodeArgs([new Map([['k', 1]]), r, new Set([2]), [r]], (ref, path) => after.push(`${ref.id}@${path}`));
+    assert.deepEqual(after, ['a-1@args[1]']);
     // Refs beside a Map are fine, and a Map without refs still travels.
     const found: string[] = [];
     const bytes = encodeArgs([r, new Map([['k', [1, 2]]]), new Set(['x'])], (ref, path) => found.push(`${ref.id}@${path}`));
