@@ -322,6 +322,15 @@ describe('serialization: edges', () => {
     assert.equal(back.o.a, 1);
   });
 
+  it('every kind of primitive travels as a key and a value of a Map and as an item of a Set', () => {
+    const prims: unknown[] = [true, false, 0, -0, NaN, 1n, 'x'.repeat(70), undefined, null];
+    const map = new Map(prims.map((p, i) => [p, prims[prims.length - 1 - i]]));
+    const set = new Set(prims);
+    const back = decode(encode({ map, set, buf: Buffer.from('marked') })) as { map: Map<unknown, unknown>; set: Set<unknown> };
+    assert.deepEqual(back.map, map);
+    assert.deepEqual(back.set, set);
+  });
+
   it('a structure without refs may appear both among the arguments and inside a Map', () => {
     const o = { x: 1 };
     const a = [1, 2];
