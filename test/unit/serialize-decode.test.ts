@@ -172,6 +172,9 @@ describe('decoding: what is refused, and the message that says why', () => {
 describe('decoding: values around markers', () => {
   it('V8 payloads of a bare null, undefined or primitive decode to it (markers are looked for only under a root)', () => {
     for (const v of [null, undefined, 7, 'x', true]) assert.equal(decode(new Uint8Array(serialize(v))), v);
+    // Without a root marker around it, not even a marker at the top is looked at.
+    const bare = { [MARK]: 'matrix', rows: 1, cols: 1, data: new Float64Array(1) };
+    assert.deepEqual(decode(new Uint8Array(serialize(bare))), bare);
   });
 
   it('a sparse array beside a marker keeps its holes', () => {
