@@ -280,8 +280,17 @@ describe('an error on its way back from a worker', () => {
       assert.equal(back.message, err.message);
       assert.equal(back.stack, err.stack);
       assert.equal((back as VolleyError).code, (err as VolleyError).code, err.name);
+      assert.equal((back as VolleyError).retryable, (err as VolleyError).retryable, err.name);
       assert.ok(!Object.keys(back).includes('name'), 'name is not an own enumerable field');
     }
+  });
+
+  it('the cause of a volley error comes back with it', () => {
+    const back = reviveError(toRemoteErrorInfo(new ObjectStoreError('read failed', 'k', { cause: new TypeError('socket hang up'), retryable: true })));
+    assert.ok(back instanceof ObjectStoreError);
+    assert.equal((back.cause as Error).name, 'TypeError');
+    assert.equal((back.cause as Error).message, 'socket hang up');
+    assert.equal((back as ObjectStoreError).retryable, true);
   });
 
   it("a remote error that is not volley's stays a plain Error with the remote name, even when it shares a volley class's name", () => {
