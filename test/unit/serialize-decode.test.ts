@@ -65,6 +65,10 @@ describe('decoding: what is refused, and the message that says why', () => {
     refused(new Uint8Array([0x56, 0, 0, 0, 0]), /V8's deserializer refused it/);
     refused(framed({ value: 1, segs: [0] }, 0), 'a frame without a root marker');
     refused(framed({ [MARK]: 'bare', props: {}, segs: [0] }, 0), 'a frame without a root marker');
+    // A header one byte longer than what follows the length field is refused, not clipped.
+    const h = framed({ [MARK]: 'root', value: 1, segs: [0] }, 0);
+    const tooLong = framed({ [MARK]: 'root', value: 1, segs: [0] }, 0, h.length - 4);
+    refused(tooLong, `a frame header of ${h.length - 4} bytes in a payload of ${h.length}`);
     refused(framed({ [MARK]: 'root', value: 1 }, 0), 'a frame without its segment list');
     refused(framed({ [MARK]: 'root', value: 1, segs: [] }, 0), 'a frame without its segment list');
     refused(framed({ [MARK]: 'root', value: 1, segs: 'x' }, 0), 'a frame without its segment list');
@@ -77,6 +81,8 @@ describe('decoding: what is refused, and the message that says why', () => {
       const bytes = framed({ [MARK]: 'root', value, segs: [len] }, 16);
       refused(bytes, `segment 0 declares ${String(len)} bytes, more than the 16 left`);
     }
+    // Bytes after the last segment are counted.
+    refused(framed({ [MARK]: 'root', value, segs: [8] }, 24), '16 bytes after the last segment');
     // A second segment past the end names its index and what is left after the first.
     refused(framed({ [MARK]: 'root', value, segs: [8, 9] }, 16), 'segment 1 declares 9 bytes, more than the 8 left');
   });
