@@ -225,6 +225,13 @@ describe('an error on its way back from a worker', () => {
     assert.equal(TaskError.fromRemote('f', 't', { name: 'E', message: 'm' }).cause, undefined);
   });
 
+  it('a remote error whose chain of nested tasks loops (a malformed info) still gives a TaskError', () => {
+    const info: esm.RemoteErrorInfo = { name: 'TaskError', message: 'm' };
+    info.task = { functionName: 'loop', taskId: 'p-1', fault: 'user', remote: info };
+    const err = TaskError.fromRemote('root', 'p', info);
+    assert.equal(err.message, 'Task root (p) failed: its nested task loop (p-1) failed: TaskError: m');
+  });
+
   it('causes travel eight levels deep, and no deeper', () => {
     let e: Error = new Error('e0');
     for (let i = 1; i <= 12; i++) e = new Error(`e${i}`, { cause: e });
