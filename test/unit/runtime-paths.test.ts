@@ -212,8 +212,14 @@ describe('shutdown', () => {
     assert.equal(rt.isShutdown, true);
     await rt.shutdown();
     assert.equal(log.length, 3, 'a second shutdown does nothing');
-    assert.throws(() => rt.remote(inc, 1), (e: unknown) => e instanceof UsageError && e.message === 'inc.remote() was called after shutdown(); call init() (or create a new Runtime) first');
-    assert.throws(() => rt.put(1), (e: unknown) => e instanceof UsageError && /^put\(\) was called after shutdown\(\)/.test(e.message));
+    assert.throws(
+      () => rt.remote(inc, 1),
+      (e: unknown) => e instanceof UsageError && e.message === 'inc.remote() was called after shutdown(); call init() (or create a new Runtime) first',
+    );
+    assert.throws(
+      () => rt.put(1),
+      (e: unknown) => e instanceof UsageError && /^put\(\) was called after shutdown\(\)/.test(e.message),
+    );
     await assert.rejects(rt.get(data), (e: unknown) => e instanceof UsageError && e.message === `get(): ref ${data.id} belongs to a runtime that was shut down; its value is gone`);
   });
 
@@ -354,10 +360,7 @@ describe('tasks that start tasks, on the embedded runtime', () => {
     let reply = await states([`${p}.1`, `${p}.2`, `${p}.3`, `${p}.4`]);
     assert.deepEqual(reply.states, [2, 2, 1, 1]);
     assert.match(reply.errors![0]!.message, /^sq\.remote\(\): .*maxRetries/);
-    assert.equal(
-      reply.errors![1]!.message,
-      'sq.remote() was given ref no-such-ref, whose object is gone: a ref made inside a task lives until that task returns, unless the task returns it',
-    );
+    assert.equal(reply.errors![1]!.message, 'sq.remote() was given ref no-such-ref, whose object is gone: a ref made inside a task lives until that task returns, unless the task returns it');
     assert.equal(reply.errors![2], undefined);
     assert.deepEqual(reply.contained, [undefined, undefined, undefined, undefined]);
     assert.equal(w.invoked.filter((f) => f === 'sq').length, 1, 'a repeated id starts nothing');
@@ -422,7 +425,10 @@ describe('results that hold refs, on the Lambda path', () => {
     const made = rt.remote(refsOf.options({ maxRetries: 0 }), 1);
     await assert.rejects(rt.get(made), (e: unknown) => {
       assert.ok(e instanceof TaskError, String(e));
-      assert.match((e as Error).message, new RegExp(`the result of task ${made.id} holds ref ${made.id}\\.\\d+ stored at volley/jobs/elsewhere/x, outside this run \\(volley/jobs/${rt.jobId}/${rt.runId}/\\)`));
+      assert.match(
+        (e as Error).message,
+        new RegExp(`the result of task ${made.id} holds ref ${made.id}\\.\\d+ stored at volley/jobs/elsewhere/x, outside this run \\(volley/jobs/${rt.jobId}/${rt.runId}/\\)`),
+      );
       return true;
     });
     await rt.shutdown();
