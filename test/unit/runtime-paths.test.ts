@@ -31,8 +31,8 @@ import type { FromWorker } from '../../sdk/local/messages.js';
 import { MemoryStore } from '../../sdk/local/memory-store.js';
 import { ThreadSession, type ThreadLink } from '../../sdk/local/thread-session.js';
 import type { ObjectStore } from '../../sdk/backend.js';
-import type { ResultEnvelope, TaskEnvelope } from '../../sdk/protocol.js';
-import { encodeArgs } from '../../sdk/serialize.js';
+import { ACTOR_OP_TASK, type ResultEnvelope, type TaskEnvelope } from '../../sdk/protocol.js';
+import { decode, encodeArgs } from '../../sdk/serialize.js';
 import { executeTask } from '../../sdk/worker/execute.js';
 import { childIdPrefix, useAsyncTaskScope, type TaskSession } from '../../sdk/worker/nested.js';
 import { fast, scriptedBackend, turns } from '../fakes/scripted-backend.js';
@@ -78,6 +78,21 @@ const keepsOne = remote(function keepsOne(): { kept: unknown } {
   return { kept: put(new Float64Array(500).fill(3)) };
 });
 
+/** Gets the value of a child's result that holds refs. */
+const getsRefs = remote(async function getsRefs(n: number): Promise<number> {
+  const v = (await get(refsOf.remote(n))) as unknown as { squares: number[]; big: Float64Array };
+  return v.squares.reduce((a, b) => a + b, 0) + v.big.reduce((a, b) => a + b, 0);
+});
+/** Waits in two gets at once: one for a child held at the gate `name`, one for a quick child. */
+const twoGets = remote(async function twoGets(name: string): Promise<string> {
+  const quick = get(sq.remote(2));
+  const slow = get(held.remote(name));
+  const q = await quick;
+  const g = gate(`${name}:quick`);
+  g.reached = true;
+  return `${q} ${await slow}`;
+});
+
 /** Test-controlled gates a task can wait at, by name. */
 const gates = new Map<string, { open: () => void; opened: Promise<void>; reached: boolean }>();
 function gate(name: string) {
@@ -117,6 +132,7 @@ function threaded(opts: { maxTaskDepth?: number; script?: (env: TaskEnvelope) =>
   let host: TaskHost | undefined;
   const invoked: string[] = [];
   const envs = new Map<string, TaskEnvelope>();
+  const cancels: Array<[string, boolean]> = [];
   const link: ThreadLink = {
     store,
     // The worker's own depth check is out of the way: the driver's is the one under test.
@@ -143,10 +159,13 @@ function threaded(opts: { maxTaskDepth?: number; script?: (env: TaskEnvelope) =>
         await opts.script?.(env);
         return executeTask(structuredClone(env), { store, keyPrefix: 'volley/', session: (e) => new ThreadSession(e, link) });
       },
+      cancel(taskId: string, force: boolean) {
+        cancels.push([taskId, force]);
+      },
       async close() {},
     },
   };
-  return { backend, store, invoked, envs, host: () => host! };
+  return { backend, store, invoked, envs, cancels, host: () => host! };
 }
 
 /** The Lambda path in this process: a running task's session is a Runtime of its own (ids under the task's id) on the same store, which may not delete. */
@@ -260,9 +279,35 @@ describe('shutdown', () => {
     assert.equal(timers(), before + 1, "the retry's timer");
     const value = rt.get(ref);
     await rt.shutdown();
-    await assert.rejects(value, (e: unknown) => e instanceof UsageError && e.code === 'SHUT_DOWN');
+    await assert.rejects(value, (e: unknown) => e instanceof UsageError && e.code === 'SHUT_DOWN' && e.message === 'the runtime was shut down before this task finished');
     assert.equal(timers(), before, 'the timer was cleared');
     assert.deepEqual(f.fns(), ['inc#1']);
+  });
+});
+
+describe('shutdown before the backend is up', () => {
+  it('closes the backend it was given, removes nothing, and fails what was submitted', async () => {
+    const f = scriptedBackend();
+    const log: string[] = [];
+    f.backend.invoker.close = async () => {
+      log.push('invoker.close');
+    };
+    f.backend.store.deletePrefix = async () => {
+      log.push('deletePrefix');
+      return 0;
+    };
+    f.backend.close = async () => {
+      log.push('backend.close');
+    };
+    const rt = new Runtime(fast, { backend: f.backend });
+    const ref = rt.remote(inc, 1);
+    const value = rt.get(ref);
+    await rt.shutdown();
+    await assert.rejects(value, (e: unknown) => e instanceof UsageError && e.code === 'SHUT_DOWN');
+    await assert.rejects(rt.ready(), (e: unknown) => e instanceof UsageError && e.message === 'the runtime was shut down while starting');
+    await turns();
+    assert.deepEqual(log, ['invoker.close', 'backend.close']);
+    assert.deepEqual(f.fns(), [], 'nothing ran');
   });
 });
 
@@ -318,6 +363,35 @@ describe('tasks that start tasks, on the embedded runtime', () => {
     await rt.shutdown();
   });
 
+  it('a task gets the value of a child whose result holds refs', async () => {
+    const w = threaded();
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 256 }, { backend: w.backend });
+    assert.equal(await rt.get(rt.remote(getsRefs, 3)), 5 + 2000);
+    await rt.shutdown();
+  });
+
+  it('a task waiting in two gets at once takes its slot back only when both have ended', async () => {
+    const w = threaded();
+    // Two slots: the held child takes one, the waiting parent none, so one is left.
+    const rt = new Runtime({ ...fast, maxConcurrency: 2 }, { backend: w.backend });
+    const parent = rt.remote(twoGets, 'two');
+    await until(() => gate('two:quick').reached && gate('two').reached, 'one get ended, the other child runs');
+    const other = rt.remote(sq, 7);
+    assert.equal(await rt.get(other), 49, 'the parent still waits: its slot is free');
+    gate('two').open();
+    assert.equal(await rt.get(parent), '4 two');
+    await rt.shutdown();
+  });
+
+  it("the worker's own depth check uses the depth the driver sent", async () => {
+    const w = threaded({ maxTaskDepth: 2 });
+    const rt = new Runtime(fast, { backend: w.backend });
+    assert.equal(await rt.get(rt.remote(deep, 2)), 2);
+    await assert.rejects(rt.get(rt.remote(deep, 3)), (e: unknown) => e instanceof TaskError && /TaskDepthError: deepLink\.remote\(\) would start a task at nesting depth 3/.test(e.message));
+    assert.equal(w.invoked.length, 3 + 3, 'the refused start never reached the driver');
+    await rt.shutdown();
+  });
+
   it('what a task made and did not return is freed when it finishes; what it returned stays', async () => {
     const w = threaded();
     const rt = new Runtime({ ...fast, inlineThresholdBytes: 256 }, { backend: w.backend });
@@ -345,6 +419,10 @@ describe('tasks that start tasks, on the embedded runtime', () => {
   it("what the host takes from a running task: bad options, unknown refs, repeated ids and others' tasks are refused", async () => {
     const w = threaded();
     const rt = new Runtime(fast, { backend: w.backend });
+    const outcomes = new Map<string, string>();
+    rt.onEvent((e) => {
+      if (e.type === 'finished') outcomes.set(e.taskId, e.outcome);
+    });
     const parent = rt.remote(held, 'host');
     await until(() => gate('host').reached, 'the parent runs');
     const host = w.host();
@@ -357,6 +435,8 @@ describe('tasks that start tasks, on the embedded runtime', () => {
     host.submit(p, { id: `${p}.3`, fn: 'sq', options: {}, args: args(4), deps: [] });
     host.submit(p, { id: `${p}.3`, fn: 'sq', options: {}, args: args(5), deps: [] });
     host.put(p, `${p}.4`, args(7));
+    host.put(p, `${p}.4`, args(8));
+    host.submit(p, { id: `${p}.8`, fn: ACTOR_OP_TASK, options: {}, args: args(1, 2), deps: [] });
     let reply = await states([`${p}.1`, `${p}.2`, `${p}.3`, `${p}.4`]);
     assert.deepEqual(reply.states, [2, 2, 1, 1]);
     assert.match(reply.errors![0]!.message, /^sq\.remote\(\): .*maxRetries/);
@@ -365,6 +445,12 @@ describe('tasks that start tasks, on the embedded runtime', () => {
     assert.deepEqual(reply.contained, [undefined, undefined, undefined, undefined]);
     assert.equal(w.invoked.filter((f) => f === 'sq').length, 1, 'a repeated id starts nothing');
     assert.equal(reply.payloads![2]!.kind, 'inline');
+    const put7 = reply.payloads![3]!;
+    assert.ok(put7.kind === 'inline');
+    assert.deepEqual(decode(put7.bytes), [7], 'a repeated put keeps the first value');
+    reply = await states([`${p}.8`]);
+    assert.deepEqual(reply.states, [2]);
+    assert.equal(reply.errors![0]!.message, 'an actor operation is [op, args]');
     reply = await host.await(p, { refs: [`${p}.3`], numReturns: 1, payloads: false });
     assert.deepEqual(reply.states, [1]);
     assert.equal(reply.payloads, undefined, 'wait() gets states only');
@@ -389,13 +475,20 @@ describe('tasks that start tasks, on the embedded runtime', () => {
     gate('child').open();
     assert.equal(await rt.get(other), 'other', 'not its child: not cancelled');
 
+    // A child still running when its parent returns: the parent can no longer cancel it.
+    host.submit(p, { id: `${p}.9`, fn: 'held', options: {}, args: args('late child'), deps: [] });
+    await until(() => gate('late child').reached, 'the late child runs');
     gate('host').open();
     assert.equal(await rt.get(parent), 'host');
+    host.cancel(p, `${p}.9`, true, true);
+    gate('late child').open();
     // The parent has finished: what it sends now is dropped.
     host.submit(p, { id: `${p}.6`, fn: 'sq', options: {}, args: args(6), deps: [] });
     host.put(p, `${p}.7`, args(1));
     await turns();
-    assert.deepEqual(w.invoked, ['held', 'sq', 'held', 'held']);
+    assert.deepEqual(w.invoked, ['held', 'sq', 'held', 'held', 'held']);
+    assert.deepEqual(w.cancels, [[`${p}.5`, true]], 'the finished parent could not cancel its late child');
+    assert.equal(outcomes.get(`${p}.9`), 'ok');
     await assert.rejects(states([`${p}.6`]), (e: unknown) => e instanceof ProtocolError && /is not running/.test(e.message));
     await rt.shutdown();
   });
@@ -582,6 +675,171 @@ describe('events', () => {
     assert.equal(dep!.dispatchedAt, undefined);
     assert.deepEqual(dep!.deps, [bad.id]);
     assert.equal((dep!.error as { name: string }).name, 'DependencyError');
+    await rt.shutdown();
+  });
+});
+
+describe('refs given to the driver', () => {
+  it('names what is not a ref, and a ref of another runtime or of one that was shut down', async () => {
+    const f = scriptedBackend();
+    const rt = new Runtime(fast, { backend: f.backend });
+    const other = new Runtime(fast, { backend: scriptedBackend().backend });
+    await assert.rejects(rt.get([null] as never), (e: unknown) => e instanceof UsageError && e.message === 'get(): item 0 is not an ObjectRef (got null); pass refs returned by .remote() or put()');
+    await assert.rejects(
+      rt.wait([rt.put(1), 'x'] as never),
+      (e: unknown) => e instanceof UsageError && e.message === 'wait(): item 1 is not an ObjectRef (got string); pass refs returned by .remote() or put()',
+    );
+    const foreign = other.put(2);
+    await assert.rejects(rt.get(foreign), (e: unknown) => e instanceof UsageError && e.message === `get(): ref ${foreign.id} belongs to another runtime; use that runtime's get()`);
+    assert.throws(
+      () => rt.cancel(foreign),
+      (e: unknown) => e instanceof UsageError && /^cancel\(\): ref .* belongs to another runtime/.test(e.message),
+    );
+    assert.equal(await other.get(foreign), 2);
+    await rt.shutdown();
+    await other.shutdown();
+  });
+});
+
+describe("the driver's own store calls", () => {
+  it('are made again after a retryable fault, up to three more times; other faults at once', async () => {
+    const f = scriptedBackend();
+    const store = f.backend.store;
+    const read = store.get.bind(store);
+    let faults = 0;
+    let calls = 0;
+    let retryable = true;
+    store.get = async (key: string) => {
+      calls++;
+      if (faults > 0) {
+        faults--;
+        throw new ObjectStoreError(`S3 said SlowDown for ${key}`, key, { retryable });
+      }
+      return read(key);
+    };
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 64 }, { backend: f.backend });
+    const data = rt.put(new Float64Array(100).fill(4));
+    await rt.wait([data]);
+    faults = 3;
+    assert.equal((await rt.get(data))[99], 4, 'three faults, then an answer');
+    assert.equal(calls, 4);
+    calls = 0;
+    faults = 4;
+    await assert.rejects(rt.get(data), (e: unknown) => e instanceof ObjectStoreError && /SlowDown/.test(e.message));
+    assert.equal(calls, 4, 'four tries in all');
+    calls = 0;
+    faults = 1;
+    retryable = false;
+    await assert.rejects(rt.get(data), ObjectStoreError);
+    assert.equal(calls, 1, 'not retryable: one try');
+    await rt.shutdown();
+  });
+
+  it("a result's contained object found missing is not rebuilt by get(): the error names its key", async () => {
+    const l = lambdaLike();
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 256 }, { backend: l.backend });
+    const made = rt.remote(refsOf, 1);
+    await rt.wait([made]);
+    const bigKey = `volley/jobs/${rt.jobId}/${rt.runId}/${made.id}.2`;
+    assert.equal(present(l.store, bigKey), true);
+    await l.store.delete([bigKey]);
+    await assert.rejects(rt.get(made), (e: unknown) => e instanceof ObjectStoreError && e.code === 'OBJECT_MISSING' && e.key === bigKey);
+    assert.deepEqual(l.invoked, ['refsOf', 'sq'], 'nothing ran again');
+    await rt.shutdown();
+  });
+});
+
+describe('queue and retries', () => {
+  it('a task cancelled while it waits in the queue is never invoked', async () => {
+    const releases: Array<() => void> = [];
+    const f = scriptedBackend(async (env) => {
+      if (env.fn === 'inc') await new Promise<void>((r) => releases.push(r));
+    });
+    const rt = new Runtime({ ...fast, maxConcurrency: 1 }, { backend: f.backend });
+    const busy = rt.remote(inc, 1);
+    const queued = rt.remote(sq, 3);
+    const after = rt.remote(sq, 4);
+    await until(() => releases.length === 1, 'the first run is out');
+    rt.cancel(queued);
+    await assert.rejects(rt.get(queued), (e: unknown) => e instanceof TaskCancelledError && /before it started$/.test(e.message));
+    releases.shift()!();
+    assert.deepEqual(await rt.get([busy, after]), [2, 16]);
+    assert.deepEqual(f.fns(), ['inc#1', 'sq#1']);
+    assert.deepEqual(
+      f.invoked.map((i) => i.taskId),
+      [busy.id, after.id],
+    );
+    await rt.shutdown();
+  });
+
+  it("a task cancelled during a retry's backoff is cancelled before it started again, and its timer is cleared", async () => {
+    const f = scriptedBackend((env, nth) => {
+      if (nth === 1) throw new WorkerCrashedError(env.fn, env.taskId, 'exit code 137');
+    });
+    const rt = new Runtime({ retryBaseDelayMs: 600_000, retryMaxDelayMs: 600_000 }, { backend: f.backend });
+    let retrying = 0;
+    rt.onEvent((e) => {
+      if (e.type === 'retrying') retrying++;
+    });
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const ref = rt.remote(inc, 1);
+    await until(() => retrying === 1, 'the first run failed and a retry waits');
+    assert.equal(timers(), before + 1);
+    rt.cancel(ref, { force: true });
+    await assert.rejects(rt.get(ref), (e: unknown) => e instanceof TaskCancelledError && /before it started$/.test(e.message));
+    assert.equal(timers(), before, 'the timer was cleared');
+    assert.deepEqual(f.cancels, [], 'no run was out to stop');
+    assert.deepEqual(f.fns(), ['inc#1']);
+    await rt.shutdown();
+  });
+
+  it('an invoker that answers by callback (invokeThen) is used for values and for failures', async () => {
+    const f = scriptedBackend((env) => {
+      if (env.fn === 'sq') throw new WorkerCrashedError('sq', env.taskId, 'lost');
+    });
+    const inv = f.backend.invoker;
+    let byCallback = 0;
+    inv.invokeThen = (env, o, done) => {
+      byCallback++;
+      inv.invoke(env, o).then(
+        (res) => done(res, undefined),
+        (err: unknown) => done(undefined, err),
+      );
+    };
+    const rt = new Runtime(fast, { backend: f.backend });
+    assert.equal(await rt.get(rt.remote(inc, 1)), 2);
+    await assert.rejects(rt.get(rt.remote(sq.options({ maxRetries: 1 }), 2)), (e: unknown) => e instanceof WorkerCrashedError && /lost/.test(e.message));
+    assert.equal(byCallback, 3);
+    assert.deepEqual(f.fns(), ['inc#1', 'sq#1', 'sq#2']);
+    await rt.shutdown();
+  });
+
+  it('a value spilled for want of room is written once for every task that reads it', async () => {
+    const f = scriptedBackend(undefined, 2048);
+    const puts: string[] = [];
+    const write = f.backend.store.put.bind(f.backend.store);
+    f.backend.store.put = (key: string, bytes: Uint8Array) => {
+      puts.push(key);
+      return write(key, bytes);
+    };
+    const rt = new Runtime({ ...fast, maxConcurrency: 1 }, { backend: f.backend });
+    const data = rt.remote(filled, 200, 1);
+    await rt.wait([data]);
+    assert.deepEqual(await rt.get([rt.remote(describeValue, data), rt.remote(describeValue, data)]), ['Float64Array(200) sum=200', 'Float64Array(200) sum=200']);
+    assert.deepEqual(puts, [`volley/jobs/${rt.jobId}/${rt.runId}/${data.id}`]);
+    await rt.shutdown();
+  });
+
+  it('a task whose arguments cannot be spilled (the store refuses) fails with the store error', async () => {
+    const f = scriptedBackend(undefined, 2048);
+    f.backend.store.put = async (key: string) => {
+      throw new ObjectStoreError(`access denied writing ${key}`, key);
+    };
+    const rt = new Runtime(fast, { backend: f.backend });
+    const ref = rt.remote(describeValue.options({ maxRetries: 0 }), new Float64Array(200));
+    await assert.rejects(rt.get(ref), (e: unknown) => e instanceof TaskError && new RegExp(`could not be run: access denied writing volley/jobs/.*/${ref.id}\\.args`).test(e.message));
+    assert.deepEqual(f.fns(), [], 'never invoked');
     await rt.shutdown();
   });
 });
