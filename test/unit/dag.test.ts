@@ -357,3 +357,102 @@ describe('stats', () => {
     await rt.shutdown();
   });
 });
+
+describe('runs that end late, rebuilds and their events', () => {
+  it('a run that fails after shutdown is not retried', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const f = scriptedBackend(async (env) => {
+      await held;
+      throw new WorkerCrashedError(env.fn, env.taskId, 'exit code 137');
+    });
+    const rt = new Runtime(fast, { backend: f.backend });
+    let retrying = 0;
+    rt.onEvent((e) => {
+      if (e.type === 'retrying') retrying++;
+    });
+    const ref = rt.remote(inc, 1);
+    await turns();
+    const value = rt.get(ref);
+    await rt.shutdown();
+    await assert.rejects(value, /the runtime was shut down before this task finished/);
+    release();
+    await turns();
+    assert.equal(rt.faultCounts.retries, 0);
+    assert.equal(retrying, 0);
+    assert.deepEqual(f.fns(), ['inc#1']);
+  });
+
+  it("a retried task whose next run cannot start reports that run, not the earlier run's worker and timing", async () => {
+    const f = scriptedBackend((_env, nth) => {
+      if (nth === 2) throw new ConfigError('no worker can load module tasks/failIfNegative.js');
+    });
+    const rt = new Runtime(fast, { backend: f.backend });
+    const events: Array<Record<string, unknown>> = [];
+    rt.onEvent((e) => {
+      if (e.type === 'finished' || e.type === 'retrying') events.push(e as never);
+    });
+    const ref = rt.remote(failIfNegative.options({ retryExceptions: ['ValidationFailure'], maxRetries: 1 }), -1);
+    await assert.rejects(rt.get(ref), ConfigError);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['retrying', 'finished'],
+    );
+    const [retrying, finished] = events;
+    assert.equal(typeof (retrying!.timing as { runMs: number }).runMs, 'number', 'the first run answered with its timing');
+    assert.equal(finished!.attempt, 2);
+    assert.equal(finished!.timing, undefined);
+    assert.equal(finished!.startedAt, undefined);
+    assert.equal(typeof finished!.dispatchedAt, 'number');
+    await rt.shutdown();
+  });
+
+  it('a lost result whose task had stored arguments cannot be rebuilt, and says why', async () => {
+    const f = scriptedBackend();
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 64 }, { backend: f.backend });
+    const copy = rt.remote(echo, new Float64Array(100).fill(1));
+    await rt.wait([copy]);
+    await f.store.deletePrefix('volley/');
+    await assert.rejects(rt.get(copy), (e: unknown) => {
+      assert.ok(e instanceof ObjectLostError);
+      assert.match(e.message, new RegExp(`its task echo \\(${copy.id}\\) cannot run again: its arguments were larger than inlineThresholdBytes and were freed when it finished`));
+      return true;
+    });
+    assert.deepEqual(f.fns(), ['echo#1']);
+    await rt.shutdown();
+  });
+
+  it('each rebuild is an event naming the task and how many times it was rebuilt', async () => {
+    const f = scriptedBackend();
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 64 }, { backend: f.backend });
+    const rebuilds: Array<[string, string, number]> = [];
+    rt.onEvent((e) => {
+      if (e.type === 'rebuilding') rebuilds.push([e.taskId, e.fn, e.rebuild]);
+    });
+    const data = rt.remote(filled, 50, 1);
+    for (let i = 0; i < 2; i++) {
+      await rt.wait([data]);
+      await f.store.deletePrefix('volley/');
+      assert.equal((await rt.get(data)).length, 50);
+    }
+    assert.deepEqual(rebuilds, [
+      [data.id, 'filled', 1],
+      [data.id, 'filled', 2],
+    ]);
+    await rt.shutdown();
+  });
+
+  it("a rebuild's runs have maxRetries of their own: the first run's retries do not count", async () => {
+    const f = scriptedBackend((env, nth) => {
+      if (env.fn === 'filled' && (nth === 1 || nth === 3)) throw new WorkerCrashedError('filled', env.taskId, `exit on run ${nth}`);
+    });
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 64 }, { backend: f.backend });
+    const data = rt.remote(filled.options({ maxRetries: 1 }), 50, 1);
+    await rt.wait([data]);
+    await f.store.deletePrefix('volley/');
+    assert.equal((await rt.get(data))[0], 1);
+    assert.deepEqual(f.fns(), ['filled#1', 'filled#2', 'filled#3', 'filled#4']);
+    assert.equal(rt.faultCounts.retries, 2);
+    await rt.shutdown();
+  });
+});
