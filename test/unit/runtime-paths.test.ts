@@ -843,3 +843,16 @@ describe('queue and retries', () => {
     await rt.shutdown();
   });
 });
+
+describe('observers', () => {
+  it('count the tasks submitted before they were loaded', async () => {
+    const f = scriptedBackend();
+    const rt = new Runtime({ ...fast, cost: true, summary: false, progress: false }, { backend: f.backend });
+    const refs = [rt.remote(inc, 1), rt.remote(inc, 2), rt.remote(inc, 3)];
+    assert.deepEqual(await rt.get(refs), [2, 3, 4]);
+    const report = await rt.cost();
+    assert.equal(report.lambda.requests, 3);
+    assert.equal(report.prices.region, 'us-east-1');
+    await rt.shutdown();
+  });
+});
