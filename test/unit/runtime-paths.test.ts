@@ -436,6 +436,7 @@ describe('tasks that start tasks, on the embedded runtime', () => {
     host.submit(p, { id: `${p}.3`, fn: 'sq', options: {}, args: args(5), deps: [] });
     host.put(p, `${p}.4`, args(7));
     host.put(p, `${p}.4`, args(8));
+    host.submit(p, { id: `${p}.10`, fn: 'sq', options: { timeoutMs: -1 }, args: args(2), deps: ['no-such-ref'] });
     host.submit(p, { id: `${p}.8`, fn: ACTOR_OP_TASK, options: {}, args: args(1, 2), deps: [] });
     let reply = await states([`${p}.1`, `${p}.2`, `${p}.3`, `${p}.4`]);
     assert.deepEqual(reply.states, [2, 2, 1, 1]);
@@ -448,6 +449,8 @@ describe('tasks that start tasks, on the embedded runtime', () => {
     const put7 = reply.payloads![3]!;
     assert.ok(put7.kind === 'inline');
     assert.deepEqual(decode(put7.bytes), [7], 'a repeated put keeps the first value');
+    reply = await states([`${p}.10`]);
+    assert.match(reply.errors![0]!.message, /^sq\.remote\(\): .*timeoutMs/, 'the first problem found is the one reported');
     reply = await states([`${p}.8`]);
     assert.deepEqual(reply.states, [2]);
     assert.equal(reply.errors![0]!.message, 'an actor operation is [op, args]');
