@@ -8,6 +8,9 @@
  * Lambda handler makes it. Nothing here waits on a clock: held runs and counts decide.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   DependencyError,
@@ -461,6 +464,7 @@ describe('tasks that start tasks, on the embedded runtime', () => {
     await assert.rejects(host.await(p, { refs: [`${p}.3`, 'gone'], numReturns: 2, payloads: true }), (e: unknown) => {
       return e instanceof UsageError && e.message === 'ref gone is gone: a ref made inside a task lives until that task returns, unless the task returns it';
     });
+    await assert.rejects(host.await(p, { refs: ['gone'], numReturns: 1, payloads: false }), (e: unknown) => e instanceof UsageError && /^ref gone is gone/.test(e.message));
     await assert.rejects(host.await('not-a-task', { refs: [], numReturns: 0, payloads: true }), (e: unknown) => {
       return e instanceof ProtocolError && e.message === 'task not-a-task asked to wait for refs but is not running';
     });
@@ -497,6 +501,30 @@ describe('tasks that start tasks, on the embedded runtime', () => {
   });
 });
 
+describe('a task cancelled while its function runs on', () => {
+  it('is no longer served: what it starts, puts or waits for is refused', async () => {
+    const w = threaded();
+    const rt = new Runtime(fast, { backend: w.backend });
+    const parent = rt.remote(held, 'cancelled parent');
+    await until(() => gate('cancelled parent').reached, 'the parent runs');
+    rt.cancel(parent);
+    await assert.rejects(rt.get(parent), TaskCancelledError);
+    const host = w.host();
+    const p = parent.id;
+    host.submit(p, { id: `${p}.1`, fn: 'sq', options: {}, args: encodeArgs([2], () => {}), deps: [] });
+    host.put(
+      p,
+      `${p}.2`,
+      encodeArgs([1], () => {}),
+    );
+    await assert.rejects(host.await(p, { refs: [], numReturns: 0, payloads: true }), (e: unknown) => e instanceof ProtocolError && /is not running/.test(e.message));
+    await turns();
+    assert.deepEqual(w.invoked, ['held'], 'nothing it started ran');
+    gate('cancelled parent').open();
+    await rt.shutdown();
+  });
+});
+
 describe('results that hold refs, on the Lambda path', () => {
   it("a result's refs made by the task's own session are adopted: their values come back, and pass on as an argument", async () => {
     const l = lambdaLike();
@@ -514,7 +542,7 @@ describe('results that hold refs, on the Lambda path', () => {
     const l = lambdaLike((res) => {
       if (res.kind === 'error' || !res.refs) return res;
       const refs = { ...res.refs };
-      for (const id of Object.keys(refs)) if (refs[id]!.kind === 'stored') refs[id] = { kind: 'stored', key: 'volley/jobs/elsewhere/x', size: 8 };
+      for (const id of Object.keys(refs)) if (refs[id]!.kind === 'stored') refs[id] = { kind: 'stored', key: `volley/jobs/elsewhere/${'x'.repeat(300)}`, size: 8 };
       return { ...res, refs };
     });
     const rt = new Runtime({ ...fast, inlineThresholdBytes: 256 }, { backend: l.backend });
@@ -523,7 +551,9 @@ describe('results that hold refs, on the Lambda path', () => {
       assert.ok(e instanceof TaskError, String(e));
       assert.match(
         (e as Error).message,
-        new RegExp(`the result of task ${made.id} holds ref ${made.id}\\.\\d+ stored at volley/jobs/elsewhere/x, outside this run \\(volley/jobs/${rt.jobId}/${rt.runId}/\\)`),
+        new RegExp(
+          `the result of task ${made.id} holds ref ${made.id}\\.\\d+ stored at volley/jobs/elsewhere/${'x'.repeat(200 - 'volley/jobs/elsewhere/'.length)}, outside this run \\(volley/jobs/${rt.jobId}/${rt.runId}/\\)`,
+        ),
       );
       return true;
     });
@@ -848,6 +878,23 @@ describe('queue and retries', () => {
 });
 
 describe('observers', () => {
+  it('write the timeline asked for at shutdown, also when the backend never came up', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'volley-timeline-'));
+    try {
+      const rt = new Runtime({ ...fast, timeline: join(dir, 'a.json'), summary: false, progress: false }, { backend: scriptedBackend().backend });
+      const ref = rt.remote(inc, 1);
+      assert.equal(await rt.get(ref), 2);
+      await rt.shutdown();
+      assert.match(readFileSync(join(dir, 'a.json'), 'utf8'), new RegExp(ref.id));
+      const early = new Runtime({ ...fast, timeline: join(dir, 'b.json'), summary: false, progress: false }, { backend: scriptedBackend().backend });
+      early.remote(inc, 1);
+      await early.shutdown();
+      assert.match(readFileSync(join(dir, 'b.json'), 'utf8'), /"traceEvents"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('count the tasks submitted before they were loaded', async () => {
     const f = scriptedBackend();
     const rt = new Runtime({ ...fast, cost: true, summary: false, progress: false }, { backend: f.backend });
