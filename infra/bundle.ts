@@ -10,6 +10,7 @@
  * not embedded in the map; the same sources give the same bytes.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -184,8 +185,20 @@ export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult>
           b.onResolve({ filter: /(^|\/)((local|aws)\/backend|observe\/(index|timeline))(\.js|\.ts)?$/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
         },
       },
+      // A built-in module that an ES module imports would be an import statement at the top of
+      // the bundle, loaded at INIT even where its importer is evaluated only on first use (the
+      // AWS SDK's HTTP stack, which the handler imports when a task first reaches S3 or starts a
+      // task: http, https, http2, tls, net, zlib, crypto). Each becomes a require() run where its
+      // importer is evaluated: the same module object, loaded when it is needed.
+      {
+        name: 'builtins-when-used',
+        setup(b) {
+          b.onResolve({ filter: /^[a-z0-9_:/]+$/ }, (args) => (args.kind === 'import-statement' && isBuiltin(args.path) ? { path: args.path, namespace: 'volley-builtin' } : undefined));
+          b.onLoad({ filter: /.*/, namespace: 'volley-builtin' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+        },
+      },
     ],
-    // CommonJS dependencies inside an ESM bundle call require(): give them Node's.
+    // CommonJS dependencies (and the built-ins above) inside an ESM bundle call require(): give them Node's.
     banner: { js: "import { createRequire as __volleyCreateRequire } from 'node:module'; const require = __volleyCreateRequire(import.meta.url);" },
   });
   const rel = (p: string) => relative(projectRoot, p).split('\\').join('/');

@@ -195,10 +195,11 @@ export class Runtime {
 
   /**
    * @param options - see InitOptions.
-   * @param internals - @internal a ready-made backend (tests, custom targets); `nest` when the
-   * runtime is a running task's session (Lambda): ids under the parent's id, its depth.
+   * @param internals - @internal a ready-made backend, or one on its way (tests, custom targets,
+   * the Lambda worker's nested sessions); `nest` when the runtime is a running task's session
+   * (Lambda): ids under the parent's id, its depth.
    */
-  constructor(options?: InitOptions, internals?: { backend?: Backend; nest?: { idPrefix: string; depth: number; runId: string } }) {
+  constructor(options?: InitOptions, internals?: { backend?: Backend | Promise<Backend>; nest?: { idPrefix: string; depth: number; runId: string } }) {
     this.options = resolveInitOptions(options);
     this.jobId = this.options.jobId;
     this.nest = internals?.nest;

@@ -22,9 +22,7 @@ import { PROTOCOL_VERSION, errorResult, fromWire, toWire, type ResultEnvelope, t
 import { Runtime } from '../runtime.js';
 import { executeTask } from '../worker/execute.js';
 import { childIdPrefix, useAsyncTaskScope, type SessionFactory, type TaskSession } from '../worker/nested.js';
-import { makeLambdaClient, makeS3Client } from './clients.js';
-import { LambdaInvoker } from './lambda-invoker.js';
-import { S3Store } from './s3-store.js';
+import type { S3Store } from './s3-store.js';
 import { BATCH_OVERRUN_MS } from './batch-policy.js';
 import { LAMBDA_PAYLOAD_LIMIT, validateBatchRequest, validateLambdaRequest, type LambdaBatchRequest, type LambdaResponse, type NestLimits, type NotStarted } from './wire.js';
 import { readWorkerEnv, type WorkerEnv } from './worker-env.js';
@@ -71,16 +69,36 @@ function taskField(event: unknown, field: 'taskId' | 'fn'): string {
   return typeof v === 'string' ? v.slice(0, 256) : '?';
 }
 
+/**
+ * The worker's S3 store, built on its first use. The AWS SDK is most of what loading the bundle
+ * costs (its clients, its HTTP stack), in the sandbox and again in its task thread, and that is
+ * INIT time, which Lambda bills; a task whose values travel inline never touches the store. So
+ * the SDK's modules are imported here, not at the top: esbuild keeps them in the one bundle
+ * file and evaluates them at the first import(). The first read or write of a sandbox (or a
+ * task that starts tasks) pays that evaluation instead.
+ */
 function storeOf(cfg: WorkerEnv): ObjectStore {
-  return new S3Store(makeS3Client({ region: cfg.region, endpoint: cfg.s3Endpoint, maxSockets: 64, forcePathStyle: cfg.s3Endpoint !== undefined }), cfg.bucket, {
-    multipartThresholdBytes: cfg.multipartThresholdBytes,
-  });
+  let made: Promise<S3Store> | undefined;
+  const s3 = () =>
+    (made ??= Promise.all([import('./clients.js'), import('./s3-store.js')]).then(
+      ([c, s]) =>
+        new s.S3Store(c.makeS3Client({ region: cfg.region, endpoint: cfg.s3Endpoint, maxSockets: 64, forcePathStyle: cfg.s3Endpoint !== undefined }), cfg.bucket, {
+          multipartThresholdBytes: cfg.multipartThresholdBytes,
+        }),
+    ));
+  return {
+    put: async (key, bytes) => (await s3()).put(key, bytes),
+    get: async (key) => (await s3()).get(key),
+    create: async (key, bytes) => (await s3()).create(key, bytes),
+    delete: async (keys) => (await s3()).delete(keys),
+    deletePrefix: async (prefix) => (await s3()).deletePrefix(prefix),
+  };
 }
 
-/** The Lambda client for tasks that start tasks: built on first use in this thread, kept for warm invocations. */
-let lambdaClient: LambdaClient | undefined;
-function lambdaOf(cfg: WorkerEnv): LambdaClient {
-  lambdaClient ??= makeLambdaClient({ region: cfg.region, endpoint: cfg.lambdaEndpoint, maxSockets: 64 });
+/** The Lambda client for tasks that start tasks: built on first use in this thread (see storeOf), kept for warm invocations. */
+let lambdaClient: Promise<LambdaClient> | undefined;
+function lambdaOf(cfg: WorkerEnv): Promise<LambdaClient> {
+  lambdaClient ??= import('./clients.js').then((c) => c.makeLambdaClient({ region: cfg.region, endpoint: cfg.lambdaEndpoint, maxSockets: 64 }));
   return lambdaClient;
 }
 
@@ -364,7 +382,8 @@ function fitAnswer(result: ResultEnvelope): ResultEnvelope {
  * result holds belongs to the driver now, the rest goes with the job's prefix at shutdown).
  */
 function nestedSession(env: TaskEnvelope, nest: NestLimits, cfg: WorkerEnv, store: ObjectStore): TaskSession {
-  if (!cfg.functionName) {
+  const functionName = cfg.functionName;
+  if (!functionName) {
     throw new ConfigError('this worker does not know its own function name (AWS_LAMBDA_FUNCTION_NAME), which a task that starts tasks invokes; run it on Lambda or set the variable');
   }
   const a = optionTable.aws;
@@ -374,16 +393,19 @@ function nestedSession(env: TaskEnvelope, nest: NestLimits, cfg: WorkerEnv, stor
     get: (key) => store.get(key),
     deletePrefix: () => Promise.reject(new ConfigError("a task cannot remove the job's objects: the driver does at shutdown")),
   };
-  const invoker = new LambdaInvoker(lambdaOf(cfg), objects, {
-    functionName: cfg.functionName,
-    invokeGraceMs: a.invokeGraceMs.default,
-    baseDelayMs: a.throttleBaseDelayMs.default,
-    maxDelayMs: a.throttleMaxDelayMs.default,
-    giveUpMs: a.throttleGiveUpMs.default,
-    ownsClient: false,
-    nest,
+  // The Lambda invoker and its client are loaded when the task first starts a task (see storeOf); the runtime waits for them.
+  const backend: Promise<Backend> = Promise.all([lambdaOf(cfg), import('./lambda-invoker.js')]).then(([client, { LambdaInvoker }]) => {
+    const invoker = new LambdaInvoker(client, objects, {
+      functionName,
+      invokeGraceMs: a.invokeGraceMs.default,
+      baseDelayMs: a.throttleBaseDelayMs.default,
+      maxDelayMs: a.throttleMaxDelayMs.default,
+      giveUpMs: a.throttleGiveUpMs.default,
+      ownsClient: false,
+      nest,
+    });
+    return { name: 'lambda-task', invoker, store: objects, maxConcurrency: nest.maxConcurrency, keyPrefix: cfg.keyPrefix, payloadLimitBytes: invoker.payloadLimitBytes };
   });
-  const backend: Backend = { name: 'lambda-task', invoker, store: objects, maxConcurrency: nest.maxConcurrency, keyPrefix: cfg.keyPrefix, payloadLimitBytes: invoker.payloadLimitBytes };
   const rt = new Runtime(
     {
       target: 'local',
@@ -410,8 +432,6 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
   let setup: { cfg: WorkerEnv; store?: ObjectStore; threads?: TaskThreads } | undefined;
   // Reported once: only the sandbox's first invocation follows its INIT phase.
   let initMs = o.initMs !== undefined && Number.isFinite(o.initMs) && o.initMs >= 0 ? o.initMs : undefined;
-  // serverless-offline may run two invocations in one thread at once; each task's calls must reach its own session.
-  useAsyncTaskScope();
   // The task thread loads the bundle (a cold start of its own): start it now, during the
   // sandbox's init phase, rather than at the first invocation. Never from a task thread itself.
   const early = o.taskThread && !o.storeFor && env.VOLLEY_TASK_THREAD !== 'off' && !inTaskThread() ? new TaskThreads(o.taskThread) : undefined;
@@ -424,6 +444,10 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
         threads.warm();
         setup = { cfg, threads };
       } else {
+        // Tasks run on this thread, and serverless-offline may run two invocations in one thread
+        // at once: each task's calls must reach its own session. (A task thread runs one task at
+        // a time, like the embedded runtime's threads, and does without: it costs every promise.)
+        useAsyncTaskScope();
         setup = { cfg, store: o.storeFor?.(cfg) ?? storeOf(cfg) };
       }
     }
