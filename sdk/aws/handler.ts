@@ -422,8 +422,9 @@ function nestedSession(env: TaskEnvelope, nest: NestLimits, cfg: WorkerEnv, stor
 }
 
 /**
- * Makes the handler. The environment is read and the S3 client built on the first invocation
- * and kept for warm ones; both live in this closure, not in module state.
+ * Makes the handler. The environment is read on the first invocation, the S3 client built at
+ * the store's first use (see storeOf), and both kept for warm ones; they live in this closure,
+ * not in module state.
  *
  * @param options - or, as before, the store factory alone.
  */
