@@ -566,3 +566,52 @@ describe("submissions of a running task's calls", () => {
     assert.throws(() => rt.actor(Counter), isUsage(/^Counter\.remote\(\) was called after shutdown\(\)/));
   });
 });
+
+describe('refusals at the API boundary', () => {
+  it("get, wait and cancel name themselves when given another runtime's ref or something that is not a ref", async () => {
+    const one = new Runtime(fast, { backend: scriptedBackend().backend });
+    const two = new Runtime(fast, { backend: scriptedBackend().backend });
+    const theirs = one.put(1);
+    await assert.rejects(two.get(theirs), isUsage(/^get\(\): ref put-1 belongs to another runtime; use that runtime's get\(\)$/));
+    await assert.rejects(two.get(['x'] as never), isUsage(/^get\(\): item 0 is not an ObjectRef \(got string\)/));
+    await assert.rejects(two.wait([theirs]), isUsage(/^wait\(\): ref put-1 belongs to another runtime/));
+    await assert.rejects(two.wait('x' as never), isUsage(/^wait\(\)/));
+    assert.throws(() => two.cancel(theirs), isUsage(/^cancel\(\): ref put-1 belongs to another runtime/));
+    assert.throws(
+      () => two.put(() => 1),
+      (e: unknown) => e instanceof VolleyError && e.name === 'SerializationError' && /put\(value\)/.test(e.message),
+    );
+    await one.shutdown();
+    await two.shutdown();
+  });
+
+  it('a task on an argument that failed fails at once, even while every slot is taken', async () => {
+    const gate = held();
+    const f = scriptedBackend(async (env) => {
+      if (env.fn === 'echo') await gate.promise;
+    });
+    const rt = new Runtime({ ...fast, maxConcurrency: 1 }, { backend: f.backend });
+    const bad = rt.remote(failIfNegative, -1);
+    await rt.wait([bad]);
+    const busy = rt.remote(echo, 'busy');
+    await turns();
+    const after = rt.remote(inc, bad);
+    const w = await rt.wait([after], { timeoutMs: 0 });
+    assert.deepEqual(w.ready, [after], 'failed without waiting for a slot');
+    await assert.rejects(rt.get(after), (e: unknown) => e instanceof DependencyError);
+    gate.release();
+    assert.equal(await rt.get(busy), 'busy');
+    await rt.shutdown();
+  });
+
+  it('a get with a timeout that returned leaves no timer behind (the program can exit)', async () => {
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 16 }, { backend: scriptedBackend().backend });
+    const big = rt.put('t'.repeat(100));
+    await rt.wait([big]);
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    assert.equal(await rt.get(big, { timeoutMs: 600_000 }), 't'.repeat(100));
+    assert.equal(timers(), before);
+    await rt.shutdown();
+  });
+});
