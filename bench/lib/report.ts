@@ -30,7 +30,7 @@ const EMULATOR_TREE_1000_BEFORE_MS = 3184;
 
 /** The targets set in the core issue for the embedded runtime on this 2-core machine, and for the emulator tier. */
 export const TARGETS: Target[] = [
-  { name: 'W1 with start-up <= 1.65 s', metric: 'w1ColdMs', kind: 'value', bound: 1650, unit: 'ms' },
+  { name: 'W1 with start-up <= 1.60 s', metric: 'w1ColdMs', kind: 'value', bound: 1600, unit: 'ms' },
   { name: 'W1 warm <= 1.53 s', metric: 'w1WarmMs', kind: 'value', bound: 1530, unit: 'ms' },
   { name: 'W3 >= 15,000 tasks/s (warm)', metric: 'w3TasksPerSec', kind: 'value', bound: 15000, higherIsBetter: true, unit: 'tasks/s' },
   { name: 'W3 sequential <= 0.15 ms', metric: 'w3SeqMedianMs', kind: 'value', bound: 0.15, unit: 'ms' },
