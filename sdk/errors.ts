@@ -407,6 +407,16 @@ export class ThrottledError extends VolleyError {
   }
 }
 
+/** The failure of a task its invoker was closed before it could run (the embedded pool, the Lambda invoker). */
+export function shutDownBeforeRun(env: { fn: string; taskId: string }): TaskError {
+  return new TaskError(`Task ${env.fn} (${env.taskId}) was not run: the runtime was shut down before this task ran`, {
+    functionName: env.fn,
+    taskId: env.taskId,
+    fault: 'infrastructure',
+    code: 'SHUT_DOWN',
+  });
+}
+
 /** The first TaskError in an error's cause chain that is not a DependencyError. */
 export function rootTaskError(err: unknown): TaskError | undefined {
   let e: unknown = err;

@@ -19,7 +19,7 @@
 import { InvokeCommand, type InvokeCommandOutput, type LambdaClient } from '@aws-sdk/client-lambda';
 import { isServerError, isTransientError } from '@smithy/core/retry';
 import { NOT_CHAINED, type InvokeOptions, type Invoker, type ObjectStore } from '../backend.js';
-import { TaskCancelledError, TaskError, TaskTimeoutError, ThrottledError, WorkerCrashedError } from '../errors.js';
+import { TaskCancelledError, TaskError, TaskTimeoutError, ThrottledError, WorkerCrashedError, shutDownBeforeRun } from '../errors.js';
 import { fitEnvelope, inlineBytes, type Place } from '../envelope.js';
 import { PROTOCOL_VERSION, fromWire, toWire, validateResultEnvelope, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
 import { retryThrottled, type Clock, type ThrottlePolicy } from './throttle.js';
@@ -216,17 +216,7 @@ export class LambdaInvoker implements Invoker {
    */
   async close(): Promise<void> {
     this.closed = true;
-    for (const p of this.queue.splice(this.head)) {
-      settle(
-        p,
-        new TaskError(`Task ${p.env.fn} (${p.env.taskId}) was not run: the runtime was shut down before this task ran`, {
-          functionName: p.env.fn,
-          taskId: p.env.taskId,
-          fault: 'infrastructure',
-          code: 'SHUT_DOWN',
-        }),
-      );
-    }
+    for (const p of this.queue.splice(this.head)) settle(p, shutDownBeforeRun(p.env));
     this.queue = [];
     this.head = 0;
     const pending = [...this.inflight.values()];

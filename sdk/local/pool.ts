@@ -32,7 +32,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { InvokeCallback, InvokeOptions, Invoker, ObjectStore, TaskHost } from '../backend.js';
-import { ConfigError, TaskCancelledError, TaskError, TaskTimeoutError, UsageError, WorkerCrashedError, toRemoteErrorInfo } from '../errors.js';
+import { ConfigError, TaskCancelledError, TaskError, TaskTimeoutError, UsageError, WorkerCrashedError, shutDownBeforeRun, toRemoteErrorInfo } from '../errors.js';
 import type { ResultEnvelope, TaskEnvelope } from '../protocol.js';
 import { setLongTimeout, type LongTimer } from '../timers.js';
 import { optionTable, type ResolvedLocalOptions } from '../options.js';
@@ -73,16 +73,6 @@ interface Slot {
   actor?: string;
   /** Calls for the dedicated worker not handed to it yet. */
   waiting?: Job[];
-}
-
-/** The failure of a task the pool was closed before it could run. */
-function shutDown(env: TaskEnvelope): TaskError {
-  return new TaskError(`Task ${env.fn} (${env.taskId}) was not run: the runtime was shut down before this task ran`, {
-    functionName: env.fn,
-    taskId: env.taskId,
-    fault: 'infrastructure',
-    code: 'SHUT_DOWN',
-  });
 }
 
 export interface PoolStats {
@@ -144,14 +134,14 @@ export class WorkerPool implements Invoker {
   }
 
   invoke(env: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope> {
-    if (this.closed) return Promise.reject(shutDown(env));
+    if (this.closed) return Promise.reject(shutDownBeforeRun(env));
     return new Promise((resolve, reject) => this.enter({ env, timeoutMs: options.timeoutMs, queuedAt: performance.now(), resolve, reject }, options));
   }
 
   /** `invoke` with a callback: results are handed over synchronously (see `Invoker.invokeThen`), failures on a later microtask. */
   invokeThen(env: TaskEnvelope, options: InvokeOptions, done: InvokeCallback): void {
     const reject = (err: Error) => queueMicrotask(() => done(undefined, err));
-    if (this.closed) reject(shutDown(env));
+    if (this.closed) reject(shutDownBeforeRun(env));
     else this.enter({ env, timeoutMs: options.timeoutMs, queuedAt: performance.now(), resolve: done, reject }, options);
   }
 
@@ -236,10 +226,10 @@ export class WorkerPool implements Invoker {
     this.slots.clear();
     this.idle.length = 0;
     this.dedicated.clear();
-    for (const w of this.actorWaiting.splice(0)) w.job.reject(shutDown(w.job.env));
+    for (const w of this.actorWaiting.splice(0)) w.job.reject(shutDownBeforeRun(w.job.env));
     while (this.queueHead < this.queue.length) {
       const job = this.queue[this.queueHead++]!;
-      job.reject(shutDown(job.env));
+      job.reject(shutDownBeforeRun(job.env));
     }
     await Promise.all([...exits, ...this.storeRequests]);
   }
