@@ -924,11 +924,15 @@ export class Runtime {
     if (--task.missing === 0 && !task.inFlight) this.enqueue(task);
   }
 
+  /** Tasks that may be in flight at once: an invoker that runs several short tasks per invocation takes more of them than maxConcurrency. */
+  private inFlightLimit(backend: Backend): number {
+    return this.options.maxConcurrency * (backend.invoker.tasksPerSlot?.() ?? 1);
+  }
+
   private pump(): void {
     const backend = this.backend;
     if (!backend || this.closed) return;
-    // An invoker that runs several short tasks per invocation takes more of them than maxConcurrency.
-    const limit = this.options.maxConcurrency * (backend.invoker.tasksPerSlot?.() ?? 1);
+    const limit = this.inFlightLimit(backend);
     while (this.running < limit && this.queueHead < this.queue.length) {
       const task = this.queue[this.queueHead]!;
       this.queue[this.queueHead++] = undefined as never;
@@ -1029,7 +1033,7 @@ export class Runtime {
       return;
     }
     const work = (this.chainWork = [first]);
-    const limit = this.options.maxConcurrency * (invoker.tasksPerSlot?.() ?? 1);
+    const limit = this.inFlightLimit(backend);
     try {
       while (work.length > 0 && this.running < limit) {
         const dependents = this.objects.get(work.pop()!.id)?.dependents;
@@ -1049,7 +1053,7 @@ export class Runtime {
   /** A task just submitted whose arguments are the results of tasks handed over this turn follows them (see `chainFrom`). */
   private followNow(task: Task): void {
     const backend = this.backend;
-    if (!backend?.invoker.chains || this.closed || this.running >= this.options.maxConcurrency * (backend.invoker.tasksPerSlot?.() ?? 1)) return;
+    if (!backend?.invoker.chains || this.closed || this.running >= this.inFlightLimit(backend)) return;
     const after = this.followerArgs(task, backend);
     if (after) this.dispatch(task, backend, after);
   }
