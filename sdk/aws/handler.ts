@@ -23,8 +23,9 @@ import { Runtime } from '../runtime.js';
 import { executeTask } from '../worker/execute.js';
 import { childIdPrefix, useAsyncTaskScope, type SessionFactory, type TaskSession } from '../worker/nested.js';
 import type { S3Store } from './s3-store.js';
+import { AnswerLogReader, AnswerLogWriter, answerLogBytes } from './answer-log.js';
 import { BATCH_OVERRUN_MS } from './batch-policy.js';
-import { LAMBDA_PAYLOAD_LIMIT, validateBatchRequest, validateLambdaRequest, type LambdaBatchRequest, type LambdaResponse, type NestLimits, type NotStarted } from './wire.js';
+import { LAMBDA_PAYLOAD_LIMIT, MAX_BATCH_REQUEST_TASKS, validateBatchRequest, validateLambdaRequest, type LambdaBatchRequest, type LambdaResponse, type NestLimits, type NotStarted } from './wire.js';
 import { readWorkerEnv, type WorkerEnv } from './worker-env.js';
 import type { RunningTask } from '../worker/task-context.js';
 
@@ -123,8 +124,10 @@ interface DoneMessage {
 }
 /**
  * A batch's tasks, sent to the task thread in one message: it runs them one after another and
- * answers each as it finishes (one message per task, no round trip between tasks), writing
- * which task runs since when into `progress`, so the handler can stop it at its deadline.
+ * writes which task runs since when, and each finished task's answer, into the thread's answer
+ * log (answer-log.ts; one per thread, made with it, passed in its workerData), so the handler
+ * can stop a task at its deadline and still has every finished task's answer when the thread
+ * is stopped or crashes; it posts one message when the batch is done.
  */
 interface BatchRunMessage {
   kind: 'batch';
@@ -135,13 +138,12 @@ interface BatchRunMessage {
   endBy: number;
   /** Bytes the answer may still take. */
   room: number;
-  /** Int32 [position of the running task, or -1] and, from byte 8, Float64 [when it started, Date.now()]. */
-  progress: SharedArrayBuffer;
 }
+/** An answer the log had no room for (text beyond ASCII can take more bytes than counted): sent as a message. */
 interface TaskDoneMessage {
   kind: 'taskDone';
   pos: number;
-  /** The result envelope in wire form, or NotStarted. */
+  /** The result envelope in wire form. */
   result: Record<string, unknown>;
 }
 interface BatchDoneMessage {
@@ -150,12 +152,18 @@ interface BatchDoneMessage {
 
 const THREAD_MARK = 'volley-task-thread';
 
+interface ThreadData {
+  mark: typeof THREAD_MARK;
+  /** The thread's answer log (answer-log.ts), sized for the largest batch and answer: a batch writes from its start, so the pages a small batch does not reach are never touched. */
+  log: SharedArrayBuffer;
+}
+
 /**
  * Serves tasks when this module runs as a task thread; does nothing elsewhere. The bundle's
  * entry calls it after every task module has registered its tasks.
  */
 function inTaskThread(): boolean {
-  return !isMainThread && (workerData as { mark?: string } | null)?.mark === THREAD_MARK;
+  return !isMainThread && (workerData as ThreadData | null)?.mark === THREAD_MARK;
 }
 
 export function serveTaskThread(): void {
@@ -165,7 +173,7 @@ export function serveTaskThread(): void {
   const port = parentPort!;
   port.on('message', (m: RunMessage | BatchRunMessage) => {
     if (m.kind === 'batch') {
-      void runBatchHere(m, cfg, store, port);
+      void runBatchHere(m, (workerData as ThreadData).log, cfg, store, port);
       return;
     }
     const taskId = taskField(m, 'taskId');
@@ -179,10 +187,13 @@ export function serveTaskThread(): void {
   });
 }
 
-/** The task thread's side of a batch (see BatchRunMessage). */
-async function runBatchHere(m: BatchRunMessage, cfg: WorkerEnv, store: ObjectStore, port: NonNullable<typeof parentPort>): Promise<void> {
-  const pos = new Int32Array(m.progress, 0, 1);
-  const since = new Float64Array(m.progress, 8, 1);
+/**
+ * The task thread's side of a batch (see BatchRunMessage). A task not started (past the batch's
+ * time or room, or a follower whose producers did not succeed) has no answer in the log: the
+ * handler answers it NotStarted.
+ */
+async function runBatchHere(m: BatchRunMessage, buffer: SharedArrayBuffer, cfg: WorkerEnv, store: ObjectStore, port: NonNullable<typeof parentPort>): Promise<void> {
+  const log = new AnswerLogWriter(buffer);
   let used = 0;
   const answers = new Map<string, Record<string, unknown>>();
   for (let k = 0; k < m.tasks.length; k++) {
@@ -191,13 +202,8 @@ async function runBatchHere(m: BatchRunMessage, cfg: WorkerEnv, store: ObjectSto
     const now = Date.now();
     const room = m.room - used;
     const task = follow(t.task, t.after, answers);
-    if (task === undefined || (k > 0 && (now > m.startBy || now + t.timeoutMs > m.endBy || room < MIN_ANSWER_ROOM))) {
-      port.postMessage({ kind: 'taskDone', pos: k, result: { v: PROTOCOL_VERSION, kind: 'notStarted', taskId } satisfies NotStarted } satisfies TaskDoneMessage);
-      continue;
-    }
-    // When first, then which: the handler reads which, then when.
-    since[0] = now;
-    Atomics.store(pos, 0, k);
+    if (task === undefined || (k > 0 && (now > m.startBy || now + t.timeoutMs > m.endBy || room < MIN_ANSWER_ROOM))) continue;
+    log.start(k, now);
     let r: ResultEnvelope;
     try {
       const maxInline = Math.max(0, Math.min(LAMBDA_MAX_INLINE_BYTES, Math.floor(((room - MIN_ANSWER_ROOM) * 3) / 4)));
@@ -206,11 +212,16 @@ async function runBatchHere(m: BatchRunMessage, cfg: WorkerEnv, store: ObjectSto
       r = errorResult(taskId, err, 'infrastructure');
     }
     const wire = toWire(fitAnswer(r)) as Record<string, unknown>;
-    used += wireSize(wire);
     answers.set(taskId, wire);
-    port.postMessage({ kind: 'taskDone', pos: k, result: wire } satisfies TaskDoneMessage);
+    const json = JSON.stringify(wire);
+    const size = log.append(k, json);
+    if (size >= 0) used += size;
+    else {
+      used += Buffer.byteLength(json);
+      port.postMessage({ kind: 'taskDone', pos: k, result: wire } satisfies TaskDoneMessage);
+    }
+    log.idle();
   }
-  Atomics.store(pos, 0, -1);
   port.postMessage({ kind: 'batchDone' } satisfies BatchDoneMessage);
 }
 
@@ -240,6 +251,7 @@ function follow(task: unknown, after: readonly string[] | undefined, answers: Re
 /** Idle task threads; one runs one task at a time, so concurrent invocations each get one. */
 class TaskThreads {
   private readonly idle: Worker[] = [];
+  private readonly logs = new WeakMap<Worker, SharedArrayBuffer>();
   constructor(private readonly entry: URL) {}
 
   /** Starts a thread ahead of the first task (module loading is the cold start). */
@@ -248,7 +260,9 @@ class TaskThreads {
   }
 
   private spawn(): Worker {
-    const w = new Worker(this.entry, { workerData: { mark: THREAD_MARK } });
+    const log = new SharedArrayBuffer(answerLogBytes(BATCH_ANSWER_LIMIT, MAX_BATCH_REQUEST_TASKS));
+    const w = new Worker(this.entry, { workerData: { mark: THREAD_MARK, log } satisfies ThreadData });
+    this.logs.set(w, log);
     w.unref();
     return w;
   }
@@ -300,46 +314,53 @@ class TaskThreads {
 
   /**
    * Runs a batch's tasks on one thread, one after another; resolves with each task's answer in
-   * wire form, by position. A task past its timeout (`limits[pos]`, from when it started) is
+   * wire form, by position. A task past its timeout (`limitMs`, from when it started) is
    * stopped with the thread and answered as a timeout; a thread that exits or fails answers its
-   * running task as a crash. Either way the tasks after it are answered NotStarted (the driver
-   * sends them again), since the thread that would run them is gone.
+   * running task as a crash. Either way the tasks that finished before keep their answers (the
+   * thread wrote them to the shared log as it went), and the tasks after it are answered
+   * NotStarted (the driver sends them again), since the thread that would run them is gone.
    */
-  runBatch(tasks: Array<{ task: unknown; timeoutMs: number; limitMs: number; after?: string[] }>, o: Omit<BatchRunMessage, 'kind' | 'tasks' | 'progress'>): Promise<Array<Record<string, unknown>>> {
+  runBatch(tasks: Array<{ task: unknown; timeoutMs: number; limitMs: number; after?: string[] }>, o: Omit<BatchRunMessage, 'kind' | 'tasks'>): Promise<Array<Record<string, unknown>>> {
     const w = this.idle.pop() ?? this.spawn();
-    const progress = new SharedArrayBuffer(16);
-    const pos = new Int32Array(progress, 0, 1);
-    const since = new Float64Array(progress, 8, 1);
-    pos[0] = -1;
+    // The thread is idle: its log is emptied for this batch.
+    const log = new AnswerLogReader(this.logs.get(w)!);
     const out: Array<Record<string, unknown> | undefined> = new Array(tasks.length).fill(undefined);
+    const shortest = Math.min(...tasks.map((t) => t.limitMs));
     return new Promise((resolve) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
-      const finish = (reuse: boolean, running?: (fn: string, taskId: string, timeoutMs: number) => Error) => {
+      /** Ends the batch: `stopped` says which task was running when the thread was stopped or died, and what to answer it. */
+      const finish = (reuse: boolean, stopped?: { pos: number | undefined; error: (fn: string, taskId: string, timeoutMs: number) => Error }) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         release(reuse);
-        const at = Atomics.load(pos, 0);
+        let lost: unknown;
+        try {
+          for (const [pos, answer] of log.answers(tasks.length)) out[pos] = answer;
+        } catch (err) {
+          lost = err;
+        }
         for (let k = 0; k < tasks.length; k++) {
           if (out[k]) continue;
           const taskId = taskField(tasks[k], 'taskId');
-          out[k] =
-            running && k === at
-              ? (toWire(errorResult(taskId, running(taskField(tasks[k], 'fn'), taskId, tasks[k]!.timeoutMs), 'infrastructure')) as Record<string, unknown>)
-              : ({ v: PROTOCOL_VERSION, kind: 'notStarted', taskId } satisfies NotStarted);
+          const fail = lost !== undefined ? () => lost : stopped && k === stopped.pos ? () => stopped.error(taskField(tasks[k], 'fn'), taskId, tasks[k]!.timeoutMs) : undefined;
+          out[k] = fail ? (toWire(errorResult(taskId, fail(), 'infrastructure')) as Record<string, unknown>) : ({ v: PROTOCOL_VERSION, kind: 'notStarted', taskId } satisfies NotStarted);
         }
         resolve(out as Array<Record<string, unknown>>);
       };
-      // The running task's deadline, from when it started; a task not started yet is given its whole limit from now (never early).
+      // The running task's deadline, from when it started. While none runs, look again within
+      // the shortest limit: a task that starts meanwhile is then given its whole limit from its start (never early).
       const check = () => {
-        const at = Atomics.load(pos, 0);
-        const next = at >= 0 && !out[at] ? at : out.indexOf(undefined);
-        if (next < 0) return;
-        const started = at === next ? since[0]! : Date.now();
-        const left = started + tasks[next]!.limitMs - Date.now();
-        if (at === next && left <= 0) {
-          finish(false, (fn, taskId, timeoutMs) => new TaskTimeoutError(fn, taskId, timeoutMs));
+        const now = Date.now();
+        const running = log.running();
+        if (!running) {
+          timer = setTimeout(check, Math.max(1, shortest));
+          return;
+        }
+        const left = running.since + tasks[running.pos]!.limitMs - now;
+        if (left <= 0) {
+          finish(false, { pos: running.pos, error: (fn, taskId, timeoutMs) => new TaskTimeoutError(fn, taskId, timeoutMs) });
           return;
         }
         timer = setTimeout(check, Math.max(1, left));
@@ -347,17 +368,12 @@ class TaskThreads {
       const release = this.watch<TaskDoneMessage | BatchDoneMessage>(
         w,
         (m) => {
-          if (m.kind === 'batchDone') {
-            finish(true);
-            return;
-          }
-          out[m.pos] = m.result;
-          clearTimeout(timer);
-          check();
+          if (m.kind === 'batchDone') finish(true);
+          else if (Number.isInteger(m.pos) && m.pos >= 0 && m.pos < tasks.length) out[m.pos] = m.result;
         },
-        (crash) => finish(false, crash),
+        (crash) => finish(false, { pos: log.running()?.pos, error: crash }),
       );
-      w.postMessage({ kind: 'batch', tasks: tasks.map((t) => ({ task: t.task, timeoutMs: t.timeoutMs, ...(t.after ? { after: t.after } : {}) })), progress, ...o } satisfies BatchRunMessage);
+      w.postMessage({ kind: 'batch', tasks: tasks.map((t) => ({ task: t.task, timeoutMs: t.timeoutMs, ...(t.after ? { after: t.after } : {}) })), ...o } satisfies BatchRunMessage);
       check();
     });
   }

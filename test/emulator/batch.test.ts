@@ -9,7 +9,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type ObjectRef, Runtime, TaskCancelledError, TaskError } from 'volley';
+import { type ObjectRef, Runtime, TaskCancelledError, TaskError, TaskTimeoutError } from 'volley';
 import { createAwsBackend } from '../../sdk/aws/backend.js';
 import { resolveInitOptions } from '../../sdk/options.js';
 import { startEmulators, type Emulators } from '../../infra/emulators.js';
@@ -122,6 +122,31 @@ describe('short tasks on the emulators share invocations', () => {
       // One batch, the crashed task's second run; at most one more for tasks not started while the task thread was replaced.
       assert.ok(used >= 2 && used <= 3, `${used} invocations`);
       assert.equal(rt.faultCounts.retries, 1);
+    } finally {
+      await rt.shutdown();
+      rmSync(file, { force: true });
+    }
+  });
+
+  it('when a task of a batch runs past its timeout, keeps the answers of the tasks that finished before it: each task runs once, that one fails alone', async () => {
+    const { rt, invocations } = await start(1);
+    const file = join(tmpdir(), `volley-batch-timeout-${process.pid}-${Date.now()}.txt`);
+    try {
+      await warm(rt, (i) => rt.remote(mark, file, `warm${i}`));
+      await warm(rt, () => rt.remote(spin, 0));
+      rmSync(file, { force: true });
+      const before = invocations();
+      // spin was measured short, so it shares the marks' batch, third; this run never yields, and its thread is stopped at 1 s.
+      const a = rt.remote(mark, file, 'a');
+      const b = rt.remote(mark, file, 'b');
+      const stuck = rt.remote(spin.options({ timeoutMs: 1000, maxRetries: 0 }), 60_000);
+      const c = rt.remote(mark, file, 'c');
+      const d = rt.remote(mark, file, 'd');
+      assert.deepEqual(await rt.get([a, b, c, d]), ['a', 'b', 'c', 'd']);
+      await assert.rejects(rt.get(stuck), (e: unknown) => e instanceof TaskTimeoutError);
+      assert.deepEqual(readFileSync(file, 'utf8').trim().split('\n').sort(), ['a', 'b', 'c', 'd'], 'every other task ran exactly once');
+      const used = invocations() - before;
+      assert.ok(used >= 2 && used <= 3, `one batch, then the tasks not started behind the stopped one: ${used} invocations`);
     } finally {
       await rt.shutdown();
       rmSync(file, { force: true });
