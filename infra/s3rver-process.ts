@@ -10,6 +10,7 @@
  * accepted besides S3RVER/S3RVER, e.g. LocalStack's test/test). Prints one line
  * `{"port":N}` once it listens; stops when its stdin ends (the parent stopped or died).
  */
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 interface S3rverInstance {
@@ -18,7 +19,8 @@ interface S3rverInstance {
   httpServer?: { closeAllConnections(): void };
   /** Koa's middleware list (s3rver is a Koa app; its router is the last entry). */
   middleware: KoaMiddleware[];
-  store: { existsObject(bucket: string, key: string): Promise<boolean> };
+  /** s3rver's FilesystemStore: where an object's file is. */
+  store: { getResourcePath(bucket: string, key: string, resource: 'object'): string };
 }
 
 interface KoaContext {
@@ -62,7 +64,7 @@ function conditionalWrites(server: S3rverInstance): KoaMiddleware {
     busy.set(id, mine);
     await before;
     try {
-      if (await server.store.existsObject(decodeURIComponent(bucket), key)) {
+      if (objectExists(server, decodeURIComponent(bucket), key)) {
         ctx.status = 412;
         ctx.type = 'application/xml';
         ctx.body =
@@ -75,6 +77,24 @@ function conditionalWrites(server: S3rverInstance): KoaMiddleware {
       if (busy.get(id) === mine) busy.delete(id);
     }
   };
+}
+
+/**
+ * Whether the object is stored: what s3rver's own `existsObject` tells (a stat of the object's
+ * file), but synchronously. Its asynchronous stat runs on libuv's thread pool, behind the file
+ * writes still queued there from the objects s3rver just answered for (it answers a PUT before
+ * its file is flushed): with an 8 MB object before, the check waited a median of about 3 ms,
+ * and up to 27 ms, on a loaded machine, a cost the same PUT without the header does not pay.
+ * A stat of one local file takes microseconds on this process's own thread.
+ */
+function objectExists(server: S3rverInstance, bucket: string, key: string): boolean {
+  try {
+    statSync(server.store.getResourcePath(bucket, key, 'object'));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
 }
 
 const o = JSON.parse(process.argv[2] ?? '{}') as { s3rver: string; directory: string; buckets: string[]; keyPairs?: Array<[string, string]> };
