@@ -38,6 +38,7 @@ export const HEADLINE_METRICS: MetricDef[] = [
   { key: 'w3FirstTasksPerSec', label: 'W3 1,000 concurrent no-ops, first batch (JIT cold)', unit: 'tasks/s', higherIsBetter: true },
   { key: 'w3SeqMedianMs', label: 'W3 sequential round trip, median of 200', unit: 'ms' },
   { key: 'w3InvocationsPer1000', label: 'W3 Lambda invocations per 1,000 no-ops (AWS path)', unit: 'count' },
+  { key: 'w3WorkerCpuMsPerTask', label: 'W3 CPU of the Lambda side per no-op (serverless-offline process, warm batches)', unit: 'ms' },
 ];
 
 export function hopMetrics(bytes: number[]): MetricDef[] {

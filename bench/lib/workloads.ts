@@ -69,7 +69,9 @@ export async function runWorkload(sys: System, name: WorkloadName, p: WorkloadPa
       // batches show the steady state. Both are reported; the target is judged on the latter.
       const rates: number[] = [];
       const calls: number[] = [];
+      let cpu0: number | undefined;
       for (let b = 0; b < 5; b++) {
+        if (b === 1) cpu0 = sys.workerCpuMs?.();
         const c0 = sys.invocations?.();
         const t0 = now();
         await sys.noops(n);
@@ -79,6 +81,9 @@ export async function runWorkload(sys: System, name: WorkloadName, p: WorkloadPa
       const [first, ...warm] = rates;
       // Lambda invocations per 1,000 tasks in the warm batches (the AWS path only).
       const invocations: Figures = calls.length ? { w3InvocationsPer1000: (median(calls.slice(1)) * 1000) / n } : {};
+      // The Lambda side's CPU per task over the warm batches (the emulator tier): on a loaded machine a steadier figure than the rate.
+      const cpu1 = cpu0 === undefined ? undefined : sys.workerCpuMs?.();
+      if (cpu0 !== undefined && cpu1 !== undefined) invocations.w3WorkerCpuMsPerTask = (cpu1 - cpu0) / (4 * n);
       for (let i = 0; i < 20; i++) await sys.roundTrip();
       const lat: number[] = [];
       for (let i = 0; i < seq; i++) {

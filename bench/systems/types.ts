@@ -22,6 +22,8 @@ export interface System {
   sumTree(n: number): Promise<number>;
   /** Lambda invocations sent so far (the AWS path: each costs a request fee and a slot of concurrency). */
   invocations?(): number;
+  /** CPU time the Lambda side has used so far, ms (the emulator tier: serverless-offline's process, with its handler and task threads); undefined where it cannot be read. */
+  workerCpuMs?(): number | undefined;
   /** Extra facts for the report (e.g. worker count). */
   info?(): Record<string, unknown>;
   stop(): Promise<void>;

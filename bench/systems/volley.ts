@@ -1,4 +1,5 @@
 /** volley, through an explicit Runtime: the embedded runtime, or the emulator tier. */
+import { readdirSync, readFileSync } from 'node:fs';
 import { Runtime, type InitOptions, type ObjectRef } from 'volley';
 import { repoRoot } from '../lib/paths.js';
 import * as t from '../tasks/volley-tasks.js';
@@ -118,6 +119,44 @@ export class EmulatorSystem extends VolleySystem {
 
   invocations(): number {
     return this.sent;
+  }
+
+  private offlinePid?: number;
+
+  /**
+   * CPU time (user + system, all threads) of the serverless-offline process so far, from Linux's
+   * /proc/<pid>/stat in clock ticks of 10 ms (USER_HZ); undefined elsewhere. The process is the
+   * child of this one whose command line runs `offline`.
+   */
+  workerCpuMs(): number | undefined {
+    const stat = (pid: number | string): string[] | undefined => {
+      try {
+        const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return s.slice(s.lastIndexOf(')') + 2).split(' ');
+      } catch {
+        return undefined;
+      }
+    };
+    if (this.offlinePid === undefined) {
+      let pids: string[];
+      try {
+        pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+      } catch {
+        return undefined;
+      }
+      this.offlinePid = Number(
+        pids.find((d) => {
+          if (Number(stat(d)?.[1]) !== process.pid) return false;
+          try {
+            return readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').includes('offline');
+          } catch {
+            return false;
+          }
+        }) ?? Number.NaN,
+      );
+    }
+    const f = Number.isNaN(this.offlinePid) ? undefined : stat(this.offlinePid);
+    return f ? (Number(f[11]) + Number(f[12])) * 10 : undefined;
   }
 
   override async stop(): Promise<void> {

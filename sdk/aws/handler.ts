@@ -194,6 +194,7 @@ export function serveTaskThread(): void {
  */
 async function runBatchHere(m: BatchRunMessage, buffer: SharedArrayBuffer, cfg: WorkerEnv, store: ObjectStore, port: NonNullable<typeof parentPort>): Promise<void> {
   const log = new AnswerLogWriter(buffer);
+  const base = context(cfg, store, m.nest);
   let used = 0;
   const answers = new Map<string, Record<string, unknown>>();
   for (let k = 0; k < m.tasks.length; k++) {
@@ -207,7 +208,7 @@ async function runBatchHere(m: BatchRunMessage, buffer: SharedArrayBuffer, cfg: 
     let r: ResultEnvelope;
     try {
       const maxInline = Math.max(0, Math.min(LAMBDA_MAX_INLINE_BYTES, Math.floor(((room - MIN_ANSWER_ROOM) * 3) / 4)));
-      r = await executeTask(fromWire(task), context(cfg, store, m.nest, maxInline));
+      r = await executeTask(fromWire(task), { ...base, maxInlineBytes: maxInline });
     } catch (err) {
       r = errorResult(taskId, err, 'infrastructure');
     }
