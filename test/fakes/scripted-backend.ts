@@ -10,6 +10,14 @@
  * follower (`InvokeOptions.after`) runs only if each of its producers went before it in that
  * invocation and answered a value holding no refs, with those answers as its arguments;
  * otherwise it is answered NOT_CHAINED. A producer whose script throws did not answer.
+ *
+ * What a test may read of it besides the runs (`invoked`): every task handed to the invoker
+ * (`handed`: its envelope and the `after` list it came with, as the Lambda invoker receives
+ * them), and with `chain` how many followers it answered NOT_CHAINED (`invocations.notChained`)
+ * and the most tasks handed over and not yet answered at once (`invocations.peak`), which the
+ * orchestrator bounds by `maxConcurrency` (times `tasksPerSlot`, which this invoker has not).
+ * A script may also throw NOT_CHAINED for a follower: its worker did not start it, as the
+ * Lambda invoker hands back a follower its batch answered `notStarted` (lambda-invoker.ts).
  */
 import { NOT_CHAINED, type Backend, type InvokeOptions } from '../../sdk/backend.js';
 import { MemoryStore } from '../../sdk/local/memory-store.js';
@@ -26,7 +34,10 @@ export function scriptedBackend(script: Script = () => {}, payloadLimitBytes?: n
   const perFn = new Map<string, number>();
   /** With `chain`: the tasks handed over this turn (one invocation), and how many invocations ran. */
   let turn: Array<{ env: TaskEnvelope; after?: readonly string[]; resolve: (r: ResultEnvelope) => void; reject: (e: unknown) => void }> | undefined;
-  const invocations = { count: 0, followers: 0 };
+  const invocations = { count: 0, followers: 0, notChained: 0, peak: 0 };
+  const handed: Array<{ taskId: string; fn: string; after?: readonly string[]; env: TaskEnvelope }> = [];
+  /** With `chain`: tasks handed over and not answered yet. */
+  let out = 0;
   const runOne = async (env: TaskEnvelope): Promise<ResultEnvelope> => {
     const nth = (perFn.get(env.fn) ?? 0) + 1;
     perFn.set(env.fn, nth);
@@ -46,6 +57,8 @@ export function scriptedBackend(script: Script = () => {}, payloadLimitBytes?: n
           if (r?.kind === 'value' && !r.refs) deps[id] = { kind: 'inline', bytes: r.bytes };
           else if (r?.kind === 'stored' && !r.refs) deps[id] = { kind: 'stored', key: r.key, size: r.size };
           else {
+            out--;
+            invocations.notChained++;
             t.reject(NOT_CHAINED);
             env = undefined as never;
             break;
@@ -58,8 +71,10 @@ export function scriptedBackend(script: Script = () => {}, payloadLimitBytes?: n
       try {
         const r = await runOne(env);
         answers.set(env.taskId, r);
+        out--;
         t.resolve(r);
       } catch (err) {
+        out--;
         t.reject(err);
       }
     }
@@ -72,7 +87,9 @@ export function scriptedBackend(script: Script = () => {}, payloadLimitBytes?: n
     store,
     invoker: {
       async invoke(env: TaskEnvelope, o: InvokeOptions): Promise<ResultEnvelope> {
+        handed.push({ taskId: env.taskId, fn: env.fn, ...(o.after ? { after: o.after } : {}), env });
         if (!chain) return runOne(env);
+        invocations.peak = Math.max(invocations.peak, ++out);
         return new Promise((resolve, reject) => {
           if (!turn) {
             const tasks = (turn = []);
@@ -88,13 +105,14 @@ export function scriptedBackend(script: Script = () => {}, payloadLimitBytes?: n
         cancels.push([taskId, force]);
         // A task not sent yet never starts (chaining: it waits for the turn's end).
         const i = turn?.findIndex((t) => t.env.taskId === taskId) ?? -1;
+        if (i >= 0) out--;
         if (i >= 0) turn!.splice(i, 1)[0]!.reject(new Error(`cancelled before it started: ${taskId}`));
       },
       ...(chain ? { chains: chain.chains } : {}),
       async close() {},
     },
   };
-  return { backend, store, invoked, cancels, invocations, fns: () => invoked.map((i) => `${i.fn}#${i.attempt}`) };
+  return { backend, store, invoked, handed, cancels, invocations, fns: () => invoked.map((i) => `${i.fn}#${i.attempt}`) };
 }
 
 /** Retry delays short enough for unit tests. */
