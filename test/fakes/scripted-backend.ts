@@ -18,6 +18,10 @@
  * orchestrator bounds by `maxConcurrency` (times `tasksPerSlot`, which this invoker has not).
  * A script may also throw NOT_CHAINED for a follower: its worker did not start it, as the
  * Lambda invoker hands back a follower its batch answered `notStarted` (lambda-invoker.ts).
+ * With `chain.batch`, a turn's tasks go in invocations of at most that many, run side by side
+ * (the Lambda invoker's batch policy caps a batch); a follower whose producers are not all
+ * before it in its own invocation is answered NOT_CHAINED at once, before any of them ran, as
+ * the Lambda invoker's `chained` does.
  */
 import { NOT_CHAINED, type Backend, type InvokeOptions } from '../../sdk/backend.js';
 import { MemoryStore } from '../../sdk/local/memory-store.js';
@@ -27,7 +31,7 @@ import { executeTask } from '../../sdk/worker/execute.js';
 export type Script = (env: TaskEnvelope, nth: number) => Promise<void> | void;
 
 /** `script` runs before each invocation (nth counts per function, from 1); it may throw (the invoker rejects) or wait. */
-export function scriptedBackend(script: Script = () => {}, payloadLimitBytes?: number, chain?: { chains: (fn: string) => boolean }) {
+export function scriptedBackend(script: Script = () => {}, payloadLimitBytes?: number, chain?: { chains: (fn: string) => boolean; batch?: number }) {
   const store = new MemoryStore();
   const invoked: Array<{ fn: string; attempt: number; taskId: string }> = [];
   const cancels: Array<[string, boolean]> = [];
@@ -79,6 +83,20 @@ export function scriptedBackend(script: Script = () => {}, payloadLimitBytes?: n
       }
     }
   };
+  /** With `chain.batch`: the followers of one invocation whose producers all go before them in it; the others are answered NOT_CHAINED. */
+  const chained = (tasks: NonNullable<typeof turn>) => {
+    const ids = new Set<string>();
+    return tasks.filter((t) => {
+      if (t.after && !t.after.every((id) => ids.has(id))) {
+        out--;
+        invocations.notChained++;
+        t.reject(NOT_CHAINED);
+        return false;
+      }
+      ids.add(t.env.taskId);
+      return true;
+    });
+  };
   const backend: Backend = {
     name: 'scripted',
     keyPrefix: 'volley/',
@@ -95,7 +113,13 @@ export function scriptedBackend(script: Script = () => {}, payloadLimitBytes?: n
             const tasks = (turn = []);
             setImmediate(() => {
               turn = undefined;
-              void runTurn(tasks);
+              const size = chain.batch;
+              if (size === undefined) void runTurn(tasks);
+              else
+                for (let i = 0; i < tasks.length; i += size) {
+                  const kept = chained(tasks.slice(i, i + size));
+                  if (kept.length > 0) void runTurn(kept);
+                }
             });
           }
           turn.push({ env, after: o.after, resolve, reject });

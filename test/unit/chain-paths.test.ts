@@ -333,6 +333,40 @@ describe('a follower handed back (NOT_CHAINED)', () => {
     }
   });
 
+  it('while a producer still runs (it went in another invocation): it waits for it, and runs once even with tasks queued ahead of it', async () => {
+    const yHeld = gate();
+    const qHeld = gate();
+    let y = '';
+    const f = scriptedBackend(
+      async (env) => {
+        if (env.taskId === y) await yHeld.opened;
+        if (env.fn === 'pathLen') await qHeld.opened;
+      },
+      undefined,
+      { chains: () => true, batch: 1 },
+    );
+    const rt = new Runtime({ ...fast, maxConcurrency: 2 }, { backend: f.backend });
+    try {
+      await rt.ready();
+      const yRef = rt.remote(pathLeaf, 3);
+      y = yRef.id;
+      // s follows y but goes in an invocation of its own: handed back at once, while y runs.
+      const s = rt.remote(pathAdd, yRef, 1);
+      const q = [rt.remote(pathLen, 'a'), rt.remote(pathLen, 'bb')];
+      await turns(3);
+      assert.equal(f.invocations.notChained, 1);
+      yHeld.open();
+      await turns(3);
+      qHeld.open();
+      assert.equal(await rt.get(s), 4);
+      assert.deepEqual(await rt.get(q), [1, 2]);
+      assert.equal(f.invoked.filter((i) => i.taskId === s.id).length, 1, 's ran once');
+      assert.equal(f.invocations.peak, 2);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
   it('a follower that never ran has no dispatch time in its finished event (its producer failed for good)', async () => {
     const f = scriptedBackend(undefined, undefined, chainAll);
     const rt = new Runtime(fast, { backend: f.backend });
