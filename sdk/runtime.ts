@@ -987,26 +987,36 @@ export class Runtime {
     const place = this.placer(task, backend);
     const options: InvokeOptions = { timeoutMs: task.options.timeoutMs, memoryMB: task.options.memoryMB, place, affinity: task.hooks?.affinity };
     if (after) options.after = after;
-    const failed = (err: unknown) => this.finished(task, run, err);
-    const invoke = (env: TaskEnvelope) => {
-      const emit = this.hub.emit;
-      if (emit) {
-        const time = performance.now();
-        const e = { type: 'dispatched', time, taskId: task.id, fn: task.fn, attempt: run, memoryMB: task.options.memoryMB, deps: task.deps.map((e) => e.id), ...storedInputs(env) } as const;
-        if (after) task.heldDispatch = e;
-        else emit(e);
-        if (!after) task.dispatchedAt = time;
-      }
-      const invoker = backend.invoker;
-      if (invoker.invokeThen) invoker.invokeThen(env, options, (res, err) => this.finished(task, run, err, res));
-      else invoker.invoke(env, options).then((res) => this.finished(task, run, undefined, res), failed);
-    };
     const budget = inlineBudget(backend.payloadLimitBytes ?? DEFAULT_PAYLOAD_LIMIT_BYTES);
-    // Most envelopes fit as they are: invoke them now, without waiting a turn for fitEnvelope.
+    // Most envelopes fit as they are: invoke them now, without waiting a turn for fitEnvelope
+    // (and without the closures that wait needs: this runs once per task).
     if (inlineBytes(envelope) <= budget) {
-      invoke(envelope);
+      this.invoke(task, run, envelope, options, backend, after);
       if (backend.invoker.chains) this.chainFrom(task, backend);
-    } else fitEnvelope(envelope, budget, place).then(invoke, failed);
+    } else
+      fitEnvelope(envelope, budget, place).then(
+        (env) => this.invoke(task, run, env, options, backend, after),
+        (err: unknown) => this.finished(task, run, err),
+      );
+  }
+
+  /** Hands run `run` of a task, as `env`, to the invoker (see `dispatch`). */
+  private invoke(task: Task, run: number, env: TaskEnvelope, options: InvokeOptions, backend: Backend, after: string[] | undefined): void {
+    const emit = this.hub.emit;
+    if (emit) {
+      const time = performance.now();
+      const e = { type: 'dispatched', time, taskId: task.id, fn: task.fn, attempt: run, memoryMB: task.options.memoryMB, deps: task.deps.map((e) => e.id), ...storedInputs(env) } as const;
+      if (after) task.heldDispatch = e;
+      else emit(e);
+      if (!after) task.dispatchedAt = time;
+    }
+    const invoker = backend.invoker;
+    if (invoker.invokeThen) invoker.invokeThen(env, options, (res, err) => this.finished(task, run, err, res));
+    else
+      invoker.invoke(env, options).then(
+        (res) => this.finished(task, run, undefined, res),
+        (err: unknown) => this.finished(task, run, err),
+      );
   }
 
   /**

@@ -1,7 +1,7 @@
 /** Messages between the pool (driver) and a worker thread, tagged by `kind` like the envelopes they carry. */
 import type { AwaitReply, AwaitRequest, NestedSubmit } from '../backend.js';
 import type { RemoteErrorInfo } from '../errors.js';
-import type { ResultEnvelope, TaskEnvelope } from '../protocol.js';
+import type { Packed } from './wire.js';
 
 /** A store request's failure, as the driver's store raised it. */
 export interface StoreFailure {
@@ -11,7 +11,8 @@ export interface StoreFailure {
 }
 
 export type ToWorker =
-  | { kind: 'tasks'; envs: TaskEnvelope[] }
+  /** Task envelopes, packed (wire.ts). */
+  | { kind: 'tasks'; batch: Packed }
   /** Cancel a task this worker was given: it never starts, or its signal is aborted. */
   | { kind: 'cancel'; taskId: string }
   | { kind: 'got'; id: number; bytes?: Uint8Array; error?: StoreFailure }
@@ -23,7 +24,8 @@ export type ToWorker =
 
 export type FromWorker =
   | { kind: 'ready' }
-  | { kind: 'results'; results: ResultEnvelope[] }
+  /** Result envelopes, packed (wire.ts). */
+  | { kind: 'results'; batch: Packed }
   | { kind: 'get'; id: number; key: string }
   | { kind: 'put'; id: number; key: string; bytes: Uint8Array }
   /** A running task (`parent`) started a task, stored an object, or waits for refs it made. */

@@ -39,6 +39,7 @@ import { optionTable, type ResolvedLocalOptions } from '../options.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { MAX_BATCH, RunTimes, SPAWN_AFTER_MS, batchLimit } from './policy.js';
 import { answerStoreRequest } from './store-channel.js';
+import { packTasks, unpackResults } from './wire.js';
 
 interface Job {
   env: TaskEnvelope;
@@ -46,7 +47,17 @@ interface Job {
   /** When the job entered the queue (performance.now()). */
   queuedAt: number;
   resolve: (r: ResultEnvelope) => void;
-  reject: (e: Error) => void;
+  /** Always called as `job.reject(err)`. */
+  reject: (this: Job, e: Error) => void;
+}
+
+/**
+ * `reject` of an invokeThen job: its callback (`resolve`) is told on a later microtask. Shared
+ * by every such job rather than a closure per task (the dispatch path runs once per task).
+ */
+function rejectLater(this: Job, err: Error): void {
+  const done = this.resolve as InvokeCallback;
+  queueMicrotask(() => done(undefined, err));
 }
 
 interface Slot {
@@ -140,9 +151,8 @@ export class WorkerPool implements Invoker {
 
   /** `invoke` with a callback: results are handed over synchronously (see `Invoker.invokeThen`), failures on a later microtask. */
   invokeThen(env: TaskEnvelope, options: InvokeOptions, done: InvokeCallback): void {
-    const reject = (err: Error) => queueMicrotask(() => done(undefined, err));
-    if (this.closed) reject(shutDownBeforeRun(env));
-    else this.enter({ env, timeoutMs: options.timeoutMs, queuedAt: performance.now(), resolve: done, reject }, options);
+    if (this.closed) queueMicrotask(() => done(undefined, shutDownBeforeRun(env)));
+    else this.enter({ env, timeoutMs: options.timeoutMs, queuedAt: performance.now(), resolve: done, reject: rejectLater }, options);
   }
 
   private enter(job: Job, options: InvokeOptions): void {
@@ -389,11 +399,12 @@ export class WorkerPool implements Invoker {
         if (slot.stopping) return;
         slot.timer?.clear();
         slot.timer = undefined;
-        this.countAnswers(m.results.length);
+        const results = unpackResults(m.batch);
+        this.countAnswers(results.length);
         // Every result first, then scheduling once: the tasks the results make ready (handed to
         // invokeThen synchronously by the orchestrator) go out together, in batches when short.
         this.delivering = true;
-        for (const res of m.results) {
+        for (const res of results) {
           const job = slot.jobs[0];
           if (!job || res.taskId !== job.env.taskId) continue;
           slot.jobs.shift();
@@ -499,7 +510,8 @@ export class WorkerPool implements Invoker {
     slot.jobs.push(...jobs);
     slot.worker.ref();
     if (wasIdle) this.startTimer(slot);
-    slot.worker.postMessage({ kind: 'tasks', envs: jobs.map((j) => j.env) } satisfies ToWorker);
+    const batch = packTasks(jobs.map((j) => j.env));
+    slot.worker.postMessage({ kind: 'tasks', batch } satisfies ToWorker, batch.bytes ? [batch.bytes] : undefined);
   }
 
   /** The timer always belongs to the worker's running task, the first of its jobs. */

@@ -15,6 +15,7 @@ import { errorResult, type ResultEnvelope, type TaskEnvelope } from '../protocol
 import type { FromWorker, ToWorker } from './messages.js';
 import { storeClient } from './store-channel.js';
 import { ThreadSession, type ThreadLink } from './thread-session.js';
+import { packResults, unpackTasks } from './wire.js';
 
 markWorker();
 const port = parentPort!;
@@ -51,7 +52,8 @@ function loaderError(url: string, err: unknown): unknown {
 let pending: ResultEnvelope[] = [];
 function flushResults(): void {
   if (pending.length === 0) return;
-  send({ kind: 'results', results: pending });
+  const batch = packResults(pending);
+  port.postMessage({ kind: 'results', batch } satisfies FromWorker, batch.bytes ? [batch.bytes] : undefined);
   pending = [];
 }
 
@@ -132,7 +134,7 @@ async function runQueue(): Promise<void> {
 port.on('message', (m: ToWorker) => {
   switch (m.kind) {
     case 'tasks':
-      queue.push(...m.envs);
+      queue.push(...unpackTasks(m.batch));
       if (!running) void runQueue();
       break;
     case 'cancel':

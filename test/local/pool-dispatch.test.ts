@@ -12,6 +12,8 @@ import { batchLimit } from '../../sdk/local/policy.js';
 import { WorkerPool } from '../../sdk/local/pool.js';
 import { PROTOCOL_VERSION, type ResultEnvelope, type TaskEnvelope } from '../../sdk/protocol.js';
 
+/** The pool's packed message format (sdk/local/wire.ts), for the scripted threads. */
+const wire = new URL('../../sdk/local/wire.js', import.meta.url).href;
 const entry = (code: string) => new URL(`data:text/javascript,${encodeURIComponent(code)}`);
 
 /**
@@ -21,11 +23,13 @@ const entry = (code: string) => new URL(`data:text/javascript,${encodeURICompone
 function answering(runMs: number, delayMs = 0): URL {
   return entry(`
     import { parentPort } from 'node:worker_threads';
+    import { packResults, unpackTasks } from '${wire}';
     parentPort.on('message', (m) => {
       if (m.kind !== 'tasks') return;
-      const results = m.envs.map((e) => ({ v: ${PROTOCOL_VERSION}, kind: 'value', taskId: e.taskId, bytes: new Uint8Array([m.envs.length]), timing: { fetchMs: 0, runMs: ${runMs}, storeMs: 0, startedAt: 0 } }));
-      if (${delayMs} > 0) setTimeout(() => parentPort.postMessage({ kind: 'results', results }), ${delayMs});
-      else parentPort.postMessage({ kind: 'results', results });
+      const envs = unpackTasks(m.batch);
+      const batch = packResults(envs.map((e) => ({ v: ${PROTOCOL_VERSION}, kind: 'value', taskId: e.taskId, bytes: new Uint8Array([envs.length]), timing: { fetchMs: 0, runMs: ${runMs}, storeMs: 0, startedAt: 0 } })));
+      if (${delayMs} > 0) setTimeout(() => parentPort.postMessage({ kind: 'results', batch }), ${delayMs});
+      else parentPort.postMessage({ kind: 'results', batch });
     });
     parentPort.postMessage({ kind: 'ready' });
   `);

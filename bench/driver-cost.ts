@@ -1,0 +1,64 @@
+/**
+ * The driver's own CPU time per task on the fan-in sum tree, for volley's embedded runtime
+ * and the bare pool: on a shared machine the makespan moves with the load, while the CPU time
+ * the driver thread spends per task is steadier and is what separates the two.
+ *
+ *   node dist/bench/driver-cost.js [system=volley] [n=1000] [repeats=15]
+ *
+ * One process: the system is started, warmed (16 no-ops and two trees), then the tree over n
+ * inputs runs `repeats` times; each run's makespan and the driver thread's CPU time (Linux:
+ * /proc/thread-self/schedstat, nanoseconds on the CPU; elsewhere the process's CPU time, which
+ * includes the workers) are printed as min/median, per run and per task (2n - 1 tasks).
+ */
+import { readFileSync } from 'node:fs';
+import { isWorker } from 'volley';
+import { median } from './lib/stats.js';
+import { createSystem } from './systems/index.js';
+import type { SystemName } from './systems/types.js';
+
+/** CPU time of this thread in µs (Linux), or of the process elsewhere. */
+function threadCpuUs(): number {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    const u = process.cpuUsage();
+    return u.user + u.system;
+  }
+}
+
+async function main(): Promise<void> {
+  const [system = 'volley', nArg = '1000', rArg = '15'] = process.argv.slice(2);
+  const n = Number(nArg);
+  const repeats = Number(rArg);
+  const sys = await createSystem(system as SystemName);
+  await sys.start();
+  try {
+    await sys.noops(16);
+    for (let i = 0; i < 2; i++) await sys.sumTree(n);
+    const wall: number[] = [];
+    const cpu: number[] = [];
+    for (let i = 0; i < repeats; i++) {
+      const c0 = threadCpuUs();
+      const t0 = performance.now();
+      const sum = await sys.sumTree(n);
+      wall.push(performance.now() - t0);
+      cpu.push(threadCpuUs() - c0);
+      if (sum !== (n * (n - 1)) / 2) throw new Error(`wrong sum ${sum}`);
+    }
+    const tasks = 2 * n - 1;
+    const f = (x: number) => x.toFixed(1);
+    console.log(
+      JSON.stringify({
+        system,
+        n,
+        repeats,
+        makespanMs: { min: +f(Math.min(...wall)), median: +f(median(wall)) },
+        driverCpuUsPerTask: { min: +f(Math.min(...cpu) / tasks), median: +f(median(cpu) / tasks) },
+      }),
+    );
+  } finally {
+    await sys.stop();
+  }
+}
+
+if (!isWorker()) await main();
