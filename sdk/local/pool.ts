@@ -31,7 +31,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { InvokeCallback, InvokeOptions, Invoker, ObjectStore, TaskHost } from '../backend.js';
+import { NOT_CHAINED, type InvokeCallback, type InvokeOptions, type Invoker, type ObjectStore, type TaskHost } from '../backend.js';
 import { ConfigError, TaskCancelledError, TaskError, TaskTimeoutError, UsageError, WorkerCrashedError, shutDownBeforeRun, toRemoteErrorInfo } from '../errors.js';
 import type { ResultEnvelope, TaskEnvelope } from '../protocol.js';
 import { setLongTimeout, type LongTimer } from '../timers.js';
@@ -39,7 +39,7 @@ import { optionTable, type ResolvedLocalOptions } from '../options.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { MAX_BATCH, RunTimes, SPAWN_AFTER_MS, batchLimit } from './policy.js';
 import { answerStoreRequest } from './store-channel.js';
-import { packTasks, unpackResults } from './wire.js';
+import { packTasks, unpackResults, type ThreadTask } from './wire.js';
 
 interface Job {
   env: TaskEnvelope;
@@ -49,6 +49,8 @@ interface Job {
   resolve: (r: ResultEnvelope) => void;
   /** Always called as `job.reject(err)`. */
   reject: (this: Job, e: Error) => void;
+  /** A follower (chaining): the tasks whose results are its missing arguments, which must go before it in its worker's batch. */
+  after?: readonly string[];
 }
 
 /**
@@ -91,6 +93,8 @@ export interface PoolStats {
   alive: number;
   busy: number;
   queued: number;
+  /** Followers run in their producers' batch (chaining): each saved a trip through the driver. */
+  chained: number;
 }
 
 export class WorkerPool implements Invoker {
@@ -100,6 +104,7 @@ export class WorkerPool implements Invoker {
   private queueHead = 0;
   private starting = 0;
   private startedTotal = 0;
+  private chainedTotal = 0;
   private closed = false;
   private readonly spawnConcurrency = Math.max(1, availableParallelism());
   private readonly runTimes = new RunTimes();
@@ -128,6 +133,8 @@ export class WorkerPool implements Invoker {
   private answers = { since: 0, now: 0, before: 0 };
   /** Set while a worker's results are handed over: the tasks they make ready are queued, then scheduled together. */
   private delivering = false;
+  /** A schedule() is queued for the end of the caller's synchronous work (see `enter`). */
+  private scheduling = false;
   /** Store requests of workers being answered; close() waits for them, so none lands later. */
   private readonly storeRequests = new Set<Promise<void>>();
   /** Workers dedicated to an actor, by affinity; and actors waiting for a worker to free up at maxWorkers. */
@@ -156,11 +163,32 @@ export class WorkerPool implements Invoker {
   }
 
   private enter(job: Job, options: InvokeOptions): void {
+    if (options.after) job.after = options.after;
     if (options.affinity !== undefined) this.invokeDedicated(options.affinity, job);
     else {
       this.queue.push(job);
-      this.schedule();
+      // A short task is scheduled once the caller's synchronous work is done: the short tasks it
+      // hands over together (a DAG submitted in one go, and the followers of its tasks) are
+      // batched together. Any other task is scheduled at once.
+      if (!this.isShort(job)) this.schedule();
+      else if (!this.scheduling) {
+        this.scheduling = true;
+        queueMicrotask(() => {
+          this.scheduling = false;
+          this.schedule();
+        });
+      }
     }
+  }
+
+  /**
+   * Tasks of `fn` may go to a worker with the tasks they depend on (chaining, see
+   * `InvokeOptions.after`): its tasks are short, so they are batched, and a worker runs its
+   * batch in order, filling a follower's arguments from the results of its producers, which
+   * go before it in the same batch. A follower that cannot go so is handed back NOT_CHAINED.
+   */
+  chains(fn: string): boolean {
+    return this.runTimes.isShort(fn);
   }
 
   /**
@@ -219,7 +247,7 @@ export class WorkerPool implements Invoker {
   stats(): PoolStats {
     let busy = 0;
     for (const s of this.slots) if (s.jobs.length) busy++;
-    return { started: this.startedTotal, alive: this.slots.size, busy, queued: this.queue.length - this.queueHead };
+    return { started: this.startedTotal, alive: this.slots.size, busy, queued: this.queue.length - this.queueHead, chained: this.chainedTotal };
   }
 
   async close(): Promise<void> {
@@ -268,10 +296,13 @@ export class WorkerPool implements Invoker {
     while (this.queueHead < this.queue.length && this.idle.length > 0) {
       const short = this.isShort(this.queue[this.queueHead]!);
       if (short && this.shortRunning >= this.spawnConcurrency) break;
+      const batch = this.takeBatch(short);
+      // Only followers handed back: look at the queue again.
+      if (batch.length === 0) continue;
       const slot = this.idle.pop()!;
       slot.short = short;
       if (short) this.shortRunning++;
-      this.assign(slot, this.takeBatch(short));
+      this.assign(slot, batch);
     }
     this.grow();
   }
@@ -321,6 +352,11 @@ export class WorkerPool implements Invoker {
    * The driver sends an actor one call at a time.
    */
   private invokeDedicated(key: string, job: Job): void {
+    if (job.after) {
+      // An actor's call never follows other tasks (the orchestrator does not chain tasks with hooks).
+      job.reject(NOT_CHAINED);
+      return;
+    }
     let slot = this.dedicated.get(key);
     if (!slot) {
       slot = this.idle.pop() ?? (this.slots.size < this.options.maxWorkers ? this.spawn() : undefined);
@@ -409,6 +445,12 @@ export class WorkerPool implements Invoker {
           if (!job || res.taskId !== job.env.taskId) continue;
           slot.jobs.shift();
           slot.completed++;
+          if (res.kind === 'notStarted') {
+            // A follower whose producer did not give a value to pass on: not a run.
+            job.reject(NOT_CHAINED);
+            continue;
+          }
+          if (job.after) this.chainedTotal++;
           this.runTimes.record(job.env.fn, res.timing.runMs + res.timing.fetchMs + res.timing.storeMs);
           res.worker = slot.info;
           try {
@@ -428,7 +470,8 @@ export class WorkerPool implements Invoker {
             this.startTimer(slot);
             // Keep a busy short-task worker fed: send its next batch before it runs dry.
             if (slot.short && slot.jobs.length < MAX_BATCH / 2 && this.queueHead < this.queue.length && this.isShort(this.queue[this.queueHead]!)) {
-              this.assign(slot, this.takeBatch(true));
+              const batch = this.takeBatch(true);
+              if (batch.length > 0) this.assign(slot, batch);
             }
           }
         }
@@ -510,7 +553,7 @@ export class WorkerPool implements Invoker {
     slot.jobs.push(...jobs);
     slot.worker.ref();
     if (wasIdle) this.startTimer(slot);
-    const batch = packTasks(jobs.map((j) => j.env));
+    const batch = packTasks(jobs.map((j): ThreadTask => (j.after ? { env: j.env, after: j.after } : { env: j.env })));
     slot.worker.postMessage({ kind: 'tasks', batch } satisfies ToWorker, batch.bytes ? [batch.bytes] : undefined);
   }
 
@@ -523,17 +566,35 @@ export class WorkerPool implements Invoker {
     return this.runTimes.isShort(job.env.fn);
   }
 
-  /** Takes the next task, and more behind it while they are short and the queue is long. */
+  /**
+   * Takes the next task, and more behind it while they are short and the queue is long. A
+   * follower goes only behind all its producers in the same batch; one that cannot is handed
+   * back NOT_CHAINED (the orchestrator dispatches it once its arguments are ready).
+   */
   private takeBatch(short: boolean): Job[] {
-    const first = this.queue[this.queueHead]!;
-    this.queue[this.queueHead++] = undefined as never;
-    const batch = [first];
-    if (short) {
-      const limit = batchLimit(this.queued(), this.spawnConcurrency);
-      while (batch.length < limit && this.queueHead < this.queue.length && this.isShort(this.queue[this.queueHead]!)) {
-        batch.push(this.queue[this.queueHead]!);
-        this.queue[this.queueHead++] = undefined as never;
+    const limit = short ? batchLimit(this.queued() - 1, this.spawnConcurrency) : 1;
+    const batch: Job[] = [];
+    /** Ids of the batch's tasks, made when a follower first asks. */
+    let ids: Set<string> | undefined;
+    while (this.queueHead < this.queue.length) {
+      const job = this.queue[this.queueHead]!;
+      if (batch.length > 0 && !this.isShort(job)) break;
+      // Past the limit, only followers of the batch's tasks join it: they could not start sooner elsewhere.
+      if (batch.length >= limit) {
+        if (!job.after) break;
+        ids ??= new Set(batch.map((j) => j.env.taskId));
+        if (!job.after.every((id) => ids!.has(id))) break;
       }
+      this.queue[this.queueHead++] = undefined as never;
+      if (job.after) {
+        ids ??= new Set(batch.map((j) => j.env.taskId));
+        if (!job.after.every((id) => ids!.has(id))) {
+          job.reject(NOT_CHAINED);
+          continue;
+        }
+      }
+      ids?.add(job.env.taskId);
+      batch.push(job);
     }
     if (this.queueHead === this.queue.length) {
       this.queue.length = 0;

@@ -117,14 +117,25 @@ function addPayload(f: Packed['f'], b: Bytes, p: Payload): void {
 }
 
 /**
- * Task envelopes as one packed batch. Per task: taskId, fn, module (0: none), job, resultKey,
- * inlineLimit, depth (0: none), attempt (0: none), args, the number of deps, then each dep's
- * id and payload.
+ * A task as the pool hands it to a worker: its envelope, and for a follower the ids of the
+ * earlier tasks of the worker's queue whose results are its missing arguments (chaining, see
+ * `InvokeOptions.after`).
  */
-export function packTasks(envs: readonly TaskEnvelope[]): Packed {
+export interface ThreadTask {
+  env: TaskEnvelope;
+  after?: readonly string[];
+}
+
+/**
+ * Tasks as one packed batch. Per task: taskId, fn, module (0: none), job, resultKey,
+ * inlineLimit, depth (0: none), attempt (0: none), args, the number of deps, then each dep's
+ * id and payload, then the number of `after` ids and the ids.
+ */
+export function packTasks(tasks: readonly ThreadTask[]): Packed {
   const f: Packed['f'] = [];
   const b = new Bytes();
-  for (const e of envs) {
+  for (const t of tasks) {
+    const e = t.env;
     f.push(e.taskId, e.fn, e.module ?? 0, e.job, e.resultKey, e.inlineLimit, e.depth ?? 0, e.attempt ?? 0);
     addPayload(f, b, e.args);
     const at = f.length;
@@ -136,20 +147,24 @@ export function packTasks(envs: readonly TaskEnvelope[]): Packed {
       n++;
     }
     f[at] = n;
+    const after = t.after;
+    f.push(after ? after.length : 0);
+    if (after) for (const id of after) f.push(id);
   }
   const bytes = b.done();
   return bytes ? { f, bytes } : { f };
 }
 
-/** The envelopes of a packed batch (validated later, by executeTask, as every envelope is). */
-export function unpackTasks(p: Packed): TaskEnvelope[] {
+/** The tasks of a packed batch (their envelopes are validated later, by executeTask, as every envelope is). */
+export function unpackTasks(p: Packed): ThreadTask[] {
   const r = new Reader(p, 'tasks');
-  const out: TaskEnvelope[] = [];
+  const out: ThreadTask[] = [];
   while (r.more) {
     const taskId = r.str();
     const fn = r.str();
     const module = r.next();
-    const env: TaskEnvelope = { v: PROTOCOL_VERSION, kind: 'task', job: '', taskId, fn, args: undefined as never, deps: {}, resultKey: '', inlineLimit: 0 };
+    // deps: keyed by ids from the wire, so no prototype (an id '__proto__' is only a key).
+    const env: TaskEnvelope = { v: PROTOCOL_VERSION, kind: 'task', job: '', taskId, fn, args: undefined as never, deps: Object.create(null) as TaskEnvelope['deps'], resultKey: '', inlineLimit: 0 };
     if (module !== 0) env.module = module as string;
     env.job = r.str();
     env.resultKey = r.str();
@@ -164,22 +179,35 @@ export function unpackTasks(p: Packed): TaskEnvelope[] {
       const id = r.str();
       env.deps[id] = r.payload();
     }
-    out.push(env);
+    const k = r.num();
+    if (k === 0) out.push({ env });
+    else {
+      const after: string[] = [];
+      for (let i = 0; i < k; i++) after.push(r.str());
+      out.push({ env, after });
+    }
   }
   r.end();
   return out;
 }
 
+/** A worker's answer for a follower it did not start: a producer's result was not a value it could pass on. */
+export interface NotStarted {
+  kind: 'notStarted';
+  taskId: string;
+}
+
 /**
  * Results as one packed batch. A value result without refs or worker (the common case) is
- * packed: taskId, fetchMs, runMs, storeMs, startedAt (-1: none), payload; any other result
- * travels as the object it is.
+ * packed: taskId, fetchMs, runMs, storeMs, startedAt (-1: none), payload; a follower not
+ * started is 0 and its task id; any other result travels as the object it is.
  */
-export function packResults(results: readonly ResultEnvelope[]): Packed {
+export function packResults(results: ReadonlyArray<ResultEnvelope | NotStarted>): Packed {
   const f: Packed['f'] = [];
   const b = new Bytes();
   for (const r of results) {
-    if (r.kind === 'value' && r.refs === undefined && r.worker === undefined) {
+    if (r.kind === 'notStarted') f.push(0, r.taskId);
+    else if (r.kind === 'value' && r.refs === undefined && r.worker === undefined) {
       const t = r.timing;
       f.push(r.taskId, t.fetchMs, t.runMs, t.storeMs, t.startedAt ?? -1, b.add(r.bytes));
     } else f.push(r);
@@ -189,11 +217,15 @@ export function packResults(results: readonly ResultEnvelope[]): Packed {
 }
 
 /** The results of a packed batch. */
-export function unpackResults(p: Packed): ResultEnvelope[] {
+export function unpackResults(p: Packed): Array<ResultEnvelope | NotStarted> {
   const r = new Reader(p, 'results');
-  const out: ResultEnvelope[] = [];
+  const out: Array<ResultEnvelope | NotStarted> = [];
   while (r.more) {
     const v = r.next();
+    if (v === 0) {
+      out.push({ kind: 'notStarted', taskId: r.str() });
+      continue;
+    }
     if (typeof v !== 'string') {
       if (typeof v !== 'object' || v === null || v instanceof Uint8Array) throw new ProtocolError('packed batch: a result that is neither packed nor an envelope');
       out.push(v as ResultEnvelope);

@@ -15,7 +15,7 @@ import { errorResult, type ResultEnvelope, type TaskEnvelope } from '../protocol
 import type { FromWorker, ToWorker } from './messages.js';
 import { storeClient } from './store-channel.js';
 import { ThreadSession, type ThreadLink } from './thread-session.js';
-import { packResults, unpackTasks } from './wire.js';
+import { packResults, unpackTasks, type NotStarted, type ThreadTask } from './wire.js';
 
 markWorker();
 const port = parentPort!;
@@ -49,7 +49,7 @@ function loaderError(url: string, err: unknown): unknown {
 }
 
 /** Results of finished tasks not sent yet (see FLUSH_MS). */
-let pending: ResultEnvelope[] = [];
+let pending: Array<ResultEnvelope | NotStarted> = [];
 function flushResults(): void {
   if (pending.length === 0) return;
   const batch = packResults(pending);
@@ -88,7 +88,45 @@ const loadModule = (url: string) => {
 };
 
 /** Tasks received and not yet run; they run one at a time, in order. */
-const queue: TaskEnvelope[] = [];
+const queue: ThreadTask[] = [];
+/**
+ * Chaining: how many queued followers take each task's result as an argument, and those
+ * results once the tasks ran, kept until the last of those followers has had its turn.
+ */
+const wanted = new Map<string, number>();
+const answers = new Map<string, ResultEnvelope>();
+
+function want(t: ThreadTask): void {
+  if (t.after) for (const id of t.after) wanted.set(id, (wanted.get(id) ?? 0) + 1);
+}
+
+function unwant(t: ThreadTask): void {
+  if (!t.after) return;
+  for (const id of t.after) {
+    const n = (wanted.get(id) ?? 0) - 1;
+    if (n > 0) wanted.set(id, n);
+    else {
+      wanted.delete(id);
+      answers.delete(id);
+    }
+  }
+}
+
+/**
+ * A follower's envelope with the arguments it takes from its producers' results filled in:
+ * exactly what those tasks answer the driver (an inline value, or a stored object's key).
+ * False when one of them did not succeed with a value holding no refs (failed, not run here):
+ * the follower is not started, and the driver dispatches it once its arguments are ready.
+ */
+function follow(env: TaskEnvelope, after: readonly string[]): boolean {
+  for (const id of after) {
+    const r = answers.get(id);
+    if (r?.kind === 'value' && r.refs === undefined) env.deps[id] = { kind: 'inline', bytes: r.bytes };
+    else if (r?.kind === 'stored' && r.refs === undefined) env.deps[id] = { kind: 'stored', key: r.key, size: r.size };
+    else return false;
+  }
+  return true;
+}
 /** Tasks cancelled before they started: skipped (answered as cancelled) when their turn comes. */
 const cancelled = new Set<string>();
 /** The task running now, whose signal a cancel aborts. */
@@ -105,12 +143,15 @@ async function runQueue(): Promise<void> {
   running = true;
   let lastFlush = performance.now();
   while (queue.length > 0) {
-    const env = queue.shift()!;
+    const t = queue.shift()!;
+    const env = t.env;
     Atomics.store(progress, 0, seq++);
     const started = performance.now();
-    let res: ResultEnvelope;
+    let res: ResultEnvelope | NotStarted;
     if (cancelled.size > 0 && cancelled.delete(env.taskId)) {
       res = errorResult(env.taskId, new TaskCancelledError(env.fn, env.taskId, 'before it started'), 'user');
+    } else if (t.after && !follow(env, t.after)) {
+      res = { kind: 'notStarted', taskId: env.taskId };
     } else {
       try {
         // The embedded runtime's store has no key prefix (local/backend.ts).
@@ -121,6 +162,8 @@ async function runQueue(): Promise<void> {
       }
       current = undefined;
     }
+    unwant(t);
+    if (res.kind !== 'notStarted' && wanted.has(env.taskId)) answers.set(env.taskId, res);
     pending.push(res);
     const now = performance.now();
     if (queue.length === 0 || now - started >= FLUSH_MS / 2 || now - lastFlush >= FLUSH_MS) {
@@ -134,12 +177,15 @@ async function runQueue(): Promise<void> {
 port.on('message', (m: ToWorker) => {
   switch (m.kind) {
     case 'tasks':
-      queue.push(...unpackTasks(m.batch));
+      for (const t of unpackTasks(m.batch)) {
+        want(t);
+        queue.push(t);
+      }
       if (!running) void runQueue();
       break;
     case 'cancel':
       if (current?.taskId === m.taskId) current.abort(new TaskCancelledError(current.functionName, m.taskId, 'while it ran'));
-      else if (queue.some((e) => e.taskId === m.taskId)) cancelled.add(m.taskId);
+      else if (queue.some((t) => t.env.taskId === m.taskId)) cancelled.add(m.taskId);
       break;
     case 'got':
     case 'stored':
@@ -148,7 +194,9 @@ port.on('message', (m: ToWorker) => {
     case 'drop': {
       // The pool took back the tasks queued behind a task that blocked; they have not started (it has not resumed).
       const ids = new Set(m.taskIds);
-      for (let i = queue.length - 1; i >= 0; i--) if (ids.has(queue[i]!.taskId)) queue.splice(i, 1);
+      for (let i = queue.length - 1; i >= 0; i--) {
+        if (ids.has(queue[i]!.env.taskId)) unwant(queue.splice(i, 1)[0]!);
+      }
       break;
     }
     case 'awaited': {

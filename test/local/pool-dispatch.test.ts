@@ -26,7 +26,7 @@ function answering(runMs: number, delayMs = 0): URL {
     import { packResults, unpackTasks } from '${wire}';
     parentPort.on('message', (m) => {
       if (m.kind !== 'tasks') return;
-      const envs = unpackTasks(m.batch);
+      const envs = unpackTasks(m.batch).map((t) => t.env);
       const batch = packResults(envs.map((e) => ({ v: ${PROTOCOL_VERSION}, kind: 'value', taskId: e.taskId, bytes: new Uint8Array([envs.length]), timing: { fetchMs: 0, runMs: ${runMs}, storeMs: 0, startedAt: 0 } })));
       if (${delayMs} > 0) setTimeout(() => parentPort.postMessage({ kind: 'results', batch }), ${delayMs});
       else parentPort.postMessage({ kind: 'results', batch });
@@ -69,9 +69,10 @@ describe('worker pool dispatch', () => {
     const pool = new WorkerPool({ maxWorkers: 2, minWorkers: 2, idleTimeoutMs: 1000 }, new MemoryStore(), answering(0));
     try {
       // Until both threads are up (results name their worker): the function is now known to be short.
-      for (let seen = new Set<string>(); seen.size < 2; ) {
-        const pair = await Promise.all([run(pool, `warm-${seen.size}a`), run(pool, `warm-${seen.size}b`)]);
-        seen = new Set(pair.map((r) => r.worker!.id));
+      // Short tasks handed over together are batched, a fair share per core: enough for two batches.
+      for (let seen = new Set<string>(), round = 0; seen.size < 2; round++) {
+        const some = await Promise.all(Array.from({ length: 64 }, (_, i) => run(pool, `warm-${round}-${i}`)));
+        seen = new Set(some.map((r) => r.worker!.id));
       }
       const dependents: Promise<ResultEnvelope>[] = [];
       // Inside the callback of a result, as the orchestrator does when a result makes tasks ready.
