@@ -57,6 +57,9 @@ interface Job {
  * `reject` of an invokeThen job: its callback (`resolve`) is told on a later microtask. Shared
  * by every such job rather than a closure per task (the dispatch path runs once per task).
  */
+/** Most tasks in one batch with the followers that join it past its limit (see `takeBatch`). */
+const MAX_CHAINED_BATCH = 4 * MAX_BATCH;
+
 function rejectLater(this: Job, err: Error): void {
   const done = this.resolve as InvokeCallback;
   queueMicrotask(() => done(undefined, err));
@@ -576,15 +579,13 @@ export class WorkerPool implements Invoker {
     const batch: Job[] = [];
     /** Ids of the batch's tasks, made when a follower first asks. */
     let ids: Set<string> | undefined;
-    while (this.queueHead < this.queue.length) {
+    /** Tasks of the batch that follow none of its others: the limit counts these. */
+    let independent = 0;
+    while (this.queueHead < this.queue.length && batch.length < MAX_CHAINED_BATCH) {
       const job = this.queue[this.queueHead]!;
       if (batch.length > 0 && !this.isShort(job)) break;
-      // Past the limit, only followers of the batch's tasks join it: they could not start sooner elsewhere.
-      if (batch.length >= limit) {
-        if (!job.after) break;
-        ids ??= new Set(batch.map((j) => j.env.taskId));
-        if (!job.after.every((id) => ids!.has(id))) break;
-      }
+      // Followers of the batch's tasks join it past the limit: they could not start sooner elsewhere.
+      if (!job.after && independent >= limit) break;
       this.queue[this.queueHead++] = undefined as never;
       if (job.after) {
         ids ??= new Set(batch.map((j) => j.env.taskId));
@@ -592,7 +593,7 @@ export class WorkerPool implements Invoker {
           job.reject(NOT_CHAINED);
           continue;
         }
-      }
+      } else independent++;
       ids?.add(job.env.taskId);
       batch.push(job);
     }
