@@ -1199,8 +1199,10 @@ export class Runtime {
       const prefix = this.backend ? this.jobPrefix(this.backend) : '';
       const lost = key === undefined ? undefined : task.deps.find((e) => key === `${prefix}${e.id}` || (e.payload?.kind === 'stored' && e.payload.key === key));
       if (lost) {
+        // An inline value is still in memory: what went is its copy spilled to the store, which
+        // the next dispatch writes again (also when another task's report cleared it first).
         // Already being rebuilt (pending): the task waits for it like any argument.
-        if (lost.spilledKey === key && lost.payload?.kind === 'inline') lost.spilled = lost.spilledKey = undefined;
+        if (lost.payload?.kind === 'inline') lost.spilled = lost.spilledKey = undefined;
         else this.rebuild(lost);
         this.runEnded(task, err, 'argument-lost');
         // Runs again once the argument is back (dispatch waits for arguments not ready).
@@ -1215,12 +1217,13 @@ export class Runtime {
       this.faultCounts.retries++;
       this.backingOff.add(task);
       const delay = retryDelay(retries + 1, this.options.retryBaseDelayMs, this.options.retryMaxDelayMs);
-      this.runEnded(task, err, 'retry', delay);
+      // The timer first: a listener of the retrying event may cancel the task, which clears it.
       task.retryTimer = setTimeout(() => {
         task.retryTimer = undefined;
         this.backingOff.delete(task);
         if (!task.done) this.enqueue(task);
       }, delay);
+      this.runEnded(task, err, 'retry', delay);
       return;
     }
     this.failTask(task, withAttempts(err, [...(task.failures ?? []), attemptFailure(task.runs, err)]));

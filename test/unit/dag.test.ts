@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { ConfigError, DependencyError, type ObjectRef, ObjectLostError, Runtime, TaskCancelledError, TaskError, WorkerCrashedError } from 'volley';
+import { ConfigError, DependencyError, type ObjectRef, ObjectLostError, ObjectStoreError, Runtime, remote, TaskCancelledError, TaskError, WorkerCrashedError } from 'volley';
 import { fast, scriptedBackend, turns } from '../fakes/scripted-backend.js';
 import { add, deepSum, describe as describeValue, echo, failIfNegative, filled, inc } from '../fixtures/tasks.js';
 
@@ -453,6 +453,233 @@ describe('runs that end late, rebuilds and their events', () => {
     assert.equal((await rt.get(data))[0], 1);
     assert.deepEqual(f.fns(), ['filled#1', 'filled#2', 'filled#3', 'filled#4']);
     assert.equal(rt.faultCounts.retries, 2);
+    await rt.shutdown();
+  });
+});
+
+/** Whether the store holds `key`. */
+function present(store: { getSync(key: string): unknown }, key: string): boolean {
+  try {
+    store.getSync(key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until the program's ref `ref` is garbage-collected and the runtime has seen it go (its FinalizationRegistry ran). */
+async function collected(ref: WeakRef<object>): Promise<void> {
+  let seen = false;
+  const registry = new FinalizationRegistry(() => (seen = true));
+  // No local variable may keep the target alive across the waits below.
+  registry.register(ref.deref()!, '');
+  for (let i = 0; i < 50 && !seen; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  assert.ok(seen, 'the ref was collected');
+  // The runtime's own registry was told in the same collection; let its callback run too.
+  for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 0));
+}
+
+/** A task whose own code throws a store error naming `key` (as a task reading the store itself would). */
+const throwsMissing = remote(function throwsMissing(_value: unknown, key: string): never {
+  throw new ObjectStoreError(`the task looked for ${key} and did not find it`, key, undefined, 'OBJECT_MISSING');
+});
+
+describe('lost objects: who is rebuilt, who is not', () => {
+  it('a spilled value two running tasks both find lost is written again for both, even when the first waits in the queue meanwhile', async () => {
+    let arrived = 0;
+    let bothArrived!: () => void;
+    const barrier = new Promise<void>((r) => (bothArrived = r));
+    let releaseBusy!: () => void;
+    const busyHeld = new Promise<void>((r) => (releaseBusy = r));
+    const f = scriptedBackend(async (env, nth) => {
+      if (env.fn === 'describeValue' && nth <= 2) {
+        // Both runs are out with the spilled copy when it goes; both report it missing.
+        if (++arrived === 2) bothArrived();
+        await barrier;
+        await f.store.delete([(Object.values(env.deps)[0] as { key: string }).key]);
+      }
+      if (env.fn === 'inc') await busyHeld;
+    }, 2048);
+    // Two slots: the first report's slot goes to `busy`, queued before it, so the value is not spilled again before the second report.
+    const rt = new Runtime({ ...fast, maxConcurrency: 2 }, { backend: f.backend });
+    let lostReports = 0;
+    rt.onEvent((e) => {
+      if (e.type === 'retrying' && e.reason === 'argument-lost') lostReports++;
+    });
+    const data = rt.put(new Float64Array(200).fill(1));
+    const one = rt.remote(describeValue, data);
+    const two = rt.remote(describeValue, data);
+    const busy = rt.remote(inc, 1);
+    for (let i = 0; i < 1000 && lostReports < 2; i++) await turns(1);
+    assert.equal(lostReports, 2, 'both runs reported the value missing');
+    releaseBusy();
+    assert.deepEqual(await rt.get([one, two, busy]), ['Float64Array(200) sum=200', 'Float64Array(200) sum=200', 2], 'the value is still in memory: it is not lost');
+    assert.equal(f.invoked.filter((i) => i.fn === 'describeValue').length, 4);
+    assert.equal(rt.faultCounts.rebuilds, 0);
+    await rt.shutdown();
+  });
+
+  it("a task's own OBJECT_MISSING exception naming its argument's key fails the task; the argument is not rebuilt", async () => {
+    const f = scriptedBackend();
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 64 }, { backend: f.backend });
+    const data = rt.remote(filled, 100, 1);
+    const key = `volley/jobs/${rt.jobId}/${rt.runId}/${data.id}`;
+    await assert.rejects(rt.get(rt.remote(throwsMissing, data, key)), (e: unknown) => {
+      assert.ok(e instanceof TaskError, String(e));
+      assert.equal(e.fault, 'user');
+      assert.equal(e.remote?.code, 'OBJECT_MISSING');
+      assert.match(e.message, /the task looked for .* and did not find it/);
+      return true;
+    });
+    assert.deepEqual(f.fns(), ['filled#1', 'throwsMissing#1']);
+    assert.equal(rt.faultCounts.rebuilds, 0);
+    await rt.shutdown();
+  });
+
+  it('two get()s of a lost stored result run its task once more, also when the second read fails only after the rebuild', async () => {
+    const f = scriptedBackend();
+    const store = f.backend.store;
+    const read = store.get.bind(store);
+    let holding = false;
+    let missing = 0;
+    let releaseSecond!: () => void;
+    const secondHeld = new Promise<void>((r) => (releaseSecond = r));
+    store.get = (key: string) => {
+      let r: Promise<Uint8Array>;
+      try {
+        r = read(key);
+      } catch (err) {
+        r = Promise.reject(err);
+      }
+      if (!holding) return r;
+      // The second reader's failed read comes back only when the test says so.
+      return r.catch(async (err: unknown) => {
+        if (++missing === 2) await secondHeld;
+        throw err;
+      });
+    };
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 64 }, { backend: f.backend });
+    const data = rt.remote(filled, 50, 1);
+    await rt.wait([data]);
+    await f.store.deletePrefix('volley/');
+    holding = true;
+    const one = rt.get(data);
+    const two = rt.get(data);
+    assert.equal((await one)[0], 1);
+    assert.equal(missing, 2, 'both readers found it missing');
+    releaseSecond();
+    assert.equal((await two)[0], 1);
+    assert.deepEqual(f.fns(), ['filled#1', 'filled#2'], 'rebuilt once');
+    assert.equal(rt.faultCounts.rebuilds, 1);
+    await rt.shutdown();
+  });
+
+  it("a lost result whose producer's stored argument is still held rebuilds only that result", async () => {
+    const f = scriptedBackend();
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 64 }, { backend: f.backend });
+    const rebuilds: string[] = [];
+    rt.onEvent((e) => {
+      if (e.type === 'rebuilding') rebuilds.push(e.taskId);
+    });
+    const data = rt.remote(filled, 100, 2);
+    const copy = rt.remote(echo, data);
+    await rt.wait([copy]);
+    await f.store.delete([`volley/jobs/${rt.jobId}/${rt.runId}/${copy.id}`]);
+    assert.equal(
+      ((await rt.get(copy)) as Float64Array).reduce((a, b) => a + b, 0),
+      200,
+    );
+    assert.deepEqual(f.fns(), ['filled#1', 'echo#1', 'echo#2']);
+    assert.deepEqual(rebuilds, [copy.id]);
+    assert.equal(rt.faultCounts.rebuilds, 1);
+    await rt.shutdown();
+  });
+
+  it("a lost result whose producer's inline argument was freed meanwhile puts that argument back, without running its task again", async () => {
+    const f = scriptedBackend();
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 64 }, { backend: f.backend });
+    let n: ObjectRef<number> | undefined = rt.remote(inc, 99);
+    const data = rt.remote(filled, n as never, 3) as ObjectRef<Float64Array>;
+    await rt.wait([data]);
+    const gone = new WeakRef(n);
+    n = undefined;
+    await collected(gone);
+    await f.store.deletePrefix('volley/');
+    const value = await rt.get(data);
+    assert.equal(value.length, 100);
+    assert.equal(value[0], 3);
+    assert.deepEqual(f.fns(), ['inc#1', 'filled#1', 'filled#2']);
+    assert.equal(rt.faultCounts.rebuilds, 1);
+    await rt.shutdown();
+  });
+
+  it("a rebuilt task's argument that the program dropped stays for another task that still takes it", async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const f = scriptedBackend(async (env) => {
+      if (env.fn === 'describeValue') await held;
+    });
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 64 }, { backend: f.backend });
+    let data: ObjectRef<Float64Array> | undefined = rt.put(new Float64Array(100).fill(2));
+    const dataKey = `volley/jobs/${rt.jobId}/${rt.runId}/${data.id}`;
+    const copy = rt.remote(echo, data);
+    // Sent, and held before it reads its argument.
+    const reader = rt.remote(describeValue, data);
+    await rt.wait([copy]);
+    const gone = new WeakRef(data);
+    data = undefined;
+    await collected(gone);
+    await f.store.delete([`volley/jobs/${rt.jobId}/${rt.runId}/${copy.id}`]);
+    assert.equal(((await rt.get(copy)) as Float64Array)[99], 2);
+    await turns();
+    assert.equal(present(f.store, dataKey), true, 'the reader still takes it');
+    release();
+    assert.equal(await rt.get(reader), 'Float64Array(100) sum=200');
+    assert.deepEqual(f.fns().sort(), ['describeValue#1', 'echo#1', 'echo#2'], 'the reader ran once, on its first try');
+    assert.equal(rt.faultCounts.rebuilds, 1);
+    await rt.shutdown();
+  });
+});
+
+describe('cancel: corner cases', () => {
+  it('a task cancelled from its own retrying event leaves no retry timer behind', async () => {
+    const f = scriptedBackend((env, nth) => {
+      if (nth === 1) throw new WorkerCrashedError(env.fn, env.taskId, 'exit code 137');
+    });
+    const rt = new Runtime({ retryBaseDelayMs: 600_000, retryMaxDelayMs: 600_000 }, { backend: f.backend });
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    let ref: ObjectRef<number> | undefined;
+    rt.onEvent((e) => {
+      if (e.type === 'retrying' && ref) rt.cancel(ref);
+    });
+    ref = rt.remote(inc, 1);
+    await assert.rejects(rt.get(ref), (e: unknown) => e instanceof TaskCancelledError && /before it started$/.test(e.message));
+    assert.equal(timers(), before, 'the retry it was waiting for is not scheduled');
+    await rt.shutdown();
+    assert.equal(timers(), before);
+    assert.deepEqual(f.fns(), ['inc#1']);
+  });
+
+  it('a task failed by a backend that could not start is not cancelled afterwards: no finished event, the start error stays', async () => {
+    const f = scriptedBackend();
+    f.backend.invoker.serve = () => {
+      throw new Error('the task channel could not be opened');
+    };
+    const rt = new Runtime(fast, { backend: f.backend });
+    const finished: string[] = [];
+    rt.onEvent((e) => {
+      if (e.type === 'finished') finished.push(`${e.taskId} ${e.outcome}`);
+    });
+    const ref = rt.remote(inc, 1);
+    await assert.rejects(rt.get(ref), (e: unknown) => e instanceof Error && e.message === 'the task channel could not be opened');
+    rt.cancel(ref);
+    await assert.rejects(rt.get(ref), (e: unknown) => e instanceof Error && e.message === 'the task channel could not be opened');
+    assert.deepEqual(finished, []);
+    assert.deepEqual(f.fns(), []);
     await rt.shutdown();
   });
 });
