@@ -12,6 +12,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import {
   DependencyError,
   ObjectLostError,
@@ -22,6 +24,7 @@ import {
   TaskError,
   UsageError,
   WorkerCrashedError,
+  type ObjectRef,
   get,
   put,
   remote,
@@ -903,6 +906,149 @@ describe('observers', () => {
     const report = await rt.cost();
     assert.equal(report.lambda.requests, 3);
     assert.equal(report.prices.region, 'us-east-1');
+    await rt.shutdown();
+  });
+});
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** Starts a child with a stored result, waits for it, and returns without its ref. */
+const dropsChild = remote(async function dropsChild(): Promise<number> {
+  await wait([filled.remote(100, 1)]);
+  return 1;
+});
+/** Returns a ref to a child task's (stored) result, and starts a reader of it that it does not wait for. */
+const returnsChild = remote(function returnsChild(): { child: unknown } {
+  const child = filled.remote(100, 4);
+  describeValue.remote(child);
+  return { child };
+});
+/** A result large enough to be stored that holds a ref to a stored object. */
+const refAndBulk = remote(function refAndBulk(): { big: unknown; bulk: Float64Array } {
+  return { big: put(new Float64Array(1000).fill(2)), bulk: new Float64Array(100).fill(1) };
+});
+
+describe('what a finished task made, and results that hold refs', () => {
+  it("a child task's result its parent did not return is deleted when the parent finishes", async () => {
+    const w = threaded();
+    const written: string[] = [];
+    const write = w.store.put.bind(w.store);
+    w.store.put = (key: string, bytes: Uint8Array) => {
+      written.push(key);
+      return write(key, bytes);
+    };
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 256 }, { backend: w.backend });
+    const parent = rt.remote(dropsChild);
+    assert.equal(await rt.get(parent), 1);
+    const key = `volley/jobs/${rt.jobId}/${rt.runId}/${parent.id}.1`;
+    assert.deepEqual(written, [key], "the child's result was stored");
+    await until(() => !present(w.store, key), "the child's result is deleted");
+    await rt.shutdown();
+  });
+
+  it("a child's object lost while a sibling reading it still runs is rebuilt for that sibling, also after the parent returned the child's ref", async () => {
+    let releaseReader!: () => void;
+    const readerHeld = new Promise<void>((r) => (releaseReader = r));
+    const w = threaded({
+      script: async (env) => {
+        if (env.fn === 'describeValue' && w.invoked.filter((f) => f === 'describeValue').length === 1) await readerHeld;
+      },
+    });
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 256 }, { backend: w.backend });
+    const parent = rt.remote(returnsChild);
+    await rt.wait([parent]);
+    await until(() => w.invoked.includes('describeValue'), 'the reader was sent, and is held before it reads');
+    await w.store.delete([`volley/jobs/${rt.jobId}/${rt.runId}/${parent.id}.1`]);
+    releaseReader();
+    await until(() => w.invoked.length === 5, 'the reader runs again once the child is rebuilt');
+    assert.deepEqual(w.invoked, ['returnsChild', 'filled', 'describeValue', 'filled', 'describeValue']);
+    assert.equal(((await rt.get(parent)) as unknown as { child: Float64Array }).child[99], 4, "the parent's result reads the rebuilt object");
+    assert.equal(rt.faultCounts.rebuilds, 1);
+    await rt.shutdown();
+  });
+
+  it('a stored result whose contained object is missing fails get() with the contained key, and runs nothing again', async () => {
+    const l = lambdaLike();
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 256 }, { backend: l.backend });
+    const made = rt.remote(refAndBulk);
+    await rt.wait([made]);
+    const prefix = `volley/jobs/${rt.jobId}/${rt.runId}/`;
+    assert.equal(present(l.store, `${prefix}${made.id}`), true, 'the result itself is stored');
+    const bigKey = `${prefix}${made.id}.1`;
+    await l.store.delete([bigKey]);
+    await assert.rejects(rt.get(made), (e: unknown) => e instanceof ObjectStoreError && e.code === 'OBJECT_MISSING' && e.key === bigKey);
+    assert.deepEqual(l.invoked, ['refAndBulk'], 'nothing ran again');
+    await rt.shutdown();
+  });
+
+  it("on the Lambda path, the objects a result holds are deleted once the program drops the result's ref", async () => {
+    const l = lambdaLike();
+    const rt = new Runtime({ ...fast, inlineThresholdBytes: 256 }, { backend: l.backend });
+    let made: ObjectRef<unknown> | undefined = rt.remote(keepsOne);
+    await rt.wait([made]);
+    const keptKey = `volley/jobs/${rt.jobId}/${rt.runId}/${made.id}.2`;
+    assert.equal(present(l.store, keptKey), true);
+    made = undefined;
+    for (let i = 0; i < 50 && present(l.store, keptKey); i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 0));
+      await turns(2);
+    }
+    assert.equal(present(l.store, keptKey), false, 'freed with the result that held it');
+    await rt.shutdown();
+  });
+});
+
+describe('a wait from a run that already ended', () => {
+  it('does not change how many tasks run: a run the driver no longer counts neither gives back nor takes a slot', async () => {
+    const w = threaded({
+      script: (env) => {
+        if (env.fn === 'inc') throw new WorkerCrashedError('inc', env.taskId, 'exit code 137');
+      },
+    });
+    const rt = new Runtime({ retryBaseDelayMs: 600_000, retryMaxDelayMs: 600_000, maxConcurrency: 1 }, { backend: w.backend });
+    let retrying = 0;
+    rt.onEvent((e) => {
+      if (e.type === 'retrying') retrying++;
+    });
+    // Its run ended (the worker crashed); it waits out a long backoff.
+    const ended = rt.remote(inc, 1);
+    await until(() => retrying === 1, 'the run ended and a retry waits');
+    const blocker = rt.remote(held, 'ended run');
+    await until(() => gate('ended run').reached, 'the blocker takes the one slot');
+    const queued = rt.remote(sq, 5);
+    // What that run's thread sent before it was stopped: a wait for the blocker.
+    const waiting = w.host().await(ended.id, { refs: [blocker.id], numReturns: 1, payloads: false });
+    await turns();
+    assert.deepEqual(w.invoked, ['inc', 'held'], 'the queued task still waits for the slot');
+    gate('ended run').open();
+    assert.deepEqual((await waiting).states, [1]);
+    assert.equal(await rt.get(queued), 25);
+    const after = rt.remote(sq, 6);
+    await until(() => w.invoked.length === 4, 'the slot is free again once the wait is over');
+    assert.equal(await rt.get(after), 36);
+    const failed = rt.get(ended);
+    await rt.shutdown();
+    await assert.rejects(failed, (e: unknown) => e instanceof UsageError && e.code === 'SHUT_DOWN');
+  });
+});
+
+describe('observers: the cost of large results', () => {
+  it('count a result above the multipart threshold (16 MiB) as a multipart upload of 8 MiB parts', async () => {
+    const f = scriptedBackend();
+    const MiB = 1024 * 1024;
+    const rt = new Runtime({ ...fast, cost: true, summary: false, progress: false }, { backend: f.backend });
+    let bytes = 0;
+    rt.onEvent((e) => {
+      if (e.type === 'finished' && e.result?.stored) bytes = e.result.bytes;
+    });
+    // 17.6 MB: three parts of at most 8 MiB, with the upload's create and complete requests.
+    const big = rt.remote(filled, 2_200_000, 1);
+    await rt.wait([big]);
+    assert.ok(bytes > 16 * MiB && bytes <= 24 * MiB, String(bytes));
+    const report = await rt.cost();
+    assert.equal(report.s3.putRequests, 2 + 3);
     await rt.shutdown();
   });
 });
