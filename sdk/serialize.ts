@@ -97,6 +97,7 @@ const TYPED_ARRAY_PROTOS = new Set<object>(Object.values(BINARY_TYPES).map((c) =
 export type RefSink = (ref: ObjectRef<unknown>, path: string) => void;
 
 interface WalkState {
+  /** What each object met so far becomes: itself, its copy or its marker; ACTIVE while its own walk runs and it is not copied yet. */
   seen: Map<object, unknown>;
   marked: boolean;
   segments: Uint8Array[];
@@ -113,6 +114,24 @@ const REFS_IN_COLLECTIONS = 'refs are resolved only among the arguments and insi
 
 function fail(path: string, what: string, fix: string): never {
   throw new SerializationError(`${path} is ${what}, which cannot be sent to a task or stored: ${fix}`, path);
+}
+
+/**
+ * The `seen` entry of an array, plain object, Map or Set whose walk is under way and which is
+ * not copied yet. A reference back to it from inside (a cycle) copies it at once and points at
+ * the copy: had it pointed at the original, a copy made later (for a marker after the cycle)
+ * would leave that reference on the original. So everything on a cycle is copied, once each;
+ * a value with no marker at all is sent as it is (see `finish`).
+ */
+const ACTIVE: unique symbol = Symbol('active');
+
+/** The copy of `obj` (under way, not copied yet) that a reference back to it gets; its own walk fills it in. */
+function copyOnCycle(obj: object, st: WalkState): unknown {
+  const proto = Object.getPrototypeOf(obj) as object | null;
+  // The elements and properties walked so far are unchanged (else it would be copied already).
+  const out = proto === Array.prototype ? (obj as unknown[]).slice() : proto === Map.prototype ? new Map() : proto === Set.prototype ? new Set() : { ...obj };
+  st.seen.set(obj, out);
+  return out;
 }
 
 function describe(v: object): string {
@@ -149,7 +168,8 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
   }
   if (st.seen.has(obj)) {
     if (st.inCollection && st.refHolders.has(obj)) return fail(path, `an ObjectRef inside ${st.inCollection}`, REFS_IN_COLLECTIONS);
-    return st.seen.get(obj);
+    const s = st.seen.get(obj);
+    return s === ACTIVE ? copyOnCycle(obj, st) : s;
   }
   if (obj instanceof Matrix) {
     const m = obj as Matrix;
@@ -164,19 +184,21 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
     const arr = obj as unknown[];
     let out: unknown[] | undefined;
     const refsBefore = st.refs;
-    st.seen.set(obj, obj);
+    st.seen.set(obj, ACTIVE);
     for (let i = 0; i < arr.length; i++) {
       const x = arr[i];
       if (typeof x !== 'object' && typeof x !== 'function' && typeof x !== 'symbol') continue;
       const y = walk(x, `${path}[${i}]`, st);
       if (y !== x) {
         if (!out) {
-          out = arr.slice();
+          const c = st.seen.get(obj);
+          out = c === ACTIVE ? arr.slice() : (c as unknown[]);
           st.seen.set(obj, out);
         }
         out[i] = y;
       }
     }
+    if (!out) st.seen.set(obj, obj);
     if (st.refs > refsBefore) st.refHolders.add(obj);
     return out ?? obj;
   }
@@ -199,19 +221,21 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
     // V8 would give a null-prototype object Object.prototype; a marker keeps the null prototype.
     // It is made before the walk, so that a cycle back to the object points at the marker.
     const mk: Extract<Marker, { [MARK]: 'bare' }> | undefined = proto === null ? { [MARK]: 'bare', props: rec } : undefined;
-    st.seen.set(obj, mk ?? obj);
+    st.seen.set(obj, mk ?? ACTIVE);
     for (const k of Object.keys(rec)) {
       const x = rec[k];
       if (typeof x !== 'object' && typeof x !== 'function' && typeof x !== 'symbol') continue;
       const y = walk(x, `${path}.${k}`, st);
       if (y !== x) {
         if (!out) {
-          out = proto === null ? Object.assign(Object.create(null), rec) : { ...rec };
+          const c = st.seen.get(obj);
+          out = mk || c === ACTIVE ? (proto === null ? Object.assign(Object.create(null), rec) : { ...rec }) : (c as Record<string, unknown>);
           if (!mk) st.seen.set(obj, out);
         }
         out![k] = y;
       }
     }
+    if (!mk && !out) st.seen.set(obj, obj);
     if (st.refs > refsBefore) st.refHolders.add(obj);
     if (mk) {
       st.marked = true;
@@ -241,39 +265,47 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
   if (proto === Map.prototype) {
     const map = obj as Map<unknown, unknown>;
     let out: Map<unknown, unknown> | undefined;
-    st.seen.set(obj, obj);
+    st.seen.set(obj, ACTIVE);
     const outer = st.inCollection;
     st.inCollection = 'a Map';
     let i = 0;
     for (const [k, x] of map) {
       const k2 = walk(k, `${path}.<key ${i}>`, st);
       const y = walk(x, `${path}.get(${typeof k === 'string' ? JSON.stringify(k) : `<key ${i}>`})`, st);
-      if (k2 !== k || y !== x) {
-        if (!out) {
-          out = new Map();
-          st.seen.set(obj, out);
-          for (const [kk, xx] of map) {
-            if (kk === k) break;
-            out.set(kk, xx);
-          }
+      if (!out && (k2 !== k || y !== x)) {
+        const c = st.seen.get(obj);
+        out = c === ACTIVE ? new Map() : (c as Map<unknown, unknown>);
+        st.seen.set(obj, out);
+        // The entries before this one, unchanged (a copy made on a cycle starts empty).
+        let j = 0;
+        for (const [kk, xx] of map) {
+          if (j++ === i) break;
+          out.set(kk, xx);
         }
       }
       out?.set(k2, y);
       i++;
     }
     st.inCollection = outer;
+    if (!out) st.seen.set(obj, obj);
     return out ?? obj;
   }
   if (proto === Set.prototype) {
     const set = obj as Set<unknown>;
     const items = [...set];
-    st.seen.set(obj, obj);
+    st.seen.set(obj, ACTIVE);
     const outer = st.inCollection;
     st.inCollection = 'a Set';
     const mapped = items.map((x, i) => walk(x, `${path}.<item ${i}>`, st));
     st.inCollection = outer;
-    if (mapped.every((y, i) => y === items[i])) return obj;
-    const out = new Set(mapped);
+    const c = st.seen.get(obj);
+    if (c === ACTIVE && mapped.every((y, i) => y === items[i])) {
+      st.seen.set(obj, obj);
+      return obj;
+    }
+    // A copy made on a cycle (empty so far) is filled here.
+    const out = c === ACTIVE ? new Set<unknown>() : (c as Set<unknown>);
+    for (const y of mapped) out.add(y);
     st.seen.set(obj, out);
     return out;
   }
@@ -353,7 +385,8 @@ export function encode(value: unknown, path = 'value', alloc: Allocator = defaul
   if (compactable(value)) return compact(value);
   const st = newState(onRef);
   const v = walk(value, path, st);
-  return finish(v, st, path, alloc);
+  // Without markers, the walk changed nothing but copies made on cycles: send the value itself.
+  return finish(st.marked ? v : value, st, path, alloc);
 }
 
 /** Encodes a task's argument list; refs anywhere in arrays and plain objects are collected in order. */
@@ -361,7 +394,7 @@ export function encodeArgs(args: readonly unknown[], onRef: RefSink, alloc: Allo
   if (compactable(args)) return compact(args);
   const st = newState(onRef);
   const v = args.map((a, i) => walk(a, `args[${i}]`, st));
-  return finish(v, st, 'args', alloc);
+  return finish(st.marked ? v : args, st, 'args', alloc);
 }
 
 /** Resolves a ref id found in encoded arguments to its value. */

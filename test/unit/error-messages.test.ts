@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import * as esm from 'volley';
 import { ConfigError, DependencyError, GetTimeoutError, ObjectStoreError, TaskError, TaskTimeoutError, ThrottledError, UsageError, VolleyError, WorkerCrashedError } from 'volley';
-import { reviveError, rootTaskError, toRemoteErrorInfo } from '../../sdk/errors.js';
+import { reviveError, rootTaskError, shutDownBeforeRun, toRemoteErrorInfo } from '../../sdk/errors.js';
 
 const cjs = createRequire(import.meta.url)('volley') as typeof esm;
 
@@ -198,6 +198,13 @@ describe('errors of every class', () => {
       'walk.remote() would start a task at nesting depth 5, deeper than maxTaskDepth (4): a task that starts tasks needs a base case that stops the recursion; if the depth is meant, raise it with init({ maxTaskDepth })',
     );
     assert.deepEqual([n.name, n.code, n.maxTaskDepth], ['TaskDepthError', 'TASK_DEPTH', 4]);
+  });
+
+  it('a task its invoker was closed before running: message, code, fault and fields', () => {
+    const e = shutDownBeforeRun({ fn: 'fit', taskId: 't-9' });
+    assert.ok(e instanceof TaskError);
+    assert.equal(e.message, 'Task fit (t-9) was not run: the runtime was shut down before this task ran');
+    assert.deepEqual([e.name, e.code, e.fault, e.retryable, e.functionName, e.taskId], ['TaskError', 'SHUT_DOWN', 'infrastructure', false, 'fit', 't-9']);
   });
 
   it('a task error prints its remote error once: `remote` and an absent `logs` are not own enumerable fields', () => {

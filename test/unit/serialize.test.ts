@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Matrix, ObjectRef, SerializationError } from 'volley';
 import { decode, encode, encodeArgs } from '../../sdk/serialize.js';
+// The actor module sets the codec's handle form (the `volley` import above is a copy of its own).
+import '../../sdk/actor.js';
 
 const owner = { jobId: 'j' };
 
@@ -355,5 +357,19 @@ describe('serialization: edges', () => {
       () => encodeArgs([holder, new Set([holder])], () => undefined),
       (e: unknown) => e instanceof SerializationError && e.path === 'args[1].<item 0>',
     );
+  });
+
+  it('an actor handle travels as a handle, alone or inside a value', () => {
+    const HANDLE = Symbol.for('volley.actorHandle');
+    const wire = { name: 'ps', mode: 'memory' };
+    // A handle as sdk/actor.ts makes one (null prototype, its wire form under the handle key).
+    const h = Object.assign(Object.create(null) as object, { [HANDLE]: wire });
+    for (const back of [decode(encode(h)), (decode(encode([h, 1])) as unknown[])[0], (decode(encode({ h })) as { h: unknown }).h]) {
+      assert.equal(typeof back, 'object');
+      assert.deepEqual((back as Record<symbol, unknown>)[HANDLE], wire);
+    }
+    // A decoded handle can be passed on again.
+    const again = decode(encode([decode(encode(h))])) as unknown[];
+    assert.deepEqual((again[0] as Record<symbol, unknown>)[HANDLE], wire);
   });
 });
