@@ -142,8 +142,10 @@ describe('encoder: identity and values through the trip', () => {
     const a: unknown[] = [];
     a.push(a, matrix(1));
     const ba = decode(encode(a)) as [unknown, Matrix];
+    assert.ok(Array.isArray(ba));
     assert.equal(ba[0], ba);
     assert.ok(ba[1] instanceof Matrix);
+    assert.ok(a[0] === a && a[1] instanceof Matrix, 'the input is left as it was');
 
     const o: Record<string, unknown> = {};
     o.self = o;
@@ -196,12 +198,26 @@ describe('encoder: identity and values through the trip', () => {
   });
 
   it('a structure held twice beside a marker comes back as one structure held twice', () => {
-    const shared = [1, 2];
-    const obj = { k: 1 };
-    const back = decode(encode([shared, obj, shared, obj, matrix(1)])) as unknown[];
-    assert.equal(back[0], back[2]);
-    assert.equal(back[1], back[3]);
-    assert.deepEqual(back[0], [1, 2]);
+    const bare = Object.assign(Object.create(null) as object, { z: 1 });
+    const plain = [[1, 2], { k: 1 }, new Map([[1, 2]]), new Set([3]), bare];
+    const marked = [[matrix(1)], { m: matrix(2) }, new Map([[1, matrix(3)]]), new Set([matrix(4)])];
+    const back = decode(encode([...plain, ...marked, ...plain, ...marked, matrix(5)])) as unknown[];
+    const n = plain.length + marked.length;
+    for (let i = 0; i < n; i++) assert.equal(back[i], back[n + i], `item ${i} is one object held twice`);
+    assert.deepEqual(back.slice(0, 4), plain.slice(0, 4));
+    assert.equal(Object.getPrototypeOf(back[4]), null);
+    assert.ok((back[5] as Matrix[])[0] instanceof Matrix);
+    assert.ok((back[6] as { m: Matrix }).m instanceof Matrix);
+    assert.ok((back[7] as Map<number, unknown>).get(1) instanceof Matrix);
+    assert.ok([...(back[8] as Set<unknown>)][0] instanceof Matrix);
+  });
+
+  it('an array without markers keeps its named properties, also beside a marker', () => {
+    const list: unknown[] & { note?: string } = [1, NaN, [2]];
+    list.note = 'kept';
+    const back = decode(encode({ list, m: matrix(1) })) as { list: unknown[] & { note?: string }; m: Matrix };
+    assert.equal(back.list.note, 'kept');
+    assert.ok(back.m instanceof Matrix);
   });
 
   it('among the arguments, a structure that contains itself before a ref comes back containing itself', () => {
