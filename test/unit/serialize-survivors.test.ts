@@ -99,6 +99,9 @@ describe('encoder: the payload', () => {
     assert.equal(back.note, 'kept');
     assert.equal(back[2], back);
     assert.equal((back[3] as { up: unknown }).up, back);
+    const args = decode(encodeArgs([a, 2], () => assert.fail('no refs here'))) as [unknown[] & { note?: string }, number];
+    assert.equal(args[0].note, 'kept', 'as an argument too');
+    assert.equal(args[0][2], args[0]);
     const m = new Map<string, unknown>([['n', NaN]]);
     m.set('self', m);
     assert.deepEqual(Buffer.from(encode(m)), serialize(m));
