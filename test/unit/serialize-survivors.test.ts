@@ -132,6 +132,25 @@ describe('encoder: identity and values through the trip', () => {
     assert.ok(keyed.get(1)?.inner instanceof Matrix);
   });
 
+  it('a Map whose first marker is in a later entry keeps each entry once, in order', () => {
+    const m = matrix(7);
+    const back = decode(
+      encode(
+        new Map<unknown, unknown>([
+          ['a', 1],
+          ['b', [2]],
+          [m, 'as a key'],
+          ['c', 3],
+        ]),
+      ),
+    ) as Map<unknown, unknown>;
+    const keys = [...back.keys()];
+    assert.equal(back.size, 4);
+    assert.deepEqual([keys[0], keys[1], keys[3]], ['a', 'b', 'c']);
+    assert.ok(keys[2] instanceof Matrix);
+    assert.deepEqual([back.get('a'), back.get('b'), back.get(keys[2]), back.get('c')], [1, [2], 'as a key', 3]);
+  });
+
   it('a Map that contains itself comes back containing itself', () => {
     const m = new Map<unknown, unknown>();
     m.set('self', m);
@@ -150,12 +169,13 @@ describe('encoder: identity and values through the trip', () => {
     assert.ok(ba[1] instanceof Matrix);
     assert.ok(a[0] === a && a[1] instanceof Matrix, 'the input is left as it was');
 
-    const o: Record<string, unknown> = {};
+    const o: Record<string, unknown> = { a: 1, list: [2] };
     o.self = o;
     o.m = matrix(2);
     const bo = decode(encode(o)) as Record<string, unknown>;
     assert.equal(bo.self, bo);
     assert.ok(bo.m instanceof Matrix);
+    assert.deepEqual([bo.a, bo.list], [1, [2]], 'the properties before the cycle are kept');
 
     for (const last of [NaN, matrix(3)]) {
       const s = new Set<unknown>();
