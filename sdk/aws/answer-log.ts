@@ -19,7 +19,8 @@
  * finished: Int32 position, Int32 byte length, the answer (a result envelope in wire form) as
  * JSON in UTF-8, padded to a multiple of 4 bytes. The writer fills a record, then counts it
  * (`Atomics.add`, which orders the record's bytes before the count for any reader that
- * `Atomics.load`s it); the position is set after the start time, and read before it.
+ * `Atomics.load`s it); the position is set after the start time, and read before and after it
+ * (the reader takes the start time only when both reads agree: the task it belongs to).
  *
  * Written by hand: this is a few lines over `SharedArrayBuffer` and `Atomics`, for which no kept
  * library exists that would spare them.
@@ -94,8 +95,13 @@ export class AnswerLogReader {
 
   /** The running task's position and when it started; undefined while none runs. */
   running(): { pos: number; since: number } | undefined {
-    const pos = Atomics.load(this.head, 0);
-    return pos < 0 ? undefined : { pos, since: this.since[0]! };
+    for (;;) {
+      const pos = Atomics.load(this.head, 0);
+      if (pos < 0) return undefined;
+      const since = this.since[0]!;
+      // Unchanged: no later task started between the two reads, so `since` is this task's start, not the next one's.
+      if (Atomics.load(this.head, 0) === pos) return { pos, since };
+    }
   }
 
   /**

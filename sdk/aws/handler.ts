@@ -350,8 +350,11 @@ class TaskThreads {
         }
         resolve(out as Array<Record<string, unknown>>);
       };
-      // The running task's deadline, from when it started. While none runs, look again within
-      // the shortest limit: a task that starts meanwhile is then given its whole limit from its start (never early).
+      // The running task's deadline, from when it started. Look again by then, and within the
+      // shortest limit whatever runs: a task that starts after this look (the running one may
+      // end at once) is seen before its own deadline, and given its whole limit from its start
+      // (never early). Waiting for the running task's deadline alone would let a task with a
+      // short limit that follows one with a long limit run on past its own.
       const check = () => {
         const now = Date.now();
         const running = log.running();
@@ -364,7 +367,7 @@ class TaskThreads {
           finish(false, { pos: running.pos, error: (fn, taskId, timeoutMs) => new TaskTimeoutError(fn, taskId, timeoutMs) });
           return;
         }
-        timer = setTimeout(check, Math.max(1, left));
+        timer = setTimeout(check, Math.max(1, Math.min(left, shortest)));
       };
       const release = this.watch<TaskDoneMessage | BatchDoneMessage>(
         w,

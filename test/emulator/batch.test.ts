@@ -153,6 +153,21 @@ describe('short tasks on the emulators share invocations', () => {
     }
   });
 
+  it('stops a task of a batch at its timeout when the task before it had a longer one', async () => {
+    const { rt } = await start(1);
+    try {
+      await warm(rt, () => rt.remote(spin, 0));
+      // spin was measured short: both go in one batch. The handler looks at the running task while the first one runs (its limit is two minutes);
+      // the second starts within the batch's first second and would spin for 5 s past its 300 ms timeout: it is stopped at its own timeout, not when the first one's would have come.
+      const first = rt.remote(spin.options({ timeoutMs: 120_000 }), 700);
+      const stuck = rt.remote(spin.options({ timeoutMs: 300, maxRetries: 0 }), 5000);
+      assert.ok((await rt.get(first)) > 0);
+      await assert.rejects(rt.get(stuck), (e: unknown) => e instanceof TaskTimeoutError);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
   it('cancels a task waiting for an invocation together with others: it never runs, the others do', async () => {
     const { rt, invocations } = await start(1);
     const file = join(tmpdir(), `volley-batch-cancel-${process.pid}-${Date.now()}.txt`);
