@@ -21,6 +21,7 @@ import { deserialize, serialize } from 'node:v8';
 import { ProtocolError, SerializationError } from './errors.js';
 import { Matrix } from './matrix.js';
 import { ObjectRef } from './ref.js';
+import { describeSparse, findSparse, scanV8, sparseFix, type SparseExcess } from './v8-scan.js';
 
 const MARK = '\u0000volley';
 
@@ -354,6 +355,21 @@ function finish(value: unknown, st: WalkState, path: string, alloc: Allocator): 
       { cause: err },
     );
   }
+  // The decoder's bound on sparse arrays (sdk/v8-scan.ts), applied here so that the caller sees it.
+  let excess: SparseExcess | undefined;
+  try {
+    excess = scanV8(header);
+  } catch (err) {
+    throw new SerializationError(
+      `${path} cannot be sent: V8 serialized it in a form volley's decoder does not read (${(err as Error).message}); this Node.js version's V8 format is not supported by this version of volley`,
+      path,
+      { cause: err },
+    );
+  }
+  if (excess) {
+    const found = findSparse(value, path, (o) => (!isMarker(o) ? o : o[MARK] === 'root' ? o.value : o[MARK] === 'bare' ? o.props : undefined));
+    fail(found?.path ?? path, found ? describeSparse(found.length, found.elements) : `a value whose sparse arrays declare ${excess.slots} slots`, sparseFix(excess));
+  }
   if (segs.length === 0) return header;
   let at = align8(5 + header.length);
   const total = segs.reduce((n, len) => n + align8(len), at);
@@ -459,6 +475,10 @@ export function decode(bytes: Uint8Array, resolveRef?: RefResolver, owner?: unkn
 }
 
 function deserializeChecked(b: Uint8Array): unknown {
+  // V8 allocates a sparse array of declared length up to 2^25 densely, before its elements:
+  // the lengths are summed and bounded by the bytes first (sdk/v8-scan.ts).
+  const excess = scanV8(b);
+  if (excess) throw new ProtocolError(`payload refused: it holds ${describeSparse(excess.largest, excess.elements)}; ${sparseFix(excess)}`);
   try {
     return deserialize(b);
   } catch (err) {
