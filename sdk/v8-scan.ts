@@ -247,7 +247,10 @@ export function findSparse(value: unknown, path: string, inner: (o: object) => u
     if (typeof v !== 'object' || v === null || seen.has(v)) return;
     seen.add(v);
     const o = inner(v);
-    if (o !== v) return visit(o, p);
+    if (o !== v) {
+      visit(o, p);
+      return;
+    }
     if (Array.isArray(v)) {
       const keys = Object.keys(v);
       if (v.length <= DENSE_MAX && keys.length < v.length && (!best || v.length > best.length)) best = { path: p, length: v.length, elements: keys.length };
