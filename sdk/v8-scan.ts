@@ -99,6 +99,53 @@ function string(b: Uint8Array, end: number): void {
   }
 }
 
+/** Tags volley's encoder rarely or never writes; reads from `at`. */
+function rare(b: Uint8Array, end: number, tag: number): void {
+  switch (tag) {
+    case 0x7e: {
+      // '~' resizable ArrayBuffer: length, maximum length, bytes
+      const len = varint(b, end);
+      if (len > varint(b, end)) bad('a resizable ArrayBuffer longer than its maximum', at);
+      skip(end, len, 'an ArrayBuffer');
+      return;
+    }
+    case 0x5a: // 'Z' BigInt
+    case 0x7a: {
+      // 'z' BigInt object: bitfield (sign bit, then byte length), digits
+      const bitfield = varint(b, end);
+      skip(end, (bitfield >>> 1) & 0x3fffffff, 'a BigInt');
+      return;
+    }
+    case 0x5c: {
+      // '\\' host object (Node's Buffers and typed arrays): type index, byte length, bytes
+      varint(b, end);
+      skip(end, varint(b, end), 'a typed array');
+      return;
+    }
+    case 0x56: {
+      // 'V' view of the ArrayBuffer before it: subtag, offset, length, flags. V8 reads the
+      // subtag as an 8-bit varint (at most 3 bytes, not 5): it must be one byte here.
+      if (at >= end || b[at]! >= 0x80) bad('an array buffer view without a one-byte subtag', at);
+      at++;
+      varint(b, end);
+      varint(b, end);
+      varint(b, end);
+      return;
+    }
+    case 0x52: // 'R' RegExp: pattern, flags
+      string(b, end);
+      varint(b, end);
+      return;
+    case 0x73: // 's' String object
+      string(b, end);
+      return;
+    default:
+      // Errors ('r'), shared and transferred objects ('u', 'p', 't', 'm', 'w') and tags of
+      // other versions: volley's encoder never writes them.
+      bad(`tag 0x${tag.toString(16)} (${JSON.stringify(String.fromCharCode(tag))}), which volley's encoder never writes,`, at - 1);
+  }
+}
+
 /**
  * Scans a V8 payload to its end. Throws ProtocolError if it is not V8's format (a version,
  * tag, or size this scan does not read, or a truncation); returns undefined when its sparse
@@ -116,8 +163,12 @@ export function scanV8(b: Uint8Array): SparseExcess | undefined {
   let slots = 0;
   let largest = 0;
   let elements = -1;
-  while (at < end) {
-    const tag = b[at++]!;
+  // The hot loop keeps the position in a local and reads one-byte varints inline (a byte
+  // below 0x80; past the end, `b[i]` is undefined and takes the checked path of `varint`).
+  let i = at;
+  let n = 0;
+  while (i < end) {
+    const tag = b[i++]!;
     switch (tag) {
       case 0x00: // padding
       case 0x5f: // '_' undefined
@@ -139,55 +190,48 @@ export function scanV8(b: Uint8Array): SparseExcess | undefined {
       case 0x3a: // ':' end Map: item count
       case 0x2c: // ',' end Set: item count
       case 0x41: // 'A' begin dense array: length (V8 checks it against the bytes left)
-        varint(b, end);
+        if (b[i]! < 0x80) i++;
+        else {
+          at = i;
+          varint(b, end);
+          i = at;
+        }
         break;
       case 0x4e: // 'N' double
       case 0x44: // 'D' Date
       case 0x6e: // 'n' Number object
-        skip(end, 8, 'a double');
+        if (end - i < 8) bad(`a double with ${end - i} bytes left`, i);
+        i += 8;
         break;
       case 0x22: // '"' one-byte string
       case 0x63: // 'c' two-byte string
       case 0x53: // 'S' UTF-8 string
       case 0x42: // 'B' ArrayBuffer
-        skip(end, varint(b, end), tag === 0x42 ? 'an ArrayBuffer' : 'a string');
+        n = b[i]!;
+        if (n < 0x80) i++;
+        else {
+          at = i;
+          n = varint(b, end);
+          i = at;
+        }
+        if (n > end - i) bad(`${tag === 0x42 ? 'an ArrayBuffer' : 'a string'} of ${n} bytes with ${end - i} left`, i);
+        i += n;
         break;
-      case 0x7e: {
-        // '~' resizable ArrayBuffer: length, maximum length, bytes
+      case 0x40: // '@' end sparse array: property count, length
+      case 0x24: {
+        // '$' end dense array: property count, length
+        at = i;
+        const props = varint(b, end);
         const len = varint(b, end);
-        if (len > varint(b, end)) bad('a resizable ArrayBuffer longer than its maximum', at);
-        skip(end, len, 'an ArrayBuffer');
+        i = at;
+        if (tag === 0x40 && len === largest && elements < 0) elements = props;
         break;
       }
-      case 0x5a: // 'Z' BigInt
-      case 0x7a: {
-        // 'z' BigInt object: bitfield (sign bit, then byte length), digits
-        const bitfield = varint(b, end);
-        skip(end, (bitfield >>> 1) & 0x3fffffff, 'a BigInt');
-        break;
-      }
-      case 0x5c: {
-        // '\' host object (Node's Buffers and typed arrays): type index, byte length, bytes
-        varint(b, end);
-        skip(end, varint(b, end), 'a typed array');
-        break;
-      }
-      case 0x56: // 'V' view of the ArrayBuffer before it: subtag, offset, length, flags
-        varint(b, end);
-        varint(b, end);
-        varint(b, end);
-        varint(b, end);
-        break;
-      case 0x52: // 'R' RegExp: pattern, flags
-        string(b, end);
-        varint(b, end);
-        break;
-      case 0x73: // 's' String object
-        string(b, end);
-        break;
       case 0x61: {
         // 'a' begin sparse array: length (allocated densely by V8 up to DENSE_MAX)
+        at = i;
         const len = varint(b, end);
+        i = at;
         if (len <= DENSE_MAX) {
           slots += len;
           if (len > largest) {
@@ -197,18 +241,10 @@ export function scanV8(b: Uint8Array): SparseExcess | undefined {
         }
         break;
       }
-      case 0x40: // '@' end sparse array: property count, length
-      case 0x24: {
-        // '$' end dense array: property count, length
-        const props = varint(b, end);
-        const len = varint(b, end);
-        if (tag === 0x40 && len === largest && elements < 0) elements = props;
-        break;
-      }
       default:
-        // Errors ('r'), shared and transferred objects ('u', 'p', 't', 'm', 'w') and tags of
-        // other versions: volley's encoder never writes them.
-        bad(`tag 0x${tag.toString(16)} (${JSON.stringify(String.fromCharCode(tag))}), which volley's encoder never writes,`, at - 1);
+        at = i;
+        rare(b, end, tag);
+        i = at;
     }
   }
   const allowed = sparseAllowance(end);
