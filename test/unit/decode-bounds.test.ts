@@ -19,7 +19,7 @@ import fc from 'fast-check';
 import { Matrix, ProtocolError, SerializationError } from 'volley';
 import { PROTOCOL_VERSION, fromWire, toWire, validateResultEnvelope, validateTaskEnvelope } from '../../sdk/protocol.js';
 import { validateLambdaRequest } from '../../sdk/aws/wire.js';
-import { decode, encode } from '../../sdk/serialize.js';
+import { decode, encode, encodeArgs } from '../../sdk/serialize.js';
 
 const MARK = '\u0000volley';
 const root = (value: unknown, extra: Record<string, unknown> = {}) => new Uint8Array(serialize({ [MARK]: 'root', value, ...extra }));
@@ -53,6 +53,175 @@ function decodeWithin(bytes: Uint8Array, deadlineMs: number): Promise<{ ok: true
     });
   });
 }
+
+/** LEB128, as V8 writes lengths. */
+const varint = (n: number): number[] => {
+  const out: number[] = [];
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n) b |= 0x80;
+    out.push(b);
+  } while (n);
+  return out;
+};
+
+/** V8's bytes for a sparse array of length `n` without elements: 'a' n '@' 0 n. */
+const emptySparse = (n: number) => Uint8Array.from([0xff, 0x0f, 0x61, ...varint(n), 0x40, 0x00, ...varint(n)]);
+
+/**
+ * Decodes `bytes` in a worker thread: the verdict and how much V8's heap grew while the value
+ * (or the error) was alive; 'unfinished' if it took more than `deadlineMs`.
+ */
+function decodeHeap(bytes: Uint8Array, deadlineMs: number): Promise<{ ok: boolean; what: string; heapMB: number } | 'unfinished'> {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { getHeapStatistics } = require('node:v8');
+    import(workerData.url).then(({ decode }) => {
+      const before = getHeapStatistics().used_heap_size;
+      let out;
+      try {
+        const v = decode(workerData.bytes);
+        out = { ok: true, what: Array.isArray(v) ? 'array ' + v.length : typeof v };
+      } catch (e) {
+        out = { ok: false, what: e.name + ': ' + e.message };
+      }
+      out.heapMB = (getHeapStatistics().used_heap_size - before) / 2 ** 20;
+      parentPort.postMessage(out);
+    });`;
+  const w = new Worker(code, { eval: true, workerData: { url: new URL('../../sdk/serialize.js', import.meta.url).href, bytes } });
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      void w.terminate();
+      resolve('unfinished');
+    }, deadlineMs);
+    w.once('message', (m) => {
+      clearTimeout(t);
+      void w.terminate();
+      resolve(m);
+    });
+    w.once('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+  });
+}
+
+describe('sparse arrays V8 would allocate densely (lengths up to 2^25)', () => {
+  it('a 13-byte sparse array of length 30,000,000 or 2^25-1 is refused with a ProtocolError before V8 allocates it (240 and 268 MB)', { timeout: 60_000 }, async () => {
+    for (const n of [30_000_000, 2 ** 25 - 1]) {
+      const bytes = emptySparse(n);
+      assert.equal(bytes.length, 13);
+      const out = await decodeHeap(bytes, 20_000);
+      assert.notEqual(out, 'unfinished', 'decoding did not finish within 20 s');
+      if (out === 'unfinished') return;
+      assert.equal(out.ok, false, `decoded: ${out.what}, heap grew ${out.heapMB.toFixed(1)} MB`);
+      assert.match(out.what, new RegExp(`^ProtocolError: payload refused: it holds a sparse array of length ${n} with 0 elements; .*send a dense array .* or a Map`));
+      assert.ok(out.heapMB < 16, `the heap grew ${out.heapMB.toFixed(1)} MB`);
+    }
+    // Longer arrays get dictionary elements: they cost their elements, and still travel.
+    const long = await decodeHeap(emptySparse(2 ** 25 + 1), 20_000);
+    assert.notEqual(long, 'unfinished');
+    if (long !== 'unfinished') {
+      assert.deepEqual([long.ok, long.what], [true, `array ${2 ** 25 + 1}`]);
+      assert.ok(long.heapMB < 16, `the heap grew ${long.heapMB.toFixed(1)} MB`);
+    }
+  });
+
+  it('1,000 sparse arrays of length 80,000 in 9 KB are refused together (613 MB), also inside a frame', { timeout: 60_000 }, async () => {
+    // Made as an attacker would: a dense array of 1,000 empty sparse arrays.
+    const one = [0x61, ...varint(80_000), 0x40, 0x00, ...varint(80_000)];
+    const bytes = Uint8Array.from([0xff, 0x0f, 0x41, ...varint(1000), ...Array.from({ length: 1000 }, () => one).flat(), 0x24, 0x00, ...varint(1000)]);
+    assert.ok(bytes.length < 16_000, `${bytes.length} bytes`);
+    const out = await decodeHeap(bytes, 30_000);
+    assert.notEqual(out, 'unfinished', 'decoding did not finish within 30 s');
+    if (out === 'unfinished') return;
+    assert.equal(out.ok, false, `decoded: ${out.what}, heap grew ${out.heapMB.toFixed(1)} MB`);
+    assert.match(out.what, /^ProtocolError: .*a sparse array of length 80000 with 0 elements; .*\(\d+ for these \d+ bytes; 80000000 declared\)/);
+    assert.ok(out.heapMB < 16, `the heap grew ${out.heapMB.toFixed(1)} MB`);
+    // A frame's V8 header is checked the same way.
+    const h = serialize({ [MARK]: 'root', value: [new Array(30_000_000), { [MARK]: 'bin', type: 'Uint8Array', seg: 0 }], segs: [8] });
+    const framedBytes = new Uint8Array(((5 + h.length + 7) & ~7) + 8);
+    framedBytes[0] = 0x56;
+    new DataView(framedBytes.buffer).setUint32(1, h.length, true);
+    framedBytes.set(h, 5);
+    assert.throws(
+      () => decode(framedBytes),
+      (e: unknown) => e instanceof ProtocolError && /sparse array of length 30000000 with 0 elements/.test(e.message),
+    );
+  });
+
+  it('the encoder refuses the same arrays at the call site, naming where they are', () => {
+    // The last index first: V8 then keeps the array's elements in a dictionary, not 240 MB.
+    const sparse = (n: number) => {
+      const a: unknown[] = [];
+      a[n - 1] = 'x';
+      return a;
+    };
+    // 2,000,000 slots: over the allowance (the encoder's walk visits every index, so not more).
+    const big = sparse(2_000_000);
+    const refused = (f: () => unknown, path: string) =>
+      assert.throws(f, (e: unknown) => {
+        assert.ok(e instanceof SerializationError, String(e));
+        assert.equal(e.path, path);
+        assert.match(e.message, new RegExp(`^${path.replace(/[[\].()]/g, '\\$&')} is a sparse array of length 2000000 with 1 element, which cannot be sent to a task or stored: .*send a dense array`));
+        return true;
+      });
+    refused(() => encode({ data: [1, big] }), 'value.data[1]');
+    refused(() => encodeArgs([5, { rows: big }], () => {}), 'args[1].rows');
+    // Through the encoder's markers: a null-prototype object, next to a Matrix.
+    const bare = Object.assign(Object.create(null) as Record<string, unknown>, { m: new Matrix(1, 1, new Float64Array(1)), holes: big });
+    refused(() => encode(new Map([['k', bare]])), 'value.get("k").holes');
+    // Many small ones that together exceed the allowance are refused too; the largest is named.
+    const many = Array.from({ length: 40 }, (_, i) => sparse(50_000 + i));
+    assert.throws(
+      () => encode(many),
+      (e: unknown) => e instanceof SerializationError && e.message.startsWith('value[39] is a sparse array of length 50039 with 1 element'),
+    );
+  });
+
+  it('holey arrays within the allowance (2^20 slots plus 8 per byte) round-trip with their holes', () => {
+    const one: unknown[] = [];
+    one[999_999] = 'last';
+    const half = new Array(400_000);
+    for (let i = 0; i < half.length; i += 2) half[i] = i;
+    for (const v of [[1, , 3], one, half, { nested: [[, 2], one] }]) {
+      const back = decode(encode(v));
+      assert.deepStrictEqual(back, v);
+    }
+    const back = decode(encode(one)) as unknown[];
+    assert.equal(back.length, 1_000_000);
+    assert.ok(!(0 in back) && back[999_999] === 'last');
+  });
+
+  it('the encoder and the decoder apply one rule: an array is refused by both or round-trips (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        // Short arrays, and lengths around the allowance of a small payload (2^20 plus 8 per byte).
+        fc.oneof(fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 2 ** 20 - 2 ** 13, max: 2 ** 20 + 2 ** 14 })),
+        fc.array(fc.tuple(fc.nat(), fc.oneof(fc.integer(), fc.string({ maxLength: 20 }))), { maxLength: 40 }),
+        (length, items) => {
+          const a: unknown[] = [];
+          a[length - 1] = 0;
+          for (const [i, x] of items) a[i % length] = x;
+          let bytes: Uint8Array;
+          try {
+            bytes = encode(a);
+          } catch (e) {
+            assert.ok(e instanceof SerializationError && /is a sparse array of length/.test(e.message), String(e));
+            // What the encoder refuses, the decoder refuses when V8's bytes come from elsewhere.
+            assert.throws(() => decode(new Uint8Array(serialize(a))), ProtocolError);
+            return;
+          }
+          const back = decode(bytes) as unknown[];
+          assert.equal(back.length, a.length);
+          assert.deepStrictEqual(Object.entries(back), Object.entries(a));
+        },
+      ),
+      { numRuns: 50, seed: 20261126 },
+    );
+  });
+});
 
 describe('decoding crafted payloads', () => {
   it('a sparse array of length 2^32-1 is walked by its elements, not its length (282-byte payload)', { timeout: 30_000 }, async () => {
@@ -228,6 +397,26 @@ function decodeOrRefuse(bytes: Uint8Array): number {
   }
 }
 
+/**
+ * `v` with each Matrix as a plain record, holes kept: the test's Matrix class (the package's
+ * bundle) is another copy than the decoder's (sdk/matrix.ts), which deepStrictEqual tells apart.
+ */
+function comparable(v: unknown): unknown {
+  if (v instanceof Matrix) return { matrix: [v.rows, v.cols, v.data] };
+  if (Array.isArray(v)) {
+    const out: unknown[] = new Array(v.length);
+    for (const k of Object.keys(v)) out[Number(k)] = comparable(v[Number(k)]);
+    return out;
+  }
+  const proto = typeof v === 'object' && v !== null ? (Object.getPrototypeOf(v) as object | null) : undefined;
+  if (proto === Object.prototype || proto === null) {
+    const out = Object.create(proto) as Record<string, unknown>;
+    for (const [k, x] of Object.entries(v as object)) Object.defineProperty(out, k, { value: comparable(x), enumerable: true, writable: true, configurable: true });
+    return out;
+  }
+  return v;
+}
+
 /** Bytes of output allowed per byte of input (a float64 from a 1-byte V8 tag, keys, headers). */
 const PER_BYTE = 64;
 
@@ -242,8 +431,8 @@ describe('fuzzing (fast-check)', () => {
     run(
       'round trip',
       fc.property(travelling, (v) => {
-        const back = decode(encode(v));
-        assert.equal(typeof back, typeof v);
+        // Valid values pass the decoder's checks (the pre-scan of V8's format included) unchanged.
+        assert.deepStrictEqual(comparable(decode(encode(v))), comparable(v));
       }) as never,
       500,
     );
