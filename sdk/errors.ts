@@ -494,7 +494,7 @@ const REVIVED: Record<string, { prototype: object }> = {
 /**
  * The error an error info describes, in this process: a TaskError (of the same class) for a
  * task's failure, a volley error of the same class and code, or a plain Error with the remote
- * name. Class-specific fields other than a TaskError's are not carried.
+ * name. Class-specific fields other than a TaskError's and an ObjectStoreError's `key` are not carried.
  */
 export function reviveError(info: RemoteErrorInfo, depth = 0): Error {
   const cause = info.cause && depth < MAX_REMOTE_CAUSES ? reviveError(info.cause, depth + 1) : undefined;
@@ -508,6 +508,8 @@ export function reviveError(info: RemoteErrorInfo, depth = 0): Error {
   }
   const cls = REVIVED[info.name];
   if (cls && err instanceof VolleyError) Object.setPrototypeOf(err, cls.prototype);
+  // The key a store error was about (a missing object's, a lost ref's), as the class declares it.
+  if (err instanceof ObjectStoreError && info.key !== undefined) (err as { key: string }).key = info.key;
   Object.defineProperty(err, 'name', { value: info.name, enumerable: false, configurable: true, writable: true });
   if (info.stack !== undefined) err.stack = info.stack;
   return err;
