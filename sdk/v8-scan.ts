@@ -189,14 +189,18 @@ export function scanV8(b: Uint8Array): SparseExcess | undefined {
       case 0x7b: // '{' end object: property count
       case 0x3a: // ':' end Map: item count
       case 0x2c: // ',' end Set: item count
-      case 0x41: // 'A' begin dense array: length (V8 checks it against the bytes left)
-        if (b[i]! < 0x80) i++;
-        else {
+      case 0x41: {
+        // 'A' begin dense array: length (V8 checks it against the bytes left)
+        // A varint whose value is not needed: at most 5 bytes, the fifth at most 0x0f.
+        let k = i;
+        while (b[k]! >= 0x80 && k - i < 4) k++;
+        if (k >= end || b[k]! >= (k - i === 4 ? 0x10 : 0x80)) {
           at = i;
-          varint(b, end);
-          i = at;
+          varint(b, end); // throws: truncated or too long
         }
+        i = k + 1;
         break;
+      }
       case 0x4e: // 'N' double
       case 0x44: // 'D' Date
       case 0x6e: // 'n' Number object
