@@ -185,7 +185,11 @@ describe('sparse arrays V8 would allocate densely (lengths up to 2^25)', () => {
     one[999_999] = 'last';
     const half = new Array(400_000);
     for (let i = 0; i < half.length; i += 2) half[i] = i;
-    for (const v of [[1, , 3], one, half, { nested: [[, 2], one] }]) {
+    const gap: unknown[] = [1, 2, 3];
+    delete gap[1];
+    const lead: unknown[] = [];
+    lead[1] = 2;
+    for (const v of [gap, one, half, { nested: [lead, one] }]) {
       const back = decode(encode(v));
       assert.deepStrictEqual(back, v);
     }
