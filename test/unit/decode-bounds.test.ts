@@ -24,6 +24,30 @@ import { decode, encode, encodeArgs } from '../../sdk/serialize.js';
 const MARK = '\u0000volley';
 const root = (value: unknown, extra: Record<string, unknown> = {}) => new Uint8Array(serialize({ [MARK]: 'root', value, ...extra }));
 
+/**
+ * Runs `code` (CommonJS, eval'd) in a worker thread given `workerData.url` (the codec module)
+ * and `workerData.bytes`; resolves with its one message, or 'unfinished' when it has not
+ * answered within `deadlineMs` (the worker is then terminated).
+ */
+function inWorker<T>(code: string, bytes: Uint8Array, deadlineMs: number): Promise<T | 'unfinished'> {
+  const w = new Worker(code, { eval: true, workerData: { url: new URL('../../sdk/serialize.js', import.meta.url).href, bytes } });
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      void w.terminate();
+      resolve('unfinished');
+    }, deadlineMs);
+    w.once('message', (m) => {
+      clearTimeout(t);
+      void w.terminate();
+      resolve(m as T);
+    });
+    w.once('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+  });
+}
+
 /** Decodes `bytes` in a worker thread, terminated after `deadlineMs`: the verdict, or 'unfinished'. */
 function decodeWithin(bytes: Uint8Array, deadlineMs: number): Promise<{ ok: true; summary: string } | { ok: false; name: string; message: string } | 'unfinished'> {
   const code = `
@@ -36,22 +60,7 @@ function decodeWithin(bytes: Uint8Array, deadlineMs: number): Promise<{ ok: true
         parentPort.postMessage({ ok: false, name: e.name, message: e.message });
       }
     });`;
-  const w = new Worker(code, { eval: true, workerData: { url: new URL('../../sdk/serialize.js', import.meta.url).href, bytes } });
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      void w.terminate();
-      resolve('unfinished');
-    }, deadlineMs);
-    w.once('message', (m) => {
-      clearTimeout(t);
-      void w.terminate();
-      resolve(m);
-    });
-    w.once('error', (e) => {
-      clearTimeout(t);
-      reject(e);
-    });
-  });
+  return inWorker(code, bytes, deadlineMs);
 }
 
 /** LEB128, as V8 writes lengths. */
@@ -89,22 +98,7 @@ function decodeHeap(bytes: Uint8Array, deadlineMs: number): Promise<{ ok: boolea
       out.heapMB = (getHeapStatistics().used_heap_size - before) / 2 ** 20;
       parentPort.postMessage(out);
     });`;
-  const w = new Worker(code, { eval: true, workerData: { url: new URL('../../sdk/serialize.js', import.meta.url).href, bytes } });
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      void w.terminate();
-      resolve('unfinished');
-    }, deadlineMs);
-    w.once('message', (m) => {
-      clearTimeout(t);
-      void w.terminate();
-      resolve(m);
-    });
-    w.once('error', (e) => {
-      clearTimeout(t);
-      reject(e);
-    });
-  });
+  return inWorker(code, bytes, deadlineMs);
 }
 
 describe('sparse arrays V8 would allocate densely (lengths up to 2^25)', () => {
