@@ -15,9 +15,9 @@ import { DependencyError, get, remote, Runtime, TaskCancelledError, WorkerCrashe
 import { NOT_CHAINED, type Backend, type TaskHost } from '../../sdk/backend.js';
 import { markWorker } from '../../sdk/context.js';
 import { inlineBytes } from '../../sdk/envelope.js';
-import type { FromWorker } from '../../sdk/local/messages.js';
 import { MemoryStore } from '../../sdk/local/memory-store.js';
-import { ThreadSession, type ThreadLink } from '../../sdk/local/thread-session.js';
+import { ThreadSession } from '../../sdk/local/thread-session.js';
+import { hostLink } from '../fakes/thread-link.js';
 import type { ResultEnvelope, TaskEnvelope } from '../../sdk/protocol.js';
 import { executeTask } from '../../sdk/worker/execute.js';
 import { useAsyncTaskScope } from '../../sdk/worker/nested.js';
@@ -464,16 +464,7 @@ function threaded() {
   let host: TaskHost | undefined;
   const started: string[] = [];
   const stops = new Map<string, (e: unknown) => void>();
-  const link: ThreadLink = {
-    store,
-    maxTaskDepth: 100,
-    send(m: FromWorker) {
-      if (m.kind === 'submit') host!.submit(m.parent, m.task);
-      else if (m.kind === 'object') host!.put(m.parent, m.id, m.bytes);
-      else if (m.kind === 'cancel') host!.cancel(m.parent, m.id, m.force, m.recursive);
-    },
-    request: (parent, req) => host!.await(parent, req),
-  };
+  const link = hostLink(store, () => host);
   const backend: Backend = {
     name: 'threaded',
     keyPrefix: 'volley/',

@@ -33,9 +33,9 @@ import {
 } from 'volley';
 import type { Backend, TaskHost } from '../../sdk/backend.js';
 import { markWorker } from '../../sdk/context.js';
-import type { FromWorker } from '../../sdk/local/messages.js';
 import { MemoryStore } from '../../sdk/local/memory-store.js';
-import { ThreadSession, type ThreadLink } from '../../sdk/local/thread-session.js';
+import { ThreadSession } from '../../sdk/local/thread-session.js';
+import { hostLink } from '../fakes/thread-link.js';
 import type { ObjectStore } from '../../sdk/backend.js';
 import { ACTOR_OP_TASK, type ResultEnvelope, type TaskEnvelope } from '../../sdk/protocol.js';
 import { decode, encodeArgs } from '../../sdk/serialize.js';
@@ -132,6 +132,28 @@ const until = async (cond: () => boolean, what: string) => {
   assert.ok(cond(), what);
 };
 
+/** Live timers of this process (a retry's backoff is one). */
+const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+/**
+ * `inc(1)` whose first run crashed, waiting out a ten-minute retry backoff; `before` is the
+ * count of live timers before it was submitted.
+ */
+async function backingOff() {
+  const f = scriptedBackend((env, nth) => {
+    if (nth === 1) throw new WorkerCrashedError(env.fn, env.taskId, 'exit code 137');
+  });
+  const rt = new Runtime({ retryBaseDelayMs: 600_000, retryMaxDelayMs: 600_000 }, { backend: f.backend });
+  let retrying = 0;
+  rt.onEvent((e) => {
+    if (e.type === 'retrying') retrying++;
+  });
+  const before = timers();
+  const ref = rt.remote(inc, 1);
+  await until(() => retrying === 1, 'the first run failed and a retry waits');
+  return { f, rt, ref, before };
+}
+
 /** The embedded runtime's worker side in this process: each task's ThreadSession talks to the runtime's host directly. */
 function threaded(opts: { maxTaskDepth?: number; script?: (env: TaskEnvelope) => Promise<void> | void } = {}) {
   const store = new MemoryStore();
@@ -139,17 +161,8 @@ function threaded(opts: { maxTaskDepth?: number; script?: (env: TaskEnvelope) =>
   const invoked: string[] = [];
   const envs = new Map<string, TaskEnvelope>();
   const cancels: Array<[string, boolean]> = [];
-  const link: ThreadLink = {
-    store,
-    // The worker's own depth check is out of the way: the driver's is the one under test.
-    maxTaskDepth: opts.maxTaskDepth ?? 100,
-    send(m: FromWorker) {
-      if (m.kind === 'submit') host!.submit(m.parent, m.task);
-      else if (m.kind === 'object') host!.put(m.parent, m.id, m.bytes);
-      else if (m.kind === 'cancel') host!.cancel(m.parent, m.id, m.force, m.recursive);
-    },
-    request: (parent, req) => host!.await(parent, req),
-  };
+  // The worker's own depth check is out of the way: the driver's is the one under test.
+  const link = hostLink(store, () => host, opts.maxTaskDepth ?? 100);
   const backend: Backend = {
     name: 'threaded',
     keyPrefix: 'volley/',
@@ -270,18 +283,7 @@ describe('shutdown', () => {
   });
 
   it("a task waiting out a retry's backoff fails at shutdown, and its timer does not outlive the runtime", async () => {
-    const f = scriptedBackend((env, nth) => {
-      if (nth === 1) throw new WorkerCrashedError(env.fn, env.taskId, 'exit code 137');
-    });
-    const rt = new Runtime({ retryBaseDelayMs: 600_000, retryMaxDelayMs: 600_000 }, { backend: f.backend });
-    let retrying = 0;
-    rt.onEvent((e) => {
-      if (e.type === 'retrying') retrying++;
-    });
-    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const before = timers();
-    const ref = rt.remote(inc, 1);
-    await until(() => retrying === 1, 'the first run failed and a retry waits');
+    const { f, rt, ref, before } = await backingOff();
     assert.equal(timers(), before + 1, "the retry's timer");
     const value = rt.get(ref);
     await rt.shutdown();
@@ -809,18 +811,7 @@ describe('queue and retries', () => {
   });
 
   it("a task cancelled during a retry's backoff is cancelled before it started again, and its timer is cleared", async () => {
-    const f = scriptedBackend((env, nth) => {
-      if (nth === 1) throw new WorkerCrashedError(env.fn, env.taskId, 'exit code 137');
-    });
-    const rt = new Runtime({ retryBaseDelayMs: 600_000, retryMaxDelayMs: 600_000 }, { backend: f.backend });
-    let retrying = 0;
-    rt.onEvent((e) => {
-      if (e.type === 'retrying') retrying++;
-    });
-    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const before = timers();
-    const ref = rt.remote(inc, 1);
-    await until(() => retrying === 1, 'the first run failed and a retry waits');
+    const { f, rt, ref, before } = await backingOff();
     assert.equal(timers(), before + 1);
     rt.cancel(ref, { force: true });
     await assert.rejects(rt.get(ref), (e: unknown) => e instanceof TaskCancelledError && /before it started$/.test(e.message));
