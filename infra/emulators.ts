@@ -52,9 +52,9 @@ export interface Stoppable {
 /**
  * Starts s3rver (from `projectDir`'s dependencies, default volley's) in a child process
  * (infra/s3rver-process.ts says why) with `buckets` created. Credentials: S3RVER / S3RVER, and
- * any `keyPairs` ([id, secret]) besides.
+ * any `keyPairs` ([id, secret]) besides. `pid` is the server process's (the bench reads its CPU time).
  */
-export async function startS3rver(o: { buckets: string[]; directory?: string; projectDir?: string; keyPairs?: Array<[string, string]> }): Promise<Stoppable & { directory: string }> {
+export async function startS3rver(o: { buckets: string[]; directory?: string; projectDir?: string; keyPairs?: Array<[string, string]> }): Promise<Stoppable & { directory: string; pid: number }> {
   const s3rver = resolveFromProject(o.projectDir ?? packageRoot(), 's3rver', 'emulator');
   const ownDir = o.directory === undefined;
   const directory = o.directory ?? mkdtempSync(join(tmpdir(), 'volley-s3rver-'));
@@ -87,6 +87,7 @@ export async function startS3rver(o: { buckets: string[]; directory?: string; pr
   return {
     endpoint: `http://127.0.0.1:${port}`,
     directory,
+    pid: child.pid!,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         await new Promise<void>((resolveP) => {

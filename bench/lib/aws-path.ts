@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { benchDist } from './paths.js';
-import { summarize, type Summary } from './stats.js';
+import { median, summarize, type Summary } from './stats.js';
 
 export interface AwsPathFigures {
   /** Invocations per second, one client, 64 in flight, against an instant local Lambda endpoint. */
@@ -11,8 +11,27 @@ export interface AwsPathFigures {
   s3Ratio: Summary;
   s3OursMs: Summary;
   s3RawMs: Summary;
-  /** Each object size's round trip (8 MB, 100 MB): ours and the raw SDK's, and the halves. */
-  s3Sizes?: Array<{ sizeMB: number; ratio: number; ours: Summary; raw: Summary; oursPut: Summary; rawPut: Summary; oursGet: Summary; rawGet: Summary }>;
+  /**
+   * Each object size's round trip (8 MB, 100 MB): ours and the raw SDK's, and the halves.
+   * `ratio` is the medians' ratio; `pairedRatio` the median of each round's ratio (raw over ours
+   * in the same round), less moved by a swing that hits a few rounds. CPU: each round trip's, ms,
+   * in the client process and in s3rver's.
+   */
+  s3Sizes?: Array<{
+    sizeMB: number;
+    ratio: number;
+    pairedRatio: number;
+    ours: Summary;
+    raw: Summary;
+    oursPut: Summary;
+    rawPut: Summary;
+    oursGet: Summary;
+    rawGet: Summary;
+    oursCpu?: Summary;
+    rawCpu?: Summary;
+    oursServerCpu?: Summary;
+    rawServerCpu?: Summary;
+  }>;
 }
 
 export const INVOKE_TARGET = 2000;
@@ -28,7 +47,19 @@ export function runAwsPath(runs: number, invocations: number, log: (s: string) =
         return resolve(undefined);
       }
       const raw = JSON.parse(stdout.trim().split('\n').pop()!) as Record<'invokePerSec' | 's3Ratio' | 's3OursMs' | 's3RawMs', number[]> & {
-        s3?: Array<{ sizeMB: number; ours: number[]; raw: number[]; oursPut: number[]; rawPut: number[]; oursGet: number[]; rawGet: number[] }>;
+        s3?: Array<{
+          sizeMB: number;
+          ours: number[];
+          raw: number[];
+          oursPut: number[];
+          rawPut: number[];
+          oursGet: number[];
+          rawGet: number[];
+          oursCpu?: number[];
+          rawCpu?: number[];
+          oursServerCpu?: number[];
+          rawServerCpu?: number[];
+        }>;
       };
       const ours = summarize(raw.s3OursMs);
       const sdk = summarize(raw.s3RawMs);
@@ -41,7 +72,21 @@ export function runAwsPath(runs: number, invocations: number, log: (s: string) =
         s3Sizes: (raw.s3 ?? []).map((z) => {
           const [o, r] = [summarize(z.ours), summarize(z.raw)];
           const [oursPut, rawPut, oursGet, rawGet] = [summarize(z.oursPut), summarize(z.rawPut), summarize(z.oursGet), summarize(z.rawGet)];
-          return { sizeMB: z.sizeMB, ratio: r.median / o.median, ours: o, raw: r, oursPut, rawPut, oursGet, rawGet };
+          const cpu = (xs: number[] | undefined) => (xs?.length ? summarize(xs) : undefined);
+          const [oursCpu, rawCpu, oursServerCpu, rawServerCpu] = [cpu(z.oursCpu), cpu(z.rawCpu), cpu(z.oursServerCpu), cpu(z.rawServerCpu)];
+          return {
+            sizeMB: z.sizeMB,
+            ratio: r.median / o.median,
+            pairedRatio: median(z.ours.map((ms, i) => z.raw[i]! / ms)),
+            ours: o,
+            raw: r,
+            oursPut,
+            rawPut,
+            oursGet,
+            rawGet,
+            ...(oursCpu && rawCpu ? { oursCpu, rawCpu } : {}),
+            ...(oursServerCpu && rawServerCpu ? { oursServerCpu, rawServerCpu } : {}),
+          };
         }),
       });
     });
@@ -53,9 +98,9 @@ export function awsPathLines(f: AwsPathFigures): string {
   return [
     'AWS path (volley on the AWS wire protocols, local endpoints):',
     `  invoke rate, one client, 64 in flight     best ${Math.round(f.invokePerSec.min)}/s  median ${Math.round(f.invokePerSec.median)}/s  target >= ${INVOKE_TARGET}/s: ${pass(f.invokePerSec.median >= INVOKE_TARGET)}`,
-    ...(f.s3Sizes ?? []).map(
-      (z) =>
-        `  ${`${z.sizeMB} MB round trip, S3Store vs raw SDK`.padEnd(41)} best ${((z.raw.min / z.ours.min) * 100).toFixed(0)} %  median ${(z.ratio * 100).toFixed(0)} %  (${z.ours.median.toFixed(0)} vs ${z.raw.median.toFixed(0)} ms; put ${z.oursPut.median.toFixed(0)} vs ${z.rawPut.median.toFixed(0)}, get ${z.oursGet.median.toFixed(0)} vs ${z.rawGet.median.toFixed(0)})  target >= ${S3_TARGET * 100} %: ${pass(z.ratio >= S3_TARGET)}`,
-    ),
+    ...(f.s3Sizes ?? []).flatMap((z) => [
+      `  ${`${z.sizeMB} MB round trip, S3Store vs raw SDK`.padEnd(41)} best ${((z.raw.min / z.ours.min) * 100).toFixed(0)} %  median ${(z.ratio * 100).toFixed(0)} %  (${z.ours.median.toFixed(0)} vs ${z.raw.median.toFixed(0)} ms; put ${z.oursPut.median.toFixed(0)} vs ${z.rawPut.median.toFixed(0)}, get ${z.oursGet.median.toFixed(0)} vs ${z.rawGet.median.toFixed(0)})  target >= ${S3_TARGET * 100} %: ${pass(z.ratio >= S3_TARGET)}`,
+      `  ${''.padEnd(41)} paired ${(z.pairedRatio * 100).toFixed(0)} %${z.oursCpu && z.rawCpu ? `  CPU per round trip, median ms: client ${z.oursCpu.median.toFixed(1)} vs ${z.rawCpu.median.toFixed(1)}` : ''}${z.oursServerCpu && z.rawServerCpu ? `, s3rver ${z.oursServerCpu.median.toFixed(1)} vs ${z.rawServerCpu.median.toFixed(1)}` : ''}`,
+    ]),
   ].join('\n');
 }

