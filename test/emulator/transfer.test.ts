@@ -23,7 +23,10 @@ let store: S3Store;
 /** What the proxy does to a GET whose Range header starts at `failAt`. */
 let sabotage: { failAt: number; how: 'error' | 'stall' | 'truncate' } | undefined;
 const ranges: string[] = [];
+/** The payload hash header of each PUT through the proxy (single PutObject and UploadPart alike). */
+const putHashes: string[] = [];
 let proxy: Server;
+let proxied: string;
 let proxyStore: S3Store;
 /** Behind the proxy with a short range deadline, for the stalled range. */
 let stallStore: S3Store;
@@ -41,6 +44,7 @@ before(async () => {
   proxy = createServer((req, res) => {
     const range = req.headers.range;
     if (req.method === 'GET' && range) ranges.push(range);
+    if (req.method === 'PUT') putHashes.push(String(req.headers['x-amz-content-sha256']));
     const start = range ? Number(/^bytes=(\d+)-/.exec(range)?.[1]) : undefined;
     if (sabotage && start === sabotage.failAt && sabotage.how === 'error') {
       res.writeHead(500, { 'content-type': 'application/xml' });
@@ -63,7 +67,7 @@ before(async () => {
     req.pipe(up);
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  const proxied = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  proxied = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
   proxyStore = storeAt(proxied);
   stallStore = storeAt(proxied, 2_000);
 });
@@ -98,6 +102,29 @@ describe('ranged reads from s3rver', () => {
       const back = await store.get(key);
       assert.equal(back.byteLength, n, `${n} bytes`);
       assert.ok(Buffer.from(back).equals(Buffer.from(data)), `${n} bytes differ`);
+      // A plain Uint8Array over its own memory (not a Buffer, nor a view into Node's shared pool): it can be transferred or sliced as a copy.
+      assert.equal(Object.getPrototypeOf(back), Uint8Array.prototype);
+      assert.equal(back.buffer.byteLength, n);
+    }
+  });
+
+  it('writes to a loopback endpoint without hashing the body for the signature, whole and in parts, and the bytes arrive exactly', async () => {
+    const MiB = 1024 * 1024;
+    const client = makeS3Client({ region: 'us-east-1', endpoint: proxied, credentials, maxSockets: 4, forcePathStyle: true });
+    const parted = new S3Store(client, BUCKET, { multipartThresholdBytes: 5 * MiB, partSizeBytes: 5 * MiB, rangeBytes: RANGE });
+    try {
+      for (const [i, n] of [5 * MiB - 1, 5 * MiB, 5 * MiB + 1, 11 * MiB + 7].entries()) {
+        putHashes.length = 0;
+        const key = `volley/jobs/t/unsigned-${n}`;
+        const data = bytes(n, 40 + i);
+        await parted.put(key, data);
+        // One PUT up to the threshold; above it one per 5 MiB part (the create and complete are POSTs).
+        assert.deepEqual(putHashes, Array(n > 5 * MiB ? Math.ceil(n / (5 * MiB)) : 1).fill('UNSIGNED-PAYLOAD'), `${n} bytes`);
+        const back = await store.get(key);
+        assert.ok(Buffer.from(back).equals(Buffer.from(data)), `${n} bytes differ`);
+      }
+    } finally {
+      client.destroy();
     }
   });
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ObjectStoreError } from 'volley';
 import { makeS3Client } from '../../sdk/aws/clients.js';
-import { S3Store } from '../../sdk/aws/s3-store.js';
+import { mayLeavePayloadUnsigned, S3Store } from '../../sdk/aws/s3-store.js';
 import { startFakeS3, type FakeS3 } from '../fakes/s3-conditional.js';
 
 const MiB = 1024 * 1024;
@@ -113,5 +113,20 @@ describe('S3 store: write once (If-None-Match: *)', () => {
       s3.requests.slice(before).map((r) => `${r.op} ${r.status}`),
       ['DeleteObjects 200', 'DeleteObjects 200'],
     );
+  });
+});
+
+describe('S3 store: where a write may leave its body out of the signature', () => {
+  it('over HTTPS and to a loopback address only; any other plain-HTTP endpoint gets the signed SHA-256', () => {
+    const at = (url: string) => {
+      const u = new URL(url);
+      return mayLeavePayloadUnsigned({ protocol: u.protocol, hostname: u.hostname });
+    };
+    assert.equal(at('https://s3.us-east-1.amazonaws.com/'), true);
+    assert.equal(at('https://minio.internal:9000/'), true);
+    for (const local of ['http://127.0.0.1:4569/', 'http://127.8.9.10/', 'http://localhost:4566/', 'http://LOCALHOST/', 'http://[::1]:4569/']) assert.equal(at(local), true, local);
+    for (const remote of ['http://10.0.0.5:9000/', 'http://s3.example.com/', 'http://127.0.0.1.example.com/', 'http://localhost.example.com/', 'http://[::2]/', 'http://0.0.0.0/']) {
+      assert.equal(at(remote), false, remote);
+    }
   });
 });
