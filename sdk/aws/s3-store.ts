@@ -59,10 +59,15 @@ export function mayLeavePayloadUnsigned(request: { protocol: string; hostname: s
 
 type Next = (args: { request: unknown }) => Promise<unknown>;
 
-/** A build-step middleware (it runs before signing): sets `x-amz-content-sha256: UNSIGNED-PAYLOAD` where mayLeavePayloadUnsigned allows it. */
+/**
+ * A build-step middleware (it runs before signing): sets `x-amz-content-sha256: UNSIGNED-PAYLOAD`
+ * where mayLeavePayloadUnsigned allows it, unless the header is set already (the SDK's checksum
+ * middleware sets it for a streamed, aws-chunked body, whose framing it must describe).
+ */
 const unsignedPayload = (next: Next) => (args: { request: unknown }) => {
   const request = args.request as { protocol: string; hostname: string; headers: Record<string, string> };
-  if (mayLeavePayloadUnsigned(request)) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+  const set = Object.keys(request.headers).some((h) => h.toLowerCase() === 'x-amz-content-sha256');
+  if (!set && mayLeavePayloadUnsigned(request)) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
   return next(args);
 };
 
