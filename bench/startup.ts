@@ -11,10 +11,13 @@
  *              node:fs/promises and what it loads), which any ESM task module needs;
  *    - tasks:  the same importing the bench's task module, which imports 'volley';
  *    - volley: volley's thread entry, loading that task module before it reports ready (what the pool starts).
+ *    Then what W1 would take if thread starts were all it cost (w1Model): the least for bare
+ *    Node threads, for threads with the ESM loader, and for volley's.
  * 2. W1's cold run in a fresh process, from before the Runtime exists: when the pool started
  *    each thread and each reported ready, and when each task began, on the same clock.
  */
 import { fork } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Runtime, isWorker, type TaskFinishedEvent } from 'volley';
 import { W1_DURATIONS } from './lib/workloads.js';
@@ -48,15 +51,17 @@ async function startOne(make: () => Worker): Promise<{ cpuMs: number; wallMs: nu
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
-async function measureLayers(rounds: number): Promise<void> {
+async function measureLayers(rounds: number): Promise<Record<string, number>> {
   const runs: Record<string, Array<{ cpuMs: number; wallMs: number }>> = {};
   for (const name of Object.keys(layers)) runs[name] = [];
   await startOne(layers.volley!); // the driver's own first use of worker_threads, not a layer
   for (let r = 0; r < rounds; r++) for (const [name, make] of Object.entries(layers)) runs[name]!.push(await startOne(make));
   console.log(`one thread at a time, median of ${rounds} (CPU of the whole process; wall until the thread answers):`);
   let prev = 0;
+  const cpuMs: Record<string, number> = {};
   for (const [name, r] of Object.entries(runs)) {
     const cpu = median(r.map((x) => x.cpuMs));
+    cpuMs[name] = cpu;
     console.log(
       `  ${name.padEnd(7)} CPU ${cpu.toFixed(1).padStart(5)} ms (+${(cpu - prev).toFixed(1).padStart(4)})   wall ${median(r.map((x) => x.wallMs))
         .toFixed(1)
@@ -64,12 +69,46 @@ async function measureLayers(rounds: number): Promise<void> {
     );
     prev = cpu;
   }
+  return cpuMs;
+}
+
+/**
+ * When W1 would end, counted from the first thread's start, if starting a thread cost `threadMs`
+ * of CPU and nothing else took any: `cores` threads start at a time (the pool's policy), so the
+ * k-th (from 0) is ready at (floor(k / cores) + 1) x threadMs; each task goes, in submit order, to
+ * the first thread free (one just ready, or one whose task ended).
+ */
+export function w1Model(threadMs: number, cores: number, durations: readonly number[] = W1_DURATIONS): { endMs: number; longestStartMs: number } {
+  const free = durations.map((_, k) => (Math.floor(k / cores) + 1) * threadMs);
+  let endMs = 0;
+  let longestStartMs = 0;
+  let longest = 0;
+  for (const d of durations) {
+    free.sort((a, b) => a - b);
+    const at = free.shift()!;
+    free.push(at + d * 1000);
+    endMs = Math.max(endMs, at + d * 1000);
+    if (d > longest) {
+      longest = d;
+      longestStartMs = at;
+    }
+  }
+  return { endMs, longestStartMs };
 }
 
 /** W1's cold run, in this (fresh) process. */
 async function w1Timeline(): Promise<void> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
+  // Each thread the pool starts: when it was created and when it reported ready (Node's 'worker' event).
+  const threads: Array<{ created: number; ready?: number }> = [];
+  process.on('worker', (w) => {
+    const th: { created: number; ready?: number } = { created: performance.now() - t0 };
+    threads.push(th);
+    w.on('message', (m: { kind?: string }) => {
+      if (m.kind === 'ready') th.ready = performance.now() - t0;
+    });
+  });
   const rt = await new Runtime().ready();
   const readyMs = performance.now() - t0;
   const finished: TaskFinishedEvent[] = [];
@@ -87,11 +126,22 @@ async function w1Timeline(): Promise<void> {
     `  runtime ready at ${readyMs.toFixed(1)} ms; first task began at ${starts[0]!.at.toFixed(0)} ms; the ${(longest.runMs / 1000).toFixed(1)} s task at ${longest.at.toFixed(0)} ms (so the run ends at ${(longest.at + longest.runMs).toFixed(0)} ms)`,
   );
   console.log(`  tasks began at (ms: run s): ${starts.map((s) => `${s.at.toFixed(0)}: ${(s.runMs / 1000).toFixed(1)}`).join(', ')}`);
+  console.log(`  threads created -> ready (ms): ${threads.map((th) => `${th.created.toFixed(0)}->${th.ready?.toFixed(0) ?? '?'}`).join(', ')}`);
 }
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'w1') return w1Timeline();
-  await measureLayers(Number(process.argv[2] ?? 9));
+  const cpuMs = await measureLayers(Number(process.argv[2] ?? 9));
+  const cores = availableParallelism();
+  console.log(`W1 if thread starts were all it took (${cores} cores, each start its CPU time above; from the first thread's start):`);
+  for (const [name, what] of [
+    ['node', "Node's bootstrap alone"],
+    ['esm', 'with the ESM loader (the least for an ESM task module)'],
+    ['volley', "volley's threads"],
+  ] as const) {
+    const m = w1Model(cpuMs[name]!, cores);
+    console.log(`  ${what.padEnd(56)} the longest task starts at ${m.longestStartMs.toFixed(0).padStart(4)} ms, W1 ends at ${m.endMs.toFixed(0)} ms`);
+  }
   for (let i = 0; i < 3; i++) {
     const child = fork(new URL(import.meta.url), ['w1']);
     await new Promise((resolve) => child.once('exit', resolve));

@@ -44,7 +44,7 @@ import { packTasks, unpackResults, type ThreadTask } from './wire.js';
 interface Job {
   env: TaskEnvelope;
   timeoutMs: number;
-  /** When the job entered the queue (performance.now()). */
+  /** When the job entered the queue (the pool's clock). */
   queuedAt: number;
   resolve: (r: ResultEnvelope) => void;
   /** Always called as `job.reject(err)`. */
@@ -144,25 +144,29 @@ export class WorkerPool implements Invoker {
   private readonly dedicated = new Map<string, Slot>();
   private readonly actorWaiting: Array<{ key: string; job: Job }> = [];
 
+  /** The clock of the growth policy: performance.now, or a test's own (`options.now`), so that what it decides does not hang on the machine's load. */
+  private readonly now: () => number;
+
   constructor(
-    private readonly options: ResolvedLocalOptions & { maxTaskDepth?: number },
+    private readonly options: ResolvedLocalOptions & { maxTaskDepth?: number; now?: () => number },
     /** The driver's store that workers read and write (the MemoryStore). */
     private readonly store: ObjectStore,
     private readonly entry: URL = new URL('./worker-thread.js', import.meta.url),
   ) {
+    this.now = options.now ?? (() => performance.now());
     this.prestart = options.minWorkers;
     this.grow();
   }
 
   invoke(env: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope> {
     if (this.closed) return Promise.reject(shutDownBeforeRun(env));
-    return new Promise((resolve, reject) => this.enter({ env, timeoutMs: options.timeoutMs, queuedAt: performance.now(), resolve, reject }, options));
+    return new Promise((resolve, reject) => this.enter({ env, timeoutMs: options.timeoutMs, queuedAt: this.now(), resolve, reject }, options));
   }
 
   /** `invoke` with a callback: results are handed over synchronously (see `Invoker.invokeThen`), failures on a later microtask. */
   invokeThen(env: TaskEnvelope, options: InvokeOptions, done: InvokeCallback): void {
     if (this.closed) queueMicrotask(() => done(undefined, shutDownBeforeRun(env)));
-    else this.enter({ env, timeoutMs: options.timeoutMs, queuedAt: performance.now(), resolve: done, reject: rejectLater }, options);
+    else this.enter({ env, timeoutMs: options.timeoutMs, queuedAt: this.now(), resolve: done, reject: rejectLater }, options);
   }
 
   private enter(job: Job, options: InvokeOptions): void {
@@ -283,7 +287,7 @@ export class WorkerPool implements Invoker {
 
   private countAnswers(n: number): void {
     const a = this.answers;
-    const now = performance.now();
+    const now = this.now();
     if (now - a.since >= SPAWN_AFTER_MS) {
       // A new window; the last one counts only if it just ended.
       a.before = now - a.since < 2 * SPAWN_AFTER_MS ? a.now : 0;
@@ -323,7 +327,7 @@ export class WorkerPool implements Invoker {
       // Decided after the event loop has taken in what the workers sent (setImmediate runs after
       // I/O): while the driver is busy (submitting a large DAG), answers wait unread in the port.
       if (demand > 0 && this.slots.size >= this.spawnConcurrency) {
-        const now = performance.now();
+        const now = this.now();
         const a = this.answers;
         const answering = now - a.since < 2 * SPAWN_AFTER_MS && a.now + (now - a.since < SPAWN_AFTER_MS ? a.before : 0) >= this.slots.size - this.blockedSlots;
         const wait = answering ? SPAWN_AFTER_MS : SPAWN_AFTER_MS - (now - head.queuedAt);

@@ -1,14 +1,15 @@
 /**
  * The worker pool's dispatch path, with scripted thread entries that answer at once: how the
  * results of one message reach the orchestrator (invokeThen) and when the pool starts threads
- * for tasks of a function it has not seen run. Counts, not clocks.
+ * for tasks of a function it has not seen run. Counts, not clocks: the growth policy runs on a
+ * clock the test moves (`now`), so what it decides does not depend on the machine's load.
  */
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { describe, it } from 'node:test';
 import type { InvokeCallback } from '../../sdk/backend.js';
 import { MemoryStore } from '../../sdk/local/memory-store.js';
-import { batchLimit } from '../../sdk/local/policy.js';
+import { SPAWN_AFTER_MS, batchLimit } from '../../sdk/local/policy.js';
 import { WorkerPool } from '../../sdk/local/pool.js';
 import { PROTOCOL_VERSION, type ResultEnvelope, type TaskEnvelope } from '../../sdk/protocol.js';
 
@@ -107,17 +108,57 @@ describe('worker pool dispatch', () => {
   it('does not start threads beyond one per core while its workers keep answering, for tasks of a function it has not seen finish quickly', { timeout: 60_000 }, async () => {
     const cores = availableParallelism();
     const spare = 12;
+    // The policy's clock is the test's: it moves only as results arrive, 1/16 ms per result, so
+    // the workers answer 80 times per SPAWN_AFTER_MS however loaded the machine is.
+    let clock = 0;
     // Each task reports 3 ms of run time (not short: one task per message) and is answered at once.
-    const pool = new WorkerPool({ maxWorkers: cores + spare, minWorkers: 0, idleTimeoutMs: 1000 }, new MemoryStore(), answering(3));
+    const pool = new WorkerPool({ maxWorkers: cores + spare, minWorkers: 0, idleTimeoutMs: 1000, now: () => clock }, new MemoryStore(), answering(3));
     try {
-      const all = Array.from({ length: 20_000 }, (_, i) => run(pool, `t-${i}`));
-      await Promise.all(all);
-      // The queue's head waits far longer than SPAWN_AFTER_MS in all (a pool that looked only at
-      // that starts all `spare` threads), but some worker answers every fraction of a ms; the
-      // margin is for a loaded machine, where a thread may get no CPU for SPAWN_AFTER_MS.
-      const started = pool.stats().started;
-      assert.ok(started <= cores + spare / 2, `started ${started} threads on ${cores} cores while the workers kept answering`);
+      const n = 2000;
+      await Promise.all(Array.from({ length: n }, (_, i) => run(pool, `t-${i}`, () => (clock += 1 / 16))));
+      // The queue's head waited far longer than SPAWN_AFTER_MS (a pool that looked only at that
+      // starts all `spare` threads), but some worker answered every 1/16 ms all along.
+      assert.ok(clock >= 20 * SPAWN_AFTER_MS);
+      assert.equal(pool.stats().started, cores, `started ${pool.stats().started} threads on ${cores} cores while the workers kept answering`);
     } finally {
+      await pool.close();
+    }
+  });
+
+  it('starts threads past one per core for tasks that waited SPAWN_AFTER_MS while no worker answered', { timeout: 60_000 }, async () => {
+    const cores = availableParallelism();
+    let clock = 0;
+    // Threads that take their task and never answer; each says so on a channel.
+    const took = new BroadcastChannel('pool-dispatch-took');
+    let taken = 0;
+    const tasksTaken = (k: number) =>
+      new Promise<void>((resolve) => {
+        took.onmessage = () => {
+          if (++taken >= k) resolve();
+        };
+        if (taken >= k) resolve();
+      });
+    const silent = entry(`
+      import { parentPort } from 'node:worker_threads';
+      const took = new BroadcastChannel('pool-dispatch-took');
+      parentPort.on('message', (m) => { if (m.kind === 'tasks') took.postMessage(1); });
+      parentPort.postMessage({ kind: 'ready' });
+    `);
+    const pool = new WorkerPool({ maxWorkers: cores + 4, minWorkers: 0, idleTimeoutMs: 60_000, now: () => clock }, new MemoryStore(), silent);
+    try {
+      const pending = Array.from({ length: cores + 2 }, (_, i) => run(pool, `s-${i}`).catch(() => undefined));
+      // A worker per core, each busy with its task; two tasks wait, the clock stands still: no more threads.
+      await tasksTaken(cores);
+      assert.equal(pool.stats().started, cores);
+      assert.equal(pool.stats().queued, 2);
+      // Both have waited SPAWN_AFTER_MS and no worker answered meanwhile: a thread is started for each.
+      clock = SPAWN_AFTER_MS;
+      await tasksTaken(cores + 2);
+      assert.equal(pool.stats().started, cores + 2);
+      assert.equal(pool.stats().queued, 0);
+      void pending;
+    } finally {
+      took.close();
       await pool.close();
     }
   });
