@@ -154,12 +154,10 @@ export class LambdaInvoker implements Invoker {
   }
 
   async invoke(env: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope> {
-    if (this.closed)
-      throw new TaskError(`Task ${env.fn} (${env.taskId}) was not run: the runtime was shut down`, { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', code: 'SHUT_DOWN' });
+    if (this.closed) throw shutDownBeforeRun(env);
     let item = itemJson(env, options);
     if (item.length > this.limit) item = await this.fitPayload(env, options);
-    if (this.closed)
-      throw new TaskError(`Task ${env.fn} (${env.taskId}) was not run: the runtime was shut down`, { functionName: env.fn, taskId: env.taskId, fault: 'infrastructure', code: 'SHUT_DOWN' });
+    if (this.closed) throw shutDownBeforeRun(env);
     return new Promise<ResultEnvelope>((resolve, reject) => {
       const p: Pending = {
         env,
