@@ -143,6 +143,8 @@ export interface RemoteErrorInfo {
   cause?: RemoteErrorInfo;
   /** The store key of an ObjectStoreError (e.g. the missing object a worker could not read). */
   key?: string;
+  /** The lost ref's id, of an ObjectLostError. */
+  objectId?: string;
 }
 
 /** One failed run of a task that was then retried (or was the last): what failed, and how. @public */
@@ -443,6 +445,7 @@ export function toRemoteErrorInfo(err: unknown, depth = 0): RemoteErrorInfo {
     if (err instanceof TaskError) info.task = { functionName: err.functionName, taskId: err.taskId, fault: err.fault, remote: err.remote };
     if (err.cause instanceof Error && depth < MAX_REMOTE_CAUSES) info.cause = toRemoteErrorInfo(err.cause, depth + 1);
     if (err instanceof ObjectStoreError) info.key = err.key;
+    if (err instanceof ObjectLostError) info.objectId = err.objectId;
     return info;
   }
   let message: string;
@@ -494,7 +497,8 @@ const REVIVED: Record<string, { prototype: object }> = {
 /**
  * The error an error info describes, in this process: a TaskError (of the same class) for a
  * task's failure, a volley error of the same class and code, or a plain Error with the remote
- * name. Class-specific fields other than a TaskError's and an ObjectStoreError's `key` are not carried.
+ * name. Class-specific fields other than a TaskError's, an ObjectStoreError's `key` and an
+ * ObjectLostError's `objectId` are not carried.
  */
 export function reviveError(info: RemoteErrorInfo, depth = 0): Error {
   const cause = info.cause && depth < MAX_REMOTE_CAUSES ? reviveError(info.cause, depth + 1) : undefined;
@@ -510,6 +514,7 @@ export function reviveError(info: RemoteErrorInfo, depth = 0): Error {
   if (cls && err instanceof VolleyError) Object.setPrototypeOf(err, cls.prototype);
   // The key a store error was about (a missing object's, a lost ref's), as the class declares it.
   if (err instanceof ObjectStoreError && info.key !== undefined) (err as { key: string }).key = info.key;
+  if (err instanceof ObjectLostError && info.objectId !== undefined) (err as { objectId: string }).objectId = info.objectId;
   Object.defineProperty(err, 'name', { value: info.name, enumerable: false, configurable: true, writable: true });
   if (info.stack !== undefined) err.stack = info.stack;
   return err;

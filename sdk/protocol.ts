@@ -245,7 +245,7 @@ const RESULT_FIELDS = {
   stored: ['v', 'kind', 'taskId', 'key', 'size', 'timing', 'refs', 'worker'],
   error: ['v', 'kind', 'taskId', 'error', 'fault', 'timing', 'logs', 'worker'],
 } as const;
-const ERROR_FIELDS = ['name', 'message', 'stack', 'code', 'retryable', 'task', 'cause', 'key'] as const;
+const ERROR_FIELDS = ['name', 'message', 'stack', 'code', 'retryable', 'task', 'cause', 'key', 'objectId'] as const;
 const ERROR_TASK_FIELDS = ['functionName', 'taskId', 'fault', 'remote'] as const;
 
 /** A remote error's info (and the task and cause it carries, a few levels deep). */
@@ -257,6 +257,7 @@ function checkErrorInfo(e: unknown, what: string, depth = 0): void {
   optionalString(e, 'stack', what);
   optionalString(e, 'code', what);
   if (e.key !== undefined) checkKey(e.key, `${what}.key`);
+  if (e.objectId !== undefined) checkName(e.objectId, `${what}.objectId`);
   if (e.retryable !== undefined && typeof e.retryable !== 'boolean') throw new ProtocolError(`${what}.retryable must be a boolean`);
   if (depth > 16 && (e.task !== undefined || e.cause !== undefined)) throw new ProtocolError(`${what} nests causes too deep`);
   if (e.cause !== undefined) checkErrorInfo(e.cause, `${what}.cause`, depth + 1);

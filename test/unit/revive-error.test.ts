@@ -1,7 +1,8 @@
 /**
  * A store error that crosses from a worker keeps which key it was about: an error result (or a
  * worker thread's answer to a wait) carries the key, and `reviveError` puts it back on the
- * ObjectStoreError or ObjectLostError it rebuilds, as the wire carries it (JSON, validated).
+ * ObjectStoreError or ObjectLostError it rebuilds (and a lost ref's id on the ObjectLostError),
+ * as the wire carries it (JSON, validated).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -27,6 +28,7 @@ describe("reviveError keeps a store error's key", () => {
     assert.ok(lost instanceof ObjectLostError && lost instanceof ObjectStoreError);
     assert.equal(lost.code, 'OBJECT_LOST');
     assert.equal(lost.key, 'volley/jobs/j/r/o2');
+    assert.equal(lost.objectId, 'o2');
     assert.match(lost.message, /object o2 is lost/);
 
     const transient = reviveError(toRemoteErrorInfo(new ObjectStoreError('store is down', 'volley/jobs/j/r/o3', { retryable: true })));
