@@ -6,7 +6,7 @@
 import type { Backend } from '../backend.js';
 import type { ResolvedInitOptions } from '../options.js';
 import { makeLambdaClient, makeS3Client } from './clients.js';
-import { LambdaInvoker } from './lambda-invoker.js';
+import { LambdaInvoker, type LambdaInvokerOptions } from './lambda-invoker.js';
 import { S3Store } from './s3-store.js';
 import { readStackOutputs } from './stack.js';
 
@@ -21,7 +21,11 @@ export function deployCommand(target: 'aws' | 'localstack' | 'emulator', stackNa
   return `npx volley deploy --target ${target}${stage === (target === 'aws' ? 'dev' : 'local') ? '' : ` --stage ${stage}`}`;
 }
 
-export async function createAwsBackend(options: ResolvedInitOptions): Promise<AwsBackend> {
+/**
+ * The backend for `options`. `internal.batchLimits` replaces the batch policy's defaults (for
+ * tests of what batching guarantees, apart from measured timings; not a user option).
+ */
+export async function createAwsBackend(options: ResolvedInitOptions, internal: { batchLimits?: LambdaInvokerOptions['batchLimits'] } = {}): Promise<AwsBackend> {
   const a = options.aws!;
   const target = options.target as 'aws' | 'localstack' | 'emulator';
   let { functionName, bucket } = a;
@@ -51,6 +55,7 @@ export async function createAwsBackend(options: ResolvedInitOptions): Promise<Aw
     ownsClient: a.lambdaClient === undefined,
     // maxConcurrency is the Lambda concurrency this job may take: invocations, which may each carry several short tasks.
     maxInvocations: options.maxConcurrency,
+    batchLimits: internal.batchLimits,
     nest: {
       maxTaskDepth: options.maxTaskDepth,
       taskTimeoutMs: options.taskTimeoutMs,

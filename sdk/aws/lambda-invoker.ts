@@ -43,6 +43,12 @@ export interface LambdaInvokerOptions extends ThrottlePolicy {
    */
   maxInvocations?: number;
   clock?: Clock;
+  /**
+   * The batch policy's limits in place of its defaults (batch-policy.ts): for tests that assert
+   * what batching guarantees, apart from the timings the policy learns from.
+   * @internal
+   */
+  batchLimits?: ConstructorParameters<typeof BatchPolicy>[0];
 }
 
 /** Where a function's logs are: its CloudWatch log group, and the request id to search for. */
@@ -119,7 +125,7 @@ export class LambdaInvoker implements Invoker {
   /** Invocations in flight (at most `maxInvocations`). */
   private active = 0;
   private readonly maxInvocations: number;
-  private readonly policy = new BatchPolicy();
+  private readonly policy: BatchPolicy;
   /** Invocations sent, and how many of them carried more than one task. */
   private readonly counts = { invocations: 0, batches: 0, tasks: 0 };
 
@@ -132,6 +138,7 @@ export class LambdaInvoker implements Invoker {
     this.payloadLimitBytes = options.payloadLimitBytes ?? LAMBDA_PAYLOAD_LIMIT;
     this.limit = this.payloadLimitBytes - 16 * 1024;
     this.maxInvocations = options.maxInvocations ?? Number.POSITIVE_INFINITY;
+    this.policy = new BatchPolicy(options.batchLimits);
   }
 
   /** How many tasks the orchestrator may keep in flight per invocation slot: the largest batch the policy allows now. */
