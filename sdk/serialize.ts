@@ -21,7 +21,7 @@ import { deserialize, serialize } from 'node:v8';
 import { ProtocolError, SerializationError } from './errors.js';
 import { Matrix } from './matrix.js';
 import { ObjectRef } from './ref.js';
-import { describeSparse, findSparse, scanV8, sparseFix, type SparseExcess } from './v8-scan.js';
+import { describeExcess, excessFix, findExcess, scanV8, type V8Excess } from './v8-scan.js';
 
 const MARK = '\u0000volley';
 
@@ -355,8 +355,8 @@ function finish(value: unknown, st: WalkState, path: string, alloc: Allocator): 
       { cause: err },
     );
   }
-  // The decoder's bound on sparse arrays (sdk/v8-scan.ts), applied here so that the caller sees it.
-  let excess: SparseExcess | undefined;
+  // The decoder's bounds on sparse arrays and resizable ArrayBuffers (sdk/v8-scan.ts), applied here so that the caller sees them.
+  let excess: V8Excess | undefined;
   try {
     excess = scanV8(header);
   } catch (err) {
@@ -367,8 +367,9 @@ function finish(value: unknown, st: WalkState, path: string, alloc: Allocator): 
     );
   }
   if (excess) {
-    const found = findSparse(value, path, (o) => (!isMarker(o) ? o : o[MARK] === 'root' ? o.value : o[MARK] === 'bare' ? o.props : undefined));
-    fail(found?.path ?? path, found ? describeSparse(found.length, found.elements) : `a value whose sparse arrays declare ${excess.slots} slots`, sparseFix(excess));
+    const found = findExcess(excess, value, path, (o) => (!isMarker(o) ? o : o[MARK] === 'root' ? o.value : o[MARK] === 'bare' ? o.props : undefined));
+    const whole = excess.kind === 'sparse' ? `a value whose sparse arrays declare ${excess.slots} slots` : `a value whose resizable ArrayBuffers reserve ${excess.reserved} bytes`;
+    fail(found?.path ?? path, found?.what ?? whole, excessFix(excess));
   }
   if (segs.length === 0) return header;
   let at = align8(5 + header.length);
@@ -475,10 +476,11 @@ export function decode(bytes: Uint8Array, resolveRef?: RefResolver, owner?: unkn
 }
 
 function deserializeChecked(b: Uint8Array): unknown {
-  // V8 allocates a sparse array of declared length up to 2^25 densely, before its elements:
-  // the lengths are summed and bounded by the bytes first (sdk/v8-scan.ts).
+  // V8 allocates a sparse array of declared length up to 2^25 densely, before its elements,
+  // and reserves a resizable ArrayBuffer's maximum length: the lengths are summed and bounded
+  // by the bytes first (sdk/v8-scan.ts).
   const excess = scanV8(b);
-  if (excess) throw new ProtocolError(`payload refused: it holds ${describeSparse(excess.largest, excess.elements)}; ${sparseFix(excess)}`);
+  if (excess) throw new ProtocolError(`payload refused: it holds ${describeExcess(excess)}; ${excessFix(excess)}`);
   try {
     return deserialize(b);
   } catch (err) {

@@ -12,7 +12,11 @@
  * reads every tag, sums the lengths sparse arrays declare, and refuses the payload when they
  * exceed {@link SPARSE_FREE} slots plus {@link SPARSE_PER_BYTE} per byte of the payload.
  * Longer sparse arrays (above {@link DENSE_MAX}) cost nothing: V8 gives them dictionary
- * elements, and `decode` walks them by their elements.
+ * elements, and `decode` walks them by their elements. Likewise a resizable ArrayBuffer ('~'
+ * tag) declares a maximum length that V8 reserves in address space, unchecked, up to 2^32-1
+ * bytes for 9 bytes of payload (a few thousand of them exhaust a process's address space, and
+ * every later ArrayBuffer allocation fails): the maximum lengths are summed and refused above
+ * {@link RESERVE_FREE} plus {@link RESERVE_PER_BYTE} per byte.
  *
  * Written by hand: no package on the npm registry reads V8's serialization format, and the scan
  * needs only the framing of each tag (how many varints and raw bytes follow it), not the values.
@@ -37,8 +41,17 @@ export const SPARSE_FREE = 2 ** 20;
  */
 export const SPARSE_PER_BYTE = 8;
 
-/** What a refused payload declares. */
+/**
+ * Bytes of address space the resizable ArrayBuffers of any payload may reserve, together (their
+ * maximum lengths): one that may grow to 64 MiB travels.
+ */
+export const RESERVE_FREE = 2 ** 26;
+/** More bytes of reservation allowed per byte of the payload. */
+export const RESERVE_PER_BYTE = 1024;
+
+/** What a payload refused for its sparse arrays declares. */
 export interface SparseExcess {
+  kind: 'sparse';
   /** Size of the V8 payload scanned. */
   bytes: number;
   /** Slots its sparse arrays of at most {@link DENSE_MAX} declare, together. */
@@ -48,6 +61,27 @@ export interface SparseExcess {
   /** The longest such array: its length, and how many elements it holds (-1 if unknown). */
   largest: number;
   elements: number;
+}
+
+/** What a payload refused for its resizable ArrayBuffers declares. */
+export interface ReserveExcess {
+  kind: 'resizable';
+  /** Size of the V8 payload scanned. */
+  bytes: number;
+  /** Maximum lengths its resizable ArrayBuffers declare, together. */
+  reserved: number;
+  /** Bytes a payload of `bytes` may reserve. */
+  allowed: number;
+  /** The largest maximum length declared. */
+  largest: number;
+}
+
+/** Why a payload is refused. */
+export type V8Excess = SparseExcess | ReserveExcess;
+
+/** Bytes of address space the resizable ArrayBuffers of a V8 payload of `bytes` bytes may reserve. */
+export function reserveAllowance(bytes: number): number {
+  return RESERVE_FREE + RESERVE_PER_BYTE * bytes;
 }
 
 /** Slots of sparse arrays a V8 payload of `bytes` bytes may declare. */
@@ -61,6 +95,9 @@ function bad(what: string, at: number): never {
 
 /** Read position of the scan in progress (module state, so that reading a varint allocates nothing). */
 let at = 0;
+/** Maximum lengths of the resizable ArrayBuffers the scan in progress met: their sum and the largest. */
+let reserved = 0;
+let reservedLargest = 0;
 
 function varint(b: Uint8Array, end: number): number {
   if (at >= end) bad('a truncated varint', at);
@@ -107,8 +144,11 @@ function rare(b: Uint8Array, end: number, tag: number): void {
     case 0x7e: {
       // '~' resizable ArrayBuffer: length, maximum length, bytes
       const len = varint(b, end);
-      if (len > varint(b, end)) bad('a resizable ArrayBuffer longer than its maximum', at);
+      const max = varint(b, end);
+      if (len > max) bad('a resizable ArrayBuffer longer than its maximum', at);
       skip(end, len, 'an ArrayBuffer');
+      reserved += max;
+      if (max > reservedLargest) reservedLargest = max;
       return;
     }
     case 0x5a: // 'Z' BigInt
@@ -151,10 +191,11 @@ function rare(b: Uint8Array, end: number, tag: number): void {
 /**
  * Scans a V8 payload to its end. Throws ProtocolError if it is not V8's format (a version,
  * tag, or size this scan does not read, or a truncation); returns undefined when its sparse
- * arrays declare at most {@link sparseAllowance}(bytes) slots, else what they declare.
+ * arrays declare at most {@link sparseAllowance}(bytes) slots and its resizable ArrayBuffers
+ * reserve at most {@link reserveAllowance}(bytes) bytes, else what they declare.
  * Time: linear in the number of tags (raw bytes are skipped, not read).
  */
-export function scanV8(b: Uint8Array): SparseExcess | undefined {
+export function scanV8(b: Uint8Array): V8Excess | undefined {
   const end = b.length;
   if (end < 2 || b[0] !== 0xff) bad('no version header', 0);
   at = 1;
@@ -165,6 +206,7 @@ export function scanV8(b: Uint8Array): SparseExcess | undefined {
   let slots = 0;
   let largest = 0;
   let elements = -1;
+  reserved = reservedLargest = 0;
   // The hot loop keeps the position in a local and reads one-byte varints inline (a byte
   // below 0x80; past the end, `b[i]` is undefined and takes the checked path of `varint`).
   let i = at;
@@ -254,7 +296,42 @@ export function scanV8(b: Uint8Array): SparseExcess | undefined {
     }
   }
   const allowed = sparseAllowance(end);
-  return slots <= allowed ? undefined : { bytes: end, slots, allowed, largest, elements };
+  if (slots > allowed) return { kind: 'sparse', bytes: end, slots, allowed, largest, elements };
+  const reservable = reserveAllowance(end);
+  return reserved <= reservable ? undefined : { kind: 'resizable', bytes: end, reserved, allowed: reservable, largest: reservedLargest };
+}
+
+/** What in a refused payload is named: its longest sparse array, or its largest resizable ArrayBuffer. */
+export function describeExcess(x: V8Excess): string {
+  return x.kind === 'sparse' ? describeSparse(x.largest, x.elements) : `a resizable ArrayBuffer of maximum length ${x.largest}`;
+}
+
+/** Why a payload is refused, and how to send its value instead. */
+export function excessFix(x: V8Excess): string {
+  if (x.kind === 'sparse') return sparseFix(x);
+  return (
+    `V8's deserializer reserves the maximum length of every resizable ArrayBuffer, so the resizable ArrayBuffers in one value may declare ` +
+    `at most ${RESERVE_FREE} bytes plus ${RESERVE_PER_BYTE} per byte of its encoding (${x.allowed} for these ${x.bytes} bytes; ${x.reserved} declared): ` +
+    'send a fixed-length copy (buffer.slice(0)) and make it resizable again where it is used'
+  );
+}
+
+/**
+ * Where in `value` the refused part is, and what it is, to name it in an error: its largest
+ * holey array, or its resizable ArrayBuffer of the largest maximum length (see {@link findSparse}
+ * for `inner`). Undefined when it is not found (then the whole value is named).
+ */
+export function findExcess(x: V8Excess, value: unknown, path: string, inner?: (o: object) => unknown): { path: string; what: string } | undefined {
+  if (x.kind === 'sparse') {
+    const found = findSparse(value, path, inner);
+    return found && { path: found.path, what: describeSparse(found.length, found.elements) };
+  }
+  let best: { path: string; max: number } | undefined;
+  visitObjects(value, path, inner, (v, p) => {
+    const ab = v as { resizable?: boolean; maxByteLength?: number };
+    if (v instanceof ArrayBuffer && ab.resizable === true && (!best || ab.maxByteLength! > best.max)) best = { path: p, max: ab.maxByteLength! };
+  });
+  return best && { path: best.path, what: `a resizable ArrayBuffer of maximum length ${best.max}` };
 }
 
 /** "a sparse array of length N with K elements" (K omitted when unknown). */
@@ -284,33 +361,41 @@ export interface SparseFound {
  */
 export function findSparse(value: unknown, path: string, inner: (o: object) => unknown = (o) => o): SparseFound | undefined {
   let best: SparseFound | undefined;
+  visitObjects(value, path, inner, (v, p) => {
+    if (!Array.isArray(v)) return;
+    const elements = Object.keys(v).length;
+    if (v.length <= DENSE_MAX && elements < v.length && (!best || v.length > best.length)) best = { path: p, length: v.length, elements };
+  });
+  return best;
+}
+
+/** Calls `visit` on every object under `value` (through arrays, plain objects, Maps and Sets), once each, with its path. */
+function visitObjects(value: unknown, path: string, inner: (o: object) => unknown = (o) => o, visit: (o: object, path: string) => void): void {
   const seen = new Set<object>();
-  const visit = (v: unknown, p: string): void => {
+  const walk = (v: unknown, p: string): void => {
     if (typeof v !== 'object' || v === null || seen.has(v)) return;
     seen.add(v);
     const o = inner(v);
     if (o !== v) {
-      visit(o, p);
+      walk(o, p);
       return;
     }
+    visit(v, p);
     if (Array.isArray(v)) {
-      const keys = Object.keys(v);
-      if (v.length <= DENSE_MAX && keys.length < v.length && (!best || v.length > best.length)) best = { path: p, length: v.length, elements: keys.length };
-      for (const k of keys) visit((v as unknown as Record<string, unknown>)[k], /^\d+$/.test(k) ? `${p}[${k}]` : `${p}.${k}`);
+      for (const k of Object.keys(v)) walk((v as unknown as Record<string, unknown>)[k], /^\d+$/.test(k) ? `${p}[${k}]` : `${p}.${k}`);
     } else if (v instanceof Map) {
       let i = 0;
       for (const [k, x] of v) {
-        visit(k, `${p}.<key ${i}>`);
-        visit(x, `${p}.get(${typeof k === 'string' ? JSON.stringify(k) : `<key ${i}>`})`);
+        walk(k, `${p}.<key ${i}>`);
+        walk(x, `${p}.get(${typeof k === 'string' ? JSON.stringify(k) : `<key ${i}>`})`);
         i++;
       }
     } else if (v instanceof Set) {
       let i = 0;
-      for (const x of v) visit(x, `${p}.<item ${i++}>`);
-    } else if (!ArrayBuffer.isView(v)) {
-      for (const k of Object.keys(v)) visit((v as Record<string, unknown>)[k], `${p}.${k}`);
+      for (const x of v) walk(x, `${p}.<item ${i++}>`);
+    } else if (!ArrayBuffer.isView(v) && !(v instanceof ArrayBuffer)) {
+      for (const k of Object.keys(v)) walk((v as Record<string, unknown>)[k], `${p}.${k}`);
     }
   };
-  visit(value, path);
-  return best;
+  walk(value, path);
 }
