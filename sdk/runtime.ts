@@ -1341,9 +1341,22 @@ export class Runtime {
     this.failTask(task, new TaskCancelledError(task.fn, task.id, how));
   }
 
+  /**
+   * Fails every pending entry with `err` (the backend could not start, or shutdown): a task that
+   * has not ended ends with it, with its finished event, as any other failure; not through its
+   * end hooks (an actor's call would take it for its worker's death and restart the actor).
+   */
   private failAllPending(err: Error): void {
-    for (const e of this.objects.values()) {
-      if (e.state === PENDING) this.settleFailed(e, err);
+    // A snapshot: a task that ends lets go of the entries of children it did not return.
+    for (const e of [...this.objects.values()]) {
+      if (e.state !== PENDING) continue;
+      const task = e.producer;
+      if (task && !task.done && this.objects.get(e.id) === e) {
+        this.taskDone(task);
+        const emit = this.hub.emit;
+        if (emit) this.emitFinished(emit, task, outcomeOfError(err), task.lastResult, err);
+      }
+      this.settleFailed(e, err);
     }
   }
 }

@@ -664,7 +664,7 @@ describe('cancel: corner cases', () => {
     assert.deepEqual(f.fns(), ['inc#1']);
   });
 
-  it('a task failed by a backend that could not start is not cancelled afterwards: no finished event, the start error stays', async () => {
+  it('a task failed by a backend that could not start is not cancelled afterwards: one finished event, the start error stays', async () => {
     const f = scriptedBackend();
     f.backend.invoker.serve = () => {
       throw new Error('the task channel could not be opened');
@@ -678,7 +678,7 @@ describe('cancel: corner cases', () => {
     await assert.rejects(rt.get(ref), (e: unknown) => e instanceof Error && e.message === 'the task channel could not be opened');
     rt.cancel(ref);
     await assert.rejects(rt.get(ref), (e: unknown) => e instanceof Error && e.message === 'the task channel could not be opened');
-    assert.deepEqual(finished, []);
+    assert.deepEqual(finished, [`${ref.id} crashed`]);
     assert.deepEqual(f.fns(), []);
     await rt.shutdown();
   });
