@@ -1178,12 +1178,13 @@ export class Runtime {
     }
     this.taskDone(task);
     if ('payload' in outcome) {
-      // Only a stored object can be lost; an inline one needs no lineage to rebuild it.
-      if (outcome.payload.kind === 'inline') entry.producer = undefined;
       const emit = this.hub.emit;
       if (emit) this.emitFinished(emit, task, 'ok', res);
       task.hooks?.onEnd?.(undefined);
       this.settle(entry, outcome.payload);
+      // Only a stored object can be lost; an inline one needs no lineage to rebuild it. (Not
+      // before it is settled: a pending entry without a producer is a put() still uploading.)
+      if (outcome.payload.kind === 'inline') entry.producer = undefined;
     } else this.settleFailed(entry, this.ended(task, outcome.error));
   }
 
