@@ -99,8 +99,10 @@ interface Task {
   children?: string[];
   /** 0 queued, 1 running, 2 running but blocked in get/wait (not counted against maxConcurrency), 3 finished. */
   phase: 0 | 1 | 2 | 3;
-  /** get/wait calls of this task that are blocked. */
+  /** get/wait calls of this task's run `blockedRun` that are blocked. */
   blocked: number;
+  /** The run `blocked` counts for: a run that ended with a get/wait still waiting leaves no count to the next. */
+  blockedRun?: number;
   /** Runs dispatched so far; only the latest run's answer counts. */
   runs: number;
   /** Dispatched and not answered yet. */
@@ -693,6 +695,11 @@ export class Runtime {
     const gone = req.refs.findIndex((_, i) => !entries[i]);
     if (gone >= 0) throw new UsageError(`ref ${req.refs[gone]} is gone: a ref made inside a task lives until that task returns, unless the task returns it`);
     const live = entries as Entry[];
+    const run = parent.runs;
+    if (parent.blockedRun !== run) {
+      parent.blockedRun = run;
+      parent.blocked = 0;
+    }
     // While it waits, the task does not count against maxConcurrency (its children may need the room).
     if (parent.blocked++ === 0 && parent.phase === 1) {
       parent.phase = 2;
@@ -702,7 +709,8 @@ export class Runtime {
     try {
       await this.objects.settled(live, req.numReturns, req.timeoutMs);
     } finally {
-      if (--parent.blocked === 0 && parent.phase === 2) {
+      // Only while the same run goes on: a later run counts its own.
+      if (parent.blockedRun === run && --parent.blocked === 0 && parent.phase === 2) {
         parent.phase = 1;
         this.running++;
       }
