@@ -171,6 +171,8 @@ export function serveTaskThread(): void {
   const cfg = readWorkerEnv(process.env);
   const store = storeOf(cfg);
   const port = parentPort!;
+  // A task sent alone marks its start in the log too: its timeout counts from then (TaskThreads.run).
+  const log = new AnswerLogWriter((workerData as ThreadData).log);
   port.on('message', (m: RunMessage | BatchRunMessage) => {
     if (m.kind === 'batch') {
       void runBatchHere(m, (workerData as ThreadData).log, cfg, store, port);
@@ -178,12 +180,18 @@ export function serveTaskThread(): void {
     }
     const taskId = taskField(m, 'taskId');
     let result: Promise<ResultEnvelope>;
+    log.start(0, Date.now());
     try {
       result = executeTask(fromWire(m.task), context(cfg, store, m.nest, m.maxInline));
     } catch (err) {
       result = Promise.resolve(errorResult(taskId, err, 'infrastructure'));
     }
-    result.catch((err: unknown) => errorResult(taskId, err, 'infrastructure')).then((r) => port.postMessage({ kind: 'done', result: r } satisfies DoneMessage));
+    result
+      .catch((err: unknown) => errorResult(taskId, err, 'infrastructure'))
+      .then((r) => {
+        log.idle();
+        port.postMessage({ kind: 'done', result: r } satisfies DoneMessage);
+      });
   });
 }
 
@@ -289,13 +297,17 @@ class TaskThreads {
   }
 
   /**
-   * Runs the task (in wire form) on a thread; at `deadlineMs` the thread is terminated and
+   * Runs the task (in wire form) on a thread; `deadlineMs` after the task started there (as a
+   * batch's task: a cold thread's start is not the task's time), the thread is terminated and
    * the answer is a timeout. A thread that exits or fails is answered as a crash.
    */
   run(task: unknown, deadlineMs: number, fn: string, taskId: string, timeoutMs: number, nest: NestLimits | undefined, maxInline?: number): Promise<ResultEnvelope> {
     const w = this.idle.pop() ?? this.spawn();
+    // The thread is idle: the log says when the task starts.
+    const log = new AnswerLogReader(this.logs.get(w)!);
     return new Promise<ResultEnvelope>((resolve) => {
       let settled = false;
+      let timer: NodeJS.Timeout | undefined;
       const finish = (r: ResultEnvelope, reuse: boolean) => {
         if (settled) return;
         settled = true;
@@ -303,13 +315,20 @@ class TaskThreads {
         release(reuse);
         resolve(r);
       };
-      const timer = setTimeout(() => finish(errorResult(taskId, new TaskTimeoutError(fn, taskId, timeoutMs), 'infrastructure'), false), deadlineMs);
+      // Looks when the deadline would be were the task started now, then from its start: it is never stopped early.
+      const check = () => {
+        const since = log.running()?.since;
+        const left = since === undefined ? deadlineMs : since + deadlineMs - Date.now();
+        if (since !== undefined && left <= 0) finish(errorResult(taskId, new TaskTimeoutError(fn, taskId, timeoutMs), 'infrastructure'), false);
+        else timer = setTimeout(check, Math.max(1, left));
+      };
       const release = this.watch<DoneMessage>(
         w,
         (m) => finish(m.result, true),
         (crash) => finish(errorResult(taskId, crash(fn, taskId), 'infrastructure'), false),
       );
       w.postMessage({ kind: 'run', task, ...(nest ? { nest } : {}), ...(maxInline !== undefined ? { maxInline } : {}) } satisfies RunMessage);
+      check();
     });
   }
 
