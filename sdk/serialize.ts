@@ -15,7 +15,9 @@
  * written with one copy into one buffer, which the caller may allocate in shared memory.
  * Tiny values (a short flat list of JSON-exact primitives, like most argument lists and
  * results of small tasks) skip both: 'J' followed by their JSON, because V8's serializer costs
- * more per call (~15 µs) than everything else a no-op task does in the driver.
+ * more per call (~15 µs) than everything else a no-op task does in the driver. An argument
+ * list of a few such primitives and refs (the inner tasks of a DAG) is 'R' followed by the JSON
+ * of the list with the refs' ids in their places and the refs' positions.
  */
 import { deserialize, serialize } from 'node:v8';
 import { ProtocolError, SerializationError } from './errors.js';
@@ -63,12 +65,84 @@ function compactable(v: unknown): boolean {
   return Object.keys(v).length === v.length;
 }
 
-function compact(v: unknown): Uint8Array {
+function compact(v: unknown, tag = COMPACT): Uint8Array {
   const json = JSON.stringify(v);
   const out = new Uint8Array(Buffer.byteLength(json) + 1);
-  out[0] = COMPACT;
+  out[0] = tag;
   utf8.encodeInto(json, out.subarray(1));
   return out;
+}
+
+/**
+ * First byte of a compact argument list holding refs: JSON text of `{ a, r }` follows, `a` the
+ * list with each ref's id in its place, `r` the positions of the refs, ascending.
+ */
+const COMPACT_REFS = 0x52;
+
+/**
+ * A short argument list of JSON-exact primitives and refs, at least one ref (the arguments of
+ * most inner tasks of a DAG: `add(x, y)` over two results), encoded without V8's serializer;
+ * undefined for any other list. The refs go to `onRef` as the walk would give them: in order,
+ * each ref object once. Two distinct ref objects with one id take the walk instead, so that
+ * decoding (one value per id) keeps the identities the walk keeps (one value per ref object).
+ */
+function compactRefs(args: readonly unknown[], onRef: RefSink): Uint8Array | undefined {
+  const n = args.length;
+  if (n === 0 || n > COMPACT_MAX_ITEMS || Object.getPrototypeOf(args) !== Array.prototype) return undefined;
+  let refs = 0;
+  for (let i = 0; i < n; i++) {
+    const x = args[i];
+    if (x instanceof ObjectRef) refs++;
+    // A hole reads as undefined, which is not JSON-exact.
+    else if (!jsonExact(x)) return undefined;
+  }
+  if (refs === 0 || Object.keys(args).length !== n) return undefined;
+  const a = new Array<unknown>(n);
+  const r: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = args[i];
+    if (!(x instanceof ObjectRef)) {
+      a[i] = x;
+      continue;
+    }
+    const id = x.id;
+    for (const j of r) if (a[j] === id && args[j] !== x) return undefined;
+    a[i] = id;
+    r.push(i);
+  }
+  for (const i of r) {
+    const x = args[i] as ObjectRef<unknown>;
+    if (args.indexOf(x) === i) onRef(x, `args[${i}]`);
+  }
+  return compact({ a, r }, COMPACT_REFS);
+}
+
+/** Decodes a compact argument list holding refs (see `compactRefs`), its refs resolved. */
+function decodeCompactRefs(bytes: Uint8Array, resolveRef: RefResolver | undefined): unknown[] {
+  let v: { a?: unknown; r?: unknown } | null;
+  try {
+    v = JSON.parse(utf8Decoder.decode(bytes.subarray(1))) as typeof v;
+  } catch (err) {
+    return malformed(`compact JSON that does not parse (${(err as Error).message})`);
+  }
+  const a = v?.a;
+  const r = v?.r;
+  if (!Array.isArray(a) || !Array.isArray(r) || r.length === 0) return malformed('a compact argument list without its list of refs');
+  let prev = -1;
+  for (const i of r as unknown[]) {
+    if (typeof i !== 'number' || !Number.isInteger(i) || i <= prev || i >= a.length || typeof a[i] !== 'string') {
+      return malformed('a compact argument list whose ref positions are not ascending positions of ids');
+    }
+    prev = i;
+  }
+  if (!resolveRef) throw new SerializationError(`found a ref (${a[r[0] as number] as string}) where none can be resolved`, 'value');
+  const ids = r.map((i: number) => a[i] as string);
+  for (let k = 0; k < r.length; k++) {
+    // One value per id, as one marker per ref object decodes to one value.
+    const first = ids.indexOf(ids[k]!);
+    a[r[k] as number] = first < k ? a[r[first] as number] : resolveRef(ids[k]!);
+  }
+  return a;
 }
 
 /** Binary data at least this large is framed as a raw segment. */
@@ -409,6 +483,8 @@ export function encode(value: unknown, path = 'value', alloc: Allocator = defaul
 /** Encodes a task's argument list; refs anywhere in arrays and plain objects are collected in order. */
 export function encodeArgs(args: readonly unknown[], onRef: RefSink, alloc: Allocator = defaultAlloc): Uint8Array {
   if (compactable(args)) return compact(args);
+  const withRefs = compactRefs(args, onRef);
+  if (withRefs) return withRefs;
   const st = newState(onRef);
   const v = args.map((a, i) => walk(a, `args[${i}]`, st));
   return finish(st.marked ? v : args, st, 'args', alloc);
@@ -443,6 +519,7 @@ export function decode(bytes: Uint8Array, resolveRef?: RefResolver, owner?: unkn
       return malformed(`compact JSON that does not parse (${(err as Error).message})`);
     }
   }
+  if (bytes[0] === COMPACT_REFS) return decodeCompactRefs(bytes, resolveRef);
   let value: unknown;
   let segments: Segments = [];
   let framed = false;
