@@ -80,7 +80,7 @@ interface Task {
   readonly id: string;
   readonly fn: string;
   readonly module?: string;
-  readonly options: ResolvedTaskOptions;
+  readonly options: Readonly<ResolvedTaskOptions>;
   /** The options it was submitted with; retry settings are read from them when a run fails. */
   readonly taskOptions: Readonly<TaskOptions>;
   readonly deps: Entry[];
@@ -142,6 +142,11 @@ export interface TaskHooks {
 
 type Entry = ObjectEntry<Task>;
 
+/** No entries (a list no one adds to). */
+const NO_ENTRIES: Entry[] = [];
+/** The dependencies of an envelope without any. */
+const NO_DEPS = Object.freeze(Object.create(null)) as Record<string, Payload>;
+
 /** Where a running task's actor operations go (sdk/actor.ts sets it when it loads). */
 let actorOps: ((rt: Runtime, parentId: string, sub: NestedSubmit) => void) | undefined;
 /** @internal */
@@ -161,6 +166,8 @@ export class Runtime {
   readonly runId: string;
   /** @internal the resolved options (defaults filled in). */
   readonly options: ResolvedInitOptions;
+  /** The run options of a task submitted without any (most are): one object for all of them. */
+  private readonly defaultRun: Readonly<ResolvedTaskOptions>;
   private backend?: Backend;
   private readonly starting: Promise<Backend>;
   private closed = false;
@@ -203,6 +210,7 @@ export class Runtime {
    */
   constructor(options?: InitOptions, internals?: { backend?: Backend | Promise<Backend>; nest?: { idPrefix: string; depth: number; runId: string } }) {
     this.options = resolveInitOptions(options);
+    this.defaultRun = { timeoutMs: this.options.taskTimeoutMs, memoryMB: this.options.taskMemoryMB };
     this.jobId = this.options.jobId;
     this.nest = internals?.nest;
     // A task's session on Lambda works in the run of the task that made it.
@@ -256,29 +264,49 @@ export class Runtime {
    * @internal
    */
   submit(def: TaskDefinition, taskOptions: Readonly<TaskOptions>, args: unknown[], hooks?: TaskHooks, at?: { id: string; parentId: string }): ObjectRef<unknown> {
-    this.checkOpen(`${def.name}.remote()`);
+    if (this.closed) this.checkOpen(`${def.name}.remote()`);
     if (taskOptions.timeoutMs !== undefined) checkTaskTimeoutForTarget(this.options.target, `${def.name}: timeoutMs`, taskOptions.timeoutMs);
     // `at`: a running task's call (an actor call sent over its thread's channel), under the id the task made.
     const parent = at && this.runningTask(at.parentId);
     if (at && (!parent || this.objects.has(at.id))) throw new UsageError(`${def.name}.remote(): the task ${at.parentId} that made this call is not running`);
     const depth = parent ? parent.depth + 1 : this.nest ? this.nest.depth + 1 : 0;
     if (depth > this.options.maxTaskDepth) throw new TaskDepthError(def.name, this.options.maxTaskDepth);
-    const depSet = new Set<string>();
-    const bytes = encodeArgs(
-      args,
-      (ref, path) => {
-        if (ref.owner !== (this as unknown) || !this.objects.has(ref.id)) {
-          throw new UsageError(`${path} is a ref from another runtime (${ref.id}); refs can only be used on the runtime that made them`);
-        }
-        depSet.add(ref.id);
-      },
-      this.allocator,
-    );
+    // Kept as a stack: a getter among the arguments may submit a task of its own.
+    const outer = this.argDeps;
+    const outerSet = this.argDepSet;
+    this.argDeps = [];
+    this.argDepSet = undefined;
+    let bytes: Uint8Array;
+    let deps: Entry[];
+    try {
+      bytes = encodeArgs(args, this.collectRef, this.allocator);
+    } finally {
+      deps = this.argDeps;
+      this.argDeps = outer;
+      this.argDepSet = outerSet;
+    }
     const id = at ? at.id : this.newId(def.name);
     if (parent) (parent.children ??= []).push(id);
-    this.addTask(id, def.name, def.module, taskOptions, [...depSet], bytes, depth, parent, hooks);
+    this.addTask(id, def.name, def.module, taskOptions, deps, bytes, depth, parent, hooks);
     return this.newRef(id);
   }
+
+  /** The entries of the refs among the arguments `submit` is encoding, each once, in order. */
+  private argDeps: Entry[] = NO_ENTRIES;
+
+  /** Where `encodeArgs` reports the refs of `submit`'s arguments (one function for every call: this runs once per task). */
+  private readonly collectRef = (ref: ObjectRef<unknown>, path: string): void => {
+    const e = ref.owner === (this as unknown) ? this.objects.get(ref.id) : undefined;
+    if (!e) throw new UsageError(`${path} is a ref from another runtime (${ref.id}); refs can only be used on the runtime that made them`);
+    const deps = this.argDeps;
+    // Two ref objects with one id are one dependency. Lists are short; a long one is searched
+    // through a Set (made once it is long).
+    if (deps.length < 16 ? !deps.includes(e) : !(this.argDepSet ??= new Set(deps)).has(e)) {
+      deps.push(e);
+      this.argDepSet?.add(e);
+    }
+  };
+  private argDepSet?: Set<Entry>;
 
   /** Enters an encoded task into the DAG: it runs once its ref arguments are ready. */
   private addTask(
@@ -286,7 +314,7 @@ export class Runtime {
     fn: string,
     module: string | undefined,
     taskOptions: Readonly<TaskOptions>,
-    deps: string[],
+    deps: readonly Entry[],
     bytes: Uint8Array,
     depth: number,
     parent: Task | undefined,
@@ -296,12 +324,16 @@ export class Runtime {
       id,
       fn,
       module,
-      options: {
-        timeoutMs: taskOptions.timeoutMs ?? this.options.taskTimeoutMs,
-        memoryMB: taskOptions.memoryMB ?? this.options.taskMemoryMB,
-      },
+      options:
+        taskOptions.timeoutMs === undefined && taskOptions.memoryMB === undefined
+          ? this.defaultRun
+          : {
+              timeoutMs: taskOptions.timeoutMs ?? this.options.taskTimeoutMs,
+              memoryMB: taskOptions.memoryMB ?? this.options.taskMemoryMB,
+            },
       taskOptions,
       deps: [],
+      args: undefined,
       missing: 0,
       done: false,
       depth,
@@ -311,6 +343,7 @@ export class Runtime {
       runs: 0,
       inFlight: false,
       hooks,
+      turn: undefined,
     };
     this.objects.add(id).producer = task;
     const emit = this.hub.emit;
@@ -324,8 +357,7 @@ export class Runtime {
     }
 
     let failedDep: Entry | undefined;
-    for (const depId of deps) {
-      const dep = this.objects.get(depId)!;
+    for (const dep of deps) {
       task.deps.push(dep);
       dep.uses++;
       if (dep.state === FAILED) failedDep ??= dep;
@@ -685,7 +717,16 @@ export class Runtime {
       this.settleFailed(this.objects.get(sub.id)!, problem);
       return;
     }
-    this.addTask(sub.id, sub.fn, sub.module, options, sub.deps, sub.args, depth, parent);
+    this.addTask(
+      sub.id,
+      sub.fn,
+      sub.module,
+      options,
+      sub.deps.map((d) => this.objects.get(d)!),
+      sub.args,
+      depth,
+      parent,
+    );
   }
 
   private async nestedAwait(parentId: string, req: AwaitRequest): Promise<AwaitReply> {
@@ -958,8 +999,9 @@ export class Runtime {
    * arguments are its producers' results, still pending, which the invoker fills in.
    */
   private dispatch(task: Task, backend: Backend, after?: string[]): void {
-    // Keyed by object ids, unique in the run: a dictionary from the start, not a hidden class per key.
-    const deps = Object.create(null) as Record<string, Payload>;
+    // Keyed by object ids, unique in the run: a dictionary from the start, not a hidden class per
+    // key. A task without ref arguments shares one empty one (envelopes are not written to).
+    const deps = task.deps.length === 0 ? NO_DEPS : (Object.create(null) as Record<string, Payload>);
     for (const e of task.deps) {
       // A follower's producers' results are not ready yet: its invoker fills them in.
       if (after && e.state !== READY) continue;
