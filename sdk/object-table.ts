@@ -48,7 +48,21 @@ export class ObjectTable<D> {
   constructor(private readonly deleteKeys: (keys: Promise<string>[]) => void) {}
 
   add(id: string): ObjectEntry<D> {
-    const e: ObjectEntry<D> = { id, state: PENDING, uses: 0, dropped: false, producer: undefined };
+    // Every field from the start: one layout for all entries, none added later.
+    const e: ObjectEntry<D> = {
+      id,
+      state: PENDING,
+      payload: undefined,
+      spilled: undefined,
+      spilledKey: undefined,
+      error: undefined,
+      listeners: undefined,
+      dependents: undefined,
+      producer: undefined,
+      uses: 0,
+      contains: undefined,
+      dropped: false,
+    };
     this.entries.set(id, e);
     return e;
   }

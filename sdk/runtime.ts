@@ -1121,15 +1121,16 @@ export class Runtime {
   /** A waiting task that may follow the tasks handed over this turn: the ids of the arguments it takes from them; otherwise undefined. */
   private followerArgs(d: Task, backend: Backend): string[] | undefined {
     if (d.done || d.inFlight || d.missing === 0 || d.hooks || d.args === undefined || d.retryTimer || !backend.invoker.chains!(d.fn)) return undefined;
-    const after: string[] = [];
+    let after: string[] | undefined;
     for (const e of d.deps) {
       if (e.state === READY) continue;
       const p = e.producer;
       if (e.state !== PENDING || !p || !p.inFlight || p.phase !== 1 || p.turn !== this.turn) return undefined;
       // Named once (the wire format refuses an id twice), should an argument list repeat a ref.
-      if (!after.includes(e.id)) after.push(e.id);
+      if (!after) after = [e.id];
+      else if (!after.includes(e.id)) after.push(e.id);
     }
-    return after.length > 0 ? after : undefined;
+    return after;
   }
 
   /**

@@ -67,9 +67,21 @@ function compactable(v: unknown): boolean {
 
 function compact(v: unknown, tag = COMPACT): Uint8Array {
   const json = JSON.stringify(v);
-  const out = new Uint8Array(Buffer.byteLength(json) + 1);
+  const n = json.length;
+  // ASCII (numbers, ids, most short strings) byte by byte: cheaper for a few dozen characters
+  // than measuring and encoding UTF-8 through a view; anything else as UTF-8.
+  const out = new Uint8Array(n + 1);
   out[0] = tag;
-  utf8.encodeInto(json, out.subarray(1));
+  for (let i = 0; i < n; i++) {
+    const c = json.charCodeAt(i);
+    if (c > 0x7f) {
+      const utf = new Uint8Array(Buffer.byteLength(json) + 1);
+      utf[0] = tag;
+      utf8.encodeInto(json, utf.subarray(1));
+      return utf;
+    }
+    out[i + 1] = c;
+  }
   return out;
 }
 
