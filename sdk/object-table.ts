@@ -23,7 +23,7 @@ export interface ObjectEntry<D> {
   /** The key `spilled` writes to. */
   spilledKey?: string;
   error?: Error;
-  listeners?: Set<() => void>;
+  listeners?: Set<{ settled(): void }>;
   dependents?: D[];
   /** The task that produces this object (absent for put() objects): run again to rebuild it if it is lost. */
   producer?: D;
@@ -136,7 +136,7 @@ export class ObjectTable<D> {
     const ls = e.listeners;
     if (ls) {
       e.listeners = undefined;
-      for (const l of ls) l();
+      for (const l of ls) l.settled();
     }
     return deps;
   }
@@ -148,23 +148,41 @@ export class ObjectTable<D> {
     if (done >= n) return Promise.resolve(true);
     if (timeoutMs === 0) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
-      const listening: ObjectEntry<D>[] = [];
-      let timer: LongTimer | undefined;
-      const finish = (ok: boolean) => {
-        timer?.clear();
-        for (const e of listening) e.listeners?.delete(onSettle);
-        resolve(ok);
-      };
-      const onSettle = () => {
-        if (++done >= n) finish(true);
-      };
+      const w = new Waiter<D>(done, n, resolve);
       for (const e of entries) {
         if (e.state === PENDING) {
-          (e.listeners ??= new Set()).add(onSettle);
-          listening.push(e);
+          (e.listeners ??= new Set()).add(w);
+          w.listening.push(e);
         }
       }
-      if (timeoutMs !== undefined) timer = setLongTimeout(() => finish(false), timeoutMs);
+      if (timeoutMs !== undefined) w.timer = setLongTimeout(() => w.finish(false), timeoutMs);
     });
+  }
+}
+
+/**
+ * A `settled` call waiting for its entries. An object with methods rather than closures: it is
+ * made for every get/wait that waits, and the library's build names each closure bound to a
+ * name when it is made (esbuild keepNames), which costs more than the rest of the call.
+ */
+class Waiter<D> {
+  timer?: LongTimer;
+  readonly listening: ObjectEntry<D>[] = [];
+
+  constructor(
+    private done: number,
+    private readonly n: number,
+    private readonly resolve: (ok: boolean) => void,
+  ) {}
+
+  /** One of its entries settled. */
+  settled(): void {
+    if (++this.done >= this.n) this.finish(true);
+  }
+
+  finish(ok: boolean): void {
+    this.timer?.clear();
+    for (const e of this.listening) e.listeners?.delete(this);
+    this.resolve(ok);
   }
 }

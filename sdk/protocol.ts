@@ -198,19 +198,25 @@ export function validateTaskEnvelope(x: unknown): TaskEnvelope {
  */
 export function checkKeysConfined(env: TaskEnvelope, keyPrefix: string): void {
   const prefix = `${keyPrefix}jobs/${env.job}/`;
-  const check = (key: string, what: string) => {
-    if (!key.startsWith(prefix) || key.length === prefix.length) {
-      throw new ProtocolError(
-        `${what} ${JSON.stringify(key.slice(0, 200))} is outside this task's run (${prefix}); a worker reads and writes only its own run's objects` +
-          (keyPrefix ? ` (this worker's key prefix is ${JSON.stringify(keyPrefix)}: deploy it with the keyPrefix the driver uses)` : ''),
-      );
-    }
-  };
-  check(env.resultKey, 'the result key');
-  if (env.args.kind === 'stored') check(env.args.key, 'the arguments key');
+  checkConfined(prefix, keyPrefix, env.resultKey, 'the result key');
+  if (env.args.kind === 'stored') checkConfined(prefix, keyPrefix, env.args.key, 'the arguments key');
   for (const id of Object.keys(env.deps)) {
     const p = env.deps[id]!;
-    if (p.kind === 'stored') check(p.key, `the key of dependency ${id}`);
+    if (p.kind === 'stored') checkConfined(prefix, keyPrefix, p.key, `the key of dependency ${id}`);
+  }
+}
+
+/**
+ * One key of `checkKeysConfined`. A function of the module, not a closure made per envelope: the
+ * library's build (esbuild keepNames) names such a closure each time it is made, at more cost
+ * than the check.
+ */
+function checkConfined(prefix: string, keyPrefix: string, key: string, what: string): void {
+  if (!key.startsWith(prefix) || key.length === prefix.length) {
+    throw new ProtocolError(
+      `${what} ${JSON.stringify(key.slice(0, 200))} is outside this task's run (${prefix}); a worker reads and writes only its own run's objects` +
+        (keyPrefix ? ` (this worker's key prefix is ${JSON.stringify(keyPrefix)}: deploy it with the keyPrefix the driver uses)` : ''),
+    );
   }
 }
 

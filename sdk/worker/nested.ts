@@ -136,13 +136,17 @@ export async function decodeResolved(root: Payload, refs: ContainedRefs | undefi
 /** Resolves ref ids to values, decoding each object once (its own refs through the same resolver); actor handles inside are bound to `owner`. */
 export function resolverOf(bytes: Map<string, Uint8Array>, owner?: unknown): (id: string) => unknown {
   const values = new Map<string, unknown>();
-  const resolve = (id: string): unknown => {
-    if (values.has(id)) return values.get(id);
-    const b = bytes.get(id);
-    if (!b) throw new ProtocolError(`ref ${id} is inside a value but its object was not sent with it`);
-    const v = decode(b, resolve, owner);
-    values.set(id, v);
-    return v;
+  // A method, not a closure bound to a name: the library's build (esbuild keepNames) names such
+  // a closure each time it is made, at more cost than decoding a small task's arguments.
+  const r = {
+    resolve(id: string): unknown {
+      if (values.has(id)) return values.get(id);
+      const b = bytes.get(id);
+      if (!b) throw new ProtocolError(`ref ${id} is inside a value but its object was not sent with it`);
+      const v = decode(b, (x) => r.resolve(x), owner);
+      values.set(id, v);
+      return v;
+    },
   };
-  return resolve;
+  return (id) => r.resolve(id);
 }
