@@ -84,21 +84,26 @@ export function useAsyncTaskScope(): void {
 export async function runInTask<T>(env: TaskEnvelope, make: SessionFactory, fn: () => T | Promise<T>): Promise<{ value: T; session?: TaskSession }> {
   const scope: Scope = { env, make };
   const als = holder[ASYNC_SCOPE];
-  // What the task's session still has in flight that must not be abandoned (actor calls on Lambda) ends first.
-  const settle = async <V>(value: V) => {
-    if (scope.session && endHook) await endHook(scope.session);
-    return { value, session: scope.session };
-  };
   try {
-    if (als) return await settle(await als.run(scope, fn));
+    if (als) return await settled(scope, await als.run(scope, fn));
     holder[SCOPE] = scope;
-    return await settle(await fn());
+    return await settled(scope, await fn());
   } catch (err) {
     scope.session?.end();
     throw err;
   } finally {
     if (!als) holder[SCOPE] = undefined;
   }
+}
+
+/**
+ * What `runInTask` answers: the task's value, once what its session still has in flight that
+ * must not be abandoned (actor calls on Lambda) has ended. A function of the module, not a
+ * closure made per task (the library's build names each named closure as it is made).
+ */
+async function settled<T>(scope: Scope, value: T): Promise<{ value: T; session?: TaskSession }> {
+  if (scope.session && endHook) await endHook(scope.session);
+  return { value, session: scope.session };
 }
 
 let endHook: ((session: TaskSession) => Promise<void>) | undefined;
