@@ -24,6 +24,9 @@ import { PROTOCOL_VERSION, type Payload, type ResultEnvelope, type TaskEnvelope,
  */
 export const PACK_MAX_BYTES = 1024;
 
+/** The dependencies of an envelope without any (never written to: a follower gets its own). */
+const NO_DEPS = Object.freeze(Object.create(null)) as TaskEnvelope['deps'];
+
 /** One flat list of fields, and the small payloads' bytes in order. */
 export interface Packed {
   f: Array<string | number | Uint8Array | ResultEnvelope>;
@@ -163,8 +166,7 @@ export function unpackTasks(p: Packed): ThreadTask[] {
     const taskId = r.str();
     const fn = r.str();
     const module = r.next();
-    // deps: keyed by ids from the wire, so no prototype (an id '__proto__' is only a key).
-    const env: TaskEnvelope = { v: PROTOCOL_VERSION, kind: 'task', job: '', taskId, fn, args: undefined as never, deps: Object.create(null) as TaskEnvelope['deps'], resultKey: '', inlineLimit: 0 };
+    const env: TaskEnvelope = { v: PROTOCOL_VERSION, kind: 'task', job: '', taskId, fn, args: undefined as never, deps: NO_DEPS, resultKey: '', inlineLimit: 0 };
     if (module !== 0) env.module = module as string;
     env.job = r.str();
     env.resultKey = r.str();
@@ -175,11 +177,15 @@ export function unpackTasks(p: Packed): ThreadTask[] {
     if (attempt !== 0) env.attempt = attempt;
     env.args = r.payload();
     const n = r.num();
+    // deps: keyed by ids from the wire, so no prototype (an id '__proto__' is only a key). A
+    // task with none shares one empty object, unless it is a follower, whose worker fills them.
+    if (n > 0) env.deps = Object.create(null) as TaskEnvelope['deps'];
     for (let i = 0; i < n; i++) {
       const id = r.str();
       env.deps[id] = r.payload();
     }
     const k = r.num();
+    if (k > 0 && n === 0) env.deps = Object.create(null) as TaskEnvelope['deps'];
     if (k === 0) out.push({ env });
     else {
       const after: string[] = [];
