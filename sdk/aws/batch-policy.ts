@@ -17,7 +17,8 @@
  *   after another: 16 slots answering one task each allow 17, not 2.
  * - A batch takes a fair share of the queue per free invocation slot, so that tasks are spread
  *   over idle slots rather than queued behind each other; but a batch predicted to take under
- *   `SPREAD_MS` is not split (a second invocation costs more than running them in one).
+ *   `SPREAD_MS` (at its function's average time) is not split (a second invocation costs more
+ *   than running them in one).
  * - The predicted time of a batch (each function's recent peak run time) stays within a latency
  *   budget, and a task joins a batch only if the predicted time of the tasks ahead of it plus
  *   its own stays within half its timeout: a task's predecessors cannot delay it past its
@@ -137,7 +138,10 @@ export class BatchPolicy {
     if (!head.batchable || !this.isShort(head.fn)) return 1;
     const queued = queue.length - start;
     const share = Math.ceil(queued / Math.max(1, freeSlots));
-    const limit = Math.min(this.sizeOf(head.fn), Math.max(share, Math.floor(SPREAD_MS / Math.max(this.fns.get(head.fn)!.peak, 1e-3))));
+    // Whether a split is worth an invocation is a question of the tasks' usual time (the average), not of one slow run: a
+    // single outlier in the peak (a collection, a descheduled thread) would otherwise split a batch of no-ops over every
+    // free slot, paying an invocation per few tasks. The peak still bounds the latency budget and the timeout share below.
+    const limit = Math.min(this.sizeOf(head.fn), Math.max(share, Math.floor(SPREAD_MS / Math.max(this.fns.get(head.fn)!.avg, 1e-3))));
     const budget = this.limits.latencyBudgetMs ?? LATENCY_BUDGET_MS;
     let predicted = this.fns.get(head.fn)!.peak;
     let bytes = head.bytes;

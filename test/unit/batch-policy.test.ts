@@ -72,6 +72,16 @@ describe('batching policy', () => {
     assert.equal(p.take(many(10), 0, 16, BIG), 10);
   });
 
+  it('does not split a batch of short tasks over free slots after one slow run', () => {
+    const p = new BatchPolicy();
+    warm(p, 'noop', 0.01);
+    // One run of 2 ms (a collection, a descheduled thread), then 30 short ones: the peak still
+    // remembers it (2 * 0.9^30 = 0.08 ms), the average does not.
+    p.record([{ fn: 'noop', ms: 2 }]);
+    p.record(Array.from({ length: 30 }, () => ({ fn: 'noop', ms: 0.01 })));
+    assert.equal(p.take(many(1000), 0, 16, BIG), 256, 'one invocation for 256 no-ops, not 16 of 63');
+  });
+
   it('keeps the predicted time of a batch within the latency budget', () => {
     const p = new BatchPolicy();
     warm(p, 'mid', 8);
