@@ -18,14 +18,26 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import type { Backend, ObjectStore } from '../backend.js';
 import { ConfigError, TaskTimeoutError, WorkerCrashedError } from '../errors.js';
 import { LAMBDA_MAX_INLINE_BYTES, optionTable } from '../options.js';
-import { PROTOCOL_VERSION, errorResult, fromWire, toWire, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
+import { PROTOCOL_VERSION, errorResult, fromWire, toWire, type ResultEnvelope, type TaskEnvelope, type Timing } from '../protocol.js';
 import { Runtime } from '../runtime.js';
 import { executeTask } from '../worker/execute.js';
 import { childIdPrefix, useAsyncTaskScope, type SessionFactory, type TaskSession } from '../worker/nested.js';
 import type { S3Store } from './s3-store.js';
 import { AnswerLogReader, AnswerLogWriter, answerLogBytes } from './answer-log.js';
 import { BATCH_OVERRUN_MS } from './batch-policy.js';
-import { LAMBDA_PAYLOAD_LIMIT, MAX_BATCH_REQUEST_TASKS, validateBatchRequest, validateLambdaRequest, type LambdaBatchRequest, type LambdaResponse, type NestLimits, type NotStarted } from './wire.js';
+import {
+  LAMBDA_PAYLOAD_LIMIT,
+  MAX_BATCH_REQUEST_TASKS,
+  expandBatchItem,
+  expandTask,
+  validateBatchRequest,
+  validateLambdaRequest,
+  type BatchShared,
+  type LambdaBatchRequest,
+  type LambdaResponse,
+  type NestLimits,
+  type NotStarted,
+} from './wire.js';
 import { readWorkerEnv, type WorkerEnv } from './worker-env.js';
 import type { RunningTask } from '../worker/task-context.js';
 
@@ -131,7 +143,9 @@ interface DoneMessage {
  */
 interface BatchRunMessage {
   kind: 'batch';
+  /** The tasks as the batch request has them: without the fields `shared` gives (the thread expands each as it starts it). */
   tasks: Array<{ task: unknown; timeoutMs: number; after?: string[] }>;
+  shared?: Pick<BatchShared, 'task' | 'resultKeyPrefix'>;
   nest?: NestLimits;
   /** Date.now() after which no task but the first starts (the batch overran), and by which every started task could reach its timeout. */
   startBy: number;
@@ -210,7 +224,7 @@ async function runBatchHere(m: BatchRunMessage, buffer: SharedArrayBuffer, cfg: 
     const taskId = taskField(t, 'taskId');
     const now = Date.now();
     const room = m.room - used;
-    const task = follow(t.task, t.after, answers);
+    const task = follow(expandTask(t.task, m.shared), t.after, answers);
     if (task === undefined || (k > 0 && (now > m.startBy || now + t.timeoutMs > m.endBy || room < MIN_ANSWER_ROOM))) continue;
     log.start(k, now);
     let r: ResultEnvelope;
@@ -220,6 +234,7 @@ async function runBatchHere(m: BatchRunMessage, buffer: SharedArrayBuffer, cfg: 
     } catch (err) {
       r = errorResult(taskId, err, 'infrastructure');
     }
+    r.timing = microseconds(r.timing);
     const wire = toWire(fitAnswer(r)) as Record<string, unknown>;
     answers.set(taskId, wire);
     const json = JSON.stringify(wire);
@@ -232,6 +247,17 @@ async function runBatchHere(m: BatchRunMessage, buffer: SharedArrayBuffer, cfg: 
     log.idle();
   }
   port.postMessage({ kind: 'batchDone' } satisfies BatchDoneMessage);
+}
+
+/**
+ * A task's times to the microsecond: what they mean, in a quarter of the characters
+ * (0.023391000000628992 is 0.023), which the answer and the driver then carry and parse.
+ */
+function microseconds(t: Timing): Timing {
+  const us = (ms: number) => Math.round(ms * 1000) / 1000;
+  const out: Timing = { fetchMs: us(t.fetchMs), runMs: us(t.runMs), storeMs: us(t.storeMs) };
+  if (t.startedAt !== undefined) out.startedAt = us(t.startedAt);
+  return out;
 }
 
 /**
@@ -364,7 +390,12 @@ class TaskThreads {
         for (let k = 0; k < tasks.length; k++) {
           if (out[k]) continue;
           const taskId = taskField(tasks[k], 'taskId');
-          const fail = lost !== undefined ? () => lost : stopped && k === stopped.pos ? () => stopped.error(taskField(tasks[k], 'fn'), taskId, tasks[k]!.timeoutMs) : undefined;
+          const fail =
+            lost !== undefined
+              ? () => lost
+              : stopped && k === stopped.pos
+                ? () => stopped.error(taskField({ task: expandTask(tasks[k]!.task, o.shared) }, 'fn'), taskId, tasks[k]!.timeoutMs)
+                : undefined;
           out[k] = fail ? (toWire(errorResult(taskId, fail(), 'infrastructure')) as Record<string, unknown>) : ({ v: PROTOCOL_VERSION, kind: 'notStarted', taskId } satisfies NotStarted);
         }
         resolve(out as Array<Record<string, unknown>>);
@@ -572,14 +603,17 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
       const lambdaEnd = remaining === undefined ? Number.POSITIVE_INFINITY : now + remaining - LAMBDA_TIMEOUT_MARGIN_MS;
       const run: Array<{ task: unknown; timeoutMs: number; limitMs: number; after?: string[] }> = [];
       const at: number[] = [];
+      const shared = req.shared;
       req.tasks.forEach((item, i) => {
+        // Validated: each is in the item or in shared.
+        const timeoutMs = (item.timeoutMs ?? shared?.timeoutMs) as number;
         try {
-          checkMemory(s.cfg, item.memoryMB);
+          checkMemory(s.cfg, (item.memoryMB ?? shared?.memoryMB) as number);
           at.push(i);
           run.push({
             task: item.task,
-            timeoutMs: item.timeoutMs,
-            limitMs: run.length === 0 ? Math.max(0, Math.min(item.timeoutMs, lambdaEnd - now)) : item.timeoutMs,
+            timeoutMs,
+            limitMs: run.length === 0 ? Math.max(0, Math.min(timeoutMs, lambdaEnd - now)) : timeoutMs,
             ...(item.after ? { after: item.after } : {}),
           });
         } catch (err) {
@@ -589,20 +623,32 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
         }
       });
       if (run.length > 0) {
-        const answers = await s.threads.runBatch(run, { nest: req.nest, startBy: now + BATCH_OVERRUN_MS, endBy: Math.min(now + req.budgetMs, lambdaEnd), room: BATCH_ANSWER_LIMIT - answerBytes });
+        const answers = await s.threads.runBatch(run, {
+          nest: req.nest,
+          ...(shared && (shared.task || shared.resultKeyPrefix) ? { shared: { task: shared.task, resultKeyPrefix: shared.resultKeyPrefix } } : {}),
+          startBy: now + BATCH_OVERRUN_MS,
+          endBy: Math.min(now + req.budgetMs, lambdaEnd),
+          room: BATCH_ANSWER_LIMIT - answerBytes,
+        });
         answers.forEach((a, k) => {
           results[at[k]!] = a;
         });
       }
-      // Each answer names its worker; the sandbox's INIT time goes with the first only (cost bills it once).
-      for (const r of results as Array<Record<string, unknown>>) if (r.kind !== 'notStarted') r.worker = workerOf(ctx);
       const out: LambdaResponse = { v: PROTOCOL_VERSION, kind: 'batch', results };
+      // The batch names its worker once (each answer without its own takes it); the sandbox's INIT time goes with the
+      // first answer only (cost bills it once).
+      const first = (results as Array<Record<string, unknown>>).find((r) => r.kind !== 'notStarted');
+      if (first) {
+        const { initMs, ...worker } = workerOf(ctx);
+        if (initMs !== undefined) first.worker = { ...worker, initMs };
+        out.worker = worker;
+      }
       if (logs) out.logs = logs;
       return out;
     }
     const answers = new Map<string, Record<string, unknown>>();
     for (let i = 0; i < req.tasks.length; i++) {
-      const item = req.tasks[i]!;
+      const item = expandBatchItem(req.tasks[i]!, req.shared);
       const taskId = taskField(item, 'taskId');
       const remaining = ctx?.getRemainingTimeInMillis?.();
       const room = BATCH_ANSWER_LIMIT - answerBytes;

@@ -25,7 +25,7 @@ import { PROTOCOL_VERSION, fromWire, toWire, validateResultEnvelope, type Result
 import { retryThrottled, type Clock, type ThrottlePolicy } from './throttle.js';
 import { BATCH_OVERRUN_MS, BatchPolicy, type BatchCandidate } from './batch-policy.js';
 import { LAMBDA_MAX_TIMEOUT_MS } from '../options.js';
-import { LAMBDA_PAYLOAD_LIMIT, validateBatchResponse, type LambdaResponse, type NestLimits } from './wire.js';
+import { LAMBDA_PAYLOAD_LIMIT, SHARED_TASK_FIELDS, validateBatchResponse, type LambdaResponse, type NestLimits } from './wire.js';
 
 export interface LambdaInvokerOptions extends ThrottlePolicy {
   functionName: string;
@@ -75,6 +75,30 @@ function itemJson(env: TaskEnvelope, options: InvokeOptions): string {
   return JSON.stringify({ task: toWire(env), timeoutMs: Math.ceil(options.timeoutMs), memoryMB: options.memoryMB, ...(options.after ? { after: options.after } : {}) });
 }
 
+const SHAREABLE = new Set(SHARED_TASK_FIELDS);
+
+/**
+ * A task's part of a batch request in two pieces (wire.ts, BatchShared): `shared`, the fields
+ * every task of a runtime's batch usually has alike (job, module, inline limit, timeout,
+ * memory, the result key's prefix), and `own`, the rest. A batch whose tasks all have the same
+ * `shared` sends it once. `bound` is at least the length of the task's whole item
+ * (`itemJson`), for the byte budget.
+ */
+function itemParts(env: TaskEnvelope, options: InvokeOptions): { own: string; shared: string; bound: number } {
+  const wire = toWire(env) as Record<string, unknown>;
+  const task: Record<string, unknown> = {};
+  const common: Record<string, unknown> = {};
+  for (const k of Object.keys(wire)) (SHAREABLE.has(k) ? common : task)[k] = wire[k];
+  let prefix: string | undefined;
+  if (env.resultKey.endsWith(env.taskId) && env.resultKey.length > env.taskId.length) {
+    prefix = env.resultKey.slice(0, env.resultKey.length - env.taskId.length);
+    delete task.resultKey;
+  }
+  const own = JSON.stringify(options.after ? { task, after: options.after } : { task });
+  const shared = JSON.stringify({ task: common, timeoutMs: Math.ceil(options.timeoutMs), memoryMB: options.memoryMB, ...(prefix ? { resultKeyPrefix: prefix } : {}) });
+  return { own, shared, bound: own.length + shared.length + env.taskId.length + 16 };
+}
+
 /** A task's measured time in its worker (fetch + run + store), for the batching policy. */
 function spent(res: ResultEnvelope): number {
   return res.timing.fetchMs + res.timing.runMs + res.timing.storeMs;
@@ -98,8 +122,10 @@ export function isTransient(err: unknown): boolean {
 interface Pending extends BatchCandidate {
   env: TaskEnvelope;
   options: InvokeOptions;
-  /** The task's part of a request: `{"task":...,"timeoutMs":...,"memoryMB":...}`. */
-  item: string;
+  /** The task's part of a single request: `{"task":...,"timeoutMs":...,"memoryMB":...}` (made when first needed). */
+  item?: string;
+  /** Its part of a batch request, in two pieces (itemParts); absent where the invoker does not batch. */
+  parts?: { own: string; shared: string };
   resolve: (r: ResultEnvelope) => void;
   reject: (e: Error) => void;
   /** Answered (or failed, or cancelled): a late answer is ignored. */
@@ -162,17 +188,35 @@ export class LambdaInvoker implements Invoker {
 
   async invoke(env: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope> {
     if (this.closed) throw shutDownBeforeRun(env);
-    let item = itemJson(env, options);
-    if (item.length > this.limit) item = await this.fitPayload(env, options);
+    // A task that may share an invocation is encoded in the two pieces of a batch (the single request is made from the
+    // envelope if it goes alone); one that never does, as a single request.
+    const batching = Number.isFinite(this.maxInvocations);
+    let item: string | undefined;
+    let parts: Pending['parts'];
+    let bytes: number;
+    if (batching) {
+      const made = itemParts(env, options);
+      parts = made;
+      bytes = made.bound;
+    } else {
+      item = itemJson(env, options);
+      bytes = item.length;
+    }
+    if (bytes > this.limit) {
+      ({ env, item } = await this.fitPayload(env, options));
+      bytes = item.length;
+      if (batching) parts = itemParts(env, options);
+    }
     if (this.closed) throw shutDownBeforeRun(env);
     return new Promise<ResultEnvelope>((resolve, reject) => {
       const p: Pending = {
         env,
         options,
-        item,
+        ...(item !== undefined ? { item } : {}),
+        ...(parts !== undefined ? { parts } : {}),
         fn: env.fn,
         timeoutMs: options.timeoutMs,
-        bytes: item.length + 1,
+        bytes: bytes + 1,
         batchable: options.affinity === undefined,
         resolve,
         reject,
@@ -297,10 +341,17 @@ export class LambdaInvoker implements Invoker {
     const nest = this.options.nest ? `"nest":${JSON.stringify(this.options.nest)},` : '';
     // The invocation's budget: every task may run to its own timeout; the worker starts none that could not.
     const budgetMs = Math.min(LAMBDA_MAX_TIMEOUT_MS, Math.ceil(Math.max(...batch.map((p) => p.options.timeoutMs))) + (batch.length > 1 ? BATCH_OVERRUN_MS : 0));
-    const text =
-      batch.length === 1
-        ? `{"v":${PROTOCOL_VERSION},"kind":"invoke",${nest}${batch[0]!.item.slice(1)}`
-        : `{"v":${PROTOCOL_VERSION},"kind":"batch",${nest}"budgetMs":${budgetMs},"tasks":[${batch.map((p) => p.item).join(',')}]}`;
+    const single = (p: Pending) => (p.item ??= itemJson(p.env, p.options));
+    let text: string;
+    if (batch.length === 1) text = `{"v":${PROTOCOL_VERSION},"kind":"invoke",${nest}${single(batch[0]!).slice(1)}`;
+    else {
+      // Tasks with the same shared piece (the usual case) send it once; otherwise each goes whole.
+      const shared = batch[0]!.parts?.shared;
+      const alike = shared !== undefined && batch.every((p) => p.parts?.shared === shared);
+      text = alike
+        ? `{"v":${PROTOCOL_VERSION},"kind":"batch",${nest}"budgetMs":${budgetMs},"shared":${shared},"tasks":[${batch.map((p) => p.parts!.own).join(',')}]}`
+        : `{"v":${PROTOCOL_VERSION},"kind":"batch",${nest}"budgetMs":${budgetMs},"tasks":[${batch.map(single).join(',')}]}`;
+    }
     const payload = Buffer.from(text);
     // No per-call AbortSignal: the SDK caches its middleware chain only for calls without
     // options (cacheMiddleware), worth ~20 % of the invoke rate. The deadline is a race instead;
@@ -417,6 +468,7 @@ export class LambdaInvoker implements Invoker {
     const requestId = out.$metadata.requestId;
     let results: unknown[];
     let logs: string | undefined;
+    let worker: unknown;
     try {
       const parsed = JSON.parse(out.Payload ? Buffer.from(out.Payload).toString('utf8') : '') as unknown;
       if ((parsed as { kind?: unknown } | null)?.kind === 'error') {
@@ -433,6 +485,7 @@ export class LambdaInvoker implements Invoker {
       );
       results = answer.results;
       logs = answer.logs;
+      worker = answer.worker;
     } catch (err) {
       unchain();
       for (const p of batch) {
@@ -459,6 +512,8 @@ export class LambdaInvoker implements Invoker {
         else if (!p.settled) again.push(p);
         continue;
       }
+      // A result without a worker of its own ran on the batch's (wire.ts, LambdaBatchResponse).
+      if (worker !== undefined && wire.worker === undefined) wire.worker = worker;
       try {
         const res = this.interpret(p.env, p.options, wire, logs, requestId);
         runs.push({ fn: p.fn, ms: spent(res) });
@@ -542,7 +597,7 @@ export class LambdaInvoker implements Invoker {
    * The request bytes. If they exceed the limit (the orchestrator's fitting estimates; this is
    * exact), the envelope is fitted again to a smaller inline budget, until it fits.
    */
-  private async fitPayload(env: TaskEnvelope, options: InvokeOptions): Promise<string> {
+  private async fitPayload(env: TaskEnvelope, options: InvokeOptions): Promise<{ env: TaskEnvelope; item: string }> {
     let item = itemJson(env, options);
     let bytes = { byteLength: Buffer.byteLength(item) };
     const place: Place =
@@ -565,6 +620,6 @@ export class LambdaInvoker implements Invoker {
       item = itemJson(env, options);
       bytes = { byteLength: Buffer.byteLength(item) };
     }
-    return item;
+    return { env, item };
   }
 }

@@ -53,9 +53,33 @@ export interface LambdaBatchRequest {
    */
   budgetMs: number;
   nest?: NestLimits;
+  /** What every task of the batch has in common, sent once rather than in each item (see BatchShared). */
+  shared?: BatchShared;
 }
 
-/** One task of a batch: its envelope (as `toWire` makes it), timeout and memory, as in a single request. */
+/**
+ * The part of a batch's items that is the same for all of them (the job, the module, the
+ * inline limit, the timeout and memory; the result keys' common prefix), sent once: for a
+ * batch of no-ops it was three quarters of each item's bytes, which every side of the
+ * invocation parses, copies and encodes. A field is given here or in every item, never in
+ * both; `expandBatchItem` rebuilds an item as it would be sent alone.
+ */
+export interface BatchShared {
+  /** Task-envelope fields every task of the batch has, with these values (only `SHARED_TASK_FIELDS`). */
+  task?: Record<string, unknown>;
+  timeoutMs?: number;
+  memoryMB?: number;
+  /** Each task's `resultKey` is this followed by its task id (its envelope has none of its own). */
+  resultKeyPrefix?: string;
+}
+
+/** Task-envelope fields a batch may send once for all its tasks (`BatchShared.task`). */
+export const SHARED_TASK_FIELDS: readonly string[] = ['v', 'kind', 'job', 'module', 'inlineLimit', 'depth'];
+
+/**
+ * One task of a batch: its envelope (as `toWire` makes it), timeout and memory, as in a single
+ * request; in a batch with `shared`, without the fields given there.
+ */
 export interface LambdaBatchItem {
   task: unknown;
   timeoutMs: number;
@@ -76,12 +100,17 @@ export interface NotStarted {
   taskId: string;
 }
 
-/** The answer to a batch: per task, its result envelope in wire form (with its worker) or NotStarted; and where the logs are. */
+/**
+ * The answer to a batch: per task, its result envelope in wire form or NotStarted; where the
+ * logs are; and the worker that ran the batch, which a result without a `worker` of its own
+ * takes (it is the same for all but the sandbox's first answer, which reports its INIT time).
+ */
 export interface LambdaBatchResponse {
   v: typeof PROTOCOL_VERSION;
   kind: 'batch';
   results: unknown[];
   logs?: string;
+  worker?: unknown;
 }
 
 /** Most tasks one batch request may carry. */
@@ -108,15 +137,75 @@ function checkFields(r: Record<string, unknown>, allowed: readonly string[], wha
 
 /** timeoutMs, memoryMB and task of a single request or of one task of a batch. */
 function checkTaskFields(r: Record<string, unknown>, what: string): void {
-  const t = r.timeoutMs;
+  checkLimits(r.timeoutMs, r.memoryMB, what);
+  if (!isRecord(r.task)) throw new ProtocolError(`${what} field task must be a task envelope`);
+}
+
+function checkLimits(t: unknown, m: unknown, what: string): void {
   if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > LAMBDA_MAX_TIMEOUT_MS) {
     throw new ProtocolError(`${what} field timeoutMs must be an integer from 1 to ${LAMBDA_MAX_TIMEOUT_MS} (Lambda's limit), got ${JSON.stringify(t)}`);
   }
-  const m = r.memoryMB;
   if (typeof m !== 'number' || !Number.isInteger(m) || m < LAMBDA_MIN_MEMORY_MB || m > LAMBDA_MAX_MEMORY_MB) {
     throw new ProtocolError(`${what} field memoryMB must be an integer from ${LAMBDA_MIN_MEMORY_MB} to ${LAMBDA_MAX_MEMORY_MB} (Lambda's memory sizes), got ${JSON.stringify(m)}`);
   }
-  if (!isRecord(r.task)) throw new ProtocolError(`${what} field task must be a task envelope`);
+}
+
+/** A batch's `shared`: only its own fields, each of the right kind (the values themselves are checked in each expanded item). */
+function checkShared(x: unknown): BatchShared {
+  const what = 'the Lambda batch event field shared';
+  if (!isRecord(x)) throw new ProtocolError(`${what} must be an object`);
+  checkFields(x, SHARED_FIELDS, what);
+  if (x.task !== undefined) {
+    if (!isRecord(x.task)) throw new ProtocolError(`${what}.task must be an object`);
+    checkFields(x.task, SHARED_TASK_FIELDS, `${what}.task`);
+  }
+  const prefix = x.resultKeyPrefix;
+  if (prefix !== undefined && (typeof prefix !== 'string' || prefix.length < 1 || prefix.length > 1024)) {
+    throw new ProtocolError(`${what}.resultKeyPrefix must be a string of 1 to 1024 characters`);
+  }
+  return x as BatchShared;
+}
+
+/**
+ * One task of a batch as it would be sent alone: its own fields and the batch's shared ones (a
+ * copy when there are any; own data properties whatever their names).
+ */
+export function expandBatchItem(item: LambdaBatchItem, shared: BatchShared | undefined): LambdaBatchItem {
+  if (shared === undefined) return item;
+  return {
+    task: expandTask(item.task, shared),
+    // Validated: each is in the item or in shared.
+    timeoutMs: (item.timeoutMs ?? shared.timeoutMs) as number,
+    memoryMB: (item.memoryMB ?? shared.memoryMB) as number,
+    ...(item.after !== undefined ? { after: item.after } : {}),
+  };
+}
+
+/** A task envelope's fields in the order `toWire` gives them (the order a whole envelope arrives in). */
+const ENVELOPE_ORDER = ['v', 'kind', 'job', 'taskId', 'fn', 'module', 'args', 'deps', 'resultKey', 'inlineLimit', 'depth', 'attempt'] as const;
+
+/**
+ * A task envelope of a batch (wire form) with the batch's shared fields and its result key.
+ * Built field by field in the envelope's own order, not by spreading the two objects: a
+ * spread of objects received from another thread cost more per task (in a profile of batches
+ * of no-ops, more than the copying the shared fields spared), and left objects of a different
+ * shape for every step after it. Fields outside the envelope are kept as data (the envelope's
+ * validation refuses them), whatever their names.
+ */
+export function expandTask(task: unknown, shared: Pick<BatchShared, 'task' | 'resultKeyPrefix'> | undefined): unknown {
+  if (shared === undefined || (shared.task === undefined && shared.resultKeyPrefix === undefined)) return task;
+  const t = task as Record<string, unknown>;
+  const common = shared.task ?? {};
+  const prefix = shared.resultKeyPrefix;
+  const out: Record<string, unknown> = {};
+  for (const f of ENVELOPE_ORDER) {
+    const v = f === 'resultKey' && prefix !== undefined ? prefix + String(t.taskId) : Object.hasOwn(t, f) ? t[f] : Object.hasOwn(common, f) ? common[f] : undefined;
+    if (v !== undefined) out[f] = v;
+  }
+  for (const k of Object.keys(t)) {
+    if (!Object.hasOwn(out, k)) Object.defineProperty(out, k, { value: t[k], enumerable: true, writable: true, configurable: true });
+  }
+  return out;
 }
 
 function checkNest(n: unknown): void {
@@ -146,6 +235,7 @@ export function validateBatchRequest(x: unknown): LambdaBatchRequest {
   checkVersion(x);
   if (x.kind !== 'batch') throw new ProtocolError(`the Lambda event kind must be 'batch', got ${JSON.stringify(x.kind)}`);
   checkFields(x, BATCH_FIELDS, 'the Lambda batch event');
+  const shared = x.shared === undefined ? undefined : checkShared(x.shared);
   const b = x.budgetMs;
   if (typeof b !== 'number' || !Number.isInteger(b) || b < 1 || b > LAMBDA_MAX_TIMEOUT_MS) {
     throw new ProtocolError(`the Lambda batch event field budgetMs must be an integer from 1 to ${LAMBDA_MAX_TIMEOUT_MS}, got ${JSON.stringify(b)}`);
@@ -157,8 +247,21 @@ export function validateBatchRequest(x: unknown): LambdaBatchRequest {
   const earlier = new Set<string>();
   tasks.forEach((item, i) => {
     if (!isRecord(item)) throw new ProtocolError(`the Lambda batch event's task ${i} must be an object`);
-    checkFields(item, ITEM_FIELDS, `the Lambda batch event's task ${i}`);
-    checkTaskFields(item, `the Lambda batch event's task ${i}`);
+    const what = `the Lambda batch event's task ${i}`;
+    checkFields(item, ITEM_FIELDS, what);
+    if (shared === undefined) checkTaskFields(item, what);
+    else {
+      // Each field in the item or in shared, never both: the item's envelope is then the same whichever side a field was sent on.
+      for (const f of ['timeoutMs', 'memoryMB'] as const) {
+        if ((item[f] === undefined) === (shared[f] === undefined)) throw new ProtocolError(`${what} field ${f} must be given either in the task or in shared, once`);
+      }
+      checkLimits(item.timeoutMs ?? shared.timeoutMs, item.memoryMB ?? shared.memoryMB, what);
+      if (!isRecord(item.task)) throw new ProtocolError(`${what} field task must be a task envelope`);
+      for (const f of Object.keys(shared.task ?? {})) {
+        if (Object.hasOwn(item.task, f)) throw new ProtocolError(`${what} has field task.${f}, which shared gives too`);
+      }
+      if (shared.resultKeyPrefix !== undefined && Object.hasOwn(item.task, 'resultKey')) throw new ProtocolError(`${what} has a resultKey, which shared.resultKeyPrefix gives`);
+    }
     const task = item.task as Record<string, unknown>;
     if (item.after !== undefined) checkAfter(item.after, task, earlier, i);
     if (typeof task.taskId === 'string') earlier.add(task.taskId);
@@ -192,7 +295,8 @@ export function validateBatchResponse(x: unknown, taskIds: readonly string[]): L
   if (!isRecord(x)) throw new ProtocolError('the answer to a batch must be an object');
   if (x.v !== PROTOCOL_VERSION) throw new ProtocolError(`the answer to a batch has protocol version ${JSON.stringify(x.v)}, expected ${PROTOCOL_VERSION}: redeploy the worker`);
   if (x.kind !== 'batch') throw new ProtocolError(`the answer to a batch must be of kind 'batch', got ${JSON.stringify(x.kind)}`);
-  checkFields(x, ['v', 'kind', 'results', 'logs'], 'the answer to a batch');
+  checkFields(x, ['v', 'kind', 'results', 'logs', 'worker'], 'the answer to a batch');
+  if (x.worker !== undefined && !isRecord(x.worker)) throw new ProtocolError('the answer to a batch: worker must be an object');
   if (x.logs !== undefined && typeof x.logs !== 'string') throw new ProtocolError('the answer to a batch: logs must be a string');
   const results = x.results;
   if (!Array.isArray(results) || results.length !== taskIds.length) {
@@ -206,6 +310,7 @@ export function validateBatchResponse(x: unknown, taskIds: readonly string[]): L
 }
 
 const REQUEST_FIELDS: readonly string[] = ['v', 'kind', 'task', 'timeoutMs', 'memoryMB', 'nest'];
-const BATCH_FIELDS: readonly string[] = ['v', 'kind', 'tasks', 'budgetMs', 'nest'];
+const BATCH_FIELDS: readonly string[] = ['v', 'kind', 'tasks', 'budgetMs', 'nest', 'shared'];
+const SHARED_FIELDS: readonly string[] = ['task', 'timeoutMs', 'memoryMB', 'resultKeyPrefix'];
 const ITEM_FIELDS: readonly string[] = ['task', 'timeoutMs', 'memoryMB', 'after'];
 const NEST_FIELDS = ['maxTaskDepth', 'taskTimeoutMs', 'taskMemoryMB', 'maxConcurrency'] as const;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ProtocolError } from 'volley';
 import { BatchPolicy, LATENCY_BUDGET_MS, MAX_BATCH_TASKS, SHORT_TASK_MS, SPREAD_MS, type BatchCandidate } from '../../sdk/aws/batch-policy.js';
-import { validateBatchRequest, validateBatchResponse } from '../../sdk/aws/wire.js';
+import { expandBatchItem, expandTask, validateBatchRequest, validateBatchResponse } from '../../sdk/aws/wire.js';
 import { PROTOCOL_VERSION } from '../../sdk/protocol.js';
 
 const task = (fn: string, o: Partial<BatchCandidate> = {}): BatchCandidate => ({ fn, timeoutMs: 60_000, bytes: 200, batchable: true, ...o });
@@ -148,6 +148,58 @@ describe('batch request and answer formats', () => {
       );
   });
 
+  describe('a batch whose tasks share fields (sent once, in shared)', () => {
+    const JOB = 'job1/run1run1run1run1run1';
+    const whole = (id: string) => ({
+      task: { v: PROTOCOL_VERSION, kind: 'task', job: JOB, taskId: id, fn: 'f', args: { kind: 'inline', bytes: { $b64: 'Sltd' } }, deps: {}, resultKey: `volley/jobs/${JOB}/${id}`, inlineLimit: 100 },
+      timeoutMs: 1000,
+      memoryMB: 1024,
+    });
+    const shared = { task: { v: PROTOCOL_VERSION, kind: 'task', job: JOB, inlineLimit: 100 }, timeoutMs: 1000, memoryMB: 1024, resultKeyPrefix: `volley/jobs/${JOB}/` };
+    const own = (id: string) => ({ task: { taskId: id, fn: 'f', args: { kind: 'inline', bytes: { $b64: 'Sltd' } }, deps: {} } });
+    const compact = { v: PROTOCOL_VERSION, kind: 'batch', budgetMs: 2000, shared, tasks: [own('a'), own('b')] };
+
+    it('expands each task to what it would be sent alone', () => {
+      const req = validateBatchRequest(structuredClone(compact));
+      assert.deepEqual(
+        req.tasks.map((t) => expandBatchItem(t, req.shared)),
+        [whole('a'), whole('b')],
+      );
+      // A follower keeps its producers; a batch without shared is left as it is.
+      assert.deepEqual(expandBatchItem({ ...own('c'), after: ['a'] } as never, shared), { ...whole('c'), after: ['a'] });
+      const plain = whole('a');
+      assert.equal(expandBatchItem(plain as never, undefined), plain);
+    });
+
+    it('refuses a shared part outside the protocol, or a field given twice or not at all', () => {
+      const bad: Array<[unknown, RegExp]> = [
+        [{ ...compact, shared: 'x' }, /field shared must be an object/],
+        [{ ...compact, shared: { ...shared, extra: 1 } }, /shared has a field "extra"/],
+        [{ ...compact, shared: { ...shared, task: { ...shared.task, taskId: 'a' } } }, /shared.task has a field "taskId"/],
+        [{ ...compact, shared: { ...shared, task: { ...shared.task, args: {} } } }, /shared.task has a field "args"/],
+        [{ ...compact, shared: { ...shared, resultKeyPrefix: 7 } }, /resultKeyPrefix must be a string/],
+        [{ ...compact, tasks: [own('a'), { ...own('b'), timeoutMs: 5 }] }, /task 1 field timeoutMs must be given either in the task or in shared, once/],
+        [{ ...compact, shared: { ...shared, memoryMB: undefined } }, /task 0 field memoryMB must be given either/],
+        [{ ...compact, shared: { ...shared, timeoutMs: 0 } }, /task 0 field timeoutMs must be an integer/],
+        [{ ...compact, tasks: [{ task: { ...own('a').task, job: JOB } }] }, /task 0 has field task.job, which shared gives too/],
+        [{ ...compact, tasks: [{ task: { ...own('a').task, resultKey: 'volley/x' } }] }, /task 0 has a resultKey, which shared.resultKeyPrefix gives/],
+      ];
+      for (const [x, re] of bad)
+        assert.throws(
+          () => validateBatchRequest(x),
+          (e: unknown) => e instanceof ProtocolError && re.test((e as Error).message),
+          JSON.stringify(x).slice(0, 160),
+        );
+    });
+
+    it('takes a field named __proto__ as data, never as a prototype', () => {
+      const t = expandTask(JSON.parse('{"taskId":"a","__proto__":{"polluted":1}}'), { task: { v: PROTOCOL_VERSION } }) as Record<string, unknown>;
+      assert.equal(Object.getPrototypeOf(t), Object.prototype);
+      assert.equal(Object.hasOwn(t, '__proto__'), true);
+      assert.equal((t as { polluted?: number }).polluted, undefined);
+    });
+  });
+
   it('accepts an answer with one entry per task, in order, some not started', () => {
     const answer = {
       v: PROTOCOL_VERSION,
@@ -169,6 +221,8 @@ describe('batch request and answer formats', () => {
     assert.throws(() => validateBatchResponse(answer([r('a'), { ...r('b', 'notStarted'), extra: 1 }]), ['a', 'b']), /outside the protocol/);
     assert.throws(() => validateBatchResponse({ ...answer([r('a')]), kind: 'value' }, ['a']), /kind 'batch'/);
     assert.throws(() => validateBatchResponse({ ...answer([r('a')]), logs: 3 }, ['a']), /logs/);
+    assert.throws(() => validateBatchResponse({ ...answer([r('a')]), worker: 'w' }, ['a']), /worker must be an object/);
+    assert.equal(validateBatchResponse({ ...answer([r('a')]), worker: { id: 'w' } }, ['a']).worker !== undefined, true);
   });
 });
 
