@@ -28,14 +28,14 @@ describe('batching policy', () => {
   it('starts with batches of 1 and doubles them while the tasks are short, up to the most tasks per invocation', () => {
     const p = new BatchPolicy();
     const sizes: number[] = [];
-    for (let i = 0; i < 10; i++) {
-      const n = p.take(many(1000), 0, 1, BIG);
+    for (let i = 0; i < 12; i++) {
+      const n = p.take(many(2000), 0, 1, BIG);
       sizes.push(n);
-      p.record(Array.from({ length: n }, () => ({ fn: 'noop', ms: 0.1 })));
+      p.record(Array.from({ length: n }, () => ({ fn: 'noop', ms: 0.01 })));
     }
-    assert.deepEqual(sizes, [1, 2, 4, 8, 16, 32, 64, 128, 256, 256]);
-    assert.equal(MAX_BATCH_TASKS, 256);
-    assert.equal(p.tasksPerSlot(), 256);
+    assert.deepEqual(sizes, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 1024]);
+    assert.equal(MAX_BATCH_TASKS, 1024);
+    assert.equal(p.tasksPerSlot(), 1024);
   });
 
   it('sends a function alone again once its runs are no longer short', () => {
@@ -56,11 +56,11 @@ describe('batching policy', () => {
 
   it('spreads tasks over free invocation slots rather than queueing them behind each other', () => {
     const p = new BatchPolicy();
-    warm(p, 'f', 2);
-    // 2 ms each: a batch of two is worth an invocation of its own (SPREAD_MS = 5).
-    assert.equal(SPREAD_MS, 5);
-    assert.equal(p.take(many(10, 'f'), 0, 5, BIG), 2);
-    assert.equal(p.take(many(10, 'f'), 0, 16, BIG), 2);
+    warm(p, 'f', 5);
+    // 5 ms each: a batch of four is worth an invocation of its own (SPREAD_MS = 20).
+    assert.equal(SPREAD_MS, 20);
+    assert.equal(p.take(many(10, 'f'), 0, 5, BIG), 4);
+    assert.equal(p.take(many(10, 'f'), 0, 16, BIG), 4);
     assert.equal(p.take(many(40, 'f'), 0, 4, BIG), 10);
     assert.equal(p.take(many(10, 'f'), 4, 1, BIG), 6, 'from the queue head on');
   });
@@ -68,18 +68,18 @@ describe('batching policy', () => {
   it('does not split tasks that take together less than an invocation costs', () => {
     const p = new BatchPolicy();
     warm(p, 'noop', 0.01);
-    assert.equal(p.take(many(1000), 0, 16, BIG), 256);
+    assert.equal(p.take(many(1000), 0, 16, BIG), 1000);
     assert.equal(p.take(many(10), 0, 16, BIG), 10);
   });
 
   it('does not split a batch of short tasks over free slots after one slow run', () => {
     const p = new BatchPolicy();
     warm(p, 'noop', 0.01);
-    // One run of 2 ms (a collection, a descheduled thread), then 30 short ones: the peak still
-    // remembers it (2 * 0.9^30 = 0.08 ms), the average does not.
+    // One run of 2 ms (a collection, a descheduled thread), then 40 short ones: the peak still
+    // remembers it (about 2 * 0.9^40 = 0.03 ms), the average does not.
     p.record([{ fn: 'noop', ms: 2 }]);
-    p.record(Array.from({ length: 30 }, () => ({ fn: 'noop', ms: 0.01 })));
-    assert.equal(p.take(many(1000), 0, 16, BIG), 256, 'one invocation for 256 no-ops, not 16 of 63');
+    p.record(Array.from({ length: 40 }, () => ({ fn: 'noop', ms: 0.01 })));
+    assert.equal(p.take(many(1000), 0, 16, BIG), 1000, 'one invocation for 1,000 no-ops, not two');
   });
 
   it('keeps the predicted time of a batch within the latency budget', () => {
@@ -233,7 +233,7 @@ describe('batching policy: batches answered side by side', () => {
     for (let i = 0; i < 16; i++) p.record([{ fn: 'leaf', ms: 0.1 }]);
     assert.equal(p.sizeOf('leaf'), 17, 'one more than the runs measured short (doubling per batch alone would allow 2)');
     for (let i = 0; i < 16; i++) p.record(Array.from({ length: 17 }, () => ({ fn: 'leaf', ms: 0.1 })));
-    assert.equal(p.sizeOf('leaf'), MAX_BATCH_TASKS);
+    assert.equal(p.sizeOf('leaf'), Math.min(MAX_BATCH_TASKS, 16 + 16 * 17 + 1));
     // Once the runs are no longer short, the evidence is gone: alone again, then growing from 1.
     p.record(Array.from({ length: 40 }, () => ({ fn: 'leaf', ms: 100 })));
     assert.equal(p.sizeOf('leaf'), 1);
@@ -243,9 +243,9 @@ describe('batching policy: batches answered side by side', () => {
 describe('batching policy: followers', () => {
   it('keeps a follower with the producers just before it, past the fair share; not one whose producer is elsewhere', () => {
     const p = new BatchPolicy();
-    warm(p, 'f', 2);
+    warm(p, 'f', 8);
     const q = [task('f', { id: 'a' }), task('f', { id: 'b' }), task('f', { id: 'c', after: ['a', 'b'] }), task('f', { id: 'd' }), task('f', { id: 'e' }), task('f', { id: 'g', after: ['d', 'e'] })];
-    // 2 ms each over 3 free slots: a fair share of two tasks per invocation, and the follower c with its producers.
+    // 8 ms each over 3 free slots: a fair share of two tasks per invocation, and the follower c with its producers.
     assert.equal(p.take(q, 0, 3, BIG), 3);
     const q2 = [task('f', { id: 'a' }), task('f', { id: 'b' }), task('f', { id: 'x', after: ['z'] }), ...many(3, 'f')];
     assert.equal(p.take(q2, 0, 3, BIG), 2);
