@@ -206,7 +206,9 @@ export async function startServerlessOffline(o: OfflineOptions): Promise<Stoppab
       NODE_NO_WARNINGS: '1',
       ...o.env,
     };
-    const child = spawn(process.execPath, args, { cwd: serviceDir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    // For profiling the Lambda side (bench/profile.ts): VOLLEY_OFFLINE_CPU_PROF=<dir> runs serverless-offline under --cpu-prof, each of its threads writing a profile there when it stops.
+    const prof = process.env.VOLLEY_OFFLINE_CPU_PROF;
+    const child = spawn(process.execPath, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), ...args], { cwd: serviceDir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     killOnExit(child);
     let output = '';
     const ready = await new Promise<boolean>((resolveP, reject) => {

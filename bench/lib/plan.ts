@@ -39,6 +39,7 @@ export const HEADLINE_METRICS: MetricDef[] = [
   { key: 'w3SeqMedianMs', label: 'W3 sequential round trip, median of 200', unit: 'ms' },
   { key: 'w3InvocationsPer1000', label: 'W3 Lambda invocations per 1,000 no-ops (AWS path)', unit: 'count' },
   { key: 'w3WorkerCpuMsPerTask', label: 'W3 CPU of the Lambda side per no-op (serverless-offline process, warm batches)', unit: 'ms' },
+  { key: 'w3DriverCpuMsPerTask', label: "W3 CPU of the driver per no-op (the driver's process, warm batches; the emulator tier)", unit: 'ms' },
 ];
 
 export function hopMetrics(bytes: number[]): MetricDef[] {

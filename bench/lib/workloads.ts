@@ -70,8 +70,12 @@ export async function runWorkload(sys: System, name: WorkloadName, p: WorkloadPa
       const rates: number[] = [];
       const calls: number[] = [];
       let cpu0: number | undefined;
+      let own0: NodeJS.CpuUsage | undefined;
       for (let b = 0; b < 5; b++) {
-        if (b === 1) cpu0 = sys.workerCpuMs?.();
+        if (b === 1) {
+          cpu0 = sys.workerCpuMs?.();
+          own0 = process.cpuUsage();
+        }
         const c0 = sys.invocations?.();
         const t0 = now();
         await sys.noops(n);
@@ -83,7 +87,12 @@ export async function runWorkload(sys: System, name: WorkloadName, p: WorkloadPa
       const invocations: Figures = calls.length ? { w3InvocationsPer1000: (median(calls.slice(1)) * 1000) / n } : {};
       // The Lambda side's CPU per task over the warm batches (the emulator tier): on a loaded machine a steadier figure than the rate.
       const cpu1 = cpu0 === undefined ? undefined : sys.workerCpuMs?.();
-      if (cpu0 !== undefined && cpu1 !== undefined) invocations.w3WorkerCpuMsPerTask = (cpu1 - cpu0) / (4 * n);
+      if (cpu0 !== undefined && cpu1 !== undefined) {
+        invocations.w3WorkerCpuMsPerTask = (cpu1 - cpu0) / (4 * n);
+        // And the driver's (this process, all its threads: on the emulator tier only the driver runs here).
+        const own = process.cpuUsage(own0);
+        invocations.w3DriverCpuMsPerTask = (own.user + own.system) / 1000 / (4 * n);
+      }
       for (let i = 0; i < 20; i++) await sys.roundTrip();
       const lat: number[] = [];
       for (let i = 0; i < seq; i++) {
