@@ -275,6 +275,50 @@ describe('Lambda invoker over HTTP', () => {
     }
   });
 
+  it('sends what the tasks of a batch share once, and each task whole when they differ; each result takes the batch worker', async () => {
+    const fake = await fakeLambda((_n, body) => {
+      const req = JSON.parse(body) as { kind: string; task?: { taskId: string }; tasks?: Array<{ task: { taskId: string } }> };
+      const result = (taskId: string) => JSON.parse(ok(taskId)) as Record<string, unknown>;
+      if (req.kind === 'invoke') return { status: 200, body: ok(req.task!.taskId) };
+      return { status: 200, body: JSON.stringify({ v: 1, kind: 'batch', results: req.tasks!.map((t) => result(t.task.taskId)), worker: { id: 'sandbox-7', memoryMB: 1024 } }) };
+    });
+    const inv = invokerFor(fake.endpoint, { maxInvocations: 1 });
+    const opts = { timeoutMs: 5000, memoryMB: 1024 };
+    try {
+      // The function's first task goes alone; measured short, the next two share an invocation.
+      await inv.invoke(envelope('t1'), opts);
+      const pair = await Promise.all([inv.invoke(envelope('t2'), opts), inv.invoke(envelope('t3'), opts)]);
+      assert.equal(fake.calls.length, 2, 'one invocation for the two');
+      const batch = JSON.parse(fake.calls[1]!) as { shared: Record<string, unknown>; tasks: Array<Record<string, unknown>> };
+      assert.deepEqual(batch.shared, { task: { v: PROTOCOL_VERSION, kind: 'task', job: 'j', inlineLimit: 100 }, timeoutMs: 5000, memoryMB: 1024, resultKeyPrefix: 'volley/jobs/j/' });
+      assert.deepEqual(batch.tasks, [
+        { task: { taskId: 't2', fn: 'work', args: { kind: 'inline', bytes: { $b64: 'AAE=' } }, deps: {} } },
+        { task: { taskId: 't3', fn: 'work', args: { kind: 'inline', bytes: { $b64: 'AAE=' } }, deps: {} } },
+      ]);
+      assert.deepEqual(
+        pair.map((r) => r.worker),
+        [
+          { id: 'sandbox-7', memoryMB: 1024 },
+          { id: 'sandbox-7', memoryMB: 1024 },
+        ],
+      );
+      // Different timeouts: nothing is shared, each item is the task as it would go alone.
+      await Promise.all([inv.invoke(envelope('t4'), opts), inv.invoke(envelope('t5'), { ...opts, timeoutMs: 6000 })]);
+      const mixed = JSON.parse(fake.calls[2]!) as { shared?: unknown; tasks: Array<{ task: Record<string, unknown>; timeoutMs: number }> };
+      assert.equal(mixed.shared, undefined);
+      assert.deepEqual(
+        mixed.tasks.map((t) => [t.task.resultKey, t.task.job, t.timeoutMs]),
+        [
+          ['volley/jobs/j/t4', 'j', 5000],
+          ['volley/jobs/j/t5', 'j', 6000],
+        ],
+      );
+    } finally {
+      await inv.close();
+      fake.server.close();
+    }
+  });
+
   it('a call to a function that does not exist names the fix', async () => {
     const fake = await fakeLambda(() => ({ status: 404, headers: { 'x-amzn-errortype': 'ResourceNotFoundException' }, body: JSON.stringify({ Type: 'User', Message: 'Function not found: x' }) }));
     const inv = invokerFor(fake.endpoint);
