@@ -32,7 +32,7 @@ import { LambdaInvoker } from '../sdk/aws/lambda-invoker.js';
 import { S3Store } from '../sdk/aws/s3-store.js';
 import { optionTable } from '../sdk/options.js';
 import type { ObjectStore } from '../sdk/backend.js';
-import type { TaskEnvelope } from '../sdk/protocol.js';
+import { PROTOCOL_VERSION, type TaskEnvelope } from '../sdk/protocol.js';
 import { startInstantLambda } from './lib/instant-lambda.js';
 import { startS3rver } from '../infra/emulators.js';
 
@@ -47,7 +47,7 @@ async function invokeRates(): Promise<number[]> {
   const noStore = {} as ObjectStore; // every payload here is inline
   const inv = new LambdaInvoker(client, noStore, { functionName: 'bench', invokeGraceMs: 30_000, baseDelayMs: 100, maxDelayMs: 5_000, giveUpMs: 600_000, ownsClient: true });
   const env = (i: number): TaskEnvelope => ({
-    v: 1,
+    v: PROTOCOL_VERSION,
     kind: 'task',
     job: 'bench',
     taskId: `t${i}`,

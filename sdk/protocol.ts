@@ -5,7 +5,7 @@
  */
 import { ProtocolError, toRemoteErrorInfo, type RemoteErrorInfo } from './errors.js';
 
-export const PROTOCOL_VERSION = 1 as const;
+export const PROTOCOL_VERSION = 2 as const;
 
 /** Where a serialized value is: inline bytes, or a key in the object store. */
 export type Payload = { kind: 'inline'; bytes: Uint8Array } | { kind: 'stored'; key: string; size: number };

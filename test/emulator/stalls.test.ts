@@ -159,7 +159,7 @@ describe('lost and slow Lambda answers', () => {
     resultKey: `volley/jobs/j/AAAAAAAAAAAAAAAAAAAAAA/${id}`,
     inlineLimit: 100,
   });
-  const done = (taskId: string) => JSON.stringify({ v: 1, kind: 'value', taskId, bytes: { $b64: 'SltdXQ==' }, timing: { fetchMs: 0, runMs: 0, storeMs: 0 } });
+  const done = (taskId: string) => JSON.stringify({ v: PROTOCOL_VERSION, kind: 'value', taskId, bytes: { $b64: 'SltdXQ==' }, timing: { fetchMs: 0, runMs: 0, storeMs: 0 } });
 
   /** A Lambda endpoint that receives the whole task, then answers with `answer` after `delayMs`. */
   async function lambda(answer: { status: number; body: string; delayMs?: number }) {

@@ -169,7 +169,7 @@ function envelope(id: string, argBytes = new Uint8Array([0, 1])): TaskEnvelope {
   return { v: PROTOCOL_VERSION, kind: 'task', job: 'j', taskId: id, fn: 'work', args: { kind: 'inline', bytes: argBytes }, deps: {}, resultKey: `volley/jobs/j/${id}`, inlineLimit: 100 };
 }
 
-const ok = (taskId: string) => JSON.stringify({ v: 1, kind: 'value', taskId, bytes: { $b64: 'AAE=' }, timing: { fetchMs: 0, runMs: 0, storeMs: 0 } });
+const ok = (taskId: string) => JSON.stringify({ v: PROTOCOL_VERSION, kind: 'value', taskId, bytes: { $b64: 'AAE=' }, timing: { fetchMs: 0, runMs: 0, storeMs: 0 } });
 
 function invokerFor(endpoint: string, extra: Partial<ConstructorParameters<typeof LambdaInvoker>[2]> = {}): LambdaInvoker {
   const client = makeLambdaClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxSockets: 4 });
@@ -280,7 +280,7 @@ describe('Lambda invoker over HTTP', () => {
       const req = JSON.parse(body) as { kind: string; task?: { taskId: string }; tasks?: Array<{ task: { taskId: string } }> };
       const result = (taskId: string) => JSON.parse(ok(taskId)) as Record<string, unknown>;
       if (req.kind === 'invoke') return { status: 200, body: ok(req.task!.taskId) };
-      return { status: 200, body: JSON.stringify({ v: 1, kind: 'batch', results: req.tasks!.map((t) => result(t.task.taskId)), worker: { id: 'sandbox-7', memoryMB: 1024 } }) };
+      return { status: 200, body: JSON.stringify({ v: PROTOCOL_VERSION, kind: 'batch', results: req.tasks!.map((t) => result(t.task.taskId)), worker: { id: 'sandbox-7', memoryMB: 1024 } }) };
     });
     const inv = invokerFor(fake.endpoint, { maxInvocations: 1 });
     const opts = { timeoutMs: 5000, memoryMB: 1024 };

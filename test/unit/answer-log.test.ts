@@ -8,8 +8,16 @@ import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { ProtocolError } from 'volley';
 import { AnswerLogReader, AnswerLogWriter, answerLogBytes } from '../../sdk/aws/answer-log.js';
+import { PROTOCOL_VERSION } from '../../sdk/protocol.js';
 
-const answer = (taskId: string, extra: Record<string, unknown> = {}) => ({ v: 1, kind: 'value', taskId, bytes: { $b64: 'Sm51bGw=' }, timing: { fetchMs: 0.25, runMs: 1.5, storeMs: 0 }, ...extra });
+const answer = (taskId: string, extra: Record<string, unknown> = {}) => ({
+  v: PROTOCOL_VERSION,
+  kind: 'value',
+  taskId,
+  bytes: { $b64: 'Sm51bGw=' },
+  timing: { fetchMs: 0.25, runMs: 1.5, storeMs: 0 },
+  ...extra,
+});
 
 describe('the answer log of a batch', () => {
   it('gives the handler each finished task’s answer by position, unchanged, and none for a task not started', () => {
@@ -17,7 +25,7 @@ describe('the answer log of a batch', () => {
     const reader = new AnswerLogReader(buffer);
     const writer = new AnswerLogWriter(buffer);
     const a = answer('t0');
-    const c = { v: 1, kind: 'error', taskId: 't2', fault: 'user', error: { name: 'Error', message: 'ünïcödé ✓ 𝄞 "quoted"\n' }, timing: { fetchMs: 0, runMs: 0, storeMs: 0 } };
+    const c = { v: PROTOCOL_VERSION, kind: 'error', taskId: 't2', fault: 'user', error: { name: 'Error', message: 'ünïcödé ✓ 𝄞 "quoted"\n' }, timing: { fetchMs: 0, runMs: 0, storeMs: 0 } };
     assert.ok(writer.append(0, JSON.stringify(a)) > 0);
     assert.deepEqual(reader.answers(3), [[0, a]]);
     // Task 1 was not started: it has no record.

@@ -11,6 +11,7 @@ import { backoffDelay, isThrottle, retryThrottled, type Clock } from '../../sdk/
 import { ThrottledError } from '../../sdk/errors.js';
 import { readWorkerEnv } from '../../sdk/aws/worker-env.js';
 import { createHandler } from '../../sdk/aws/handler.js';
+import { PROTOCOL_VERSION } from '../../sdk/protocol.js';
 import type { ObjectStore } from '../../sdk/backend.js';
 
 describe('target and aws option resolution', () => {
@@ -176,16 +177,16 @@ describe('the Lambda worker', () => {
   });
 
   it('answers a misconfigured worker, a bad event or a too-large memory request as a task failure, not a FunctionError', async () => {
-    const missing = await createHandler({})({ v: 1, kind: 'invoke', timeoutMs: 10, memoryMB: 128, task: { taskId: 't1' } });
+    const missing = await createHandler({})({ v: PROTOCOL_VERSION, kind: 'invoke', timeoutMs: 10, memoryMB: 128, task: { taskId: 't1' } });
     assert.equal(missing.kind, 'error');
     assert.equal(missing.taskId, 't1');
     assert.equal((missing.error as { name: string }).name, 'ConfigError');
 
     const h = createHandler({ VOLLEY_BUCKET: 'b', AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512', AWS_LAMBDA_FUNCTION_NAME: 'w' }, () => noStore);
-    const bad = await h({ v: 2, kind: 'invoke' });
+    const bad = await h({ v: PROTOCOL_VERSION + 1, kind: 'invoke' });
     assert.equal((bad.error as { name: string }).name, 'ProtocolError');
     assert.match((bad.error as { message: string }).message, /same volley version/);
-    const big = await h({ v: 1, kind: 'invoke', timeoutMs: 10, memoryMB: 2048, task: { taskId: 't2' } });
+    const big = await h({ v: PROTOCOL_VERSION, kind: 'invoke', timeoutMs: 10, memoryMB: 2048, task: { taskId: 't2' } });
     assert.match((big.error as { message: string }).message, /asked for 2048 MB but Lambda function w has 512 MB.*--memory 2048/);
   });
 });

@@ -42,7 +42,7 @@ describe('task envelope validation', () => {
     refused(() => validateTaskEnvelope(null), /^task envelope must be a plain object$/);
     refused(() => validateTaskEnvelope([task()]), /^task envelope must be a plain object$/);
     refused(() => validateTaskEnvelope(new (class Env {})()), /^task envelope must be a plain object$/);
-    refused(() => validateTaskEnvelope(task({ v: 2 })), /^task envelope has protocol version 2, this worker speaks 1: deploy the worker from the same volley version as the driver$/);
+    refused(() => validateTaskEnvelope(task({ v: 1 })), /^task envelope has protocol version 1, this worker speaks 2: deploy the worker from the same volley version as the driver$/);
     refused(() => validateTaskEnvelope(task({ v: undefined })), /protocol version undefined/);
     refused(() => validateTaskEnvelope(task({ kind: 'invoke' })), /^envelope kind must be 'task', got "invoke"$/);
     refused(() => validateTaskEnvelope(task({ extra: 1 })), /^task envelope has a field "extra" outside the protocol \(allowed: v, kind, job, /);
@@ -98,7 +98,7 @@ describe('result envelope validation', () => {
   it('refuses each malformed field, naming it', () => {
     refused(() => validateResultEnvelope(null), /^result envelope must be a plain object$/);
     refused(() => validateResultEnvelope({ ...base, kind: 'value', bytes: new Uint8Array(), extra: 1 }), /^value result envelope has a field "extra" outside the protocol \(allowed: /);
-    refused(() => validateResultEnvelope({ ...base, v: 0, kind: 'value', bytes: new Uint8Array() }), /^result envelope has protocol version 0, expected 1: redeploy the worker$/);
+    refused(() => validateResultEnvelope({ ...base, v: 0, kind: 'value', bytes: new Uint8Array() }), /^result envelope has protocol version 0, expected 2: redeploy the worker$/);
     refused(() => validateResultEnvelope({ ...base, taskId: 1, kind: 'value', bytes: new Uint8Array() }), new RegExp(`^result envelope field taskId ${NAME}$`));
     refused(() => validateResultEnvelope({ ...base, timing: undefined, kind: 'value', bytes: new Uint8Array() }), /^result envelope field timing must be an object$/);
     for (const f of ['fetchMs', 'runMs', 'storeMs']) {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, ObjectStoreError, TaskError, WorkerCrashedError } from 'volley';
 import { addTiming, invokeFailure, outcomeOf, type TaskStats } from '../../sdk/results.js';
+import { PROTOCOL_VERSION } from '../../sdk/protocol.js';
 
 describe('task outcomes', () => {
   it('an invoker failure becomes an infrastructure TaskError naming the task, retryable as its cause says', () => {
@@ -35,9 +36,9 @@ describe('task outcomes', () => {
   it('a result envelope becomes a payload or the remote error', () => {
     const bytes = new Uint8Array([1, 2]);
     const timing = { fetchMs: 0, runMs: 0, storeMs: 0 };
-    assert.deepEqual(outcomeOf('f', 't1', { v: 1, kind: 'value', bytes, timing } as never), { payload: { kind: 'inline', bytes } });
-    assert.deepEqual(outcomeOf('f', 't1', { v: 1, kind: 'stored', key: 'k', size: 9, timing } as never), { payload: { kind: 'stored', key: 'k', size: 9 } });
-    const out = outcomeOf('f', 't1', { v: 1, kind: 'error', error: { name: 'TypeError', message: 'bad' }, fault: 'user', timing } as never) as { error: TaskError };
+    assert.deepEqual(outcomeOf('f', 't1', { v: PROTOCOL_VERSION, kind: 'value', bytes, timing } as never), { payload: { kind: 'inline', bytes } });
+    assert.deepEqual(outcomeOf('f', 't1', { v: PROTOCOL_VERSION, kind: 'stored', key: 'k', size: 9, timing } as never), { payload: { kind: 'stored', key: 'k', size: 9 } });
+    const out = outcomeOf('f', 't1', { v: PROTOCOL_VERSION, kind: 'error', error: { name: 'TypeError', message: 'bad' }, fault: 'user', timing } as never) as { error: TaskError };
     assert.equal(out.error.message, 'Task f (t1) failed: TypeError: bad');
     assert.equal(out.error.fault, 'user');
   });
