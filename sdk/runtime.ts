@@ -171,6 +171,8 @@ export class Runtime {
   private backend?: Backend;
   private readonly starting: Promise<Backend>;
   private closed = false;
+  /** Why the backend could not start: every task submitted since fails with it at once. */
+  private startFailure?: Error;
   private seq = 0;
   private readonly objects = new ObjectTable<Task>((keys) => {
     const store = this.backend?.store;
@@ -230,7 +232,7 @@ export class Runtime {
       return backend;
     });
     // Failures surface through ready() and through every task; never as an unhandled rejection.
-    this.starting.catch((err: unknown) => this.failAllPending(err instanceof Error ? err : new VolleyError(String(err))));
+    this.starting.catch((err: unknown) => this.failAllPending((this.startFailure = err instanceof Error ? err : new VolleyError(String(err)))));
   }
 
   /** Resolves once the backend is up (workers can be started, the store reached) and the observers asked for are running. */
@@ -368,6 +370,8 @@ export class Runtime {
     }
     if (failedDep) {
       this.failTask(task, new DependencyError(task.fn, task.id, failedDep.error!));
+    } else if (this.startFailure) {
+      this.failUnrun(task, this.startFailure);
     } else if (bytes.length > this.options.inlineThresholdBytes) {
       // Large arguments are uploaded once by the driver and reach the worker as a store key.
       task.missing++;
@@ -1403,12 +1407,16 @@ export class Runtime {
     for (const e of [...this.objects.values()]) {
       if (e.state !== PENDING) continue;
       const task = e.producer;
-      if (task && !task.done && this.objects.get(e.id) === e) {
-        this.taskDone(task);
-        const emit = this.hub.emit;
-        if (emit) this.emitFinished(emit, task, outcomeOfError(err), task.lastResult, err);
-      }
-      this.settleFailed(e, err);
+      if (task && !task.done && this.objects.get(e.id) === e) this.failUnrun(task, err);
+      else this.settleFailed(e, err);
     }
+  }
+
+  /** Ends a task that will not run again with `err` and its finished event, not through its end hooks (see failAllPending). */
+  private failUnrun(task: Task, err: Error): void {
+    this.taskDone(task);
+    const emit = this.hub.emit;
+    if (emit) this.emitFinished(emit, task, outcomeOfError(err), task.lastResult, err);
+    this.settleFailed(this.objects.get(task.id)!, err);
   }
 }

@@ -32,6 +32,36 @@ describe('a backend that cannot start', () => {
     }
   });
 
+  it('fails every task submitted after the start failed, at once, with the same error and a finished event', async () => {
+    const nowhere = 'http://127.0.0.1:9';
+    const rt = new Runtime({ target: 'localstack', aws: { lambdaEndpoint: nowhere, s3Endpoint: nowhere } });
+    const events: VolleyEvent[] = [];
+    rt.onEvent((e) => events.push(e));
+    try {
+      const early = rt.remote(inc, 1);
+      const startError = await rt.ready().then(
+        () => assert.fail('the runtime started'),
+        (e: unknown) => e,
+      );
+      assert.ok(startError instanceof ConfigError);
+      await assert.rejects(rt.get(early), (e: unknown) => e === startError);
+      // Submitted after the failure: no backend will ever run them.
+      const late = rt.remote(inc, 2);
+      const dependent = rt.remote(inc, late);
+      const [lateGot, dependentGot] = await Promise.allSettled([rt.get(late), rt.get(dependent)]);
+      assert.equal(lateGot.status === 'rejected' && lateGot.reason, startError, 'the same start error');
+      assert.ok(dependentGot.status === 'rejected' && dependentGot.reason instanceof DependencyError && dependentGot.reason.cause === startError);
+      const finished = events.flatMap((e) => (e.type === 'finished' ? [[e.taskId, e.outcome, e.error?.message]] : []));
+      assert.deepEqual(finished, [
+        [early.id, 'crashed', startError.message],
+        [late.id, 'crashed', startError.message],
+        [dependent.id, 'dependency', dependentGot.reason.message],
+      ]);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
   it('shutdown() ends the tasks still running or queued, each with one finished event', async () => {
     const rt = new Runtime({ maxConcurrency: 1, local: { maxWorkers: 1 } });
     const events: VolleyEvent[] = [];
