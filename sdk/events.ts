@@ -14,7 +14,7 @@ import type { ResultEnvelope, ResultWorker, TaskEnvelope, Timing } from './proto
 export type TaskOutcome =
   /** It returned a value. */
   | 'ok'
-  /** Its function threw (or its result could not travel). */
+  /** Its function threw, or its result could not travel, or the configuration kept it from running (a `ConfigError`: the backend could not start, no worker can load its module). */
   | 'failed'
   /** It ran past its timeoutMs. */
   | 'timeout'
@@ -191,6 +191,8 @@ export function outcomeOfError(err: Error): TaskOutcome {
       return 'cancelled';
     case 'TASK_FAILED':
     case 'SERIALIZATION':
+    // A configuration problem (the backend could not start, the module cannot load) is the user's to fix, not a worker's crash.
+    case 'CONFIG':
       return 'failed';
     default:
       return 'crashed';

@@ -24,7 +24,7 @@ describe('a backend that cannot start', () => {
       await assert.rejects(rt.get(b), (e: unknown) => e instanceof DependencyError && e.cause instanceof ConfigError);
       const finished = events.flatMap((e) => (e.type === 'finished' ? [[e.taskId, e.outcome, e.error?.name]] : []));
       assert.deepEqual(finished, [
-        [a.id, 'crashed', 'ConfigError'],
+        [a.id, 'failed', 'ConfigError'],
         [b.id, 'dependency', 'DependencyError'],
       ]);
     } finally {
@@ -53,8 +53,8 @@ describe('a backend that cannot start', () => {
       assert.ok(dependentGot.status === 'rejected' && dependentGot.reason instanceof DependencyError && dependentGot.reason.cause === startError);
       const finished = events.flatMap((e) => (e.type === 'finished' ? [[e.taskId, e.outcome, e.error?.message]] : []));
       assert.deepEqual(finished, [
-        [early.id, 'crashed', startError.message],
-        [late.id, 'crashed', startError.message],
+        [early.id, 'failed', startError.message],
+        [late.id, 'failed', startError.message],
         [dependent.id, 'dependency', dependentGot.reason.message],
       ]);
     } finally {
