@@ -20,6 +20,7 @@ import { Matrix, ProtocolError, SerializationError } from 'volley';
 import { PROTOCOL_VERSION, fromWire, toWire, validateResultEnvelope, validateTaskEnvelope } from '../../sdk/protocol.js';
 import { validateLambdaRequest } from '../../sdk/aws/wire.js';
 import { decode, encode, encodeArgs } from '../../sdk/serialize.js';
+import { varint } from '../fakes/v8-bytes.js';
 
 const MARK = '\u0000volley';
 const root = (value: unknown, extra: Record<string, unknown> = {}) => new Uint8Array(serialize({ [MARK]: 'root', value, ...extra }));
@@ -62,18 +63,6 @@ function decodeWithin(bytes: Uint8Array, deadlineMs: number): Promise<{ ok: true
     });`;
   return inWorker(code, bytes, deadlineMs);
 }
-
-/** LEB128, as V8 writes lengths. */
-const varint = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
 
 /** V8's bytes for a sparse array of length `n` without elements: 'a' n '@' 0 n. */
 const emptySparse = (n: number) => Uint8Array.from([0xff, 0x0f, 0x61, ...varint(n), 0x40, 0x00, ...varint(n)]);

@@ -12,18 +12,7 @@ import { describe, it } from 'node:test';
 import { ProtocolError, SerializationError } from 'volley';
 import { decode, encode, encodeArgs } from '../../sdk/serialize.js';
 import { RESERVE_FREE, RESERVE_PER_BYTE } from '../../sdk/v8-scan.js';
-
-/** LEB128, as V8 writes lengths. */
-const varint = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
+import { varint } from '../fakes/v8-bytes.js';
 
 /** V8's bytes for an empty resizable ArrayBuffer of maximum length `max`: '~' 0 max. */
 const emptyResizable = (max: number) => [0x7e, 0x00, ...varint(max)];
