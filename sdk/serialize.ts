@@ -129,14 +129,18 @@ function compactRefs(args: readonly unknown[], onRef: RefSink): Uint8Array | und
   return compact({ a, r }, COMPACT_REFS);
 }
 
-/** Decodes a compact argument list holding refs (see `compactRefs`), its refs resolved. */
-function decodeCompactRefs(bytes: Uint8Array, resolveRef: RefResolver | undefined): unknown[] {
-  let v: { a?: unknown; r?: unknown } | null;
+/** The JSON text after a compact payload's first byte (either compact form), parsed. */
+function parseCompact(bytes: Uint8Array): unknown {
   try {
-    v = JSON.parse(utf8Decoder.decode(bytes.subarray(1))) as typeof v;
+    return JSON.parse(utf8Decoder.decode(bytes.subarray(1))) as unknown;
   } catch (err) {
     return malformed(`compact JSON that does not parse (${(err as Error).message})`);
   }
+}
+
+/** Decodes a compact argument list holding refs (see `compactRefs`), its refs resolved. */
+function decodeCompactRefs(bytes: Uint8Array, resolveRef: RefResolver | undefined): unknown[] {
+  const v = parseCompact(bytes) as { a?: unknown; r?: unknown } | null;
   const a = v?.a;
   const r = v?.r;
   if (!Array.isArray(a) || !Array.isArray(r) || r.length === 0) return malformed('a compact argument list without its list of refs');
@@ -524,13 +528,7 @@ function malformed(what: string): never {
  */
 export function decode(bytes: Uint8Array, resolveRef?: RefResolver, owner?: unknown): unknown {
   if (bytes.length === 0) throw new SerializationError('cannot decode an empty payload', 'value');
-  if (bytes[0] === COMPACT) {
-    try {
-      return JSON.parse(utf8Decoder.decode(bytes.subarray(1))) as unknown;
-    } catch (err) {
-      return malformed(`compact JSON that does not parse (${(err as Error).message})`);
-    }
-  }
+  if (bytes[0] === COMPACT) return parseCompact(bytes);
   if (bytes[0] === COMPACT_REFS) return decodeCompactRefs(bytes, resolveRef);
   let value: unknown;
   let segments: Segments = [];
