@@ -10,6 +10,12 @@ export const PROTOCOL_VERSION = 2 as const;
 /** Where a serialized value is: inline bytes, or a key in the object store. */
 export type Payload = { kind: 'inline'; bytes: Uint8Array } | { kind: 'stored'; key: string; size: number };
 
+/**
+ * The dependencies of an envelope without any: one frozen, prototype-less object shared by all
+ * of them (envelopes are not written to; a follower, whose worker fills its deps, gets its own).
+ */
+export const NO_DEPS: Readonly<Record<string, Payload>> = Object.freeze(Object.create(null) as Record<string, Payload>);
+
 export interface TaskEnvelope {
   v: typeof PROTOCOL_VERSION;
   kind: 'task';

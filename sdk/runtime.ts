@@ -44,7 +44,7 @@ import {
   type TaskOptions,
 } from './options.js';
 import { FAILED, ObjectTable, PENDING, READY, type ObjectEntry } from './object-table.js';
-import { ACTOR_OP_TASK, type ContainedRefs, type Payload, type ResultEnvelope, type TaskEnvelope } from './protocol.js';
+import { ACTOR_OP_TASK, NO_DEPS, type ContainedRefs, type Payload, type ResultEnvelope, type TaskEnvelope } from './protocol.js';
 import { ObjectRef } from './ref.js';
 import type { TaskDefinition } from './registry.js';
 import { addTiming, invokeFailure, outcomeOf, type TaskStats } from './results.js';
@@ -144,8 +144,6 @@ type Entry = ObjectEntry<Task>;
 
 /** No entries (a list no one adds to). */
 const NO_ENTRIES: Entry[] = [];
-/** The dependencies of an envelope without any. */
-const NO_DEPS = Object.freeze(Object.create(null)) as Record<string, Payload>;
 
 /** Where a running task's actor operations go (sdk/actor.ts sets it when it loads). */
 let actorOps: ((rt: Runtime, parentId: string, sub: NestedSubmit) => void) | undefined;
@@ -1005,7 +1003,7 @@ export class Runtime {
   private dispatch(task: Task, backend: Backend, after?: string[]): void {
     // Keyed by object ids, unique in the run: a dictionary from the start, not a hidden class per
     // key. A task without ref arguments shares one empty one (envelopes are not written to).
-    const deps = task.deps.length === 0 ? NO_DEPS : (Object.create(null) as Record<string, Payload>);
+    const deps = task.deps.length === 0 ? (NO_DEPS as Record<string, Payload>) : (Object.create(null) as Record<string, Payload>);
     for (const e of task.deps) {
       // A follower's producers' results are not ready yet: its invoker fills them in.
       if (after && e.state !== READY) continue;

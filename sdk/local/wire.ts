@@ -15,7 +15,7 @@
  * objects one by one, which is the cost being avoided).
  */
 import { ProtocolError } from '../errors.js';
-import { PROTOCOL_VERSION, type Payload, type ResultEnvelope, type TaskEnvelope, type Timing } from '../protocol.js';
+import { NO_DEPS, PROTOCOL_VERSION, type Payload, type ResultEnvelope, type TaskEnvelope, type Timing } from '../protocol.js';
 
 /**
  * Payloads at most this large travel inside the batch's shared buffer; larger ones as their
@@ -23,9 +23,6 @@ import { PROTOCOL_VERSION, type Payload, type ResultEnvelope, type TaskEnvelope,
  * kept by the driver must not keep a large neighbour's bytes alive: a view holds its whole buffer).
  */
 export const PACK_MAX_BYTES = 1024;
-
-/** The dependencies of an envelope without any (never written to: a follower gets its own). */
-const NO_DEPS = Object.freeze(Object.create(null)) as TaskEnvelope['deps'];
 
 /** One flat list of fields, and the small payloads' bytes in order. */
 export interface Packed {
@@ -166,7 +163,7 @@ export function unpackTasks(p: Packed): ThreadTask[] {
     const taskId = r.str();
     const fn = r.str();
     const module = r.next();
-    const env: TaskEnvelope = { v: PROTOCOL_VERSION, kind: 'task', job: '', taskId, fn, args: undefined as never, deps: NO_DEPS, resultKey: '', inlineLimit: 0 };
+    const env: TaskEnvelope = { v: PROTOCOL_VERSION, kind: 'task', job: '', taskId, fn, args: undefined as never, deps: NO_DEPS as TaskEnvelope['deps'], resultKey: '', inlineLimit: 0 };
     if (module !== 0) env.module = module as string;
     env.job = r.str();
     env.resultKey = r.str();
