@@ -390,12 +390,8 @@ class TaskThreads {
         for (let k = 0; k < tasks.length; k++) {
           if (out[k]) continue;
           const taskId = taskField(tasks[k], 'taskId');
-          const fail =
-            lost !== undefined
-              ? () => lost
-              : stopped && k === stopped.pos
-                ? () => stopped.error(taskField({ task: expandTask(tasks[k]!.task, o.shared) }, 'fn'), taskId, tasks[k]!.timeoutMs)
-                : undefined;
+          // fn, as taskId, is never among a batch's shared fields (wire.ts SHARED_TASK_FIELDS): the item has it.
+          const fail = lost !== undefined ? () => lost : stopped && k === stopped.pos ? () => stopped.error(taskField(tasks[k], 'fn'), taskId, tasks[k]!.timeoutMs) : undefined;
           out[k] = fail ? (toWire(errorResult(taskId, fail(), 'infrastructure')) as Record<string, unknown>) : ({ v: PROTOCOL_VERSION, kind: 'notStarted', taskId } satisfies NotStarted);
         }
         resolve(out as Array<Record<string, unknown>>);
