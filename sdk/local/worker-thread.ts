@@ -210,13 +210,19 @@ port.on('message', (m: ToWorker) => {
 });
 
 // Load the module of the task that started this worker first: one that no worker can load fails
-// the start (the pool reports its ConfigError once); any other failure is the task's to report.
+// the start (the pool reports its ConfigError once: a rejection here is the thread's error, as an
+// uncaught one); any other failure is the task's to report. In a function, not a top-level await:
+// a task that ends its thread with process.exit() while this module's evaluation were still
+// pending (its first message is taken in during the load) would abort the whole process in
+// V8's async module evaluation (nodejs/node#43182; seen on Node 20.20).
 const preload = (workerData as { preload?: string }).preload;
-if (preload) {
-  try {
-    await loadModule(preload);
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
+void (async () => {
+  if (preload) {
+    try {
+      await loadModule(preload);
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+    }
   }
-}
-send({ kind: 'ready' });
+  send({ kind: 'ready' });
+})();
