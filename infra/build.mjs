@@ -3,8 +3,9 @@
  * Builds the package:
  *   0. wat2wasm: the WebAssembly kernels of sdk/kernels/ (see infra/build-wasm.mjs);
  *   1. tsc: sdk/, infra/, handlers/, examples/, test/, bench/ -> dist/ (ESM + .d.ts + source maps);
- *   2. esbuild: the CommonJS entries dist/cjs/index.cjs and dist/cjs/aws.cjs (volley/aws), with
- *      .d.cts declarations beside them;
+ *   2. esbuild: the CommonJS entries dist/cjs/index.cjs (with the embedded runtime's worker thread
+ *      entry dist/cjs/worker-thread.js) and dist/cjs/aws.cjs (volley/aws), with .d.cts declarations
+ *      beside them;
  *   3. esbuild: the Lambda worker bundle dist/lambda/worker.mjs (+ .map), with the task modules
  *      listed in volley.config.json (see infra/bundle.ts).
  * Deterministic: same sources, same bytes.
@@ -67,11 +68,22 @@ await build({
   logLevel: 'warning',
 });
 
-// CommonJS entry. The bundle keeps the ESM build's layout in mind: import.meta.url is defined
-// as the URL the code has in the ESM build, so relative URLs (the worker thread's entry,
-// lazily imported backends) point into dist/ exactly as they do from ESM.
+// CommonJS entry: the whole library in one file, the embedded runtime's backend and its worker
+// thread included, so that a CommonJS driver and its worker threads each run one copy of volley.
+// The thread's entry is dist/cjs/worker-thread.js (CommonJS: dist/cjs/package.json says so),
+// beside index.cjs, as the pool finds it (new URL('./worker-thread.js', import.meta.url), with
+// import.meta.url defined as index.cjs's own URL): it requires index.cjs, which, seeing it is
+// that thread's main module, runs the thread (sdk/local/worker-thread.ts). The task module's
+// require('volley') then gets the same module. A thread entry of the tsc output (ESM) would load
+// dist/sdk/*, a second copy of the library beside the task module's index.cjs.
+const cjsThreadEntry = 'worker-thread.js';
 await build({
-  entryPoints: [join(dist, 'sdk/index.js')],
+  stdin: {
+    contents: `export * from './index.js';\nif (__volleyThreadMain) require('./local/worker-thread.js');\n`,
+    resolveDir: join(dist, 'sdk'),
+    sourcefile: 'volley-cjs-entry.js',
+    loader: 'js',
+  },
   outfile: join(dist, 'cjs/index.cjs'),
   bundle: true,
   platform: 'node',
@@ -81,25 +93,31 @@ await build({
   sourcemap: true,
   keepNames: true,
   logLevel: 'warning',
-  // The embedded runtime's backend and the observers are loaded with import() from the tsc
-  // output (dist/sdk/local/, dist/sdk/observe/), not bundled: the pool finds the thread entry
-  // beside its own module, the dashboard its page.
+  // The observers are loaded with import() from the tsc output (dist/sdk/observe/), not
+  // bundled: they are the driver's only, and the dashboard finds its page beside its module.
+  // Other import()s (task modules) stay import(), not require(): they may be ES modules.
   supported: { 'dynamic-import': true },
-  define: { 'import.meta.url': '__volleyEsmUrl' },
+  define: { 'import.meta.url': '__volleyUrl' },
   banner: {
-    js: "const __volleyEsmUrl = require('node:url').pathToFileURL(require('node:path').join(__dirname, '../sdk/index.js')).href;",
+    js: [
+      "const __volleyUrl = require('node:url').pathToFileURL(__filename).href;",
+      `const __volleyThreadMain = !require('node:worker_threads').isMainThread && require.main !== undefined && require.main.filename === require('node:path').join(__dirname, ${JSON.stringify(cjsThreadEntry)});`,
+    ].join('\n'),
   },
   plugins: [
     {
-      name: 'external-local-backend',
+      name: 'external-observers',
       setup(b) {
-        b.onResolve({ filter: /^\.\/(local\/backend|observe\/index|observe\/timeline)\.js$/ }, (args) =>
-          args.kind === 'dynamic-import' ? { path: `../sdk/${args.path.slice(2)}`, external: true } : undefined,
-        );
+        b.onResolve({ filter: /^\.\/(observe\/index|observe\/timeline)\.js$/ }, (args) => (args.kind === 'dynamic-import' ? { path: `../sdk/${args.path.slice(2)}`, external: true } : undefined));
       },
     },
   ],
 });
+writeFileSync(join(dist, 'cjs/package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`);
+writeFileSync(
+  join(dist, 'cjs', cjsThreadEntry),
+  "'use strict';\n// The embedded runtime's worker thread for a CommonJS driver: index.cjs runs it when this file is the thread's main module (see infra/build.mjs).\nrequire('./index.cjs');\n",
+);
 
 // volley/aws for require(): the AWS backends; classes shared with the main entry (errors) match
 // across the two copies by name (see VolleyError's Symbol.hasInstance).
