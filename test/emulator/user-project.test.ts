@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +83,48 @@ if (!isWorker()) {
 `;
 
 const EXPECTED = 'squares: 1 4 9 16\nHELLO VOLLEY!\n';
+
+/**
+ * A CommonJS driver that is its own task module. whoRuns reports the files of the volley
+ * package on its stack: the thread's code that called it (the pool's thread entry, the task's
+ * execution), which must be the copy the task's require('volley') got.
+ */
+const CJS_DRIVER = `const { remote, get, isWorker, shutdown, TaskError, VolleyError } = require('volley');
+
+const triple = remote(function triple(x) {
+  return 3 * x;
+});
+const sumOfTriples = remote(async function sumOfTriples(xs) {
+  const ys = await get(xs.map((x) => triple.remote(x)));
+  return ys.reduce((a, b) => a + b, 0);
+});
+const fails = remote(function fails() {
+  throw new RangeError('no such thing');
+});
+const whoRuns = remote(function whoRuns() {
+  const files = (new Error().stack.match(/(?:file:\\/\\/)?\\/[^\\s():]+/g) ?? []).map((f) => f.replace(/^file:\\/\\//, ''));
+  return { isWorker: isWorker(), files: [...new Set(files.filter((f) => f.includes('/node_modules/volley/')))] };
+});
+
+async function main() {
+  const nested = await get(sumOfTriples.remote([1, 2, 3]));
+  let error;
+  try {
+    await get(fails.remote());
+  } catch (err) {
+    error = { name: err.name, task: err instanceof TaskError, volley: err instanceof VolleyError };
+  }
+  console.log(JSON.stringify({ nested, error, thread: await get(whoRuns.remote()), driver: require.resolve('volley') }));
+  await shutdown();
+}
+
+if (!isWorker()) {
+  main().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
+`;
 
 describe("volley in a user's own project (npm pack, npx volley)", () => {
   let base: string;
@@ -156,6 +198,20 @@ describe("volley in a user's own project (npm pack, npx volley)", () => {
     const r = await run(process.execPath, ['dist/main.js'], dir);
     assert.equal(r.code, 0, show(r));
     assert.equal(r.stdout, EXPECTED);
+  });
+
+  it("runs a CommonJS driver (require('volley')): its worker threads run one copy of volley, the one its require() gets", async () => {
+    writeFileSync(join(dir, 'cjs-main.cjs'), CJS_DRIVER);
+    const r = await run(process.execPath, ['cjs-main.cjs'], dir);
+    assert.equal(r.code, 0, show(r));
+    const out = JSON.parse(r.stdout) as { nested: number; error: unknown; thread: { isWorker: boolean; files: string[] }; driver: string };
+    const cjsEntry = join(realpathSync(dir), 'node_modules/volley/dist/cjs/index.cjs');
+    assert.equal(out.driver, cjsEntry);
+    assert.equal(out.nested, 18, 'a task started tasks and waited for them');
+    assert.deepEqual(out.error, { name: 'TaskError', task: true, volley: true });
+    assert.equal(out.thread.isWorker, true);
+    // The thread ran the task from index.cjs too: not from an ES module copy of the library beside it.
+    assert.deepEqual(out.thread.files, [cjsEntry], "the files of volley on the task thread's stack");
   });
 
   it('runs the driver under tsx: worker threads inherit its loader, or one ConfigError says why they cannot', async () => {
