@@ -101,7 +101,7 @@ await build({
   banner: {
     js: [
       "const __volleyUrl = require('node:url').pathToFileURL(__filename).href;",
-      `const __volleyThreadMain = !require('node:worker_threads').isMainThread && require.main !== undefined && require.main.filename === require('node:path').join(__dirname, ${JSON.stringify(cjsThreadEntry)});`,
+      `const __volleyThreadMain = require.main?.filename === require('node:path').join(__dirname, ${JSON.stringify(cjsThreadEntry)}) && !require('node:worker_threads').isMainThread;`,
     ].join('\n'),
   },
   plugins: [
