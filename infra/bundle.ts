@@ -173,7 +173,10 @@ export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult>
     legalComments: 'none',
     logLevel: 'warning',
     metafile: true,
-    alias: { volley: join(base, `sdk/index${ext}`) },
+    // The package's own entries, to its sources (a checkout) or its dist/ (an installed package).
+    // Keyed by the full specifier: esbuild's alias maps subpaths by appending them to the target
+    // ('volley/aws' would become '<sdk/index>/aws'), so each exported subpath has its own key.
+    alias: { volley: join(base, `sdk/index${ext}`), 'volley/aws': join(base, `sdk/aws/index${ext}`) },
     tsconfigRaw: fromSource ? readFileSync(join(pkg, 'tsconfig.json'), 'utf8') : undefined,
     // A worker never starts a runtime: leave the driver-side backends (the thread pool, the
     // Lambda client) and the observers (progress, timeline, dashboard, cost) out of the bundle;

@@ -52,12 +52,12 @@ const batch = (tasks: unknown[]) => ({ v: PROTOCOL_VERSION, kind: 'batch', budge
  * invocations in turn, and answers their responses and the built-ins the handler's thread had
  * loaded after each.
  */
-function sandbox(events: unknown[]): Promise<Array<{ response: { results: Array<Record<string, unknown>> }; builtins: string[] }>> {
+function sandbox(events: unknown[], file = bundle): Promise<Array<{ response: { results: Array<Record<string, unknown>> }; builtins: string[] }>> {
   const script = join(dir, 'sandbox.mjs');
   writeFileSync(
     script,
     `const builtins = () => process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13));
-const { handler } = await import(${JSON.stringify(new URL(`file://${bundle}`).href)});
+const { handler } = await import(${JSON.stringify(new URL(`file://${file}`).href)});
 const out = [];
 for (const event of JSON.parse(process.argv[2])) out.push({ response: await handler(event, { getRemainingTimeInMillis: () => 60000 }), builtins: builtins() });
 (await import('node:fs')).writeFileSync(process.argv[3], JSON.stringify(out));
@@ -122,5 +122,17 @@ describe('a Lambda sandbox loads the AWS SDK only when a task needs it', () => {
     const res = await fetch(`${s3!.endpoint}/${BUCKET}/volley/jobs/${JOB}/t4`, { signal: AbortSignal.timeout(10_000) });
     assert.equal(res.status, 200);
     assert.equal((await res.arrayBuffer()).byteLength, r4.size);
+  });
+});
+
+describe('a task module may import volley/aws', () => {
+  it('bundles it (npx volley package) and runs its task on the Lambda worker', async () => {
+    const out = join(dir, 'aws-import');
+    const built = await bundleWorker({ projectRoot: projectRoot(), outdir: out, extraTasks: ['test/fixtures/aws-import-tasks.ts'] });
+    assert.ok(built.tasks.includes('test/fixtures/aws-import-tasks.ts'), built.tasks.join(', '));
+    const [answer] = await sandbox([batch([task('a1', 'awsExports', [])])], built.file);
+    const r = answer!.response.results[0]!;
+    assert.equal(r.kind, 'value', JSON.stringify(r).slice(0, 600));
+    assert.deepEqual(decode((fromWire(r) as { bytes: Uint8Array }).bytes), ['function', 'function']);
   });
 });
