@@ -20,10 +20,10 @@
  * of the list with the refs' ids in their places and the refs' positions.
  */
 import { deserialize, serialize } from 'node:v8';
-import { ProtocolError, SerializationError } from './errors.js';
+import { ProtocolError, SerializationError, VolleyError } from './errors.js';
 import { Matrix } from './matrix.js';
 import { ObjectRef } from './ref.js';
-import { describeExcess, excessFix, findExcess, scanV8, type V8Excess } from './v8-scan.js';
+import { describeExcess, excessFix, findExcess, scannedArraysNeedKeys, scanV8, type V8Excess } from './v8-scan.js';
 
 const MARK = '\u0000volley';
 
@@ -199,7 +199,19 @@ interface WalkState {
   /** Refs found so far, and the arrays and plain objects that hold one (to refuse them inside a Map or Set too). */
   refs: number;
   refHolders: Set<object>;
+  /**
+   * Arrays are walked by their own keys (present elements, then named properties), not by
+   * index: set for a second walk once the first met a hole or V8 wrote an array with named
+   * properties or holes (see `encodeWith`).
+   */
+  keys: boolean;
 }
+
+/**
+ * Thrown by a walk by index at an array's first hole: the value is walked again by keys, so that
+ * a sparse array costs its elements, not its length, and keeps its holes and named properties.
+ */
+const REWALK: unique symbol = Symbol('rewalk');
 
 const REFS_IN_COLLECTIONS = 'refs are resolved only among the arguments and inside their arrays and plain objects; pass the ref as an argument (or in an array) and build the Map or Set in the task';
 
@@ -220,8 +232,52 @@ const ACTIVE: unique symbol = Symbol('active');
 function copyOnCycle(obj: object, st: WalkState): unknown {
   const proto = Object.getPrototypeOf(obj) as object | null;
   // The elements and properties walked so far are unchanged (else it would be copied already).
-  const out = proto === Array.prototype ? (obj as unknown[]).slice() : proto === Map.prototype ? new Map() : proto === Set.prototype ? new Set() : { ...obj };
+  const out = proto === Array.prototype ? copyArray(obj as unknown[], st.keys) : proto === Map.prototype ? new Map() : proto === Set.prototype ? new Set() : { ...obj };
   st.seen.set(obj, out);
+  return out;
+}
+
+/**
+ * A copy of an array as V8's serializer would send it: its elements (holes kept) and, walked by
+ * keys, its named properties too (by index, an array has none: see `WalkState.keys`).
+ */
+function copyArray(arr: unknown[], keys: boolean): unknown[] {
+  if (!keys) return arr.slice();
+  const out = new Array<unknown>(arr.length);
+  for (const k of Object.keys(arr)) setOwn(out, k, (arr as unknown as Record<string, unknown>)[k]);
+  return out;
+}
+
+/** Sets an own data property (`o[k] = x` would set the prototype for the key "__proto__"). */
+function setOwn(o: object, k: string, x: unknown): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: x, writable: true, enumerable: true, configurable: true });
+  else (o as Record<string, unknown>)[k] = x;
+}
+
+/** Whether an own key of an array is an index (Object.keys lists them first, ascending). */
+function isIndex(k: string): boolean {
+  const n = Number(k);
+  return n >>> 0 === n && n !== 4294967295 && String(n) === k;
+}
+
+/** Walks an array by its own keys: present elements, then named properties. Returns its copy if one was needed. */
+function walkArrayKeys(arr: unknown[], path: string, st: WalkState): unknown[] | undefined {
+  let out: unknown[] | undefined;
+  let index = true;
+  for (const k of Object.keys(arr)) {
+    if (index && !isIndex(k)) index = false;
+    const x = (arr as unknown as Record<string, unknown>)[k];
+    if (typeof x !== 'object' && typeof x !== 'function' && typeof x !== 'symbol') continue;
+    const y = walk(x, index ? `${path}[${k}]` : `${path}.${k}`, st);
+    if (y !== x) {
+      if (!out) {
+        const c = st.seen.get(arr);
+        out = c === ACTIVE ? copyArray(arr, true) : (c as unknown[]);
+        st.seen.set(arr, out);
+      }
+      setOwn(out, k, y);
+    }
+  }
   return out;
 }
 
@@ -276,18 +332,28 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
     let out: unknown[] | undefined;
     const refsBefore = st.refs;
     st.seen.set(obj, ACTIVE);
-    for (let i = 0; i < arr.length; i++) {
-      const x = arr[i];
-      if (typeof x !== 'object' && typeof x !== 'function' && typeof x !== 'symbol') continue;
-      const y = walk(x, `${path}[${i}]`, st);
-      if (y !== x) {
-        if (!out) {
-          const c = st.seen.get(obj);
-          out = c === ACTIVE ? arr.slice() : (c as unknown[]);
-          st.seen.set(obj, out);
+    if (st.keys) out = walkArrayKeys(arr, path, st);
+    else {
+      for (let i = 0; i < arr.length; i++) {
+        const x = arr[i];
+        if (typeof x !== 'object' && typeof x !== 'function' && typeof x !== 'symbol') {
+          if (x === undefined && !(i in arr)) throw REWALK;
+          continue;
         }
-        out[i] = y;
+        const y = walk(x, `${path}[${i}]`, st);
+        if (y !== x) {
+          if (!out) {
+            const c = st.seen.get(obj);
+            out = c === ACTIVE ? arr.slice() : (c as unknown[]);
+            st.seen.set(obj, out);
+          }
+          out[i] = y;
+        }
       }
+      // A copy by index has the elements only: named properties (none without holes, unless
+      // Object.keys lists more than the length) need the walk by keys. V8 cannot say it here:
+      // it sees the copy. Object.keys costs about 1% of the walk of an array of refs.
+      if (out && Object.keys(arr).length !== arr.length) throw REWALK;
     }
     if (!out) st.seen.set(obj, obj);
     if (st.refs > refsBefore) st.refHolders.add(obj);
@@ -431,13 +497,20 @@ export type Allocator = (size: number) => Uint8Array;
 const defaultAlloc: Allocator = (n) => new Uint8Array(n);
 const align8 = (n: number) => (n + 7) & ~7;
 
-function finish(value: unknown, st: WalkState, path: string, alloc: Allocator): Uint8Array {
-  let header: Buffer;
-  const segs = st.segments.map((b) => b.byteLength);
+/** V8's serialization of what the walk gave (`value`, wrapped in a root marker if it holds markers). */
+function serializeWalked(value: unknown, st: WalkState, path: string): Buffer {
+  let root: unknown = value;
+  if (st.marked) {
+    const mk: Record<string, unknown> = { [MARK]: 'root', value };
+    if (st.segments.length) mk.segs = st.segments.map((b) => b.byteLength);
+    // Tells `decode` to look for markers among arrays' named properties too.
+    if (st.keys) mk.keys = true;
+    root = mk;
+  }
   try {
     // V8 returns a buffer of its own (not a slice of Node's pool, which postMessage would
     // copy whole), so a payload without segments is used as it is.
-    header = serialize(st.marked ? { [MARK]: 'root', value, ...(segs.length ? { segs } : {}) } : value);
+    return serialize(root);
   } catch (err) {
     throw new SerializationError(
       `${path} cannot be serialized: ${(err as Error).message.replace(/\.$/, '')}; V8's structured clone refused something inside it (a Proxy, or an object of the host such as a stream or socket): pass plain data (see "What can travel" in volley's README)`,
@@ -445,7 +518,10 @@ function finish(value: unknown, st: WalkState, path: string, alloc: Allocator): 
       { cause: err },
     );
   }
-  // The decoder's bounds on sparse arrays and resizable ArrayBuffers (sdk/v8-scan.ts), applied here so that the caller sees them.
+}
+
+/** The decoder's bounds on sparse arrays and resizable ArrayBuffers (sdk/v8-scan.ts), applied here so that the caller sees them. */
+function checkHeader(header: Buffer, value: unknown, path: string): void {
   let excess: V8Excess | undefined;
   try {
     excess = scanV8(header);
@@ -461,14 +537,67 @@ function finish(value: unknown, st: WalkState, path: string, alloc: Allocator): 
     const whole = excess.kind === 'sparse' ? `a value whose sparse arrays declare ${excess.slots} slots` : `a value whose resizable ArrayBuffers reserve ${excess.reserved} bytes`;
     fail(found?.path ?? path, found?.what ?? whole, excessFix(excess));
   }
-  if (segs.length === 0) return header;
+}
+
+/**
+ * Walks `value` (with `walkAll`), serializes it, frames it. The first walk goes through arrays
+ * by index, which is cheap but sees neither holes' extent nor named properties (`a.label`):
+ * JavaScript has no way to list an array's named properties without listing its indices as
+ * strings too, which costs about 100 times the walk for a long array. So V8's output says
+ * whether any array needs more: an array with named properties ends with a non-zero property
+ * count, a holey one is written sparse (sdk/v8-scan.ts reports both). Only then, or when the
+ * walk meets a hole, or when V8 refuses the value (the walk by keys names what it refused),
+ * the value is walked again by keys; refs the first walk reported are not reported again.
+ */
+function encodeWith(value: unknown, path: string, alloc: Allocator, onRef: RefSink | undefined, walkAll: (st: WalkState) => unknown): Uint8Array {
+  let st = newState(onRef);
+  let v: unknown;
+  const byKeys = (): void => {
+    const reported = st.seen;
+    st = newState(onRef && ((ref, p) => (reported.has(ref) ? undefined : onRef(ref, p))));
+    st.keys = true;
+    v = walkAll(st);
+  };
+  try {
+    v = walkAll(st);
+  } catch (err) {
+    if (err !== REWALK) throw err;
+    byKeys();
+  }
+  let header: Buffer;
+  try {
+    // Without markers, the walk changed nothing but copies made on cycles: send the value itself.
+    header = serializeWalked(st.marked ? v : value, st, path);
+  } catch (err) {
+    if (st.keys) throw err;
+    try {
+      byKeys();
+    } catch (again) {
+      // What the walk by keys names (a function among an array's named properties, say) is
+      // the better error; anything else it meets (a getter that throws) was V8's refusal.
+      throw again instanceof VolleyError ? again : err;
+    }
+    header = serializeWalked(st.marked ? v : value, st, path);
+  }
+  checkHeader(header, st.marked ? v : value, path);
+  if (!st.keys && scannedArraysNeedKeys()) {
+    byKeys();
+    header = serializeWalked(st.marked ? v : value, st, path);
+    checkHeader(header, st.marked ? v : value, path);
+  }
+  return frame(header, st.segments, alloc);
+}
+
+/** The payload: V8's bytes alone, or framed with the raw segments. */
+function frame(header: Buffer, segments: Uint8Array[], alloc: Allocator): Uint8Array {
+  if (segments.length === 0) return header;
   let at = align8(5 + header.length);
-  const total = segs.reduce((n, len) => n + align8(len), at);
+  const total = segments.reduce((n, seg) => n + align8(seg.byteLength), at);
   const out = alloc(total);
   out[0] = FRAMED;
   new DataView(out.buffer, out.byteOffset, 5).setUint32(1, header.length, true);
   out.set(header, 5);
-  for (const seg of st.segments) {
+  for (const seg of segments) {
     out.set(seg, at);
     at += align8(seg.byteLength);
   }
@@ -484,16 +613,14 @@ function newState(onRef?: RefSink): WalkState {
     refsNotAllowed: 'refs can be passed as task arguments, not stored inside results or put() values; return the value instead',
     refs: 0,
     refHolders: new Set(),
+    keys: false,
   };
 }
 
 /** Encodes a task result or a `put` value; refs are allowed inside only when `onRef` collects them (a task's result). */
 export function encode(value: unknown, path = 'value', alloc: Allocator = defaultAlloc, onRef?: RefSink): Uint8Array {
   if (compactable(value)) return compact(value);
-  const st = newState(onRef);
-  const v = walk(value, path, st);
-  // Without markers, the walk changed nothing but copies made on cycles: send the value itself.
-  return finish(st.marked ? v : value, st, path, alloc);
+  return encodeWith(value, path, alloc, onRef, (st) => walk(value, path, st));
 }
 
 /** Encodes a task's argument list; refs anywhere in arrays and plain objects are collected in order. */
@@ -501,9 +628,7 @@ export function encodeArgs(args: readonly unknown[], onRef: RefSink, alloc: Allo
   if (compactable(args)) return compact(args);
   const withRefs = compactRefs(args, onRef);
   if (withRefs) return withRefs;
-  const st = newState(onRef);
-  const v = args.map((a, i) => walk(a, `args[${i}]`, st));
-  return finish(st.marked ? v : args, st, 'args', alloc);
+  return encodeWith(args, 'args', alloc, onRef, (st) => args.map((a, i) => walk(a, `args[${i}]`, st)));
 }
 
 /** Resolves a ref id found in encoded arguments to its value. */
@@ -559,7 +684,9 @@ export function decode(bytes: Uint8Array, resolveRef?: RefResolver, owner?: unkn
   }
   if (!isMarker(value) || value[MARK] !== 'root') return value;
   if (!framed && (value as { segs?: unknown }).segs !== undefined) malformed('a segment list outside a frame');
-  return revive(value.value, { resolveRef, segments, used: new Set(), budget: bytes.length, owner }, new Map());
+  const keys = (value as { keys?: unknown }).keys;
+  if (keys !== undefined && keys !== true) malformed('a root marker whose keys flag is not true');
+  return revive(value.value, { resolveRef, segments, used: new Set(), budget: bytes.length, owner, keys: keys === true }, new Map());
 }
 
 function deserializeChecked(b: Uint8Array): unknown {
@@ -584,6 +711,8 @@ interface ReviveContext {
   budget: number;
   /** Who decodes: actor handles found inside are bound to it. */
   owner?: unknown;
+  /** Arrays may hold markers among their named properties: walk them by keys (see `encodeWith`). */
+  keys: boolean;
 }
 
 function isMarker(v: unknown): v is Marker {
@@ -659,7 +788,7 @@ function revive(v: unknown, cx: ReviveContext, seen: Map<object, unknown>): unkn
   if (seen.has(v)) return seen.get(v);
   seen.set(v, v);
   if (Array.isArray(v)) {
-    if (v.length <= cx.budget) {
+    if (!cx.keys && v.length <= cx.budget) {
       // Index walks together cost at most the payload's size; a longer array is sparse.
       cx.budget -= v.length;
       for (let i = 0; i < v.length; i++) {
@@ -667,7 +796,8 @@ function revive(v: unknown, cx: ReviveContext, seen: Map<object, unknown>): unkn
         if (typeof x === 'object' && x !== null) v[i] = revive(x, cx, seen);
       }
     } else {
-      // Longer than what the payload can hold densely: walk the elements present, not the holes.
+      // Longer than what the payload can hold densely, or with named properties: walk the
+      // elements present (not the holes) and the named properties.
       for (const k of Object.keys(v)) {
         const x = (v as unknown as Record<string, unknown>)[k];
         if (typeof x === 'object' && x !== null) (v as unknown as Record<string, unknown>)[k] = revive(x, cx, seen);

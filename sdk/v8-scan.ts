@@ -98,6 +98,17 @@ let at = 0;
 /** Maximum lengths of the resizable ArrayBuffers the scan in progress met: their sum and the largest. */
 let reserved = 0;
 let reservedLargest = 0;
+/** Whether the last payload scanned holds an array with named properties or holes (see {@link scannedArraysNeedKeys}). */
+let arraysNeedKeys = false;
+
+/**
+ * Whether the last payload {@link scanV8} read holds an array that V8 wrote with named
+ * properties (a dense array whose end tag counts properties) or sparse (holey, or with
+ * dictionary elements): the encoder then walks arrays by their keys (sdk/serialize.ts).
+ */
+export function scannedArraysNeedKeys(): boolean {
+  return arraysNeedKeys;
+}
 
 function varint(b: Uint8Array, end: number): number {
   if (at >= end) bad('a truncated varint', at);
@@ -207,6 +218,7 @@ export function scanV8(b: Uint8Array): V8Excess | undefined {
   let largest = 0;
   let elements = -1;
   reserved = reservedLargest = 0;
+  arraysNeedKeys = false;
   // The hot loop keeps the position in a local and reads one-byte varints inline (a byte
   // below 0x80; past the end, `b[i]` is undefined and takes the checked path of `varint`).
   let i = at;
@@ -273,6 +285,7 @@ export function scanV8(b: Uint8Array): V8Excess | undefined {
         const len = varint(b, end);
         i = at;
         if (tag === 0x40 && len === largest && elements < 0) elements = props;
+        if (props > 0) arraysNeedKeys = true;
         break;
       }
       case 0x61: {
@@ -280,6 +293,7 @@ export function scanV8(b: Uint8Array): V8Excess | undefined {
         at = i;
         const len = varint(b, end);
         i = at;
+        arraysNeedKeys = true;
         if (len <= DENSE_MAX) {
           slots += len;
           if (len > largest) {
