@@ -281,6 +281,26 @@ function walkArrayKeys(arr: unknown[], path: string, st: WalkState): unknown[] |
   return out;
 }
 
+/** Refuses an ArrayBuffer, or a view of one, whose contents were transferred (V8 would throw a TypeError). */
+function refuseDetached(obj: object, path: string): void {
+  const view = ArrayBuffer.isView(obj);
+  const b = view ? obj.buffer : (obj as ArrayBuffer);
+  if (b.byteLength !== 0) return;
+  // `ArrayBuffer.prototype.detached` is not in Node 20: a detached buffer cannot be viewed.
+  let detached = (b as { detached?: boolean }).detached;
+  if (detached === undefined) {
+    try {
+      new Uint8Array(b);
+      detached = false;
+    } catch {
+      detached = true;
+    }
+  }
+  if (detached) {
+    fail(path, view ? 'a view of a detached ArrayBuffer' : 'a detached ArrayBuffer', 'its contents were transferred (postMessage, structuredClone or transfer()); send the buffer that received them');
+  }
+}
+
 function describe(v: object): string {
   const ctor = (Object.getPrototypeOf(v) as { constructor?: { name?: string } } | null)?.constructor?.name;
   return ctor ? `an instance of class ${ctor}` : 'an object with a custom prototype';
@@ -402,6 +422,7 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
     return out ?? obj;
   }
   if (Buffer.isBuffer(obj)) {
+    refuseDetached(obj, path);
     st.marked = true;
     const bytes = new Uint8Array(obj.buffer, obj.byteOffset, obj.byteLength);
     const mk: Marker = { [MARK]: 'buffer', bytes: walk(bytes, path, st) };
@@ -409,6 +430,13 @@ function walk(v: unknown, path: string, st: WalkState): unknown {
     return mk;
   }
   if (TYPED_ARRAY_PROTOS.has(proto!) || proto === ArrayBuffer.prototype) {
+    refuseDetached(obj, path);
+    // One rule at every size, V8's: a resizable ArrayBuffer travels resizable, with its maximum
+    // length (V8's own format, bounded by the decoder's reservation limit, sdk/v8-scan.ts), so
+    // it is not framed; a typed array, DataView or Buffer viewing one travels as Node's
+    // serializer sends every view, a fixed-length view of a copy of the bytes it views now
+    // (a length-tracking view its current length), which is what a framed segment gives too.
+    if ((obj as { resizable?: boolean }).resizable === true) return obj;
     const view = ArrayBuffer.isView(obj) ? obj : new Uint8Array(obj as ArrayBuffer);
     if (view.byteLength < SEGMENT_MIN) return obj;
     st.marked = true;

@@ -9,7 +9,7 @@ import { Runtime } from 'volley';
 import { echo } from '../fixtures/tasks.js';
 
 describe('values that travel, through a task and back', () => {
-  it('an array holding a ref keeps its named properties and holes, as without the ref', async () => {
+  it('an array holding a ref keeps its named properties and holes, as without the ref; a resizable ArrayBuffer stays resizable', async () => {
     const rt = await new Runtime({ local: { maxWorkers: 1 } }).ready();
     try {
       const r = rt.put({ n: 5 });
@@ -21,6 +21,12 @@ describe('values that travel, through a task and back', () => {
       assert.equal(out.inner?.[0], out[0], 'one ref, one value');
       const withoutRef = (await rt.get(rt.remote(echo, Object.assign([1, 2], { label: 'x' })))) as { label?: string };
       assert.equal(withoutRef.label, 'x');
+      // A resizable ArrayBuffer stays resizable at any size (from 64 KiB on, binary data is framed).
+      for (const size of [8, 1 << 20]) {
+        const b = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer)(size, { maxByteLength: 2 * size });
+        const back = (await rt.get(rt.remote(echo, { b, r }))) as { b: ArrayBuffer & { resizable: boolean; maxByteLength: number } };
+        assert.deepEqual([back.b.byteLength, back.b.resizable, back.b.maxByteLength], [size, true, 2 * size]);
+      }
     } finally {
       await rt.shutdown();
     }
