@@ -72,6 +72,25 @@ export interface HandlerOptions {
 
 /** Answered a little before Lambda's own timeout would kill the sandbox without an answer. */
 const LAMBDA_TIMEOUT_MARGIN_MS = 500;
+
+/**
+ * The Date.now() time by which an invocation must answer: Lambda's remaining time (read at
+ * `now`) less the margin; no end without a context that tells it.
+ */
+export function invocationEnd(remainingMs: number | undefined, now: number): number {
+  return remainingMs === undefined ? Number.POSITIVE_INFINITY : now + remainingMs - LAMBDA_TIMEOUT_MARGIN_MS;
+}
+
+/**
+ * The Date.now() time at which a task that started at `startedAt` is stopped: its own timeout
+ * from its start, or the invocation's end, whichever comes first. A cold task thread may start
+ * the task late; its timeout then counts from its start, but the invocation's end does not move
+ * (past it, Lambda would kill the invocation instead of the task timing out).
+ */
+export function taskDeadline(startedAt: number, timeoutMs: number, endAt: number): number {
+  return Math.min(startedAt + timeoutMs, endAt);
+}
+
 /** An error's message and stack are clipped to this many characters each in an answer. */
 const MAX_ERROR_TEXT = 64 * 1024;
 
@@ -323,11 +342,12 @@ class TaskThreads {
   }
 
   /**
-   * Runs the task (in wire form) on a thread; `deadlineMs` after the task started there (as a
-   * batch's task: a cold thread's start is not the task's time), the thread is terminated and
-   * the answer is a timeout. A thread that exits or fails is answered as a crash.
+   * Runs the task (in wire form) on a thread; `timeoutMs` after the task started there (as a
+   * batch's task: a cold thread's start is not the task's time), or at the invocation's end
+   * (`endAt`, Date.now() time) if that comes first, even before it started, the thread is
+   * terminated and the answer is a timeout. A thread that exits or fails is answered as a crash.
    */
-  run(task: unknown, deadlineMs: number, fn: string, taskId: string, timeoutMs: number, nest: NestLimits | undefined, maxInline?: number): Promise<ResultEnvelope> {
+  run(task: unknown, endAt: number, fn: string, taskId: string, timeoutMs: number, nest: NestLimits | undefined, maxInline?: number): Promise<ResultEnvelope> {
     const w = this.idle.pop() ?? this.spawn();
     // The thread is idle: the log says when the task starts.
     const log = new AnswerLogReader(this.logs.get(w)!);
@@ -341,11 +361,12 @@ class TaskThreads {
         release(reuse);
         resolve(r);
       };
-      // Looks when the deadline would be were the task started now, then from its start: it is never stopped early.
+      // Looks when the deadline would be were the task started now, then from its start: it is
+      // never stopped before its timeout from its start, nor after the invocation's end.
       const check = () => {
-        const since = log.running()?.since;
-        const left = since === undefined ? deadlineMs : since + deadlineMs - Date.now();
-        if (since !== undefined && left <= 0) finish(errorResult(taskId, new TaskTimeoutError(fn, taskId, timeoutMs), 'infrastructure'), false);
+        const now = Date.now();
+        const left = taskDeadline(log.running()?.since ?? now, timeoutMs, endAt) - now;
+        if (left <= 0) finish(errorResult(taskId, new TaskTimeoutError(fn, taskId, timeoutMs), 'infrastructure'), false);
         else timer = setTimeout(check, Math.max(1, left));
       };
       const release = this.watch<DoneMessage>(
@@ -365,8 +386,15 @@ class TaskThreads {
    * running task as a crash. Either way the tasks that finished before keep their answers (the
    * thread wrote them to the shared log as it went), and the tasks after it are answered
    * NotStarted (the driver sends them again), since the thread that would run them is gone.
+   * At the invocation's end (`endAt`, Date.now() time) the running task is stopped likewise,
+   * and a thread that has not started the first task by then (a cold start) is stopped with
+   * every task answered NotStarted.
    */
-  runBatch(tasks: Array<{ task: unknown; timeoutMs: number; limitMs: number; after?: string[] }>, o: Omit<BatchRunMessage, 'kind' | 'tasks'>): Promise<Array<Record<string, unknown>>> {
+  runBatch(
+    tasks: Array<{ task: unknown; timeoutMs: number; limitMs: number; after?: string[] }>,
+    o: Omit<BatchRunMessage, 'kind' | 'tasks'>,
+    endAt = Number.POSITIVE_INFINITY,
+  ): Promise<Array<Record<string, unknown>>> {
     const w = this.idle.pop() ?? this.spawn();
     // The thread is idle: its log is emptied for this batch.
     const log = new AnswerLogReader(this.logs.get(w)!);
@@ -405,10 +433,11 @@ class TaskThreads {
         const now = Date.now();
         const running = log.running();
         if (!running) {
-          timer = setTimeout(check, Math.max(1, shortest));
+          if (now >= endAt) finish(false);
+          else timer = setTimeout(check, Math.max(1, Math.min(shortest, endAt - now)));
           return;
         }
-        const left = running.since + tasks[running.pos]!.limitMs - now;
+        const left = taskDeadline(running.since, tasks[running.pos]!.limitMs, endAt) - now;
         if (left <= 0) {
           finish(false, { pos: running.pos, error: (fn, taskId, timeoutMs) => new TaskTimeoutError(fn, taskId, timeoutMs) });
           return;
@@ -544,12 +573,15 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
     return w;
   };
 
-  /** Runs one task (in wire form) to its deadline, on the task thread or this one. */
-  const runTask = async (s: NonNullable<typeof setup>, item: { task: unknown; timeoutMs: number; memoryMB: number }, nest: NestLimits | undefined, deadlineMs: number, maxInline: number) => {
+  /** Runs one task (in wire form) to its deadline (see `taskDeadline`; `endAt` is the invocation's end), on the task thread or this one. */
+  const runTask = async (s: NonNullable<typeof setup>, item: { task: unknown; timeoutMs: number; memoryMB: number }, nest: NestLimits | undefined, endAt: number, maxInline: number) => {
     const fn = taskField(item, 'fn');
     const taskId = taskField(item, 'taskId');
     checkMemory(s.cfg, item.memoryMB);
-    if (s.threads) return s.threads.run(item.task, deadlineMs, fn, taskId, item.timeoutMs, nest, maxInline);
+    if (s.threads) return s.threads.run(item.task, endAt, fn, taskId, item.timeoutMs, nest, maxInline);
+    // On this thread the task starts now.
+    const now = Date.now();
+    const deadlineMs = Math.max(0, taskDeadline(now, item.timeoutMs, endAt) - now);
     let timer: NodeJS.Timeout | undefined;
     let running: RunningTask | undefined;
     const timedOut = new Promise<ResultEnvelope>((resolve) => {
@@ -596,7 +628,7 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
       // One message to the task thread for the whole batch; a task the worker refuses (memory) is answered here.
       const remaining = ctx?.getRemainingTimeInMillis?.();
       const now = Date.now();
-      const lambdaEnd = remaining === undefined ? Number.POSITIVE_INFINITY : now + remaining - LAMBDA_TIMEOUT_MARGIN_MS;
+      const lambdaEnd = invocationEnd(remaining, now);
       const run: Array<{ task: unknown; timeoutMs: number; limitMs: number; after?: string[] }> = [];
       const at: number[] = [];
       const shared = req.shared;
@@ -619,13 +651,17 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
         }
       });
       if (run.length > 0) {
-        const answers = await s.threads.runBatch(run, {
-          nest: req.nest,
-          ...(shared && (shared.task || shared.resultKeyPrefix) ? { shared: { task: shared.task, resultKeyPrefix: shared.resultKeyPrefix } } : {}),
-          startBy: now + BATCH_OVERRUN_MS,
-          endBy: Math.min(now + req.budgetMs, lambdaEnd),
-          room: BATCH_ANSWER_LIMIT - answerBytes,
-        });
+        const answers = await s.threads.runBatch(
+          run,
+          {
+            nest: req.nest,
+            ...(shared && (shared.task || shared.resultKeyPrefix) ? { shared: { task: shared.task, resultKeyPrefix: shared.resultKeyPrefix } } : {}),
+            startBy: now + BATCH_OVERRUN_MS,
+            endBy: Math.min(now + req.budgetMs, lambdaEnd),
+            room: BATCH_ANSWER_LIMIT - answerBytes,
+          },
+          lambdaEnd,
+        );
         answers.forEach((a, k) => {
           results[at[k]!] = a;
         });
@@ -659,9 +695,8 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
       }
       let result: ResultEnvelope;
       try {
-        const deadlineMs = remaining === undefined ? item.timeoutMs : Math.max(0, Math.min(item.timeoutMs, remaining - LAMBDA_TIMEOUT_MARGIN_MS));
         const maxInline = Math.max(0, Math.min(LAMBDA_MAX_INLINE_BYTES, Math.floor(((room - MIN_ANSWER_ROOM) * 3) / 4)));
-        result = await runTask(s, { ...item, task }, req.nest, deadlineMs, maxInline);
+        result = await runTask(s, { ...item, task }, req.nest, invocationEnd(remaining, Date.now()), maxInline);
       } catch (err) {
         result = errorResult(taskId, err, 'infrastructure');
       }
@@ -685,10 +720,8 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
       const s = init();
       logs = logsOf(s.cfg, ctx);
       const req = validateLambdaRequest(event);
-      // The task's timeout, or the sandbox's remaining time when that is shorter.
-      const remaining = ctx?.getRemainingTimeInMillis?.();
-      const deadlineMs = remaining === undefined ? req.timeoutMs : Math.max(0, Math.min(req.timeoutMs, remaining - LAMBDA_TIMEOUT_MARGIN_MS));
-      result = await runTask(s, req, req.nest, deadlineMs, LAMBDA_MAX_INLINE_BYTES);
+      // The task's timeout from its start, or the sandbox's remaining time when that ends first.
+      result = await runTask(s, req, req.nest, invocationEnd(ctx?.getRemainingTimeInMillis?.(), Date.now()), LAMBDA_MAX_INLINE_BYTES);
     } catch (err) {
       // A bad event or a misconfigured worker: the task's failure, not a Lambda FunctionError.
       result = errorResult(taskId, err, 'infrastructure');
