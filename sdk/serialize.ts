@@ -527,18 +527,12 @@ const align8 = (n: number) => (n + 7) & ~7;
 
 /** V8's serialization of what the walk gave (`value`, wrapped in a root marker if it holds markers). */
 function serializeWalked(value: unknown, st: WalkState, path: string): Buffer {
-  let root: unknown = value;
-  if (st.marked) {
-    const mk: Record<string, unknown> = { [MARK]: 'root', value };
-    if (st.segments.length) mk.segs = st.segments.map((b) => b.byteLength);
-    // Tells `decode` to look for markers among arrays' named properties too.
-    if (st.keys) mk.keys = true;
-    root = mk;
-  }
+  const segs = st.segments.map((b) => b.byteLength);
   try {
     // V8 returns a buffer of its own (not a slice of Node's pool, which postMessage would
-    // copy whole), so a payload without segments is used as it is.
-    return serialize(root);
+    // copy whole), so a payload without segments is used as it is. `keys` tells `decode` to
+    // look for markers among arrays' named properties too.
+    return serialize(st.marked ? { [MARK]: 'root', value, ...(segs.length ? { segs } : {}), ...(st.keys ? { keys: true } : {}) } : value);
   } catch (err) {
     throw new SerializationError(
       `${path} cannot be serialized: ${(err as Error).message.replace(/\.$/, '')}; V8's structured clone refused something inside it (a Proxy, or an object of the host such as a stream or socket): pass plain data (see "What can travel" in volley's README)`,
@@ -573,46 +567,76 @@ function checkHeader(header: Buffer, value: unknown, path: string): void {
  * JavaScript has no way to list an array's named properties without listing its indices as
  * strings too, which costs about 100 times the walk for a long array. So V8's output says
  * whether any array needs more: an array with named properties ends with a non-zero property
- * count, a holey one is written sparse (sdk/v8-scan.ts reports both). Only then, or when the
- * walk meets a hole, or when V8 refuses the value (the walk by keys names what it refused),
- * the value is walked again by keys; refs the first walk reported are not reported again.
+ * count, a holey one is written sparse (sdk/v8-scan.ts reports both); V8 sees only the copy
+ * of an array that holds a marker, so the walk compares that array's own keys with its length
+ * (about 1% of the walk of an array of refs). Only when one of these finds an array that needs
+ * more, when the walk meets a hole, or when V8 refuses the value (the walk by keys names what
+ * it refused), the value is walked again by keys; refs the first walk reported are not
+ * reported again.
  */
 function encodeWith(value: unknown, path: string, alloc: Allocator, onRef: RefSink | undefined, walkAll: (st: WalkState) => unknown): Uint8Array {
-  let st = newState(onRef);
-  let v: unknown;
-  const byKeys = (): void => {
-    const reported = st.seen;
-    st = newState(onRef && ((ref, p) => (reported.has(ref) ? undefined : onRef(ref, p))));
-    st.keys = true;
-    v = walkAll(st);
-  };
+  // The common path keeps no closure and no try block of its own: with them V8 ran it at half speed.
+  const st = newState(onRef);
+  const v = walkByIndex(st, walkAll);
+  let refused: SerializationError | undefined;
+  if (v !== REWALK) {
+    // Without markers, the walk changed nothing but copies made on cycles: send the value itself.
+    const sent = st.marked ? v : value;
+    const header = serializeOrError(sent, st, path);
+    // (Not `instanceof SerializationError`: the error classes' instanceof reads the prototype chain's names.)
+    if (header instanceof Uint8Array) {
+      checkHeader(header, sent, path);
+      if (!scannedArraysNeedKeys()) return frame(header, st.segments, alloc);
+    } else refused = header;
+  }
+  return encodeByKeys(value, path, alloc, onRef, walkAll, st.seen, refused);
+}
+
+/** The walk by index, or REWALK when it met a hole or an array with named properties. */
+function walkByIndex(st: WalkState, walkAll: (st: WalkState) => unknown): unknown {
   try {
-    v = walkAll(st);
+    return walkAll(st);
   } catch (err) {
     if (err !== REWALK) throw err;
-    byKeys();
+    return REWALK;
   }
-  let header: Buffer;
+}
+
+/** V8's serialization of what the walk gave, or the SerializationError saying V8 refused it. */
+function serializeOrError(value: unknown, st: WalkState, path: string): Buffer | SerializationError {
   try {
-    // Without markers, the walk changed nothing but copies made on cycles: send the value itself.
-    header = serializeWalked(st.marked ? v : value, st, path);
+    return serializeWalked(value, st, path);
   } catch (err) {
-    if (st.keys) throw err;
-    try {
-      byKeys();
-    } catch (again) {
-      // What the walk by keys names (a function among an array's named properties, say) is
-      // the better error; anything else it meets (a getter that throws) was V8's refusal.
-      throw again instanceof VolleyError ? again : err;
-    }
-    header = serializeWalked(st.marked ? v : value, st, path);
+    return err as SerializationError;
   }
-  checkHeader(header, st.marked ? v : value, path);
-  if (!st.keys && scannedArraysNeedKeys()) {
-    byKeys();
-    header = serializeWalked(st.marked ? v : value, st, path);
-    checkHeader(header, st.marked ? v : value, path);
+}
+
+/**
+ * `encodeWith` walking arrays by keys, after a first walk by index that reported the refs in
+ * `reported` (not reported again). `refused`: V8 refused the first walk's value; what the walk
+ * by keys names (a function among an array's named properties, say) is the better error, but
+ * anything else it meets (a getter that throws) was V8's refusal.
+ */
+function encodeByKeys(
+  value: unknown,
+  path: string,
+  alloc: Allocator,
+  onRef: RefSink | undefined,
+  walkAll: (st: WalkState) => unknown,
+  reported: Map<object, unknown>,
+  refused: SerializationError | undefined,
+): Uint8Array {
+  const st = newState(onRef && ((ref, p) => (reported.has(ref) ? undefined : onRef(ref, p))));
+  st.keys = true;
+  let v: unknown;
+  try {
+    v = walkAll(st);
+  } catch (err) {
+    throw refused && !(err instanceof VolleyError) ? refused : err;
   }
+  const sent = st.marked ? v : value;
+  const header = serializeWalked(sent, st, path);
+  checkHeader(header, sent, path);
   return frame(header, st.segments, alloc);
 }
 

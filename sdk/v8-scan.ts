@@ -103,8 +103,9 @@ let arraysNeedKeys = false;
 
 /**
  * Whether the last payload {@link scanV8} read holds an array that V8 wrote with named
- * properties (a dense array whose end tag counts properties) or sparse (holey, or with
- * dictionary elements): the encoder then walks arrays by their keys (sdk/serialize.ts).
+ * properties or holes (a dense array whose end tag counts properties, a sparse one whose
+ * property count is not its length): the encoder then walks arrays by their keys
+ * (sdk/serialize.ts).
  */
 export function scannedArraysNeedKeys(): boolean {
   return arraysNeedKeys;
@@ -285,7 +286,11 @@ export function scanV8(b: Uint8Array): V8Excess | undefined {
         const len = varint(b, end);
         i = at;
         if (tag === 0x40 && len === largest && elements < 0) elements = props;
-        if (props > 0) arraysNeedKeys = true;
+        // A dense array with properties has named ones; a sparse one (V8 writes every array of
+        // a holey elements kind so, `new Array(n)` filled or `map`'s result too) as many
+        // properties as its length unless it has holes or named properties. (Holes and named
+        // properties of equal number are not told apart here: the encoder's walk finds holes.)
+        if (tag === 0x24 ? props > 0 : props !== len) arraysNeedKeys = true;
         break;
       }
       case 0x61: {
@@ -293,7 +298,6 @@ export function scanV8(b: Uint8Array): V8Excess | undefined {
         at = i;
         const len = varint(b, end);
         i = at;
-        arraysNeedKeys = true;
         if (len <= DENSE_MAX) {
           slots += len;
           if (len > largest) {
