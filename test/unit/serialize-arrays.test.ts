@@ -130,6 +130,25 @@ describe('serialization: arrays keep their named properties and holes beside ref
     assert.equal(back.self, back);
   });
 
+  it('an array of a holey kind without holes (new Array(n) filled) is walked once, one with a named property twice', () => {
+    // A getter counts the reads: one by the walk, one by V8's serializer, per pass.
+    let reads = 0;
+    const counted = {
+      get g() {
+        reads++;
+        return 1;
+      },
+    };
+    const filled = new Array<unknown>(2);
+    filled[0] = ref('r');
+    filled[1] = counted;
+    asArgument(filled, { r: 5 });
+    assert.equal(reads, 2, 'V8 writes it sparse, but it has no hole nor named property: no second pass');
+    reads = 0;
+    asArgument(Object.assign([ref('r'), counted], { label: 'x' }), { r: 5 });
+    assert.equal(reads, 3, 'walked again by keys for its named property (found when the walk copied it, before V8)');
+  });
+
   it('a value with no marker is still exactly V8 serialization, named properties and holes included', () => {
     // biome-ignore lint/suspicious/noSparseArray: the hole is the point
     for (const v of [Object.assign([1, { a: 2 }], { label: 'x' }), [1, , { b: 3 }], Object.assign([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]], { n: 1 })]) {
