@@ -201,15 +201,16 @@ interface WalkState {
   refHolders: Set<object>;
   /**
    * Arrays are walked by their own keys (present elements, then named properties), not by
-   * index: set for a second walk once the first met a hole or V8 wrote an array with named
-   * properties or holes (see `encodeWith`).
+   * index: set for a second walk once the first met a hole, copied an array with named
+   * properties, or V8 wrote an array with named properties or holes (see `encodeWith`).
    */
   keys: boolean;
 }
 
 /**
- * Thrown by a walk by index at an array's first hole: the value is walked again by keys, so that
- * a sparse array costs its elements, not its length, and keeps its holes and named properties.
+ * Thrown by a walk by index at an array's first hole, or once it copied an array with named
+ * properties: the value is walked again by keys, so that a sparse array costs its elements, not
+ * its length, and a copy keeps its holes and named properties.
  */
 const REWALK: unique symbol = Symbol('rewalk');
 
@@ -575,7 +576,6 @@ function checkHeader(header: Buffer, value: unknown, path: string): void {
  * reported again.
  */
 function encodeWith(value: unknown, path: string, alloc: Allocator, onRef: RefSink | undefined, walkAll: (st: WalkState) => unknown): Uint8Array {
-  // The common path keeps no closure and no try block of its own: with them V8 ran it at half speed.
   const st = newState(onRef);
   const v = walkByIndex(st, walkAll);
   let refused: SerializationError | undefined;
