@@ -77,7 +77,20 @@ describe('the aws target: function and bucket from the stack outputs', () => {
     const rt = new Runtime({ target: 'aws', aws: { stackName: 'volley-nope' } });
     const err = await rt.ready().catch((e: unknown) => e);
     assert.ok(err instanceof ConfigError, String(err));
-    assert.match(err.message, /stack volley-nope in eu-west-1 does not exist: deploy it with npx volley deploy --target aws --stage nope,/);
+    assert.match(err.message, /stack volley-nope in eu-west-1 does not exist: deploy it with npx volley deploy --target aws --stage nope /);
+    await rt.shutdown();
+  });
+
+  it("a project's driver looking for the default stack is told that the CLI named it after the project", async () => {
+    // npx volley deploy in a project "my-app" deploys stack my-app-dev; a driver run without
+    // VOLLEY_STACK looks for volley-dev, and "deploy it with npx volley deploy" alone sent the
+    // user to deploy again a stack that the driver would still not find.
+    cfn.stacks.delete('volley-dev');
+    const rt = new Runtime({ target: 'aws' });
+    const err = await rt.ready().catch((e: unknown) => e);
+    assert.ok(err instanceof ConfigError, String(err));
+    assert.match(err.message, /stack volley-dev in eu-west-1 does not exist: deploy it with npx volley deploy --target aws \(in a project it deploys stack <service>-dev/);
+    assert.match(err.message, /eval "\$\(npx volley info --target aws\)", or VOLLEY_STACK/);
     assert.match(err.message, /init\(\{ aws: \{ functionName, bucket \} \}\) \(or VOLLEY_FUNCTION_NAME and VOLLEY_BUCKET\)/);
     await rt.shutdown();
   });
@@ -89,5 +102,66 @@ describe('the aws target: function and bucket from the stack outputs', () => {
     assert.ok(err instanceof ConfigError, String(err));
     assert.match(err.message, /stack volley-other in eu-west-1 has no BucketName output: it was not deployed from volley's serverless\.yml/);
     await rt.shutdown();
+  });
+});
+
+describe('the aws target without a region or credentials', () => {
+  // The SDK's own variables that could give a region or credentials from this machine: cleared,
+  // and the shared files pointed at a path that does not exist, so the chain finds nothing
+  // (IMDS is disabled: this is not an EC2 instance, and its probe would only add a delay).
+  const VARS = [
+    'AWS_REGION',
+    'AWS_DEFAULT_REGION',
+    'AWS_PROFILE',
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SECRET_ACCESS_KEY',
+    'AWS_SESSION_TOKEN',
+    'AWS_CONFIG_FILE',
+    'AWS_SHARED_CREDENTIALS_FILE',
+    'AWS_EC2_METADATA_DISABLED',
+    'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+    'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+    'AWS_WEB_IDENTITY_TOKEN_FILE',
+    'VOLLEY_STACK',
+    'VOLLEY_FUNCTION_NAME',
+    'VOLLEY_BUCKET',
+  ] as const;
+  const saved: Partial<Record<(typeof VARS)[number], string>> = {};
+  before(() => {
+    for (const k of VARS) saved[k] = process.env[k];
+    for (const k of VARS) delete process.env[k];
+    process.env.AWS_CONFIG_FILE = '/nonexistent/volley-test/config';
+    process.env.AWS_SHARED_CREDENTIALS_FILE = '/nonexistent/volley-test/credentials';
+    process.env.AWS_EC2_METADATA_DISABLED = 'true';
+  });
+  after(() => {
+    for (const k of VARS) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  });
+
+  it('no region: init() fails with a ConfigError saying how to set one, before any task is sent', async () => {
+    // Before: init() succeeded and every task failed at its invocation with "the outcome of its
+    // invocation on Lambda function f is unknown (Error: Region is missing) ... the task may have run".
+    const rt = new Runtime({ target: 'aws', aws: { functionName: 'f', bucket: 'b' } });
+    const err = await rt.ready().catch((e: unknown) => e);
+    assert.ok(err instanceof ConfigError, String(err));
+    assert.match(err.message, /the aws target has no AWS region \(.*Region is missing\); set AWS_REGION .* init\(\{ aws: \{ region: /);
+    await rt.shutdown();
+  });
+
+  it('no credentials: init() fails with a ConfigError naming the ways to give them', async () => {
+    process.env.AWS_REGION = 'eu-west-1';
+    try {
+      const rt = new Runtime({ target: 'aws', aws: { functionName: 'f', bucket: 'b' } });
+      const err = await rt.ready().catch((e: unknown) => e);
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.match(err.message, /the aws target found no AWS credentials \(CredentialsProviderError: .*\); configure them with aws configure/);
+      assert.match(err.message, /AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
+      await rt.shutdown();
+    } finally {
+      delete process.env.AWS_REGION;
+    }
   });
 });
