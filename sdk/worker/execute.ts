@@ -32,20 +32,34 @@ async function payloadBytes(p: Payload, store: ObjectStore): Promise<Uint8Array>
   return p.kind === 'inline' ? p.bytes : store.get(p.key);
 }
 
+/**
+ * The task is not registered here. On the embedded runtime the worker imported the module the
+ * driver defined it in, so remote() did not run at that module's top level (it ran inside
+ * main() or another function only the driver calls, as a Ray user writes a closure); in a
+ * Lambda bundle its module is not one of the bundled task modules.
+ */
+function taskNotFound(env: TaskEnvelope, loadsModules: boolean): TaskNotFoundError {
+  const name = JSON.stringify(env.fn);
+  if (env.module && loadsModules) {
+    return new TaskNotFoundError(
+      `task ${name} is not registered in this worker: its module ${env.module} was loaded but did not call remote() with that name at its top level. ` +
+        'A worker registers a task by importing the module that defines it, so remote() inside main() or another function the driver calls never runs there. ' +
+        'Fix: define the task at the top level of a module (const t = remote(function name(...) {...}) outside any function), and pass what it used from the enclosing function as arguments',
+    );
+  }
+  return new TaskNotFoundError(
+    `task ${name} is not registered in this worker: ${env.module ? `its module (${env.module} on the driver)` : 'its module'} is not in the worker bundle. ` +
+      'Fix: list its source file in volley.config.json "tasks", then bundle and deploy again (npx volley deploy --target aws|localstack, or restart npx volley emulators; in the volley repository, npm run build)',
+  );
+}
+
 async function resolveFunction(env: TaskEnvelope, ctx: WorkerContext): Promise<(...args: unknown[]) => unknown> {
   let def = lookupTask(env.fn);
   if (!def && env.module && ctx.loadModule) {
     await ctx.loadModule(env.module);
     def = lookupTask(env.fn);
   }
-  if (!def) {
-    throw new TaskNotFoundError(
-      `task ${JSON.stringify(env.fn)} is not registered in this worker: ` +
-        (env.module && ctx.loadModule
-          ? `its module ${env.module} was loaded but did not call remote() with that name`
-          : 'its module is not in the worker bundle; list it in volley.config.json "tasks" and rebuild (npm run build)'),
-    );
-  }
+  if (!def) throw taskNotFound(env, ctx.loadModule !== undefined);
   return def.fn as (...args: unknown[]) => unknown;
 }
 

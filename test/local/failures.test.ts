@@ -12,6 +12,7 @@ import { after, describe, it } from 'node:test';
 import { DependencyError, ObjectLostError, Runtime, TaskCancelledError, TaskError, TaskTimeoutError, UsageError, WorkerCrashedError, cancel, taskContext, type InitOptions } from 'volley';
 import { add, failIfNegative, filled, inc, nap } from '../fixtures/tasks.js';
 import { failOn, mark, runStamp, spinUntilKilled, untilCancelled } from '../fixtures/failure-tasks.js';
+import { scaleInside } from '../fixtures/inner-task.js';
 
 const runtimes: Runtime[] = [];
 const start = (o?: InitOptions) => {
@@ -30,6 +31,20 @@ const lines = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').trim().spl
 async function storeOf(rt: Runtime): Promise<{ delete(keys: string[]): Promise<void>; keys(): string[] }> {
   return ((await (rt as unknown as { starting: Promise<{ store: never }> }).starting) as { store: never }).store;
 }
+
+describe('a task defined inside a function', () => {
+  it('fails at get with a TaskNotFoundError that says to define the task at the top level of a module', async () => {
+    // The worker imports the module, where the enclosing function never runs; the message used
+    // to end at "did not call remote() with that name", with no word of why or of the fix.
+    const rt = start();
+    const err = await rt.get(scaleInside(rt, 2)).catch((e: unknown) => e);
+    assert.ok(err instanceof TaskError, String(err));
+    assert.equal(err.remote?.name, 'TaskNotFoundError');
+    assert.equal(err.remote?.code, 'TASK_NOT_FOUND');
+    assert.match(err.message, /task "scaledInside" is not registered in this worker: its module .*inner-task\.js was loaded but did not call remote\(\) with that name at its top level/);
+    assert.match(err.message, /Fix: define the task at the top level of a module .* pass what it used from the enclosing function as arguments/);
+  });
+});
 
 describe('retries', () => {
   it('runs a task again when its worker crashes, by default up to 3 times', async () => {

@@ -125,6 +125,20 @@ describe('the Lambda handler at its boundary', () => {
     assert.equal(res.error.name, 'ProtocolError');
   });
 
+  it('a task whose module is not in the bundle: the error names the module and the commands that bundle it again', async () => {
+    // Before: "...list it in volley.config.json "tasks" and rebuild (npm run build)": a user's
+    // project has no such script; it deploys (or restarts the emulators) to bundle again.
+    const res = await executeTask(envelope({ fn: 'notBundled', taskId: 'notBundled-1', resultKey: `${PREFIX}notBundled-1`, module: 'file:///app/dist/jobs.js' }), {
+      store: new MemoryStore(),
+      keyPrefix: 'volley/',
+    });
+    assert.equal(res.kind, 'error');
+    if (res.kind !== 'error') return;
+    assert.equal(res.error.name, 'TaskNotFoundError');
+    assert.match(res.error.message, /task "notBundled" is not registered in this worker: its module \(file:\/\/\/app\/dist\/jobs\.js on the driver\) is not in the worker bundle/);
+    assert.match(res.error.message, /list its source file in volley\.config\.json "tasks", then bundle and deploy again \(npx volley deploy --target aws\|localstack, or restart npx volley emulators/);
+  });
+
   it('validates the request: timeoutMs within Lambda 900 s, memoryMB an integer in Lambda range, no extra fields', async () => {
     const h = handlerWith(new RecordingStore());
     for (const [over, re] of [
