@@ -332,6 +332,34 @@ const EXAMPLE_TSCONFIG = `{
 }
 `;
 
+/**
+ * Whether tsx's loader reaches worker threads on this Node: it registers its hooks with
+ * module.register, whose hooks each thread gets only from Node 22.22.3 and 24.11.1 on (before,
+ * the task module fails to load in every worker thread).
+ */
+function tsxReachesWorkers(version: string): boolean {
+  const [major = 0, minor = 0, patch = 0] = version.split('.').map(Number);
+  if (major >= 25) return true;
+  if (major === 24) return minor > 11 || (minor === 11 && patch >= 1);
+  if (major === 22) return minor > 22 || (minor === 22 && patch >= 3);
+  return false;
+}
+
+/** The ways to run the driver that `volley init` suggests: only ways that work on this Node first. */
+export function runDriverHints(version: string): string {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  const compiled = 'npx tsc && node dist/main.js                 #';
+  const tsx = 'npx tsx src/main.ts                          #';
+  if (tsxReachesWorkers(version)) {
+    return `  ${tsx} run the driver on the embedded runtime (npm install --save-dev tsx)\n  ${compiled} or compiled (npm install --save-dev typescript @types/node)`;
+  }
+  const strip = major > 22 || (major === 22 && minor >= 6) ? "\n  node --experimental-strip-types src/main.ts  # or with Node's type stripping" : '';
+  return (
+    `  ${compiled} run the driver on the embedded runtime (npm install --save-dev typescript @types/node)${strip}\n` +
+    `  # not npx tsx src/main.ts on Node ${version}: tsx's loader reaches worker threads from Node 22.22.3 and 24.11.1 on`
+  );
+}
+
 /** volley init: the files a project needs, each written only if it does not exist. */
 function init(dir: string): void {
   const pkgFile = join(dir, 'package.json');
@@ -355,8 +383,7 @@ function init(dir: string): void {
   const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { type?: string };
   if (pkg.type !== 'module') console.log(`note: ${pkgFile} has no "type": "module"; the example is ES modules: add it, or node --experimental-strip-types treats src/*.ts as CommonJS`);
   console.log(`next:
-  npx tsx src/main.ts                          # run the driver on the embedded runtime (npm install --save-dev tsx)
-  npx tsc && node dist/main.js                 # or compiled (npm install --save-dev typescript @types/node)
+${runDriverHints(process.versions.node)}
   npx volley emulators                         # the AWS path on this machine (npm install --save-dev osls serverless-offline s3rver)
   npx volley deploy --target aws               # to AWS (npm install --save-dev osls)`);
 }
