@@ -8,7 +8,8 @@ import type { Backend } from '../backend.js';
 import { ConfigError } from '../errors.js';
 import type { ResolvedInitOptions } from '../options.js';
 import { makeLambdaClient, makeS3Client } from './clients.js';
-import { LambdaInvoker, type LambdaInvokerOptions } from './lambda-invoker.js';
+import type { BatchPolicy } from './batch-policy.js';
+import { LambdaInvoker } from './lambda-invoker.js';
 import { S3Store } from './s3-store.js';
 import { readStackOutputs } from './stack.js';
 
@@ -77,9 +78,12 @@ async function checkRegionAndCredentials(lambda: LambdaClient): Promise<void> {
 
 /**
  * The backend for `options`. `internal.batchLimits` replaces the batch policy's defaults (for
- * tests of what batching guarantees, apart from measured timings; not a user option).
+ * tests of what batching guarantees, apart from measured timings; not a user option). Typed from
+ * BatchPolicy, not from LambdaInvokerOptions, whose field is marked internal: the published
+ * declarations must not name a type that stripInternal removed (a project that checks its
+ * libraries' types failed on volley/aws).
  */
-export async function createAwsBackend(options: ResolvedInitOptions, internal: { batchLimits?: LambdaInvokerOptions['batchLimits'] } = {}): Promise<AwsBackend> {
+export async function createAwsBackend(options: ResolvedInitOptions, internal: { batchLimits?: ConstructorParameters<typeof BatchPolicy>[0] } = {}): Promise<AwsBackend> {
   const a = options.aws!;
   const target = options.target as 'aws' | 'localstack' | 'emulator';
   let { functionName, bucket } = a;

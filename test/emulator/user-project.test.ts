@@ -263,6 +263,27 @@ describe("volley in a user's own project (npm pack, npx volley)", () => {
     assert.equal(esm.stdout, 'function\n', show(esm));
   });
 
+  it("the package's type declarations check without skipLibCheck, from ES modules and from CommonJS", async () => {
+    // A project that checks its libraries' types (skipLibCheck off, the compiler's default) read
+    // volley/aws's declarations, which named a type that stripInternal had removed (TS2339).
+    mkdirSync(join(dir, 'types-check'), { recursive: true });
+    writeFileSync(join(dir, 'types-check/esm.mts'), "import * as volley from 'volley';\nimport * as aws from 'volley/aws';\nexport const all = [volley, aws];\n");
+    writeFileSync(join(dir, 'types-check/cjs.cts'), "import volley = require('volley');\nimport aws = require('volley/aws');\nexport const all = [volley, aws];\n");
+    const options = {
+      strict: true,
+      module: 'NodeNext',
+      moduleResolution: 'NodeNext',
+      target: 'ES2022',
+      types: ['node'],
+      typeRoots: [join(repo, 'node_modules/@types')],
+      noEmit: true,
+      skipLibCheck: false,
+    };
+    writeFileSync(join(dir, 'types-check/tsconfig.json'), JSON.stringify({ compilerOptions: options, files: ['esm.mts', 'cjs.cts'] }));
+    const r = await run(process.execPath, [tsc, '-p', 'types-check'], dir);
+    assert.equal(r.code, 0, show(r));
+  });
+
   it("npx volley package --target aws builds a zip with the project's task and its own dependency, named after the project", async () => {
     const r = await run('npx', ['--no-install', 'volley', 'package', '--target', 'aws'], join(dir, 'src')); // from a subfolder: the config is found above
     assert.equal(r.code, 0, show(r));
