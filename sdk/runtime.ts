@@ -202,12 +202,15 @@ export class Runtime {
   /** The observers the options ask for (sdk/observe/, imported only then). */
   private readonly observing?: Promise<Observers>;
 
+  /** @param options - see InitOptions. */
+  constructor(options?: InitOptions);
   /**
-   * @param options - see InitOptions.
-   * @param internals - @internal a ready-made backend, or one on its way (tests, custom targets,
-   * the Lambda worker's nested sessions); `nest` when the runtime is a running task's session
-   * (Lambda): ids under the parent's id, its depth.
+   * @internal With a ready-made backend, or one on its way (tests, custom targets, the Lambda
+   * worker's nested sessions); `nest` when the runtime is a running task's session (Lambda): ids
+   * under the parent's id, its depth. An overload of its own: stripInternal removes a whole
+   * declaration whose comment says internal, and the public one must stay in the .d.ts.
    */
+  constructor(options: InitOptions | undefined, internals: { backend?: Backend | Promise<Backend>; nest?: { idPrefix: string; depth: number; runId: string } });
   constructor(options?: InitOptions, internals?: { backend?: Backend | Promise<Backend>; nest?: { idPrefix: string; depth: number; runId: string } }) {
     this.options = resolveInitOptions(options);
     this.defaultRun = { timeoutMs: this.options.taskTimeoutMs, memoryMB: this.options.taskMemoryMB };
