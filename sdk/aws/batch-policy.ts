@@ -9,7 +9,8 @@
  * the same per worker thread: sdk/local/policy.ts). The rules:
  *
  * - A function's tasks are batched only once its runs were measured short (`SHORT_TASK_MS`, a
- *   moving average of fetch + run + store time): the first tasks of a function go alone.
+ *   moving average of fetch + run + store time, fed each batch's median): the first tasks of a
+ *   function go alone.
  * - A function's batch size starts at 1 and doubles with each batch of it that comes back short
  *   (up to `MAX_BATCH_TASKS`); it falls back to 1 as soon as its runs are no longer short. It
  *   is also allowed one more task than the runs measured short in a row so far, so batches
@@ -19,7 +20,8 @@
  *   over idle slots rather than queued behind each other; but a batch predicted to take under
  *   `SPREAD_MS` (at its function's average time) is not split (a second invocation costs more
  *   than running them in one).
- * - The predicted time of a batch (each function's recent peak run time) stays within a latency
+ * - The predicted time of a batch (each function's recent peak run time, fed each batch's 90th
+ *   percentile) stays within a latency
  *   budget, and a task joins a batch only if the predicted time of the tasks ahead of it plus
  *   its own stays within half its timeout: a task's predecessors cannot delay it past its
  *   timeout. (The worker also checks: it never starts a task that could not finish within the
@@ -71,6 +73,22 @@ export interface BatchCandidate {
   id?: string;
 }
 
+/** What a function's average keeps of itself per run recorded (a moving average, 0.2 per run). */
+const AVG_KEEP = 0.8;
+/** What its peak keeps of itself per run recorded, when the runs are faster (it rises at once to a slower one). */
+const PEAK_KEEP = 0.9;
+
+/**
+ * The median and the 90th percentile (nearest rank: the smallest time at least 90 % of the runs
+ * took at most) of one batch's run times of one function. Sorts `xs`.
+ */
+export function batchStats(xs: number[]): { median: number; p90: number } {
+  xs.sort((a, b) => a - b);
+  const n = xs.length;
+  const m = n >> 1;
+  return { median: n % 2 ? xs[m]! : (xs[m - 1]! + xs[m]!) / 2, p90: xs[Math.ceil(0.9 * n) - 1]! };
+}
+
 interface FnStats {
   /** Moving average of a run's time, ms. */
   avg: number;
@@ -95,23 +113,36 @@ export class BatchPolicy {
   /**
    * A batch came back: the time of each of its tasks (fetch + run + store), by function.
    * A function whose runs are short may send twice as many tasks in its next batch.
+   *
+   * Each function's tasks in the batch count as one sample of a few hundred runs rather than as
+   * runs one by one: their median moves the average and their 90th percentile the peak, each as
+   * much as that many runs of that time would (`batchStats`). So one run of the batch held up
+   * (a descheduled thread, a collection) moves neither: taken run by run, one such run at the
+   * end of a batch of no-ops raised the peak enough to split the next batch over several
+   * invocations. In a batch of fewer than ten runs the 90th percentile is the slowest run, so a
+   * function sent alone or in small batches is predicted by its slow runs, as before.
    */
   record(runs: ReadonlyArray<{ fn: string; ms: number }>): void {
-    const counts = new Map<string, number>();
+    const byFn = new Map<string, number[]>();
     for (const { fn, ms } of runs) {
-      const s = this.fns.get(fn);
-      if (!s) this.fns.set(fn, { avg: ms, peak: ms, size: 1, shortRuns: 0 });
-      else {
-        s.avg = 0.8 * s.avg + 0.2 * ms;
-        s.peak = Math.max(ms, 0.9 * s.peak + 0.1 * ms);
-      }
-      counts.set(fn, (counts.get(fn) ?? 0) + 1);
+      const xs = byFn.get(fn);
+      if (xs) xs.push(ms);
+      else byFn.set(fn, [ms]);
     }
     const max = this.limits.maxTasks ?? MAX_BATCH_TASKS;
-    for (const [fn, n] of counts) {
-      const s = this.fns.get(fn)!;
-      s.shortRuns = this.isShort(fn) ? s.shortRuns + n : 0;
-      s.size = this.isShort(fn) ? Math.min(max, Math.max(s.size, 2 * n, s.shortRuns + 1)) : 1;
+    for (const [fn, xs] of byFn) {
+      const n = xs.length;
+      const { median, p90 } = batchStats(xs);
+      const s = this.fns.get(fn);
+      if (!s) this.fns.set(fn, { avg: median, peak: p90, size: 1, shortRuns: 0 });
+      else {
+        // As n runs of these times, one after another, would move them.
+        s.avg = median + (s.avg - median) * AVG_KEEP ** n;
+        s.peak = Math.max(p90, p90 + (s.peak - p90) * PEAK_KEEP ** n);
+      }
+      const t = this.fns.get(fn)!;
+      t.shortRuns = this.isShort(fn) ? t.shortRuns + n : 0;
+      t.size = this.isShort(fn) ? Math.min(max, Math.max(t.size, 2 * n, t.shortRuns + 1)) : 1;
     }
     this.largest = 1;
     for (const s of this.fns.values()) if (s.size > this.largest) this.largest = s.size;

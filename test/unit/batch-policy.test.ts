@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ProtocolError } from 'volley';
-import { BatchPolicy, LATENCY_BUDGET_MS, MAX_BATCH_TASKS, SHORT_TASK_MS, SPREAD_MS, type BatchCandidate } from '../../sdk/aws/batch-policy.js';
+import { BatchPolicy, batchStats, LATENCY_BUDGET_MS, MAX_BATCH_TASKS, SHORT_TASK_MS, SPREAD_MS, type BatchCandidate } from '../../sdk/aws/batch-policy.js';
 import { expandBatchItem, expandTask, validateBatchRequest, validateBatchResponse } from '../../sdk/aws/wire.js';
 import { PROTOCOL_VERSION } from '../../sdk/protocol.js';
 
@@ -80,6 +80,59 @@ describe('batching policy', () => {
     p.record([{ fn: 'noop', ms: 2 }]);
     p.record(Array.from({ length: 40 }, () => ({ fn: 'noop', ms: 0.01 })));
     assert.equal(p.take(many(1000), 0, 16, BIG), 1000, 'one invocation for 1,000 no-ops, not two');
+  });
+
+  it('takes the median and the 90th percentile (nearest rank) of a batch', () => {
+    assert.deepEqual(batchStats([7]), { median: 7, p90: 7 });
+    assert.deepEqual(batchStats([5, 1]), { median: 3, p90: 5 }, 'under ten runs the 90th percentile is the slowest');
+    assert.deepEqual(batchStats([3, 1, 2]), { median: 2, p90: 3 });
+    assert.deepEqual(batchStats([10, 9, 8, 7, 6, 5, 4, 3, 2, 1]), { median: 5.5, p90: 9 }, 'of ten, the slowest is left out');
+    const xs = Array.from({ length: 1000 }, (_, i) => i + 1);
+    assert.deepEqual(batchStats(xs.reverse()), { median: 500.5, p90: 900 });
+  });
+
+  it('does not split the next batch of no-ops after one held-up run in a batch', () => {
+    const p = new BatchPolicy();
+    warm(p, 'noop', 0.01);
+    // The last run of a batch of 1,000 held up for 30 ms (a descheduled thread): taken run by
+    // run it set the peak to 30 ms, and 1,000 no-ops went one per invocation.
+    p.record(Array.from({ length: 1000 }, (_, i) => ({ fn: 'noop', ms: i === 999 ? 30 : 0.01 })));
+    assert.equal(p.take(many(1000), 0, 16, BIG), 1000);
+    // Nor ten held-up runs spread over the batch (1 %).
+    p.record(Array.from({ length: 1000 }, (_, i) => ({ fn: 'noop', ms: i % 100 === 0 ? 30 : 0.01 })));
+    assert.equal(p.take(many(1000), 0, 16, BIG), 1000);
+  });
+
+  it('predicts a batch by its slower runs when more than a tenth of them are slow, or when it is small', () => {
+    const p = new BatchPolicy();
+    warm(p, 'f', 0.01);
+    // 11 of 100 runs took 8 ms: the 90th percentile is 8 ms, and six such fit in the latency budget.
+    p.record(Array.from({ length: 100 }, (_, i) => ({ fn: 'f', ms: i < 11 ? 8 : 0.01 })));
+    assert.equal(p.isShort('f'), true, 'the median run is still short');
+    assert.equal(p.take(many(100, 'f'), 0, 1, BIG), Math.floor(LATENCY_BUDGET_MS / 8));
+    const q = new BatchPolicy();
+    warm(q, 'g', 0.01);
+    // A batch of two, one of them slow: its slowest run counts.
+    q.record([
+      { fn: 'g', ms: 0.01 },
+      { fn: 'g', ms: 8 },
+    ]);
+    assert.equal(q.take(many(100, 'g'), 0, 1, BIG), Math.floor(LATENCY_BUDGET_MS / 8));
+  });
+
+  it("moves a function's average by its batch's median, as much as that many runs would", () => {
+    const p = new BatchPolicy();
+    warm(p, 'f', 0.01);
+    // 400 of 1,000 runs took 20 ms: the median run is short, so the function still is.
+    p.record(Array.from({ length: 1000 }, (_, i) => ({ fn: 'f', ms: i < 400 ? 20 : 0.01 })));
+    assert.equal(p.isShort('f'), true);
+    // 600 of 1,000: the median run is not, and 1,000 runs leave nothing of the short average.
+    p.record(Array.from({ length: 1000 }, (_, i) => ({ fn: 'f', ms: i < 600 ? 20 : 0.01 })));
+    assert.equal(p.isShort('f'), false);
+    assert.equal(p.take(many(100, 'f'), 0, 1, BIG), 1);
+    // One batch of one short run moves it a fifth of the way only: still not short.
+    p.record([{ fn: 'f', ms: 0.01 }]);
+    assert.equal(p.isShort('f'), false);
   });
 
   it('keeps the predicted time of a batch within the latency budget', () => {
