@@ -25,7 +25,7 @@ import { PROTOCOL_VERSION, fromWire, toWire, validateResultEnvelope, type Result
 import { retryThrottled, type Clock, type ThrottlePolicy } from './throttle.js';
 import { BATCH_OVERRUN_MS, BatchPolicy, type BatchCandidate } from './batch-policy.js';
 import { LAMBDA_MAX_TIMEOUT_MS } from '../options.js';
-import { LAMBDA_PAYLOAD_LIMIT, SHARED_TASK_FIELDS, validateBatchResponse, type LambdaResponse, type NestLimits } from './wire.js';
+import { LAMBDA_PAYLOAD_LIMIT, SHARED_TASK_FIELDS, validateBatchResponse, wireJson, type LambdaResponse, type NestLimits } from './wire.js';
 
 export interface LambdaInvokerOptions extends ThrottlePolicy {
   functionName: string;
@@ -72,31 +72,49 @@ export function notSent(err: unknown): boolean {
 
 /** A task's part of a request (single or batch): its envelope in wire form, timeout (whole ms, as the worker validates them), memory, and a follower's producers' results it takes. */
 function itemJson(env: TaskEnvelope, options: InvokeOptions): string {
-  return JSON.stringify({ task: toWire(env), timeoutMs: Math.ceil(options.timeoutMs), memoryMB: options.memoryMB, ...(options.after ? { after: options.after } : {}) });
+  return `{"task":${wireJson(env)},"timeoutMs":${JSON.stringify(Math.ceil(options.timeoutMs))},"memoryMB":${JSON.stringify(options.memoryMB)}${options.after ? `,"after":${JSON.stringify(options.after)}` : ''}}`;
 }
 
 const SHAREABLE = new Set(SHARED_TASK_FIELDS);
+
+/** The last `shared` piece made (itemParts) and what it was made of: the tasks of one runtime usually have the same, and then share the string. */
+interface SharedPiece {
+  fields: unknown[];
+  timeoutMs: number;
+  memoryMB: number;
+  prefix: string | undefined;
+  json: string;
+}
 
 /**
  * A task's part of a batch request in two pieces (wire.ts, BatchShared): `shared`, the fields
  * every task of a runtime's batch usually has alike (job, module, inline limit, timeout,
  * memory, the result key's prefix), and `own`, the rest. A batch whose tasks all have the same
  * `shared` sends it once. `bound` is at least the length of the task's whole item
- * (`itemJson`), for the byte budget.
+ * (`itemJson`), for the byte budget. Each piece is the JSON of its fields as toWire gives them;
+ * `last` is the previous task's shared piece, whose string is kept when nothing in it changed.
  */
-function itemParts(env: TaskEnvelope, options: InvokeOptions): { own: string; shared: string; bound: number } {
-  const wire = toWire(env) as Record<string, unknown>;
-  const task: Record<string, unknown> = {};
-  const common: Record<string, unknown> = {};
-  for (const k of Object.keys(wire)) (SHAREABLE.has(k) ? common : task)[k] = wire[k];
-  let prefix: string | undefined;
-  if (env.resultKey.endsWith(env.taskId) && env.resultKey.length > env.taskId.length) {
-    prefix = env.resultKey.slice(0, env.resultKey.length - env.taskId.length);
-    delete task.resultKey;
+function itemParts(env: TaskEnvelope, options: InvokeOptions, last: SharedPiece | undefined): { own: string; shared: SharedPiece; bound: number } {
+  const rec = env as unknown as Record<string, unknown>;
+  const key = env.resultKey;
+  const prefix = key.endsWith(env.taskId) && key.length > env.taskId.length ? key.slice(0, key.length - env.taskId.length) : undefined;
+  let own = '';
+  for (const k of Object.keys(rec)) {
+    if (SHAREABLE.has(k) || (k === 'resultKey' && prefix !== undefined)) continue;
+    const v = wireJson(rec[k]);
+    if (v !== undefined) own += `${own ? ',' : '{"task":{'}${JSON.stringify(k)}:${v}`;
   }
-  const own = JSON.stringify(options.after ? { task, after: options.after } : { task });
-  const shared = JSON.stringify({ task: common, timeoutMs: Math.ceil(options.timeoutMs), memoryMB: options.memoryMB, ...(prefix ? { resultKeyPrefix: prefix } : {}) });
-  return { own, shared, bound: own.length + shared.length + env.taskId.length + 16 };
+  own = `${own || '{"task":{'}}${options.after ? `,"after":${JSON.stringify(options.after)}` : ''}}`;
+  const timeoutMs = Math.ceil(options.timeoutMs);
+  const fields = SHARED_TASK_FIELDS.map((f) => (Object.hasOwn(rec, f) ? rec[f] : undefined));
+  let shared = last;
+  if (!shared || shared.timeoutMs !== timeoutMs || shared.memoryMB !== options.memoryMB || shared.prefix !== prefix || fields.some((v, i) => v !== shared!.fields[i])) {
+    const common: Record<string, unknown> = {};
+    for (const k of Object.keys(rec)) if (SHAREABLE.has(k)) common[k] = rec[k];
+    const json = JSON.stringify({ task: toWire(common), timeoutMs, memoryMB: options.memoryMB, ...(prefix ? { resultKeyPrefix: prefix } : {}) });
+    shared = { fields, timeoutMs, memoryMB: options.memoryMB, prefix, json };
+  }
+  return { own, shared, bound: own.length + shared.json.length + env.taskId.length + 16 };
 }
 
 /** A task's measured time in its worker (fetch + run + store), for the batching policy. */
@@ -152,6 +170,8 @@ export class LambdaInvoker implements Invoker {
   private active = 0;
   private readonly maxInvocations: number;
   private readonly policy: BatchPolicy;
+  /** The shared piece of the last task encoded for a batch (itemParts). */
+  private lastShared?: SharedPiece;
   /** Invocations sent, and how many of them carried more than one task. */
   private readonly counts = { invocations: 0, batches: 0, tasks: 0 };
 
@@ -195,8 +215,9 @@ export class LambdaInvoker implements Invoker {
     let parts: Pending['parts'];
     let bytes: number;
     if (batching) {
-      const made = itemParts(env, options);
-      parts = made;
+      const made = itemParts(env, options, this.lastShared);
+      this.lastShared = made.shared;
+      parts = { own: made.own, shared: made.shared.json };
       bytes = made.bound;
     } else {
       item = itemJson(env, options);
@@ -205,7 +226,11 @@ export class LambdaInvoker implements Invoker {
     if (bytes > this.limit) {
       ({ env, item } = await this.fitPayload(env, options));
       bytes = item.length;
-      if (batching) parts = itemParts(env, options);
+      if (batching) {
+        const made = itemParts(env, options, this.lastShared);
+        this.lastShared = made.shared;
+        parts = { own: made.own, shared: made.shared.json };
+      }
     }
     if (this.closed) throw shutDownBeforeRun(env);
     return new Promise<ResultEnvelope>((resolve, reject) => {
