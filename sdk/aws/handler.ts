@@ -32,6 +32,7 @@ import {
   expandTask,
   validateBatchRequest,
   validateLambdaRequest,
+  wireJson,
   type BatchShared,
   type LambdaBatchRequest,
   type LambdaResponse,
@@ -235,33 +236,37 @@ export function serveTaskThread(): void {
  */
 async function runBatchHere(m: BatchRunMessage, buffer: SharedArrayBuffer, cfg: WorkerEnv, store: ObjectStore, port: NonNullable<typeof parentPort>): Promise<void> {
   const log = new AnswerLogWriter(buffer);
-  const base = context(cfg, store, m.nest);
+  let ctx = context(cfg, store, m.nest);
   let used = 0;
-  const answers = new Map<string, Record<string, unknown>>();
+  // Earlier tasks' answers, for followers (kept only when the batch has any).
+  const answers = m.tasks.some((t) => t.after !== undefined) ? new Map<string, Record<string, unknown>>() : undefined;
   for (let k = 0; k < m.tasks.length; k++) {
     const t = m.tasks[k]!;
     const taskId = taskField(t, 'taskId');
     const now = Date.now();
     const room = m.room - used;
-    const task = follow(expandTask(t.task, m.shared), t.after, answers);
+    const task = answers ? follow(expandTask(t.task, m.shared), t.after, answers) : expandTask(t.task, m.shared);
     if (task === undefined || (k > 0 && (now > m.startBy || now + t.timeoutMs > m.endBy || room < MIN_ANSWER_ROOM))) continue;
     log.start(k, now);
     let r: ResultEnvelope;
     try {
       const maxInline = Math.max(0, Math.min(LAMBDA_MAX_INLINE_BYTES, Math.floor(((room - MIN_ANSWER_ROOM) * 3) / 4)));
-      r = await executeTask(fromWire(task), { ...base, maxInlineBytes: maxInline });
+      // The same context while the room for answers allows the most inline (nearly always): not a copy per task.
+      if (ctx.maxInlineBytes !== maxInline) ctx = { ...ctx, maxInlineBytes: maxInline };
+      r = await executeTask(fromWire(task), ctx);
     } catch (err) {
       r = errorResult(taskId, err, 'infrastructure');
     }
     r.timing = microseconds(r.timing);
-    const wire = toWire(fitAnswer(r)) as Record<string, unknown>;
-    answers.set(taskId, wire);
-    const json = JSON.stringify(wire);
+    const answer = fitAnswer(r);
+    // Its JSON straight from the envelope (wireJson): toWire's copy is made only where an object is needed.
+    const json = wireJson(answer)!;
+    answers?.set(taskId, toWire(answer) as Record<string, unknown>);
     const size = log.append(k, json);
     if (size >= 0) used += size;
     else {
       used += Buffer.byteLength(json);
-      port.postMessage({ kind: 'taskDone', pos: k, result: wire } satisfies TaskDoneMessage);
+      port.postMessage({ kind: 'taskDone', pos: k, result: toWire(answer) as Record<string, unknown> } satisfies TaskDoneMessage);
     }
     log.idle();
   }
