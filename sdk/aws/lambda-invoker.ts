@@ -25,7 +25,7 @@ import { PROTOCOL_VERSION, fromWire, toWire, validateResultEnvelope, type Result
 import { retryThrottled, type Clock, type ThrottlePolicy } from './throttle.js';
 import { BATCH_OVERRUN_MS, BatchPolicy, type BatchCandidate } from './batch-policy.js';
 import { LAMBDA_MAX_TIMEOUT_MS } from '../options.js';
-import { LAMBDA_PAYLOAD_LIMIT, SHARED_TASK_FIELDS, validateBatchResponse, wireJson, type LambdaResponse, type NestLimits } from './wire.js';
+import { LAMBDA_PAYLOAD_LIMIT, SHARED_TASK_FIELDS, fromWireParsed, validateBatchResponse, wireJson, type LambdaResponse, type NestLimits } from './wire.js';
 
 export interface LambdaInvokerOptions extends ThrottlePolicy {
   functionName: string;
@@ -594,12 +594,13 @@ export class LambdaInvoker implements Invoker {
     return this.interpret(env, options, envelope, typeof logs === 'string' ? logs : undefined, requestId);
   }
 
-  /** One task's result envelope in wire form, validated; a timeout the worker reported becomes a TaskTimeoutError. */
+  /** One task's result envelope in wire form (as JSON.parse made it: it is decoded in place), validated; a timeout the worker reported becomes a TaskTimeoutError. */
   private interpret(env: TaskEnvelope, options: InvokeOptions, wire: unknown, logs: string | undefined, requestId: string | undefined): ResultEnvelope {
     const fn = this.options.functionName;
     let res: ResultEnvelope;
     try {
-      res = validateResultEnvelope(fromWire(wire));
+      // `wire` is JSON.parse's (readResponse, readBatch): decoded where it is.
+      res = validateResultEnvelope(fromWireParsed(wire));
     } catch (err) {
       throw new WorkerCrashedError(
         env.fn,

@@ -7,8 +7,8 @@ import { describe, it } from 'node:test';
 import { ProtocolError } from 'volley';
 import { BatchPolicy, batchStats, LATENCY_BUDGET_MS, MAX_BATCH_TASKS, SHORT_TASK_MS, SPREAD_MS, type BatchCandidate } from '../../sdk/aws/batch-policy.js';
 import fc from 'fast-check';
-import { expandBatchItem, expandTask, validateBatchRequest, validateBatchResponse, wireJson } from '../../sdk/aws/wire.js';
-import { NO_DEPS, PROTOCOL_VERSION, toWire } from '../../sdk/protocol.js';
+import { expandBatchItem, expandTask, fromWireParsed, validateBatchRequest, validateBatchResponse, wireJson } from '../../sdk/aws/wire.js';
+import { NO_DEPS, PROTOCOL_VERSION, fromWire, toWire } from '../../sdk/protocol.js';
 
 const task = (fn: string, o: Partial<BatchCandidate> = {}): BatchCandidate => ({ fn, timeoutMs: 60_000, bytes: 200, batchable: true, ...o });
 const many = (n: number, fn = 'noop', o: Partial<BatchCandidate> = {}) => Array.from({ length: n }, () => task(fn, o));
@@ -207,6 +207,30 @@ describe('batch request and answer formats', () => {
     };
     assert.equal(wireJson(env), JSON.stringify(toWire(env)));
     assert.equal(wireJson({ when: new Date(0), d: { toJSON: () => 'x' } }), JSON.stringify(toWire({ when: new Date(0), d: { toJSON: () => 'x' } })));
+  });
+
+  it('decodes parsed JSON in place as fromWire decodes it, and refuses what fromWire refuses', () => {
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof({ depthSize: 'small' }, fc.string(), fc.integer(), fc.constant(null), fc.uint8Array({ maxLength: 20 }), tie('object'), tie('array')),
+      object: fc.dictionary(fc.oneof(fc.string({ maxLength: 6 }), fc.constant('__proto__')), tie('node'), { maxKeys: 5 }),
+      array: fc.array(tie('node'), { maxLength: 4 }),
+    }));
+    fc.assert(
+      fc.property(value.node, (x) => {
+        const text = JSON.stringify(toWire(x));
+        const got = fromWireParsed(JSON.parse(text));
+        assert.deepEqual(got, fromWire(JSON.parse(text)));
+        if (typeof got === 'object' && got !== null && !(got instanceof Uint8Array)) assert.ok([Object.prototype, Array.prototype].includes(Object.getPrototypeOf(got)));
+      }),
+    );
+    // A "__proto__" field stays a field, decoded, and sets no prototype.
+    const p = fromWireParsed(JSON.parse('{"__proto__":{"$b64":"AAE="},"a":1}')) as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(p), Object.prototype);
+    assert.deepEqual(Object.getOwnPropertyDescriptor(p, '__proto__')?.value, new Uint8Array([0, 1]));
+    for (const bad of ['{"b":{"$b64":"AA"}}', '{"b":{"$b64":"AAE=","x":1}}', '{"b":[{"$b64":7}]}']) {
+      assert.throws(() => fromWireParsed(JSON.parse(bad)), ProtocolError, bad);
+      assert.throws(() => fromWire(JSON.parse(bad)), ProtocolError, bad);
+    }
   });
 
   it('accepts a well-formed batch request', () => {
