@@ -80,10 +80,11 @@ const PEAK_KEEP = 0.9;
 
 /**
  * The median and the 90th percentile (nearest rank: the smallest time at least 90 % of the runs
- * took at most) of one batch's run times of one function. Sorts `xs`.
+ * took at most) of one batch's run times of one function.
  */
-export function batchStats(xs: number[]): { median: number; p90: number } {
-  xs.sort((a, b) => a - b);
+export function batchStats(times: readonly number[]): { median: number; p90: number } {
+  // A typed array sorts by value natively: no comparator called n log n times.
+  const xs = Float64Array.from(times).sort();
   const n = xs.length;
   const m = n >> 1;
   return { median: n % 2 ? xs[m]! : (xs[m - 1]! + xs[m]!) / 2, p90: xs[Math.ceil(0.9 * n) - 1]! };
