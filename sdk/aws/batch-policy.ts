@@ -21,10 +21,9 @@
  *   `SPREAD_MS` (at its function's average time) is not split (a second invocation costs more
  *   than running them in one).
  * - The predicted time of a batch (each function's recent peak run time, fed each batch's 90th
- *   percentile) stays within a latency
- *   budget, and a task joins a batch only if the predicted time of the tasks ahead of it plus
- *   its own stays within half its timeout: a task's predecessors cannot delay it past its
- *   timeout. (The worker also checks: it never starts a task that could not finish within the
+ *   percentile) stays within a latency budget, and a task joins a batch only if the predicted
+ *   time of the tasks ahead of it plus its own stays within half its timeout: a task's
+ *   predecessors cannot delay it past its timeout. (The worker also checks: it never starts a task that could not finish within the
  *   invocation's budget, and answers it "not started", so the driver sends it again.)
  * - The request stays under the payload limit (the tasks' serialized sizes add up).
  * - Tasks with an affinity (an actor's calls) go alone.
