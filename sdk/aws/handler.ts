@@ -259,8 +259,6 @@ async function runBatchHere(m: BatchRunMessage, buffer: SharedArrayBuffer, cfg: 
       r = errorResult(taskId, err, 'infrastructure');
     }
     r.timing = microseconds(r.timing);
-    // toWire, then JSON.stringify: for a result envelope (a few short fields) faster than wireJson, whose string is
-    // built piece by piece (measured on 1,000 no-op answers: 4.3-4.8 ms against 6.2-6.9).
     const wire = toWire(fitAnswer(r)) as Record<string, unknown>;
     answers?.set(taskId, wire);
     const json = JSON.stringify(wire);

@@ -7,7 +7,7 @@
 import { DEFAULT_PAYLOAD_LIMIT_BYTES } from '../envelope.js';
 import { ProtocolError } from '../errors.js';
 import { LAMBDA_MAX_MEMORY_MB, LAMBDA_MAX_TIMEOUT_MS, LAMBDA_MIN_MEMORY_MB } from '../options.js';
-import { PROTOCOL_VERSION, fromWire, toWire } from '../protocol.js';
+import { PROTOCOL_VERSION, fromWire } from '../protocol.js';
 
 /** Lambda's limit for a synchronous invocation's request and response payloads. */
 export const LAMBDA_PAYLOAD_LIMIT = DEFAULT_PAYLOAD_LIMIT_BYTES;
@@ -111,28 +111,6 @@ export interface LambdaBatchResponse {
   results: unknown[];
   logs?: string;
   worker?: unknown;
-}
-
-/**
- * `JSON.stringify(toWire(x))`, the same text, without the copy: a plain object's fields are
- * written one by one, a Uint8Array as `{"$b64":"..."}`; anything else (arrays, class instances,
- * an object with a `toJSON`) goes the long way. The driver encodes every task's envelope with
- * it: toWire's copy of the envelope, then its encoding, were a quarter of the driver's CPU per
- * task in a batch of no-ops.
- */
-export function wireJson(x: unknown): string | undefined {
-  if (x instanceof Uint8Array) return `{"$b64":"${Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64')}"}`;
-  if (typeof x !== 'object' || x === null) return JSON.stringify(x);
-  const proto = Object.getPrototypeOf(x) as unknown;
-  const rec = x as Record<string, unknown>;
-  if ((proto !== Object.prototype && proto !== null) || typeof rec.toJSON === 'function') return JSON.stringify(toWire(x));
-  let out = '';
-  for (const k of Object.keys(rec)) {
-    const v = wireJson(rec[k]);
-    // What JSON.stringify leaves out of an object: undefined, functions, symbols.
-    if (v !== undefined) out += `${out ? ',' : '{'}${JSON.stringify(k)}:${v}`;
-  }
-  return out ? `${out}}` : '{}';
 }
 
 /**
