@@ -163,24 +163,6 @@ export interface OfflineOptions {
   verbose?: boolean;
 }
 
-/** The function's memory on the emulator: serverless.yml's default (the emulators pass no memory parameter). */
-const EMULATED_MEMORY_MB = 1024;
-
-/**
- * The V8 heap flags Lambda's Node.js runtime starts a sandbox's process with (its bootstrap
- * script, /var/runtime/bootstrap: a tenth of the function's memory for the young generation,
- * half of that per semi-space, the rest for the old generation). serverless-offline runs the
- * handler in a worker thread of its own process, which Node starts with V8's defaults (a
- * semi-space of at most 16 MB): given the same flags, its handler threads (and the task threads
- * they start, which inherit them) collect garbage as a sandbox of that memory would. Measured
- * on batches of 1,000 no-ops: the Lambda side's CPU per task 14-37 % lower in the first
- * batches after start-up, where the young generation was collected most often.
- */
-function lambdaHeapFlags(memoryMB: number): string[] {
-  const young = Math.floor(memoryMB / 10);
-  return [`--max-semi-space-size=${Math.floor(young / 2)}`, `--max-old-space-size=${memoryMB - young}`];
-}
-
 /** Starts serverless-offline (osls) from serverless.yml; resolves once its Lambda API listens. */
 export async function startServerlessOffline(o: OfflineOptions): Promise<Stoppable & { functionName: string }> {
   const stage = o.stage ?? 'emulator';
@@ -226,12 +208,7 @@ export async function startServerlessOffline(o: OfflineOptions): Promise<Stoppab
     };
     // For profiling the Lambda side (bench/profile.ts): VOLLEY_OFFLINE_CPU_PROF=<dir> runs serverless-offline under --cpu-prof, each of its threads writing a profile there when it stops.
     const prof = process.env.VOLLEY_OFFLINE_CPU_PROF;
-    const child = spawn(process.execPath, [...lambdaHeapFlags(EMULATED_MEMORY_MB), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), ...args], {
-      cwd: serviceDir,
-      env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(process.execPath, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), ...args], { cwd: serviceDir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     killOnExit(child);
     let output = '';
     const ready = await new Promise<boolean>((resolveP, reject) => {
