@@ -253,7 +253,7 @@ async function runBatchHere(m: BatchRunMessage, buffer: SharedArrayBuffer, cfg: 
       const maxInline = Math.max(0, Math.min(LAMBDA_MAX_INLINE_BYTES, Math.floor(((room - MIN_ANSWER_ROOM) * 3) / 4)));
       // The same context while the room for answers allows the most inline (nearly always): not a copy per task.
       if (ctx.maxInlineBytes !== maxInline) ctx = { ...ctx, maxInlineBytes: maxInline };
-      // The expanded envelope is this thread's own (expandTask's, or follow's, copy): its bytes are decoded in place.
+      // The envelope is this thread's own (the message's, or expandTask's or follow's copy): its bytes are decoded in place.
       r = await executeTask(fromWireParsed(task), ctx);
     } catch (err) {
       r = errorResult(taskId, err, 'infrastructure');
