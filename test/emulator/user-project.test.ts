@@ -268,8 +268,14 @@ describe("volley in a user's own project (npm pack, npx volley)", () => {
     // volley/aws's declarations, which named a type that stripInternal had removed (TS2339).
     mkdirSync(join(dir, 'types-check'), { recursive: true });
     // README's explicit Runtime: its constructor's public signature must be in the declarations.
-    writeFileSync(join(dir, 'types-check/esm.mts'), "import * as volley from 'volley';\nimport * as aws from 'volley/aws';\nexport const all = [volley, aws, new volley.Runtime({ local: { maxWorkers: 4 } })];\n");
-    writeFileSync(join(dir, 'types-check/cjs.cts'), "import volley = require('volley');\nimport aws = require('volley/aws');\nexport const all = [volley, aws, new volley.Runtime({ local: { maxWorkers: 4 } })];\n");
+    writeFileSync(
+      join(dir, 'types-check/esm.mts'),
+      "import * as volley from 'volley';\nimport * as aws from 'volley/aws';\nexport const all = [volley, aws, new volley.Runtime({ local: { maxWorkers: 4 } })];\n",
+    );
+    writeFileSync(
+      join(dir, 'types-check/cjs.cts'),
+      "import volley = require('volley');\nimport aws = require('volley/aws');\nexport const all = [volley, aws, new volley.Runtime({ local: { maxWorkers: 4 } })];\n",
+    );
     const options = {
       strict: true,
       module: 'NodeNext',
