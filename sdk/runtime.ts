@@ -182,6 +182,16 @@ export class Runtime {
   });
   private readonly queue: Task[] = [];
   private queueHead = 0;
+  /**
+   * Tasks whose last argument just became ready: dispatched before the queue's tasks that have
+   * not waited for anything (a DAG goes on depth first, as Dask orders it: arguments are consumed
+   * and freed sooner, and a dependent goes out in the same turn as its siblings' dependents, so
+   * the invoker can chain the next level behind it). Drained first-in, first-out.
+   */
+  private readonly readyFirst: Task[] = [];
+  private readyHead = 0;
+  /** A pump of the queue's other tasks is due on a microtask (see `pump`). */
+  private pumping = false;
   private running = 0;
   /** Counts the event loop's turns while tasks are chained: a follower's producers must have been handed over in this one. */
   private turn = 0;
@@ -975,7 +985,10 @@ export class Runtime {
   private depReady(task: Task): void {
     if (task.done) return;
     // A follower in flight waits for its invoker's answer, not for its arguments.
-    if (--task.missing === 0 && !task.inFlight) this.enqueue(task);
+    if (--task.missing === 0 && !task.inFlight) {
+      this.readyFirst.push(task);
+      this.pump(false);
+    }
   }
 
   /** Tasks that may be in flight at once: an invoker that runs several short tasks per invocation takes more of them than maxConcurrency. */
@@ -983,10 +996,37 @@ export class Runtime {
     return this.options.maxConcurrency * (backend.invoker.tasksPerSlot?.() ?? 1);
   }
 
-  private pump(): void {
+  /**
+   * Dispatches queued tasks while there is room in flight: the ready dependents first. After a
+   * run (`fresh` false, while an invoker hands its results over one by one) the tasks that waited
+   * for nothing go out on a later microtask, once every result of the handover is in: the room
+   * the results freed goes to the dependents they made ready first, with room to chain their own
+   * dependents behind them (see `chainFrom`).
+   */
+  private pump(fresh = true): void {
     const backend = this.backend;
     if (!backend || this.closed) return;
     const limit = this.inFlightLimit(backend);
+    const first = this.readyFirst;
+    while (this.running < limit && this.readyHead < first.length) {
+      const task = first[this.readyHead]!;
+      first[this.readyHead++] = undefined as never;
+      if (!task.done) this.dispatch(task, backend);
+    }
+    if (this.readyHead === first.length || (this.readyHead > 1024 && this.readyHead * 2 > first.length)) {
+      first.splice(0, this.readyHead);
+      this.readyHead = 0;
+    }
+    if (!fresh) {
+      if (this.running < limit && this.queueHead < this.queue.length && !this.pumping) {
+        this.pumping = true;
+        queueMicrotask(() => {
+          this.pumping = false;
+          this.pump();
+        });
+      }
+      return;
+    }
     while (this.running < limit && this.queueHead < this.queue.length) {
       const task = this.queue[this.queueHead]!;
       this.queue[this.queueHead++] = undefined as never;
@@ -1147,15 +1187,15 @@ export class Runtime {
   private unchained(task: Task, run: number): void {
     if (run !== task.runs || task.phase === 1) this.running--;
     if (task.done || run !== task.runs) {
-      this.pump();
+      this.pump(false);
       return;
     }
     task.runs--;
     task.inFlight = false;
     task.phase = 0;
     task.heldDispatch = undefined;
-    if (task.missing === 0) this.enqueue(task);
-    else this.pump();
+    if (task.missing === 0) this.readyFirst.push(task);
+    this.pump(false);
   }
 
   /**
@@ -1200,7 +1240,7 @@ export class Runtime {
       task.phase = 3;
     }
     if (task.done || run !== task.runs) {
-      this.pump();
+      this.pump(false);
       return;
     }
     if (res && res.kind !== 'error') this.complete(task, res);
@@ -1215,7 +1255,7 @@ export class Runtime {
       if (failure instanceof TaskError) this.runFailed(task, failure);
       else this.failTask(task, failure);
     }
-    this.pump();
+    this.pump(false);
   }
 
   private complete(task: Task, res: ResultEnvelope): void {

@@ -136,6 +136,12 @@ export class WorkerPool implements Invoker {
   private answers = { since: 0, now: 0, before: 0 };
   /** Set while a worker's results are handed over: the tasks they make ready are queued, then scheduled together. */
   private delivering = false;
+  /**
+   * The tasks handed over while results are delivered (the dependents they made ready, with
+   * their followers): they go to the front of the queue, ahead of tasks that waited for nothing
+   * (see Runtime's `readyFirst`), in the order they came.
+   */
+  private front: Job[] = [];
   /** A schedule() is queued for the end of the caller's synchronous work (see `enter`). */
   private scheduling = false;
   /** Store requests of workers being answered; close() waits for them, so none lands later. */
@@ -172,6 +178,7 @@ export class WorkerPool implements Invoker {
   private enter(job: Job, options: InvokeOptions): void {
     if (options.after) job.after = options.after;
     if (options.affinity !== undefined) this.invokeDedicated(options.affinity, job);
+    else if (this.delivering) this.front.push(job);
     else {
       this.queue.push(job);
       // A short task is scheduled once the caller's synchronous work is done: the short tasks it
@@ -204,6 +211,7 @@ export class WorkerPool implements Invoker {
    * thread is terminated (the pool starts another). Unknown (finished) tasks are ignored.
    */
   cancel(taskId: string, force: boolean): void {
+    this.putFront();
     for (let i = this.queueHead; i < this.queue.length; i++) {
       const job = this.queue[i]!;
       if (job.env.taskId !== taskId) continue;
@@ -254,7 +262,7 @@ export class WorkerPool implements Invoker {
   stats(): PoolStats {
     let busy = 0;
     for (const s of this.slots) if (s.jobs.length) busy++;
-    return { started: this.startedTotal, alive: this.slots.size, busy, queued: this.queue.length - this.queueHead, chained: this.chainedTotal };
+    return { started: this.startedTotal, alive: this.slots.size, busy, queued: this.queue.length - this.queueHead + this.front.length, chained: this.chainedTotal };
   }
 
   async close(): Promise<void> {
@@ -272,6 +280,7 @@ export class WorkerPool implements Invoker {
     this.idle.length = 0;
     this.dedicated.clear();
     for (const w of this.actorWaiting.splice(0)) w.job.reject(shutDownBeforeRun(w.job.env));
+    this.putFront();
     while (this.queueHead < this.queue.length) {
       const job = this.queue[this.queueHead++]!;
       job.reject(shutDownBeforeRun(job.env));
@@ -470,6 +479,7 @@ export class WorkerPool implements Invoker {
           }
         }
         this.delivering = false;
+        this.putFront();
         // A callback may have stopped this worker (a forced cancel); otherwise it is free or busy.
         if (!slot.stopping) {
           if (slot.jobs.length === 0) this.release(slot);
@@ -606,6 +616,18 @@ export class WorkerPool implements Invoker {
       this.queueHead = 0;
     }
     return batch;
+  }
+
+  /** The tasks handed over while results were delivered go ahead of the queue (see `front`). */
+  private putFront(): void {
+    const jobs = this.front;
+    if (jobs.length === 0) return;
+    this.front = [];
+    // The queue's taken slots before its head have room for them, most often.
+    if (this.queueHead >= jobs.length) {
+      this.queueHead -= jobs.length;
+      for (let i = 0; i < jobs.length; i++) this.queue[this.queueHead + i] = jobs[i]!;
+    } else this.queue.splice(this.queueHead, 0, ...jobs);
   }
 
   /** Tasks of a stopped worker that had not started go back to the front of the queue. */
