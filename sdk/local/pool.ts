@@ -5,7 +5,8 @@
  * - the pool grows on demand up to `maxWorkers`, starting at most as many workers at once as
  *   there are cores (starting a thread costs tens of ms of CPU; starting them all at once
  *   makes the first one ready later); past a worker per core, only for a task that waited
- *   SPAWN_AFTER_MS while the workers were not cycling through tasks; the `minWorkers` started at init, before
+ *   SPAWN_AFTER_MS, counted from when a worker was ready to take it, while the workers were not
+ *   cycling through tasks; the `minWorkers` started at init, before
  *   any task, are paced the same way; an idle worker is stopped after `idleTimeoutMs`;
  * - a task past its timeout is stopped with its worker and reported as a TaskTimeoutError;
  * - a worker that dies (process.exit, uncaught error, out of memory) is replaced and its
@@ -125,6 +126,8 @@ export class WorkerPool implements Invoker {
   /** A growth decision waiting for the event loop to take in the workers' messages first; set while it is made. */
   private growCheck?: NodeJS.Immediate;
   private afterIo = false;
+  /** When a worker last became ready while no other was (the pool's clock; see `grow`). */
+  private readySince = Number.NEGATIVE_INFINITY;
   /** Workers whose running task is blocked in get/wait (Ray releases a blocked task's CPU the same way). */
   private blockedSlots = 0;
   private host?: TaskHost;
@@ -339,7 +342,9 @@ export class WorkerPool implements Invoker {
         const now = this.now();
         const a = this.answers;
         const answering = now - a.since < 2 * SPAWN_AFTER_MS && a.now + (now - a.since < SPAWN_AFTER_MS ? a.before : 0) >= this.slots.size - this.blockedSlots;
-        const wait = answering ? SPAWN_AFTER_MS : SPAWN_AFTER_MS - (now - head.queuedAt);
+        // The wait counts from when a worker could take the task: while the first threads start,
+        // nothing answers, whether tasks are long or short.
+        const wait = answering ? SPAWN_AFTER_MS : SPAWN_AFTER_MS - (now - Math.max(head.queuedAt, this.readySince));
         if (wait > 0 || !this.afterIo) {
           demand = 0;
           if (wait > 0)
@@ -442,6 +447,7 @@ export class WorkerPool implements Invoker {
   private onMessage(slot: Slot, m: FromWorker): void {
     switch (m.kind) {
       case 'ready':
+        if (!this.anyReady()) this.readySince = this.now();
         slot.ready = true;
         this.starting--;
         this.release(slot);
@@ -520,6 +526,11 @@ export class WorkerPool implements Invoker {
         if (this.runs(slot, m.parent)) this.host?.cancel(m.parent, m.id, m.force, m.recursive);
         return;
     }
+  }
+
+  private anyReady(): boolean {
+    for (const s of this.slots) if (s.ready && !s.stopping) return true;
+    return false;
   }
 
   /** Whether `taskId` is one of the tasks handed to this worker (messages name the task they come from). */

@@ -36,6 +36,19 @@ function answering(runMs: number, delayMs = 0): URL {
   `);
 }
 
+/** A thread that answers each task at once, in order: a result's timing.startedAt is the task's place in the order this thread ran them (from 0). */
+const ordering = entry(`
+  import { parentPort } from 'node:worker_threads';
+  import { packResults, unpackTasks } from '${wire}';
+  let seq = 0;
+  parentPort.on('message', (m) => {
+    if (m.kind !== 'tasks') return;
+    const envs = unpackTasks(m.batch).map((t) => t.env);
+    parentPort.postMessage({ kind: 'results', batch: packResults(envs.map((e) => ({ v: ${PROTOCOL_VERSION}, kind: 'value', taskId: e.taskId, bytes: new Uint8Array([0]), timing: { fetchMs: 0, runMs: 0, storeMs: 0, startedAt: seq++ } }))) });
+  });
+  parentPort.postMessage({ kind: 'ready' });
+`);
+
 function envelope(id: string, fn = 'work'): TaskEnvelope {
   return {
     v: PROTOCOL_VERSION,
@@ -86,6 +99,25 @@ describe('worker pool dispatch', () => {
       // The first task of a batch leaves the queue before the batch size is set from what is left.
       const first = Math.min(3, batchLimit(2, availableParallelism()));
       assert.equal(sizes[0], first, `the first dependents went out ${sizes[0]} to a message, expected ${first}`);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('the tasks that results make ready run before tasks queued earlier that waited for nothing', async () => {
+    const pool = new WorkerPool({ maxWorkers: 1, minWorkers: 1, idleTimeoutMs: 1000 }, new MemoryStore(), ordering);
+    try {
+      // Known to be short: batched, so most of the queue is still waiting when the first results arrive.
+      await Promise.all(Array.from({ length: 8 }, (_, i) => run(pool, `warm-${i}`)));
+      const dependents: Promise<ResultEnvelope>[] = [];
+      const queued = Array.from({ length: 100 }, (_, i) => run(pool, `t-${i}`, i === 0 ? () => dependents.push(run(pool, 'dep-0'), run(pool, 'dep-1')) : undefined));
+      const order = (rs: ResultEnvelope[]) => rs.map((r) => r.timing.startedAt ?? Number.NaN);
+      const ts = order(await Promise.all(queued));
+      const deps = order(await Promise.all(dependents));
+      assert.ok(deps[0]! < deps[1]!, 'the dependents keep the order they came in');
+      const later = ts.filter((t) => t > deps[1]!).length;
+      // Queued behind the 100 (first in, first out), they would have run last.
+      assert.ok(later > 0, `the dependents ran after all ${ts.length} tasks queued before them`);
     } finally {
       await pool.close();
     }
@@ -159,6 +191,54 @@ describe('worker pool dispatch', () => {
       void pending;
     } finally {
       took.close();
+      await pool.close();
+    }
+  });
+  it('counts a task’s wait for more threads from when a worker was ready to take it, not while the first threads start', { timeout: 60_000 }, async () => {
+    const cores = availableParallelism();
+    let clock = 0;
+    // Threads that say hello, become ready only once the test lets them, then take their task and never answer.
+    const chan = new BroadcastChannel('pool-dispatch-start');
+    let released = false;
+    let taken = 0;
+    const waiters: Array<() => void> = [];
+    chan.onmessage = (m: MessageEvent) => {
+      if (m.data === 'hello' && released) chan.postMessage('go');
+      if (m.data === 'took') {
+        taken++;
+        for (const w of waiters.splice(0)) w();
+      }
+    };
+    const tasksTaken = async (k: number) => {
+      while (taken < k) await new Promise<void>((r) => waiters.push(r));
+    };
+    const gated = entry(`
+      import { parentPort } from 'node:worker_threads';
+      const chan = new BroadcastChannel('pool-dispatch-start');
+      let ready = false;
+      chan.onmessage = (m) => { if (m.data === 'go' && !ready) { ready = true; parentPort.postMessage({ kind: 'ready' }); } };
+      parentPort.on('message', (m) => { if (m.kind === 'tasks') chan.postMessage('took'); });
+      chan.postMessage('hello');
+    `);
+    const pool = new WorkerPool({ maxWorkers: cores + 4, minWorkers: 0, idleTimeoutMs: 60_000, now: () => clock }, new MemoryStore(), gated);
+    try {
+      const pending = Array.from({ length: cores + 2 }, (_, i) => run(pool, `s-${i}`).catch(() => undefined));
+      // The first threads take long to start (the clock moves on): nothing could answer meanwhile.
+      clock = 20 * SPAWN_AFTER_MS;
+      released = true;
+      chan.postMessage('go');
+      await tasksTaken(cores);
+      // The pool's growth checks run on timers and after I/O: let them.
+      for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(pool.stats().started, cores, 'no thread past one per core the moment the first ones are ready');
+      assert.equal(pool.stats().queued, 2);
+      // SPAWN_AFTER_MS after they were ready, still no answer: a thread for each waiting task.
+      clock += SPAWN_AFTER_MS;
+      await tasksTaken(cores + 2);
+      assert.equal(pool.stats().started, cores + 2);
+      void pending;
+    } finally {
+      chan.close();
       await pool.close();
     }
   });
