@@ -341,7 +341,10 @@ export class WorkerPool implements Invoker {
       if (demand > 0 && this.slots.size >= this.spawnConcurrency) {
         const now = this.now();
         const a = this.answers;
-        const answering = now - a.since < 2 * SPAWN_AFTER_MS && a.now + (now - a.since < SPAWN_AFTER_MS ? a.before : 0) >= this.slots.size - this.blockedSlots;
+        // Workers running batches of short tasks on every core count as answering: each batch ends
+        // soon, and then a worker takes the head (a task of a new function made ready among them).
+        const answering =
+          this.shortRunning >= this.spawnConcurrency || (now - a.since < 2 * SPAWN_AFTER_MS && a.now + (now - a.since < SPAWN_AFTER_MS ? a.before : 0) >= this.slots.size - this.blockedSlots);
         // The wait counts from when a worker could take the task: while the first threads start,
         // nothing answers, whether tasks are long or short.
         const wait = answering ? SPAWN_AFTER_MS : SPAWN_AFTER_MS - (now - Math.max(head.queuedAt, this.readySince));

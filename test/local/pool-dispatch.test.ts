@@ -242,4 +242,59 @@ describe('worker pool dispatch', () => {
       await pool.close();
     }
   });
+  it('does not start a thread for a task of a new function while every core runs a batch of short tasks', { timeout: 60_000 }, async () => {
+    const cores = availableParallelism();
+    let clock = 0;
+    // Threads that answer at once (run time 0: short), except the tasks named h-*: those they take and hold.
+    const chan = new BroadcastChannel('pool-dispatch-held');
+    let taken = 0;
+    const waiters: Array<() => void> = [];
+    chan.onmessage = () => {
+      taken++;
+      for (const w of waiters.splice(0)) w();
+    };
+    const tasksTaken = async (k: number) => {
+      while (taken < k) await new Promise<void>((r) => waiters.push(r));
+    };
+    const holding = entry(`
+      import { parentPort } from 'node:worker_threads';
+      import { packResults, unpackTasks } from '${wire}';
+      const chan = new BroadcastChannel('pool-dispatch-held');
+      parentPort.on('message', (m) => {
+        if (m.kind !== 'tasks') return;
+        const envs = unpackTasks(m.batch).map((t) => t.env);
+        if (envs.some((e) => e.taskId.startsWith('h-'))) { chan.postMessage('took'); return; }
+        parentPort.postMessage({ kind: 'results', batch: packResults(envs.map((e) => ({ v: ${PROTOCOL_VERSION}, kind: 'value', taskId: e.taskId, bytes: new Uint8Array([0]), timing: { fetchMs: 0, runMs: 0, storeMs: 0, startedAt: 0 } }))) });
+      });
+      parentPort.postMessage({ kind: 'ready' });
+    `);
+    const pool = new WorkerPool({ maxWorkers: cores + 2, minWorkers: cores, idleTimeoutMs: 60_000, now: () => clock }, new MemoryStore(), holding);
+    try {
+      // Every thread up and the function known to be short.
+      for (let seen = new Set<string>(), round = 0; seen.size < cores; round++) {
+        const some = await Promise.all(Array.from({ length: 64 }, (_, i) => run(pool, `warm-${round}-${i}`)));
+        seen = new Set(some.map((r) => r.worker!.id));
+      }
+      // One short task to each thread, which it holds: every core runs a batch of short tasks.
+      const held = Array.from({ length: cores }, (_, i) => i).map(async (i) => {
+        await tasksTaken(i);
+        const p = run(pool, `h-${i}`).catch(() => undefined);
+        await tasksTaken(i + 1);
+        return p;
+      });
+      await tasksTaken(cores);
+      // A task of a function never seen, queued long past SPAWN_AFTER_MS with no answer meanwhile.
+      clock = 100 * SPAWN_AFTER_MS;
+      const fresh = new Promise<unknown>((resolve) => pool.invokeThen(envelope('new-0', 'never-seen'), opts, (res, err) => resolve(res ?? err)));
+      clock += 20 * SPAWN_AFTER_MS;
+      for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(pool.stats().queued, 1);
+      assert.equal(pool.stats().started, cores, 'no thread started: a core frees up when its batch ends');
+      void held;
+      void fresh;
+    } finally {
+      chan.close();
+      await pool.close();
+    }
+  });
 });
