@@ -5,6 +5,11 @@ import { repoRoot } from '../lib/paths.js';
 import * as t from '../tasks/volley-tasks.js';
 import type { System } from './types.js';
 
+interface PoolCounts {
+  started: number;
+  chained: number;
+}
+
 export class VolleySystem implements System {
   protected rt?: Runtime;
 
@@ -20,6 +25,16 @@ export class VolleySystem implements System {
 
   async start(): Promise<void> {
     this.rt = await new Runtime(this.options).ready();
+    const invoker = (await this.rt.backendReady()).invoker as { stats?(): PoolCounts };
+    if (invoker.stats) this.poolCounts = () => invoker.stats!();
+  }
+
+  /** The embedded runtime's pool: threads started and tasks run behind their producers in one batch (chained), for the record. */
+  private poolCounts?: () => PoolCounts;
+
+  info(): Record<string, unknown> {
+    const c = this.poolCounts?.();
+    return c ? { threadsStarted: c.started, chainedTasks: c.chained } : {};
   }
 
   async sleepFanout(seconds: readonly number[]): Promise<string[]> {
