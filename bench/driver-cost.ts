@@ -10,6 +10,9 @@
  * /proc/thread-self/schedstat, nanoseconds on the CPU; elsewhere the process's CPU time, which
  * includes the workers) and the whole process's CPU time (every thread: driver, workers, and
  * V8's garbage-collector and compiler threads) are printed as min/median, per task (2n - 1 tasks).
+ * The first of the warm-up trees is the bench's scale-tree (cold code, functions not measured
+ * yet): its figures are printed apart (`first`), with the share of its sums that ran chained
+ * behind their inputs and the threads started, where the system reports them (`info()`).
  */
 import { readFileSync } from 'node:fs';
 import { isWorker } from 'volley';
@@ -35,7 +38,17 @@ async function main(): Promise<void> {
   await sys.start();
   try {
     await sys.noops(16);
-    for (let i = 0; i < 2; i++) await sys.sumTree(n);
+    const counts = () => sys.info?.() as { threadsStarted?: number; chainedTasks?: number } | undefined;
+    const before = counts();
+    const c0 = threadCpuUs();
+    const p0 = process.cpuUsage();
+    const t0 = performance.now();
+    await sys.sumTree(n);
+    const firstMs = performance.now() - t0;
+    const firstCpu = threadCpuUs() - c0;
+    const firstAll = process.cpuUsage(p0);
+    const after = counts();
+    await sys.sumTree(n);
     const wall: number[] = [];
     const cpu: number[] = [];
     const all: number[] = [];
@@ -52,11 +65,19 @@ async function main(): Promise<void> {
     }
     const tasks = 2 * n - 1;
     const f = (x: number) => x.toFixed(1);
+    const first: Record<string, number> = {
+      makespanMs: +f(firstMs),
+      driverCpuUsPerTask: +f(firstCpu / tasks),
+      processCpuUsPerTask: +f((firstAll.user + firstAll.system) / tasks),
+    };
+    if (before?.chainedTasks !== undefined && after?.chainedTasks !== undefined) first.chainedSumsShare = +((after.chainedTasks - before.chainedTasks) / (n - 1)).toFixed(3);
+    if (before?.threadsStarted !== undefined && after?.threadsStarted !== undefined) first.threadsStartedDuring = after.threadsStarted - before.threadsStarted;
     console.log(
       JSON.stringify({
         system,
         n,
         repeats,
+        first,
         makespanMs: { min: +f(Math.min(...wall)), median: +f(median(wall)) },
         driverCpuUsPerTask: { min: +f(Math.min(...cpu) / tasks), median: +f(median(cpu) / tasks) },
         processCpuUsPerTask: { min: +f(Math.min(...all) / tasks), median: +f(median(all) / tasks) },
