@@ -1013,7 +1013,10 @@ export class Runtime {
       first[this.readyHead++] = undefined as never;
       if (!task.done) this.dispatch(task, backend);
     }
-    if (this.readyHead === first.length || (this.readyHead > 1024 && this.readyHead * 2 > first.length)) {
+    if (this.readyHead === first.length) {
+      first.length = 0;
+      this.readyHead = 0;
+    } else if (this.readyHead > 1024 && this.readyHead * 2 > first.length) {
       first.splice(0, this.readyHead);
       this.readyHead = 0;
     }
