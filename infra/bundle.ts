@@ -4,7 +4,10 @@
  *
  * Which task modules: the `tasks` list of volley.config.json (paths relative to that file).
  * The entry imports handlers/mark-worker first, so every task module sees `isWorker()` true
- * while it evaluates, then each task module in the listed order, then the handler.
+ * while it evaluates, then handlers/worker, whose `startWorker` it awaits at its top level (at
+ * INIT) with an import() of each task module in the listed order: one that throws there is
+ * caught, and every task answered with its error (see handlers/worker.ts). esbuild keeps those
+ * modules in the one file, each evaluated when its import() runs.
  *
  * Deterministic: paths in the output are relative to the project root, no timestamps, sources
  * not embedded in the map; the same sources give the same bytes.
@@ -129,6 +132,9 @@ export interface BundleResult {
   configFile?: string;
 }
 
+/** The bundle's entry, as esbuild names it (it has no file). */
+const ENTRY = 'volley-worker-entry.js';
+
 export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult> {
   const config = o.config ?? readConfig(o.projectRoot ?? process.cwd());
   const projectRoot = config.dir;
@@ -151,15 +157,17 @@ export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult>
   const spec = (p: string) => JSON.stringify(`./${relative(projectRoot, p).split('\\').join('/')}`.replace(/^\.\/\.\.\//, '../'));
   const contents = [
     `import ${spec(join(base, `handlers/mark-worker${ext}`))};`,
-    ...tasks.map((t) => `import ${spec(resolve(projectRoot, t))};`),
-    `export { handler } from ${spec(join(base, `handlers/worker${ext}`))};`,
+    `import { startWorker } from ${spec(join(base, `handlers/worker${ext}`))};`,
+    'export const handler = await startWorker([',
+    ...tasks.map((t) => `  [${JSON.stringify(t)}, () => import(${spec(resolve(projectRoot, t))})],`),
+    ']);',
     '',
   ].join('\n');
 
   mkdirSync(outdir, { recursive: true });
   const file = join(outdir, 'worker.mjs');
   const result = await build({
-    stdin: { contents, resolveDir: projectRoot, sourcefile: 'volley-worker-entry.js', loader: 'js' },
+    stdin: { contents, resolveDir: projectRoot, sourcefile: ENTRY, loader: 'js' },
     absWorkingDir: projectRoot,
     outfile: file,
     bundle: true,
@@ -185,7 +193,10 @@ export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult>
       {
         name: 'no-driver-backends',
         setup(b) {
-          b.onResolve({ filter: /(^|\/)((local|aws)\/backend|observe\/(index|timeline))(\.js|\.ts)?$/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
+          // Not the entry's import() of a task module, whatever its name.
+          b.onResolve({ filter: /(^|\/)((local|aws)\/backend|observe\/(index|timeline))(\.js|\.ts)?$/ }, (args) =>
+            args.kind === 'dynamic-import' && args.importer !== join(projectRoot, ENTRY) ? { path: args.path, external: true } : undefined,
+          );
         },
       },
       // A built-in module that an ES module imports would be an import statement at the top of

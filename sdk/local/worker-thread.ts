@@ -10,6 +10,7 @@ import { markWorker } from '../context.js';
 import type { AwaitReply } from '../backend.js';
 import { reviveError, TaskCancelledError } from '../errors.js';
 import { executeTask } from '../worker/execute.js';
+import { recordModuleFailure } from '../worker/load-failure.js';
 import type { RunningTask } from '../worker/task-context.js';
 import { errorResult, type ResultEnvelope, type TaskEnvelope } from '../protocol.js';
 import type { FromWorker, ToWorker } from './messages.js';
@@ -80,7 +81,10 @@ const loadModule = (url: string) => {
   let p = modules.get(url);
   if (!p) {
     p = import(url).catch((err: unknown) => {
-      throw loaderError(url, err);
+      const e = loaderError(url, err);
+      // A module that threw (not one no loader here can read): each of its tasks fails with that error.
+      if (!(e instanceof ConfigError)) recordModuleFailure(url, url.startsWith('file:') ? fileURLToPath(url) : url, e);
+      throw e;
     });
     modules.set(url, p);
   }

@@ -10,6 +10,7 @@ import { lookupTask } from '../registry.js';
 import { decode, encode, type RefSink } from '../serialize.js';
 import { resolverOf, runInTask, type SessionFactory, type TaskSession } from './nested.js';
 import { RunningTask, setRunningTask } from './task-context.js';
+import { moduleFailureResult } from './load-failure.js';
 
 export interface WorkerContext {
   store: ObjectStore;
@@ -88,6 +89,9 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
   const inlineLimit = Math.min(env.inlineLimit, ctx.maxInlineBytes ?? Infinity);
   let t0 = performance.now();
   const timing: Timing = { fetchMs: 0, runMs: 0, storeMs: 0, startedAt: performance.timeOrigin + t0 };
+  // Its module threw while this worker loaded it: the task fails with that error, even where remote() ran before the throw.
+  const failed = moduleFailureResult(env.taskId, env.module, timing);
+  if (failed) return failed;
 
   let fn: (...args: unknown[]) => unknown;
   let args: unknown[];
@@ -122,7 +126,8 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
     args = decoded;
   } catch (err) {
     timing.fetchMs = performance.now() - t0;
-    return errorResult(env.taskId, err, 'infrastructure', timing);
+    // Loading its module (on first use) threw: answered as above.
+    return moduleFailureResult(env.taskId, env.module, timing) ?? errorResult(env.taskId, err, 'infrastructure', timing);
   }
   const t1 = performance.now();
   timing.fetchMs = t1 - t0;
