@@ -328,7 +328,7 @@ describe("volley in a user's own project (npm pack, npx volley)", () => {
       .getData()
       .toString();
     // keepNames: the task is registered under its own name, and calls the dependency's function.
-    assert.ok(/__name\(function greet\d*\(name\) \{\n\s*return shout\(`hello \$\{name\}`\);\n\}, "greet"\)/.test(code), 'worker.mjs defines the task greet');
+    assert.ok(/__name\(function greet\d*\(name\) \{\n\s*return shout\(`hello \$\{name\}`\);\n\s*\}, "greet"\)/.test(code), 'worker.mjs defines the task greet');
     assert.ok(/function shout\(\w+\) \{\n\s*return String\(\w+\)\.toUpperCase\(\) \+ "!";/.test(code), "worker.mjs holds the dependency's shout");
     const template = readFileSync(join(out, 'cloudformation-template-update-stack.json'), 'utf8');
     assert.match(template, /"FunctionName": "my-app-dev-worker"/);
