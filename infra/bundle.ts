@@ -134,6 +134,8 @@ export interface BundleResult {
 
 /** The bundle's entry, as esbuild names it (it has no file). */
 const ENTRY = 'volley-worker-entry.js';
+/** Where the entry puts volley's API for the task modules' `import ... from 'volley'`. */
+const API_KEY = 'volley.bundle.api';
 
 export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult> {
   const config = o.config ?? readConfig(o.projectRoot ?? process.cwd());
@@ -155,9 +157,18 @@ export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult>
   const base = fromSource ? pkg : join(pkg, 'dist');
   const ext = fromSource ? '.ts' : '.js';
   const spec = (p: string) => JSON.stringify(`./${relative(projectRoot, p).split('\\').join('/')}`.replace(/^\.\/\.\.\//, '../'));
+  // The task modules are evaluated in esbuild's lazy wrappers (each when its import() runs), and
+  // so would every module they import: volley's whole API, parsed twice (V8 compiles a wrapper's
+  // body when it is first called) at every cold start. They reach the API through the entry's
+  // own copy instead (API_KEY), which loads as one flat module, as before.
+  const apiFile = join(base, `sdk/index${ext}`);
+  const api = await build({ entryPoints: [apiFile], bundle: false, write: false, metafile: true, format: 'esm', logLevel: 'silent', outdir: outdir });
+  const apiNames = Object.values(api.metafile.outputs).flatMap((out) => out.exports);
   const contents = [
     `import ${spec(join(base, `handlers/mark-worker${ext}`))};`,
+    `import * as volleyApi from ${spec(apiFile)};`,
     `import { startWorker } from ${spec(join(base, `handlers/worker${ext}`))};`,
+    `globalThis[Symbol.for(${JSON.stringify(API_KEY)})] = volleyApi;`,
     'export const handler = await startWorker([',
     ...tasks.map((t) => `  [${JSON.stringify(t)}, () => import(${spec(resolve(projectRoot, t))})],`),
     ']);',
@@ -184,12 +195,22 @@ export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult>
     // The package's own entries, to its sources (a checkout) or its dist/ (an installed package).
     // Keyed by the full specifier: esbuild's alias maps subpaths by appending them to the target
     // ('volley/aws' would become '<sdk/index>/aws'), so each exported subpath has its own key.
-    alias: { volley: join(base, `sdk/index${ext}`), 'volley/aws': join(base, `sdk/aws/index${ext}`) },
+    alias: { 'volley/aws': join(base, `sdk/aws/index${ext}`) },
     tsconfigRaw: fromSource ? readFileSync(join(pkg, 'tsconfig.json'), 'utf8') : undefined,
     // A worker never starts a runtime: leave the driver-side backends (the thread pool, the
     // Lambda client) and the observers (progress, timeline, dashboard, cost) out of the bundle;
     // their lazy import() stays, unreachable.
     plugins: [
+      {
+        name: 'volley-api-of-the-entry',
+        setup(b) {
+          b.onResolve({ filter: /^volley$/ }, () => ({ path: 'volley', namespace: 'volley-api' }));
+          b.onLoad({ filter: /.*/, namespace: 'volley-api' }, () => ({
+            contents: `export const { ${apiNames.join(', ')} } = globalThis[Symbol.for(${JSON.stringify(API_KEY)})];`,
+            loader: 'js',
+          }));
+        },
+      },
       {
         name: 'no-driver-backends',
         setup(b) {
