@@ -637,18 +637,23 @@ export class WorkerPool implements Invoker {
     const jobs = this.front;
     if (jobs.length === 0) return;
     this.front = [];
-    // The queue's taken slots before its head have room for them, most often.
-    if (this.queueHead >= jobs.length) {
-      this.queueHead -= jobs.length;
-      for (let i = 0; i < jobs.length; i++) this.queue[this.queueHead + i] = jobs[i]!;
-    } else this.queue.splice(this.queueHead, 0, ...jobs);
+    this.toHead(jobs);
   }
 
   /** Tasks of a stopped worker that had not started go back to the front of the queue. */
   private requeue(jobs: Job[]): void {
     if (jobs.length === 0) return;
-    this.queue.splice(this.queueHead, 0, ...jobs);
+    this.toHead(jobs);
     this.schedule();
+  }
+
+  /** Puts jobs at the queue's head, in their order. */
+  private toHead(jobs: Job[]): void {
+    // The queue's taken slots before its head have room for them, most often.
+    if (this.queueHead >= jobs.length) {
+      this.queueHead -= jobs.length;
+      for (let i = 0; i < jobs.length; i++) this.queue[this.queueHead + i] = jobs[i]!;
+    } else this.queue.splice(this.queueHead, 0, ...jobs);
   }
 
   /** A free worker takes the next queued task, or goes idle (and stops keeping the process alive). */
