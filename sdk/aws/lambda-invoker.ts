@@ -214,10 +214,7 @@ export class LambdaInvoker implements Invoker {
     let parts: Pending['parts'];
     let bytes: number;
     if (batching) {
-      const made = itemParts(env, options, this.lastShared);
-      this.lastShared = made.shared;
-      parts = { own: made.own, shared: made.shared.json };
-      bytes = made.bound;
+      ({ parts, bound: bytes } = this.batchParts(env, options));
     } else {
       item = itemJson(env, options);
       bytes = item.length;
@@ -225,11 +222,7 @@ export class LambdaInvoker implements Invoker {
     if (bytes > this.limit) {
       ({ env, item } = await this.fitPayload(env, options));
       bytes = item.length;
-      if (batching) {
-        const made = itemParts(env, options, this.lastShared);
-        this.lastShared = made.shared;
-        parts = { own: made.own, shared: made.shared.json };
-      }
+      if (batching) parts = this.batchParts(env, options).parts;
     }
     if (this.closed) throw shutDownBeforeRun(env);
     return new Promise<ResultEnvelope>((resolve, reject) => {
@@ -591,6 +584,13 @@ export class LambdaInvoker implements Invoker {
     // `logs` is the transport's addition to the result envelope, not part of it.
     const { logs, ...envelope } = wire;
     return this.interpret(env, options, envelope, typeof logs === 'string' ? logs : undefined, requestId);
+  }
+
+  /** A batching task's two pieces (itemParts), reusing the last task's shared string when it is the same. */
+  private batchParts(env: TaskEnvelope, options: InvokeOptions): { parts: NonNullable<Pending['parts']>; bound: number } {
+    const made = itemParts(env, options, this.lastShared);
+    this.lastShared = made.shared;
+    return { parts: { own: made.own, shared: made.shared.json }, bound: made.bound };
   }
 
   /** One task's result envelope in wire form (as JSON.parse made it: it is decoded in place), validated; a timeout the worker reported becomes a TaskTimeoutError. */
