@@ -386,7 +386,7 @@ class TaskThreads {
 
   /**
    * Runs a batch's tasks on one thread, one after another; resolves with each task's answer in
-   * wire form, by position. A task past its timeout (`limitMs`, from when it started) is
+   * wire form, by position. A task past its timeout (`timeoutMs`, from when it started) is
    * stopped with the thread and answered as a timeout; a thread that exits or fails answers its
    * running task as a crash. Either way the tasks that finished before keep their answers (the
    * thread wrote them to the shared log as it went), and the tasks after it are answered
@@ -396,7 +396,7 @@ class TaskThreads {
    * every task answered NotStarted.
    */
   runBatch(
-    tasks: Array<{ task: unknown; timeoutMs: number; limitMs: number; after?: string[] }>,
+    tasks: Array<{ task: unknown; timeoutMs: number; after?: string[] }>,
     o: Omit<BatchRunMessage, 'kind' | 'tasks'>,
     endAt = Number.POSITIVE_INFINITY,
   ): Promise<Array<Record<string, unknown>>> {
@@ -404,7 +404,7 @@ class TaskThreads {
     // The thread is idle: its log is emptied for this batch.
     const log = new AnswerLogReader(this.logs.get(w)!);
     const out: Array<Record<string, unknown> | undefined> = new Array(tasks.length).fill(undefined);
-    const shortest = Math.min(...tasks.map((t) => t.limitMs));
+    const shortest = Math.min(...tasks.map((t) => t.timeoutMs));
     return new Promise((resolve) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
@@ -442,7 +442,7 @@ class TaskThreads {
           else timer = setTimeout(check, Math.max(1, Math.min(shortest, endAt - now)));
           return;
         }
-        const left = taskDeadline(running.since, tasks[running.pos]!.limitMs, endAt) - now;
+        const left = taskDeadline(running.since, tasks[running.pos]!.timeoutMs, endAt) - now;
         if (left <= 0) {
           finish(false, { pos: running.pos, error: (fn, taskId, timeoutMs) => new TaskTimeoutError(fn, taskId, timeoutMs) });
           return;
@@ -634,7 +634,7 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
       const remaining = ctx?.getRemainingTimeInMillis?.();
       const now = Date.now();
       const lambdaEnd = invocationEnd(remaining, now);
-      const run: Array<{ task: unknown; timeoutMs: number; limitMs: number; after?: string[] }> = [];
+      const run: Array<{ task: unknown; timeoutMs: number; after?: string[] }> = [];
       const at: number[] = [];
       const shared = req.shared;
       req.tasks.forEach((item, i) => {
@@ -643,12 +643,8 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
         try {
           checkMemory(s.cfg, (item.memoryMB ?? shared?.memoryMB) as number);
           at.push(i);
-          run.push({
-            task: item.task,
-            timeoutMs,
-            limitMs: run.length === 0 ? Math.max(0, Math.min(timeoutMs, lambdaEnd - now)) : timeoutMs,
-            ...(item.after ? { after: item.after } : {}),
-          });
+          // Each task's deadline is its timeout from its start or the invocation's end, whichever comes first (runBatch).
+          run.push({ task: item.task, timeoutMs, ...(item.after ? { after: item.after } : {}) });
         } catch (err) {
           const wire = toWire(fitAnswer(errorResult(taskField(item, 'taskId'), err, 'infrastructure'))) as Record<string, unknown>;
           answerBytes += wireSize(wire);
