@@ -17,6 +17,21 @@ import { PROTOCOL_VERSION, type ResultEnvelope, type TaskEnvelope } from '../../
 const wire = new URL('../../sdk/local/wire.js', import.meta.url).href;
 const entry = (code: string) => new URL(`data:text/javascript,${encodeURIComponent(code)}`);
 
+/** A count of the tasks the test's threads said they took (`took`), and a wait until it reaches k. */
+function takenCount(): { took: () => void; tasksTaken: (k: number) => Promise<void> } {
+  let taken = 0;
+  const waiters: Array<() => void> = [];
+  return {
+    took() {
+      taken++;
+      for (const w of waiters.splice(0)) w();
+    },
+    async tasksTaken(k) {
+      while (taken < k) await new Promise<void>((r) => waiters.push(r));
+    },
+  };
+}
+
 /**
  * A thread that answers every message of tasks with one message of results, after `delayMs`;
  * each result's bytes hold how many tasks came in that message, and its run time is `runMs`.
@@ -162,14 +177,9 @@ describe('worker pool dispatch', () => {
     let clock = 0;
     // Threads that take their task and never answer; each says so on a channel.
     const took = new BroadcastChannel('pool-dispatch-took');
-    let taken = 0;
-    const tasksTaken = (k: number) =>
-      new Promise<void>((resolve) => {
-        took.onmessage = () => {
-          if (++taken >= k) resolve();
-        };
-        if (taken >= k) resolve();
-      });
+    const count = takenCount();
+    const tasksTaken = count.tasksTaken;
+    took.onmessage = count.took;
     const silent = entry(`
       import { parentPort } from 'node:worker_threads';
       const took = new BroadcastChannel('pool-dispatch-took');
@@ -200,17 +210,10 @@ describe('worker pool dispatch', () => {
     // Threads that say hello, become ready only once the test lets them, then take their task and never answer.
     const chan = new BroadcastChannel('pool-dispatch-start');
     let released = false;
-    let taken = 0;
-    const waiters: Array<() => void> = [];
+    const { took, tasksTaken } = takenCount();
     chan.onmessage = (m: MessageEvent) => {
       if (m.data === 'hello' && released) chan.postMessage('go');
-      if (m.data === 'took') {
-        taken++;
-        for (const w of waiters.splice(0)) w();
-      }
-    };
-    const tasksTaken = async (k: number) => {
-      while (taken < k) await new Promise<void>((r) => waiters.push(r));
+      if (m.data === 'took') took();
     };
     const gated = entry(`
       import { parentPort } from 'node:worker_threads';
@@ -247,15 +250,8 @@ describe('worker pool dispatch', () => {
     let clock = 0;
     // Threads that answer at once (run time 0: short), except the tasks named h-*: those they take and hold.
     const chan = new BroadcastChannel('pool-dispatch-held');
-    let taken = 0;
-    const waiters: Array<() => void> = [];
-    chan.onmessage = () => {
-      taken++;
-      for (const w of waiters.splice(0)) w();
-    };
-    const tasksTaken = async (k: number) => {
-      while (taken < k) await new Promise<void>((r) => waiters.push(r));
-    };
+    const { took, tasksTaken } = takenCount();
+    chan.onmessage = took;
     const holding = entry(`
       import { parentPort } from 'node:worker_threads';
       import { packResults, unpackTasks } from '${wire}';
