@@ -10,12 +10,18 @@ import { describe, it } from 'node:test';
 import { ConfigError, DependencyError, Runtime, type VolleyEvent } from 'volley';
 import { inc, nap } from '../fixtures/tasks.js';
 
+/** A runtime whose backend cannot start (its stack's endpoints answer nothing), and the events it emits. */
+function unreachable(): { rt: Runtime; events: VolleyEvent[] } {
+  const nowhere = 'http://127.0.0.1:9';
+  const rt = new Runtime({ target: 'localstack', aws: { lambdaEndpoint: nowhere, s3Endpoint: nowhere } });
+  const events: VolleyEvent[] = [];
+  rt.onEvent((e) => events.push(e));
+  return { rt, events };
+}
+
 describe('a backend that cannot start', () => {
   it('ends every task submitted meanwhile with a finished event', async () => {
-    const nowhere = 'http://127.0.0.1:9';
-    const rt = new Runtime({ target: 'localstack', aws: { lambdaEndpoint: nowhere, s3Endpoint: nowhere } });
-    const events: VolleyEvent[] = [];
-    rt.onEvent((e) => events.push(e));
+    const { rt, events } = unreachable();
     try {
       const a = rt.remote(inc, 1);
       const b = rt.remote(inc, a);
@@ -33,10 +39,7 @@ describe('a backend that cannot start', () => {
   });
 
   it('fails every task submitted after the start failed, at once, with the same error and a finished event', async () => {
-    const nowhere = 'http://127.0.0.1:9';
-    const rt = new Runtime({ target: 'localstack', aws: { lambdaEndpoint: nowhere, s3Endpoint: nowhere } });
-    const events: VolleyEvent[] = [];
-    rt.onEvent((e) => events.push(e));
+    const { rt, events } = unreachable();
     try {
       const early = rt.remote(inc, 1);
       const startError = await rt.ready().then(
