@@ -3,15 +3,16 @@
  *
  *   volley timeline [-o trace.json] -- <command> [args...]
  *       runs the command (a volley program) with VOLLEY_TIMELINE set, so its runtime records
- *       the timeline and writes it at shutdown(); then says where it is.
+ *       the timeline and writes it at shutdown(), saying where (one line, sdk/observe/index.ts);
+ *       the command adds a line only when the program wrote none.
  *   volley dashboard <trace.json> [--port N] [--host H]
  *       serves the dashboard for a saved timeline (until Ctrl-C).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UsageError } from '../sdk/errors.js';
+import { ConfigError, UsageError } from '../sdk/errors.js';
 import { JobCounts } from '../sdk/observe/counts.js';
 import { Dashboard } from '../sdk/observe/dashboard.js';
 import { RecentTasks } from '../sdk/observe/recent.js';
@@ -28,14 +29,23 @@ export function timelineCommand(argv: string[]): number {
   const { values } = parseArgs({ args: argv.slice(0, dash), options: { out: { type: 'string', short: 'o' } } });
   const out = resolve(values.out ?? `volley-timeline-${stamp()}.json`);
   const [cmd, ...args] = argv.slice(dash + 1);
+  // A file left at that path by an earlier run is not this run's timeline.
+  const before = modified(out);
   const r = spawnSync(cmd!, args, { stdio: 'inherit', env: { ...process.env, VOLLEY_TIMELINE: out } });
-  if (r.error) throw new UsageError(`volley timeline could not run ${cmd}: ${r.error.message}`);
-  if (!existsSync(out)) {
+  // A command that cannot be started is a failure (exit 1), as a missing file is, not bad usage of volley.
+  if (r.error) throw new ConfigError(`volley timeline could not run ${cmd}: ${r.error.message}`);
+  const after = modified(out);
+  if (after === undefined || after === before) {
     console.error(`volley timeline: ${cmd} wrote no timeline to ${out}; a volley program writes it when it calls shutdown()`);
     return r.status || 1;
   }
-  console.error(`volley timeline: ${out}\n  open it in https://ui.perfetto.dev or chrome://tracing, or: volley dashboard ${out}`);
+  // The program's runtime said where it wrote the timeline and how to open it, once.
   return r.status ?? 1;
+}
+
+/** The file's modification time (ns), or undefined when there is none. */
+function modified(file: string): bigint | undefined {
+  return statSync(file, { throwIfNoEntry: false, bigint: true })?.mtimeNs;
 }
 
 /** `volley dashboard trace.json`: serves until the process is stopped; resolves to the dashboard. */
@@ -49,7 +59,8 @@ export async function dashboardCommand(argv: string[]): Promise<Dashboard> {
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new UsageError(`volley dashboard could not read ${file}: ${(err as Error).message}`);
+    // The usage was right; the file is missing or unreadable: a failure (exit 1), as README says.
+    throw new ConfigError(`volley dashboard could not read ${file}: ${(err as Error).message}`, { cause: err });
   }
   const trace = checkTrace(parsed, file);
   const counts = new JobCounts();

@@ -142,7 +142,7 @@ export class Observers {
     try {
       if (this.timeline && this.options.timeline?.path) {
         await writeTrace(this.timeline.toTrace(), this.options.timeline.path);
-        stream.write(`volley timeline: ${this.options.timeline.path} (open it in https://ui.perfetto.dev or chrome://tracing)\n`);
+        stream.write(`volley timeline: ${this.options.timeline.path} (open it in https://ui.perfetto.dev or chrome://tracing, or show it with volley dashboard)\n`);
       }
     } finally {
       await this.dashboard?.close();

@@ -2,7 +2,7 @@
  * A saved timeline read back as task events, so that `volley dashboard trace.json` shows a
  * finished job with the same page as a live one.
  */
-import { UsageError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import type { TaskOutcome, VolleyEvent } from '../events.js';
 import type { ChromeTrace, TraceEvent } from './timeline.js';
 
@@ -12,7 +12,7 @@ const OUTCOMES: readonly TaskOutcome[] = ['ok', 'failed', 'timeout', 'crashed', 
 export function checkTrace(x: unknown, where: string): ChromeTrace {
   const t = x as Partial<ChromeTrace> | null;
   if (typeof t !== 'object' || t === null || !Array.isArray(t.traceEvents) || typeof t.otherData !== 'object' || t.otherData === null || typeof t.otherData.job !== 'string') {
-    throw new UsageError(`${where} is not a volley timeline (a Chrome trace with otherData.job, as rt.timeline() writes)`);
+    throw new ConfigError(`${where} is not a volley timeline (a Chrome trace with otherData.job, as rt.timeline() writes)`);
   }
   return t as ChromeTrace;
 }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -294,7 +294,12 @@ describe('the timeline and dashboard commands', () => {
     });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.trim(), 'sum 2686700');
-    assert.match(r.stderr, /volley timeline: .*cli-trace\.json\n {2}open it in https:\/\/ui\.perfetto\.dev or chrome:\/\/tracing/);
+    // Said once (the program's runtime says it when it writes the file; the command adds nothing), with how to open it.
+    assert.deepEqual(
+      r.stderr.split('\n').filter((l) => l.includes('cli-trace.json')),
+      [`volley timeline: ${path} (open it in https://ui.perfetto.dev or chrome://tracing, or show it with volley dashboard)`],
+      r.stderr,
+    );
     const trace = JSON.parse(readFileSync(path, 'utf8')) as { traceEvents: TraceEvent[] };
     assert.equal(trace.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'task').length, 205);
 
@@ -329,6 +334,40 @@ describe('the timeline and dashboard commands', () => {
     const r = spawnSync(process.execPath, [cli, 'timeline', '-o', join(dir, 'none.json'), '--', process.execPath, '-e', 'console.log(1)'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /wrote no timeline to .*none\.json; a volley program writes it when it calls shutdown\(\)/);
+  });
+
+  it('volley timeline does not take a file an earlier run left at that path for this run\'s', () => {
+    assert.ok(existsSync(path), 'the first test wrote it');
+    const r = spawnSync(process.execPath, [cli, 'timeline', '-o', path, '--', process.execPath, '-e', 'console.log(1)'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /wrote no timeline to .*cli-trace\.json; a volley program writes it when it calls shutdown\(\)/);
+  });
+
+  /** Runs the CLI; its exit code and its stderr's lines. */
+  const cliRun = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    return { status: r.status, lines: r.stderr.trim().split('\n') };
+  };
+
+  it('a failure (a missing or unreadable timeline, a command that cannot start) exits 1 with one line; bad usage exits 2', () => {
+    const missing = cliRun('dashboard', join(dir, 'missing.json'));
+    assert.equal(missing.status, 1, missing.lines.join('\n'));
+    assert.equal(missing.lines.length, 1, missing.lines.join('\n'));
+    assert.match(missing.lines[0]!, /^volley: volley dashboard could not read .*missing\.json: ENOENT/);
+
+    const notTrace = join(dir, 'not-a-trace.json');
+    writeFileSync(notTrace, '{"traceEvents": 1}');
+    const wrong = cliRun('dashboard', notTrace);
+    assert.equal(wrong.status, 1, wrong.lines.join('\n'));
+    assert.deepEqual(wrong.lines, [`volley: ${notTrace} is not a volley timeline (a Chrome trace with otherData.job, as rt.timeline() writes)`]);
+
+    const noCommand = cliRun('timeline', '-o', join(dir, 'x.json'), '--', join(dir, 'no-such-program'));
+    assert.equal(noCommand.status, 1, noCommand.lines.join('\n'));
+    assert.match(noCommand.lines.join('\n'), /^volley: volley timeline could not run .*no-such-program: spawnSync .* ENOENT$/);
+
+    const usage = cliRun('dashboard');
+    assert.equal(usage.status, 2, usage.lines.join('\n'));
+    assert.deepEqual(usage.lines, ['volley: volley dashboard takes one saved timeline, e.g. volley dashboard trace.json; see volley dashboard --help']);
   });
 });
 
