@@ -336,7 +336,7 @@ describe('the timeline and dashboard commands', () => {
     assert.match(r.stderr, /wrote no timeline to .*none\.json; a volley program writes it when it calls shutdown\(\)/);
   });
 
-  it('volley timeline does not take a file an earlier run left at that path for this run\'s', () => {
+  it("volley timeline does not take a file an earlier run left at that path for this run's", () => {
     assert.ok(existsSync(path), 'the first test wrote it');
     const r = spawnSync(process.execPath, [cli, 'timeline', '-o', path, '--', process.execPath, '-e', 'console.log(1)'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 1, r.stderr);
