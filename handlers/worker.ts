@@ -12,6 +12,7 @@
 import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { createHandler, serveTaskThread, type Handler } from '../sdk/aws/handler.js';
+import { taskNames } from '../sdk/registry.js';
 import { recordBundleFailure } from '../sdk/worker/load-failure.js';
 
 /**
@@ -19,18 +20,21 @@ import { recordBundleFailure } from '../sdk/worker/load-failure.js';
  * then serves. A module that throws while it loads (driver code without the isWorker() guard,
  * a missing environment variable) does not fail INIT, which Lambda would answer with a
  * FunctionError that the driver takes for a crashed worker and retries: the modules after it
- * are not loaded, and every task is answered with its error, naming it (load-failure.ts), as the
- * embedded runtime answers the tasks of a module that threw.
+ * still load, and its tasks (those it registered before it threw, and tasks no module
+ * registered) are answered with its error, naming it (load-failure.ts), as the embedded runtime
+ * answers the tasks of a module that threw; the other modules' tasks run.
  *
  * @param modules - each task module's path (relative to the project) and its import().
  */
 export async function startWorker(modules: ReadonlyArray<readonly [string, () => Promise<unknown>]>): Promise<Handler> {
   for (const [module, load] of modules) {
+    // The modules load one at a time, and the registry keeps the order tasks registered in: the
+    // names it gained meanwhile are this module's (and those of the modules it imported first).
+    const before = taskNames().length;
     try {
       await load();
     } catch (err) {
-      recordBundleFailure(module, err);
-      break;
+      recordBundleFailure(module, err, taskNames().slice(before));
     }
   }
   serveTaskThread();

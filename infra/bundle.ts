@@ -6,8 +6,9 @@
  * The entry imports handlers/mark-worker first, so every task module sees `isWorker()` true
  * while it evaluates, then handlers/worker, whose `startWorker` it awaits at its top level (at
  * INIT) with an import() of each task module in the listed order: one that throws there is
- * caught, and every task answered with its error (see handlers/worker.ts). esbuild keeps those
- * modules in the one file, each evaluated when its import() runs.
+ * caught, the ones after it still load, and its tasks are answered with its error (see
+ * handlers/worker.ts). esbuild keeps those modules in the one file, each evaluated when its
+ * import() runs.
  *
  * Deterministic: paths in the output are relative to the project root, no timestamps, sources
  * not embedded in the map; the same sources give the same bytes.

@@ -37,3 +37,8 @@ export function registerTask(def: TaskDefinition): void {
 export function lookupTask(name: string): TaskDefinition | undefined {
   return table().get(name);
 }
+
+/** The names of the tasks registered so far, in the order they registered. */
+export function taskNames(): string[] {
+  return [...table().keys()];
+}

@@ -2,7 +2,8 @@
  * One rule for a task module that throws while a worker loads it, held on every target: the
  * program test/fixtures/unguarded-init.ts (driver code without the isWorker() guard) runs in a
  * child process, on the target its environment names, and what its get() threw must be the
- * task's own failure carrying the module's UsageError, naming the module, run once.
+ * task's own failure carrying the module's UsageError, naming the module, run once; the task of
+ * another module (test/fixtures/loads-fine.ts) runs.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -20,6 +21,8 @@ export interface ProgramOutcome {
   code: string;
   remote?: { name: string; message: string };
   attempts?: number;
+  /** The result of the task of test/fixtures/loads-fine.ts (or what get() threw for it, as a string). */
+  fine: unknown;
 }
 
 /** Runs the program with these environment variables (besides PATH); its one line of output. */
@@ -35,6 +38,7 @@ export function runUnguardedProgram(env: Record<string, string> = {}): Promise<P
 
 /** What the driver must see, whichever target ran the task; `module` matches how the worker names the module. */
 export function assertModuleFailure(out: ProgramOutcome, module: RegExp): void {
+  assert.equal(out.fine, 42, "the other module's task runs: only the module that threw fails its tasks");
   assert.equal(out.isTaskError, true, JSON.stringify(out));
   assert.equal(out.name, 'TaskError');
   assert.equal(out.fault, 'user', "the module's error is the user's code failing, not the worker's");

@@ -90,7 +90,7 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
   let t0 = performance.now();
   const timing: Timing = { fetchMs: 0, runMs: 0, storeMs: 0, startedAt: performance.timeOrigin + t0 };
   // Its module threw while this worker loaded it: the task fails with that error, even where remote() ran before the throw.
-  const failed = moduleFailureResult(env.taskId, env.module, timing);
+  const failed = moduleFailureResult(env, timing);
   if (failed) return failed;
 
   let fn: (...args: unknown[]) => unknown;
@@ -126,8 +126,8 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
     args = decoded;
   } catch (err) {
     timing.fetchMs = performance.now() - t0;
-    // Loading its module (on first use) threw: answered as above.
-    return moduleFailureResult(env.taskId, env.module, timing) ?? errorResult(env.taskId, err, 'infrastructure', timing);
+    // Loading its module (on first use) threw, or no module registered it while a bundle module threw: answered as above.
+    return moduleFailureResult(env, timing, err) ?? errorResult(env.taskId, err, 'infrastructure', timing);
   }
   const t1 = performance.now();
   timing.fetchMs = t1 - t0;

@@ -3,13 +3,23 @@
  * guard, a missing environment variable, a bad import). The worker keeps running and answers
  * each task that needs such a module with the module's error, as the task's own failure (fault
  * `user`: the user's code threw, so it is not retried as a system failure), naming the module.
+ * Only that module's tasks fail: the other modules' tasks run.
+ *
  * The embedded runtime's worker threads load a task's module when its first task comes
- * (worker-thread.ts); a Lambda worker loads every task module of its bundle at INIT
- * (handlers/worker.ts), so one that throws there fails every task of the sandbox. Either way the
- * driver sees the same error, not a crashed worker retried, nor a task run without its module.
+ * (worker-thread.ts), and know a task's module by its URL, as the task envelope names it. A
+ * Lambda worker loads every task module of its bundle at INIT, one after another
+ * (handlers/worker.ts); the envelope names the module as the driver loaded it (its URL on the
+ * driver's machine, maybe compiled JavaScript where the bundle has TypeScript), so a failed
+ * module's tasks are known by name instead: those it registered before it threw. A task that no
+ * module registered, while some module failed, is most likely one the failed module would have
+ * registered after the point where it threw: it is answered with that module's error (of the
+ * failed modules, the one whose path matches the envelope's; when none or several match, with
+ * every failed module's error named). With no module failed, a task not found is a
+ * TaskNotFoundError (execute.ts), as always. Either way the driver sees the same error as on
+ * the embedded runtime, not a crashed worker retried, nor a task run without its module.
  */
-import { toRemoteErrorInfo } from '../errors.js';
-import { PROTOCOL_VERSION, type ResultEnvelope, type Timing } from '../protocol.js';
+import { TaskNotFoundError, toRemoteErrorInfo } from '../errors.js';
+import { PROTOCOL_VERSION, type ResultEnvelope, type TaskEnvelope, type Timing } from '../protocol.js';
 
 interface LoadFailure {
   /** The module as the user knows it: its path. */
@@ -17,35 +27,83 @@ interface LoadFailure {
   error: unknown;
   /** What the worker cannot run until the module loads, and how to get there. */
   consequence: string;
+  /** `module` lists several modules. */
+  several?: boolean;
 }
 
 /** By the module's URL (embedded runtime). */
 const byUrl = new Map<string, LoadFailure>();
-/** A failure that every task of this worker answers (a Lambda bundle: its modules load as one). */
-let everyTask: LoadFailure | undefined;
+/** Lambda bundle modules that threw at INIT, in load order, each with the tasks it registered before it threw. */
+const bundleFailures: Array<LoadFailure & { tasks: ReadonlySet<string> }> = [];
+
+const BUNDLE_CONSEQUENCE = "no task of that module can run in this sandbox (the bundle's other modules load and run); fix it and deploy again (npx volley deploy, or restart the emulators)";
 
 /** A task module (`url`, as the driver's task envelope names it) threw while this worker thread loaded it. */
 export function recordModuleFailure(url: string, module: string, error: unknown): void {
   byUrl.set(url, { module, error, consequence: 'no task of that module can run in this worker; fix the module and run the driver again' });
 }
 
-/** A task module of the Lambda bundle threw at INIT: the sandbox answers every task with its error. */
-export function recordBundleFailure(module: string, error: unknown): void {
-  everyTask = {
-    module,
-    error,
-    consequence: 'the worker bundle loads its task modules together, so no task of it can run until that module loads; fix it and deploy again (npx volley deploy, or restart the emulators)',
+/**
+ * A task module of the Lambda bundle (`module`: its path in the project) threw at INIT, after
+ * registering the tasks named `tasks`: they, and tasks no module registered, are answered with
+ * its error.
+ */
+export function recordBundleFailure(module: string, error: unknown, tasks: Iterable<string>): void {
+  bundleFailures.push({ module, error, consequence: BUNDLE_CONSEQUENCE, tasks: new Set(tasks) });
+}
+
+/** A path's segments without the last one's extension: `file:///p/dist/src/a.js` and `src/a.ts` both end in `src`, `a`. */
+function stemSegments(path: string): string[] {
+  const segs = path
+    .replace(/^file:\/\//, '')
+    .split(/[\\/]+/)
+    .filter(Boolean);
+  if (segs.length) segs[segs.length - 1] = segs.at(-1)!.replace(/\.[cm]?[jt]sx?$/, '');
+  return segs;
+}
+
+/** How many trailing segments the two paths share (0: not even the file's name). */
+function sharedTail(a: string[], b: string[]): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[a.length - 1 - n] === b[b.length - 1 - n]) n++;
+  return n;
+}
+
+/** The bundle failure a task that no module registered is answered with; undefined when no module failed. */
+function failureForUnregistered(env: Pick<TaskEnvelope, 'fn' | 'module'>): LoadFailure | undefined {
+  if (bundleFailures.length <= 1) return bundleFailures[0];
+  const wanted = env.module !== undefined ? stemSegments(env.module) : [];
+  const scores = bundleFailures.map((f) => sharedTail(stemSegments(f.module), wanted));
+  const best = Math.max(...scores);
+  if (best > 0 && scores.filter((s) => s === best).length === 1) return bundleFailures[scores.indexOf(best)];
+  // Several modules threw and the envelope does not say which one defines the task: name them all.
+  const each = bundleFailures.map((f) => {
+    const e = toRemoteErrorInfo(f.error);
+    return `${f.module} (${e.name}: ${e.message})`;
+  });
+  return {
+    module: bundleFailures.map((f) => f.module).join(', '),
+    several: true,
+    error: new TaskNotFoundError(
+      `task ${JSON.stringify(env.fn)} is not registered in this worker, and ${bundleFailures.length} task modules threw while it loaded them, before it could register: ${each.join('; ')}`,
+    ),
+    consequence: `the task is most likely defined in one of them; ${BUNDLE_CONSEQUENCE.replace('that module', 'those modules').replace('fix it', 'fix them')}`,
   };
 }
 
 /**
  * The answer for a task whose module could not load in this worker, or undefined when nothing
- * stands in its way. `module` is the task envelope's (the URL of the module that defined it).
+ * stands in its way. The envelope's `module` is the URL of the module that defined the task on
+ * the driver. `err`, when given, is what resolving or reading the task threw: a
+ * TaskNotFoundError is answered with a Lambda bundle module's failure, if one failed.
  */
-export function moduleFailureResult(taskId: string, module: string | undefined, timing: Timing): ResultEnvelope | undefined {
-  const f = everyTask ?? (byUrl.size > 0 && module !== undefined ? byUrl.get(module) : undefined);
+export function moduleFailureResult(env: Pick<TaskEnvelope, 'taskId' | 'fn' | 'module'>, timing: Timing, err?: unknown): ResultEnvelope | undefined {
+  const f =
+    (byUrl.size > 0 && env.module !== undefined ? byUrl.get(env.module) : undefined) ??
+    bundleFailures.find((b) => b.tasks.has(env.fn)) ??
+    (err instanceof TaskNotFoundError ? failureForUnregistered(env) : undefined);
   if (!f) return undefined;
   const error = toRemoteErrorInfo(f.error);
-  error.message = `${error.message} (thrown while the worker loaded task module ${f.module}: ${f.consequence})`;
-  return { v: PROTOCOL_VERSION, kind: 'error', taskId, error, fault: 'user', timing };
+  error.message = `${error.message} (thrown while the worker loaded task module${f.several ? 's' : ''} ${f.module}: ${f.consequence})`;
+  return { v: PROTOCOL_VERSION, kind: 'error', taskId: env.taskId, error, fault: 'user', timing };
 }

@@ -1,10 +1,12 @@
 /**
- * A task module of the Lambda bundle that throws at INIT (driver code without the isWorker()
- * guard): the sandbox still starts, and answers every task with the module's error as the
- * task's own failure, naming the module, from the handler's thread and from its task thread
- * alike; the driver on the emulator tier (serverless-offline + s3rver) gets the error the
- * embedded runtime gives (test/init-error.ts), run once. Before, INIT failed: Lambda answered
- * a FunctionError, which the driver took for a crashed worker and retried.
+ * Task modules of the Lambda bundle that throw at INIT (driver code without the isWorker()
+ * guard; a module that lacks a setting): the sandbox still starts, the modules after them still
+ * load, and only a failed module's tasks are answered with its error, as the task's own failure,
+ * naming the module, from the handler's thread and from its task thread alike; the other
+ * modules' tasks run. The driver on the emulator tier (serverless-offline + s3rver) gets what the
+ * embedded runtime gives (test/init-error.ts), run once. Before, INIT failed (Lambda answered a
+ * FunctionError, which the driver took for a crashed worker and retried); then one module that
+ * threw failed every task of the sandbox.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -14,16 +16,31 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { bundleWorker } from '../../infra/bundle.js';
 import { type Emulators, projectRoot, startEmulators } from '../../infra/emulators.js';
-import { PROTOCOL_VERSION, toWire } from '../../sdk/protocol.js';
-import { encode } from '../../sdk/serialize.js';
+import { fromWire, PROTOCOL_VERSION, type ResultEnvelope, toWire } from '../../sdk/protocol.js';
+import { decode, encode } from '../../sdk/serialize.js';
 import { assertModuleFailure, runUnguardedProgram } from '../init-error.js';
 
 const MODULE = 'test/fixtures/unguarded-init.ts';
+/** A second module that throws at INIT, after registering its task. */
+const SECOND = 'test/fixtures/throws-at-init.ts';
+/** A module bundled after both, which loads fine. */
+const FINE = 'test/fixtures/loads-fine.ts';
 const JOB = 'initerr/run1run1run1run1';
 
-function task(taskId: string, fn: string, args: unknown[]) {
+function task(taskId: string, fn: string, args: unknown[], module?: string) {
   return {
-    task: toWire({ v: PROTOCOL_VERSION, kind: 'task', job: JOB, taskId, fn, args: { kind: 'inline', bytes: encode(args) }, deps: {}, resultKey: `volley/jobs/${JOB}/${taskId}`, inlineLimit: 100_000 }),
+    task: toWire({
+      v: PROTOCOL_VERSION,
+      kind: 'task',
+      job: JOB,
+      taskId,
+      fn,
+      ...(module ? { module } : {}),
+      args: { kind: 'inline', bytes: encode(args) },
+      deps: {},
+      resultKey: `volley/jobs/${JOB}/${taskId}`,
+      inlineLimit: 100_000,
+    }),
     timeoutMs: 30_000,
     memoryMB: 128,
   };
@@ -50,43 +67,70 @@ process.exit(0);
   });
 }
 
-/** An error answer for `taskId` carrying the module's UsageError, as the task's own failure. */
-function assertAnswer(r: Record<string, unknown> | undefined, taskId: string): void {
+const UNGUARDED_MODULE =
+  /^UsageError: \.remote\(\)\/put\(\) was called inside a worker.* \(thrown while the worker loaded task module test\/fixtures\/unguarded-init\.ts: no task of that module can run in this sandbox \(the bundle's other modules load and run\); fix it and deploy again/s;
+const SECOND_MODULE =
+  /^RangeError: VOLLEY_FIXTURE_SETTING is not set: this module needs it at load time \(thrown while the worker loaded task module test\/fixtures\/throws-at-init\.ts: no task of that module can run in this sandbox/;
+
+/** An error answer for `taskId`, as the task's own failure (fault user), whose `name: message` matches. */
+function assertFailed(r: Record<string, unknown> | undefined, taskId: string, error: RegExp): void {
   assert.equal(r?.kind, 'error', JSON.stringify(r).slice(0, 600));
   assert.equal(r.taskId, taskId);
   assert.equal(r.fault, 'user');
-  const error = r.error as { name: string; message: string };
-  assert.equal(error.name, 'UsageError');
-  assert.match(error.message, /^\.remote\(\)\/put\(\) was called inside a worker/);
-  assert.match(error.message, /thrown while the worker loaded task module test\/fixtures\/unguarded-init\.ts: the worker bundle loads its task modules together/);
+  const e = r.error as { name: string; message: string };
+  assert.match(`${e.name}: ${e.message}`, error);
 }
 
-describe('a Lambda sandbox whose task module throws at INIT', () => {
+/** A value answer for `taskId` holding `value`. */
+function assertValue(r: Record<string, unknown> | undefined, taskId: string, value: unknown): void {
+  assert.equal(r?.kind, 'value', JSON.stringify(r).slice(0, 600));
+  assert.equal(r.taskId, taskId);
+  assert.deepEqual(decode((fromWire(r) as Extract<ResultEnvelope, { kind: 'value' }>).bytes), value);
+}
+
+describe('a Lambda sandbox whose task modules throw at INIT', () => {
   let dir: string;
   let bundle: string;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'volley-init-error-'));
-    // tasks.ts loads first and registers its tasks: they fail too (the modules load as one bundle).
-    bundle = (await bundleWorker({ projectRoot: projectRoot(), outdir: dir, extraTasks: ['test/fixtures/tasks.ts', MODULE] })).file;
+    // tasks.ts loads before the two that throw, loads-fine.ts after them.
+    bundle = (await bundleWorker({ projectRoot: projectRoot(), outdir: dir, extraTasks: ['test/fixtures/tasks.ts', MODULE, SECOND, FINE] })).file;
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   for (const thread of ['on', 'off']) {
-    it(`answers every task, alone or in a batch, with the module's error (task thread ${thread})`, async () => {
-      const [single, batch] = await sandbox(
+    it(`answers each failed module's tasks with its own error and runs the other modules' tasks (task thread ${thread})`, async () => {
+      const invoke = (t: ReturnType<typeof task>) => ({ v: PROTOCOL_VERSION, kind: 'invoke', ...t });
+      const answers = await sandbox(
         dir,
         bundle,
         [
-          { v: PROTOCOL_VERSION, kind: 'invoke', ...task('s1', 'tripledAtInit', [1]) },
-          { v: PROTOCOL_VERSION, kind: 'batch', budgetMs: 31_000, tasks: [task('b1', 'tripledAtInit', [2]), task('b2', 'inc', [3])] },
+          invoke(task('s1', 'tripledAtInit', [1])),
+          invoke(task('s2', 'halvedAtInit', [8])),
+          invoke(task('s3', 'doubledBesideInitError', [21])),
+          invoke(task('s4', 'inc', [3])),
+          // Registered by no module: the module the driver names decides which failure answers it ...
+          invoke(task('s5', 'definedAfterTheThrow', [1], 'file:///home/me/app/dist/test/fixtures/throws-at-init.js')),
+          // ... and where it names none of them, every failure is named.
+          invoke(task('s6', 'definedAfterTheThrow', [1], 'file:///home/me/app/dist/elsewhere.js')),
+          { v: PROTOCOL_VERSION, kind: 'batch', budgetMs: 31_000, tasks: [task('b1', 'tripledAtInit', [2]), task('b2', 'doubledBesideInitError', [5])] },
         ],
         { VOLLEY_BUCKET: 'volley-init-error', AWS_REGION: 'us-east-1', VOLLEY_TASK_THREAD: thread },
       );
-      assertAnswer(single, 's1');
-      const results = (batch as { results: Array<Record<string, unknown>> }).results;
-      assertAnswer(results[0], 'b1');
-      // The batch's second task is answered too, or not started (a loaded machine: the batch overran): never run.
-      if (results[1]!.kind !== 'notStarted') assertAnswer(results[1], 'b2');
+      assertFailed(answers[0], 's1', UNGUARDED_MODULE);
+      assertFailed(answers[1], 's2', SECOND_MODULE);
+      assertValue(answers[2], 's3', 42);
+      assertValue(answers[3], 's4', 4);
+      assertFailed(answers[4], 's5', SECOND_MODULE);
+      assertFailed(
+        answers[5],
+        's6',
+        /^TaskNotFoundError: task "definedAfterTheThrow" is not registered in this worker, and 2 task modules threw while it loaded them, before it could register: test\/fixtures\/unguarded-init\.ts \(UsageError: .*\); test\/fixtures\/throws-at-init\.ts \(RangeError: VOLLEY_FIXTURE_SETTING is not set.*\) \(thrown while the worker loaded task modules test\/fixtures\/unguarded-init\.ts, test\/fixtures\/throws-at-init\.ts: the task is most likely defined in one of them; no task of those modules can run in this sandbox/s,
+      );
+      const results = (answers[6] as { results: Array<Record<string, unknown>> }).results;
+      assertFailed(results[0], 'b1', UNGUARDED_MODULE);
+      // The batch's second task runs, or is not started (a loaded machine: the batch overran, and the driver sends it again).
+      if (results[1]!.kind !== 'notStarted') assertValue(results[1], 'b2', 10);
     });
   }
 });
@@ -94,13 +138,13 @@ describe('a Lambda sandbox whose task module throws at INIT', () => {
 describe('the driver on the emulator tier, for a task module that throws at INIT', () => {
   let emu: Emulators | undefined;
   before(async () => {
-    emu = await startEmulators({ extraTasks: [MODULE], bucket: 'volley-init-error' });
+    emu = await startEmulators({ extraTasks: [MODULE, FINE], bucket: 'volley-init-error' });
   });
   after(async () => {
     await emu?.stop();
   });
 
-  it('gets the error the embedded runtime gives: the module error (a UsageError), naming the module, not retried', async () => {
+  it("gets the error the embedded runtime gives: the module error (a UsageError), naming the module, not retried; the other module's task runs", async () => {
     const out = await runUnguardedProgram({
       VOLLEY_TARGET: 'emulator',
       VOLLEY_LAMBDA_ENDPOINT: emu!.aws.lambdaEndpoint,
@@ -108,6 +152,6 @@ describe('the driver on the emulator tier, for a task module that throws at INIT
       VOLLEY_FUNCTION_NAME: emu!.aws.functionName,
       VOLLEY_BUCKET: emu!.aws.bucket,
     });
-    assertModuleFailure(out, /task module test\/fixtures\/unguarded-init\.ts: the worker bundle loads its task modules together/);
+    assertModuleFailure(out, /task module test\/fixtures\/unguarded-init\.ts: no task of that module can run in this sandbox/);
   });
 });

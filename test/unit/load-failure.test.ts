@@ -1,0 +1,52 @@
+/**
+ * Which tasks a Lambda worker answers with a task module's load failure (sdk/worker/load-failure.ts),
+ * as the handler's executeTask asks: those the failed module registered, and tasks no module
+ * registered; never the other modules' tasks, nor a task not found while no module failed (a
+ * TaskNotFoundError, as always), nor a task that failed for another reason. The whole sandbox is
+ * in test/emulator/init-error.test.ts; this file's process starts with no failure recorded.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ProtocolError, TaskNotFoundError } from '../../sdk/errors.js';
+import { moduleFailureResult, recordBundleFailure } from '../../sdk/worker/load-failure.js';
+
+const timing = { fetchMs: 0, runMs: 0, storeMs: 0 };
+const notFound = new TaskNotFoundError('task "x" is not registered in this worker');
+const env = (fn: string, module?: string) => ({ taskId: `t-${fn}`, fn, ...(module ? { module } : {}) });
+const message = (r: ReturnType<typeof moduleFailureResult>) => (r?.kind === 'error' ? `${r.error.name}: ${r.error.message}` : undefined);
+
+describe('the tasks a Lambda worker answers with a module load failure', () => {
+  it('none while no module failed: a task not found stays a TaskNotFoundError', () => {
+    assert.equal(moduleFailureResult(env('missing', 'file:///app/dist/tasks.js'), timing, notFound), undefined);
+    assert.equal(moduleFailureResult(env('inc'), timing), undefined);
+  });
+
+  it("one module failed: its tasks and unregistered ones get its error (fault user); others' tasks and other errors do not", () => {
+    recordBundleFailure('src/a.ts', new Error('A broke'), ['fromA']);
+    const a = moduleFailureResult(env('fromA'), timing);
+    assert.equal(a?.kind, 'error');
+    assert.equal(a.fault, 'user');
+    assert.equal(a.taskId, 't-fromA');
+    assert.match(message(a)!, /^Error: A broke \(thrown while the worker loaded task module src\/a\.ts: no task of that module can run in this sandbox/);
+    assert.match(message(moduleFailureResult(env('later', 'file:///x/other.js'), timing, notFound))!, /^Error: A broke \(thrown while the worker loaded task module src\/a\.ts/);
+    assert.equal(moduleFailureResult(env('fromB'), timing), undefined, "another module's task runs");
+    assert.equal(moduleFailureResult(env('later'), timing, new ProtocolError('bad args')), undefined, 'a failure other than not found is answered as itself');
+  });
+
+  it("two modules failed: an unregistered task gets the one whose path matches the driver's module, else both are named", () => {
+    recordBundleFailure('src/jobs/b.ts', new RangeError('B broke'), ['fromB']);
+    assert.match(message(moduleFailureResult(env('fromB'), timing))!, /^RangeError: B broke \(thrown while the worker loaded task module src\/jobs\/b\.ts/);
+    assert.match(message(moduleFailureResult(env('fromA'), timing))!, /^Error: A broke/);
+    // Compiled on the driver (dist/…/b.js) where the bundle has b.ts: the name and folder match.
+    assert.match(message(moduleFailureResult(env('later', 'file:///home/me/app/dist/jobs/b.js'), timing, notFound))!, /^RangeError: B broke/);
+    assert.match(message(moduleFailureResult(env('later', 'file:///home/me/app/src/a.ts'), timing, notFound))!, /^Error: A broke/);
+    for (const e of [env('later', 'file:///home/me/app/src/c.ts'), env('later')]) {
+      assert.equal(
+        message(moduleFailureResult(e, timing, notFound)),
+        'TaskNotFoundError: task "later" is not registered in this worker, and 2 task modules threw while it loaded them, before it could register: src/a.ts (Error: A broke); src/jobs/b.ts (RangeError: B broke) ' +
+          '(thrown while the worker loaded task modules src/a.ts, src/jobs/b.ts: the task is most likely defined in one of them; ' +
+          "no task of those modules can run in this sandbox (the bundle's other modules load and run); fix them and deploy again (npx volley deploy, or restart the emulators))",
+      );
+    }
+  });
+});
