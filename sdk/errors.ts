@@ -145,6 +145,8 @@ export interface RemoteErrorInfo {
   key?: string;
   /** The lost ref's id, of an ObjectLostError. */
   objectId?: string;
+  /** A TaskTimeoutError's `invocationMs`: its Lambda invocation's time ran out first. */
+  invocationMs?: number;
 }
 
 /** One failed run of a task that was then retried (or was the last): what failed, and how. @public */
@@ -288,24 +290,36 @@ export class TaskCancelledError extends TaskError {
 }
 
 /**
- * A task ran longer than its `timeoutMs` and was stopped; or (`outcomeUnknown`) no answer came
- * in time and the task may have run, or still be running. Raise the task's `timeoutMs` option
- * if it needs longer.
+ * A task ran longer than its `timeoutMs` and was stopped; or (`invocationMs`) its Lambda
+ * invocation's time ran out first; or (`outcomeUnknown`) no answer came in time and the task
+ * may have run, or still be running. Raise the task's `timeoutMs` option if it needs longer (and
+ * the function's timeout, past the invocation's).
  */
 export class TaskTimeoutError extends TaskError {
   override name = 'TaskTimeoutError';
   readonly timeoutMs: number;
   /** True when nothing is known of the run: the task was not seen to stop, and may have completed. */
   readonly outcomeUnknown: boolean;
-  constructor(functionName: string, taskId: string, timeoutMs: number, logs?: string, outcomeUnknown = false) {
+  /**
+   * Set when the task was stopped because its Lambda invocation's time ran out before its own
+   * timeout did: the time the invocation had in all, in ms (the function's timeout, as the
+   * worker saw it).
+   */
+  readonly invocationMs?: number;
+  constructor(functionName: string, taskId: string, timeoutMs: number, logs?: string, outcomeUnknown = false, invocationMs?: number) {
     super(
       outcomeUnknown
         ? `Task ${functionName} (${taskId}) gave no answer in time (its timeout is ${timeoutMs} ms): the outcome is unknown, the task may have run to completion or still be running, and its result is lost; raise its timeout with ${functionName}.options({ timeoutMs }) if it needs longer`
-        : `Task ${functionName} (${taskId}) timed out after ${timeoutMs} ms and was stopped; raise its timeout with ${functionName}.options({ timeoutMs }) if it needs longer`,
+        : invocationMs !== undefined
+          ? `Task ${functionName} (${taskId}) was stopped when its Lambda invocation ran out of time, before its own timeout of ${timeoutMs} ms: ` +
+            `the invocation had ${Math.round(invocationMs / 100) / 10} s in all, the function's timeout (timeout in serverless.yml). ` +
+            `Fix: deploy the function with a longer timeout than the task's (npx volley deploy --timeout S, at most 900 s), or make the task shorter and give it a timeoutMs within the function's`
+          : `Task ${functionName} (${taskId}) timed out after ${timeoutMs} ms and was stopped; raise its timeout with ${functionName}.options({ timeoutMs }) if it needs longer`,
       { functionName, taskId, fault: 'infrastructure', logs, code: 'TASK_TIMEOUT', retryable: true },
     );
     this.timeoutMs = timeoutMs;
     this.outcomeUnknown = outcomeUnknown;
+    if (invocationMs !== undefined && !outcomeUnknown) this.invocationMs = invocationMs;
   }
 }
 
@@ -446,6 +460,7 @@ export function toRemoteErrorInfo(err: unknown, depth = 0): RemoteErrorInfo {
     if (err.cause instanceof Error && depth < MAX_REMOTE_CAUSES) info.cause = toRemoteErrorInfo(err.cause, depth + 1);
     if (err instanceof ObjectStoreError) info.key = err.key;
     if (err instanceof ObjectLostError) info.objectId = err.objectId;
+    if (err instanceof TaskTimeoutError && err.invocationMs !== undefined) info.invocationMs = err.invocationMs;
     return info;
   }
   let message: string;

@@ -257,7 +257,7 @@ const RESULT_FIELDS = {
   stored: ['v', 'kind', 'taskId', 'key', 'size', 'timing', 'refs', 'worker'],
   error: ['v', 'kind', 'taskId', 'error', 'fault', 'timing', 'logs', 'worker'],
 } as const;
-const ERROR_FIELDS = ['name', 'message', 'stack', 'code', 'retryable', 'task', 'cause', 'key', 'objectId'] as const;
+const ERROR_FIELDS = ['name', 'message', 'stack', 'code', 'retryable', 'task', 'cause', 'key', 'objectId', 'invocationMs'] as const;
 const ERROR_TASK_FIELDS = ['functionName', 'taskId', 'fault', 'remote'] as const;
 
 /** A remote error's info (and the task and cause it carries, a few levels deep). */
@@ -271,6 +271,10 @@ function checkErrorInfo(e: unknown, what: string, depth = 0): void {
   if (e.key !== undefined) checkKey(e.key, `${what}.key`);
   if (e.objectId !== undefined) checkName(e.objectId, `${what}.objectId`);
   if (e.retryable !== undefined && typeof e.retryable !== 'boolean') throw new ProtocolError(`${what}.retryable must be a boolean`);
+  // A Lambda invocation has at most 900 s.
+  if (e.invocationMs !== undefined && (typeof e.invocationMs !== 'number' || !(e.invocationMs >= 0) || e.invocationMs > 900_000)) {
+    throw new ProtocolError(`${what}.invocationMs must be a number of ms from 0 to 900000, got ${String(e.invocationMs).slice(0, 40)}`);
+  }
   if (depth > 16 && (e.task !== undefined || e.cause !== undefined)) throw new ProtocolError(`${what} nests causes too deep`);
   if (e.cause !== undefined) checkErrorInfo(e.cause, `${what}.cause`, depth + 1);
   if (e.task !== undefined) {

@@ -92,6 +92,15 @@ export function taskDeadline(startedAt: number, timeoutMs: number, endAt: number
   return Math.min(startedAt + timeoutMs, endAt);
 }
 
+/**
+ * The answer for a task stopped at its deadline (`taskDeadline`): a timeout that says which end
+ * came first, its own timeout or the invocation's (then with `invocationMs`, the time the
+ * invocation had in all, so that the message names the function's timeout and the fix).
+ */
+function timeoutError(fn: string, taskId: string, timeoutMs: number, startedAt: number, endAt: number, invocationMs: number | undefined): TaskTimeoutError {
+  return new TaskTimeoutError(fn, taskId, timeoutMs, undefined, false, endAt < startedAt + timeoutMs ? invocationMs : undefined);
+}
+
 /** An error's message and stack are clipped to this many characters each in an answer. */
 const MAX_ERROR_TEXT = 64 * 1024;
 
@@ -352,7 +361,7 @@ class TaskThreads {
    * (`endAt`, Date.now() time) if that comes first, even before it started, the thread is
    * terminated and the answer is a timeout. A thread that exits or fails is answered as a crash.
    */
-  run(task: unknown, endAt: number, fn: string, taskId: string, timeoutMs: number, nest: NestLimits | undefined, maxInline?: number): Promise<ResultEnvelope> {
+  run(task: unknown, endAt: number, fn: string, taskId: string, timeoutMs: number, nest: NestLimits | undefined, maxInline?: number, invocationMs?: number): Promise<ResultEnvelope> {
     const w = this.idle.pop() ?? this.spawn();
     // The thread is idle: the log says when the task starts.
     const log = new AnswerLogReader(this.logs.get(w)!);
@@ -370,8 +379,9 @@ class TaskThreads {
       // never stopped before its timeout from its start, nor after the invocation's end.
       const check = () => {
         const now = Date.now();
-        const left = taskDeadline(log.running()?.since ?? now, timeoutMs, endAt) - now;
-        if (left <= 0) finish(errorResult(taskId, new TaskTimeoutError(fn, taskId, timeoutMs), 'infrastructure'), false);
+        const since = log.running()?.since ?? now;
+        const left = taskDeadline(since, timeoutMs, endAt) - now;
+        if (left <= 0) finish(errorResult(taskId, timeoutError(fn, taskId, timeoutMs, since, endAt, invocationMs), 'infrastructure'), false);
         else timer = setTimeout(check, Math.max(1, left));
       };
       const release = this.watch<DoneMessage>(
@@ -399,6 +409,7 @@ class TaskThreads {
     tasks: Array<{ task: unknown; timeoutMs: number; after?: string[] }>,
     o: Omit<BatchRunMessage, 'kind' | 'tasks'>,
     endAt = Number.POSITIVE_INFINITY,
+    invocationMs?: number,
   ): Promise<Array<Record<string, unknown>>> {
     const w = this.idle.pop() ?? this.spawn();
     // The thread is idle: its log is emptied for this batch.
@@ -444,7 +455,7 @@ class TaskThreads {
         }
         const left = taskDeadline(running.since, tasks[running.pos]!.timeoutMs, endAt) - now;
         if (left <= 0) {
-          finish(false, { pos: running.pos, error: (fn, taskId, timeoutMs) => new TaskTimeoutError(fn, taskId, timeoutMs) });
+          finish(false, { pos: running.pos, error: (fn, taskId, timeoutMs) => timeoutError(fn, taskId, timeoutMs, running.since, endAt, invocationMs) });
           return;
         }
         timer = setTimeout(check, Math.max(1, Math.min(left, shortest)));
@@ -578,12 +589,22 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
     return w;
   };
 
-  /** Runs one task (in wire form) to its deadline (see `taskDeadline`; `endAt` is the invocation's end), on the task thread or this one. */
-  const runTask = async (s: NonNullable<typeof setup>, item: { task: unknown; timeoutMs: number; memoryMB: number }, nest: NestLimits | undefined, endAt: number, maxInline: number) => {
+  /**
+   * Runs one task (in wire form) to its deadline (see `taskDeadline`; `endAt` is the invocation's
+   * end, `invocationMs` the time it had in all), on the task thread or this one.
+   */
+  const runTask = async (
+    s: NonNullable<typeof setup>,
+    item: { task: unknown; timeoutMs: number; memoryMB: number },
+    nest: NestLimits | undefined,
+    endAt: number,
+    maxInline: number,
+    invocationMs: number | undefined,
+  ) => {
     const fn = taskField(item, 'fn');
     const taskId = taskField(item, 'taskId');
     checkMemory(s.cfg, item.memoryMB);
-    if (s.threads) return s.threads.run(item.task, endAt, fn, taskId, item.timeoutMs, nest, maxInline);
+    if (s.threads) return s.threads.run(item.task, endAt, fn, taskId, item.timeoutMs, nest, maxInline, invocationMs);
     // On this thread the task starts now.
     const now = Date.now();
     const deadlineMs = Math.max(0, taskDeadline(now, item.timeoutMs, endAt) - now);
@@ -591,7 +612,7 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
     let running: RunningTask | undefined;
     const timedOut = new Promise<ResultEnvelope>((resolve) => {
       timer = setTimeout(() => {
-        const err = new TaskTimeoutError(fn, taskId, item.timeoutMs);
+        const err = timeoutError(fn, taskId, item.timeoutMs, now, endAt, invocationMs);
         // The task's signal tells it to stop: the invocation is billed until it returns.
         running?.abort(err);
         resolve(errorResult(taskId, err, 'infrastructure'));
@@ -615,6 +636,8 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
    */
   const runBatch = async (event: unknown, ctx: LambdaContextLike | undefined): Promise<LambdaResponse> => {
     const t0 = performance.now();
+    // The invocation's time in all, as it began (the function's timeout): a timeout's message names it.
+    const invocationMs = ctx?.getRemainingTimeInMillis?.();
     let s: NonNullable<typeof setup>;
     let req: LambdaBatchRequest;
     try {
@@ -662,6 +685,7 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
             room: BATCH_ANSWER_LIMIT - answerBytes,
           },
           lambdaEnd,
+          invocationMs,
         );
         answers.forEach((a, k) => {
           results[at[k]!] = a;
@@ -697,7 +721,7 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
       let result: ResultEnvelope;
       try {
         const maxInline = Math.max(0, Math.min(LAMBDA_MAX_INLINE_BYTES, Math.floor(((room - MIN_ANSWER_ROOM) * 3) / 4)));
-        result = await runTask(s, { ...item, task }, req.nest, invocationEnd(remaining, Date.now()), maxInline);
+        result = await runTask(s, { ...item, task }, req.nest, invocationEnd(remaining, Date.now()), maxInline, invocationMs);
       } catch (err) {
         result = errorResult(taskId, err, 'infrastructure');
       }
@@ -722,7 +746,8 @@ export function createHandler(env: NodeJS.ProcessEnv = process.env, options: Han
       logs = logsOf(s.cfg, ctx);
       const req = validateLambdaRequest(event);
       // The task's timeout from its start, or the sandbox's remaining time when that ends first.
-      result = await runTask(s, req, req.nest, invocationEnd(ctx?.getRemainingTimeInMillis?.(), Date.now()), LAMBDA_MAX_INLINE_BYTES);
+      const remaining = ctx?.getRemainingTimeInMillis?.();
+      result = await runTask(s, req, req.nest, invocationEnd(remaining, Date.now()), LAMBDA_MAX_INLINE_BYTES, remaining);
     } catch (err) {
       // A bad event or a misconfigured worker: the task's failure, not a Lambda FunctionError.
       result = errorResult(taskId, err, 'infrastructure');

@@ -557,7 +557,10 @@ export class LambdaInvoker implements Invoker {
       const logs = logLocation(fn, requestId);
       const message = `${info.errorType ?? out.FunctionError}: ${info.errorMessage ?? '(no message)'}`;
       if (/Task timed out|Lambda timeout|Sandbox\.Timedout/i.test(`${info.errorType} ${info.errorMessage}`)) {
-        throw new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, `${logs}; Lambda function ${fn} reported: ${message}`);
+        // Lambda ended the invocation at the function's timeout ("Task timed out after 3.00 seconds"), whatever the task's own.
+        const secs = /timed out after (\d+(?:\.\d+)?) seconds/i.exec(info.errorMessage ?? '')?.[1];
+        const invocationMs = secs !== undefined && Number(secs) <= 900 ? Number(secs) * 1000 : undefined;
+        throw new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, `${logs}; Lambda function ${fn} reported: ${message}`, false, invocationMs);
       }
       const oom = /OutOfMemory|out of memory|heap limit|signal: killed/i.test(`${info.errorType} ${info.errorMessage}`);
       throw new WorkerCrashedError(
@@ -613,7 +616,8 @@ export class LambdaInvoker implements Invoker {
     }
     if (res.kind === 'error' && logs) res.logs ??= logs;
     if (res.kind === 'error' && res.fault === 'infrastructure' && res.error.code === 'TASK_TIMEOUT') {
-      throw new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, logs ?? logLocation(fn, requestId));
+      // invocationMs: the worker stopped it at its invocation's end, which came before the task's own timeout.
+      throw new TaskTimeoutError(env.fn, env.taskId, options.timeoutMs, logs ?? logLocation(fn, requestId), false, res.error.invocationMs);
     }
     return res;
   }

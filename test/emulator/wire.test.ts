@@ -210,12 +210,48 @@ describe('Lambda invoker over HTTP', () => {
       const timeout = await inv.invoke(envelope('a'), { timeoutMs: 3000, memoryMB: 1024 }).catch((e: unknown) => e);
       assert.ok(timeout instanceof TaskTimeoutError, String(timeout));
       assert.match(timeout.logs ?? '', /\/aws\/lambda\/volley-test-worker, request id req-1/);
+      // Lambda ended the invocation at the function's timeout (3 s), not the task's own (3000 ms here too): said so, with the fix.
+      assert.equal(timeout.invocationMs, 3000);
+      assert.match(
+        timeout.message,
+        /^Task work \(a\) was stopped when its Lambda invocation ran out of time, before its own timeout of 3000 ms: the invocation had 3 s in all, the function's timeout \(timeout in serverless\.yml\)\. Fix: deploy the function with a longer timeout/,
+      );
       const oom = await inv.invoke(envelope('b'), { timeoutMs: 3000, memoryMB: 1024 }).catch((e: unknown) => e);
       assert.ok(oom instanceof WorkerCrashedError, String(oom));
       assert.match(oom.message, /volley-test-worker ran out of memory.*memoryMB/);
       const crash = await inv.invoke(envelope('c'), { timeoutMs: 3000, memoryMB: 1024 }).catch((e: unknown) => e);
       assert.ok(crash instanceof WorkerCrashedError && crash.fault === 'infrastructure');
       assert.match(crash.message, /FunctionError Unhandled: Runtime.ImportModuleError/);
+    } finally {
+      await inv.close();
+      fake.server.close();
+    }
+  });
+
+  it("keeps the worker's word that the invocation's end stopped the task, before its own timeout", async () => {
+    const stopped = (taskId: string, invocationMs?: number) =>
+      JSON.stringify({
+        v: PROTOCOL_VERSION,
+        kind: 'error',
+        taskId,
+        fault: 'infrastructure',
+        error: { name: 'TaskTimeoutError', message: 'stopped', code: 'TASK_TIMEOUT', retryable: true, ...(invocationMs !== undefined ? { invocationMs } : {}) },
+        timing: { fetchMs: 0, runMs: 0, storeMs: 0 },
+      });
+    const fake = await fakeLambda((n) => ({ status: 200, body: n === 1 ? stopped('a', 60_000) : stopped('b') }));
+    const inv = invokerFor(fake.endpoint);
+    try {
+      const byInvocation = await inv.invoke(envelope('a'), { timeoutMs: 120_000, memoryMB: 1024 }).catch((e: unknown) => e);
+      assert.ok(byInvocation instanceof TaskTimeoutError, String(byInvocation));
+      assert.equal(byInvocation.invocationMs, 60_000);
+      assert.match(
+        byInvocation.message,
+        /^Task work \(a\) was stopped when its Lambda invocation ran out of time, before its own timeout of 120000 ms: the invocation had 60 s in all, the function's timeout \(timeout in serverless\.yml\)\. Fix: deploy the function with a longer timeout than the task's \(npx volley deploy --timeout S, at most 900 s\), or make the task shorter/,
+      );
+      const byItsOwn = await inv.invoke(envelope('b'), { timeoutMs: 2000, memoryMB: 1024 }).catch((e: unknown) => e);
+      assert.ok(byItsOwn instanceof TaskTimeoutError, String(byItsOwn));
+      assert.equal(byItsOwn.invocationMs, undefined);
+      assert.match(byItsOwn.message, /^Task work \(b\) timed out after 2000 ms and was stopped; raise its timeout with work\.options\(\{ timeoutMs \}\)/);
     } finally {
       await inv.close();
       fake.server.close();
