@@ -5,7 +5,8 @@
  * Which task modules: the `tasks` list of volley.config.json (paths relative to that file).
  * The entry imports handlers/mark-worker first, so every task module sees `isWorker()` true
  * while it evaluates, then handlers/worker, whose `startWorker` it awaits at its top level (at
- * INIT) with an import() of each task module in the listed order: one that throws there is
+ * INIT) with an import() of each task module in the listed order (a listed module that another
+ * imports before that one: `dependencyOrder`): one that throws there is
  * caught, the ones after it still load, and its tasks are answered with its error (see
  * handlers/worker.ts). esbuild keeps those modules in the one file, each evaluated when its
  * import() runs.
@@ -17,7 +18,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { type BuildOptions, build } from 'esbuild';
 import { ConfigError } from '../sdk/errors.js';
 
 /** volley's own package root (the folder of its package.json), whether run from sources or dist/. */
@@ -165,21 +166,22 @@ export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult>
   const apiFile = join(base, `sdk/index${ext}`);
   const api = await build({ entryPoints: [apiFile], bundle: false, write: false, metafile: true, format: 'esm', logLevel: 'silent', outdir: outdir });
   const apiNames = Object.values(api.metafile.outputs).flatMap((out) => out.exports);
-  const contents = [
-    `import ${spec(join(base, `handlers/mark-worker${ext}`))};`,
-    `import * as volleyApi from ${spec(apiFile)};`,
-    `import { startWorker } from ${spec(join(base, `handlers/worker${ext}`))};`,
-    `globalThis[Symbol.for(${JSON.stringify(API_KEY)})] = volleyApi;`,
-    'export const handler = await startWorker([',
-    ...tasks.map((t) => `  [${JSON.stringify(t)}, () => import(${spec(resolve(projectRoot, t))})],`),
-    ']);',
-    '',
-  ].join('\n');
+  const entry = (order: string[]) =>
+    [
+      `import ${spec(join(base, `handlers/mark-worker${ext}`))};`,
+      `import * as volleyApi from ${spec(apiFile)};`,
+      `import { startWorker } from ${spec(join(base, `handlers/worker${ext}`))};`,
+      `globalThis[Symbol.for(${JSON.stringify(API_KEY)})] = volleyApi;`,
+      'export const handler = await startWorker([',
+      ...order.map((t) => `  [${JSON.stringify(t)}, () => import(${spec(resolve(projectRoot, t))})],`),
+      ']);',
+      '',
+    ].join('\n');
 
   mkdirSync(outdir, { recursive: true });
   const file = join(outdir, 'worker.mjs');
-  const result = await build({
-    stdin: { contents, resolveDir: projectRoot, sourcefile: ENTRY, loader: 'js' },
+  // Everything but the entry (its task modules' order).
+  const options = {
     absWorkingDir: projectRoot,
     outfile: file,
     bundle: true,
@@ -192,7 +194,7 @@ export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult>
     sourcesContent: false,
     legalComments: 'none',
     logLevel: 'warning',
-    metafile: true,
+    metafile: true as const,
     // The package's own entries, to its sources (a checkout) or its dist/ (an installed package).
     // Keyed by the full specifier: esbuild's alias maps subpaths by appending them to the target
     // ('volley/aws' would become '<sdk/index>/aws'), so each exported subpath has its own key.
@@ -236,9 +238,47 @@ export async function bundleWorker(o: BundleOptions = {}): Promise<BundleResult>
     ],
     // CommonJS dependencies (and the built-ins above) inside an ESM bundle call require(): give them Node's.
     banner: { js: "import { createRequire as __volleyCreateRequire } from 'node:module'; const require = __volleyCreateRequire(import.meta.url);" },
-  });
+  } satisfies BuildOptions;
+  const bundle = (order: string[]) => build({ ...options, stdin: { contents: entry(order), resolveDir: projectRoot, sourcefile: ENTRY, loader: 'js' } });
   const rel = (p: string) => relative(projectRoot, p).split('\\').join('/');
+  const key = (t: string) => rel(resolve(projectRoot, t));
+  let result = await bundle(tasks);
+  // A listed module that another imports loads before it (bundled again in that order, which
+  // only a project whose task modules import each other needs): see dependencyOrder.
+  const order = dependencyOrder(tasks, result.metafile.inputs, key);
+  if (order.some((t, i) => t !== tasks[i])) result = await bundle(order);
   const bytes = result.metafile.outputs[rel(file)]?.bytes ?? 0;
-  const bundled = tasks.filter((t) => rel(resolve(projectRoot, t)) in result.metafile.inputs);
+  const bundled = order.filter((t) => key(t) in result.metafile.inputs);
   return { file, bytes, tasks: bundled, configFile: config.file };
+}
+
+/**
+ * The task modules in the order the bundle loads them: each after the listed modules it imports
+ * (statically, directly or through others), else as listed. A worker knows which tasks a module
+ * that throws while it loads had registered by what the registry gained meanwhile
+ * (handlers/worker.ts); had a listed module been evaluated as another's import, its tasks would
+ * count as that module's, and fail with it where the embedded runtime (which imports each
+ * task's own module) runs them. ESM evaluates a module's imports before it anyway, so this moves
+ * no module's evaluation past one that depends on it.
+ *
+ * @param inputs - esbuild's metafile inputs (paths relative to the project, as `key` gives them).
+ */
+export function dependencyOrder(
+  tasks: readonly string[],
+  inputs: Readonly<Record<string, { imports: ReadonlyArray<{ path: string; kind: string; external?: boolean }> }>>,
+  key: (task: string) => string,
+): string[] {
+  const listed = new Map(tasks.map((t) => [key(t), t]));
+  const seen = new Set<string>();
+  const order: string[] = [];
+  const visit = (k: string) => {
+    if (seen.has(k)) return;
+    seen.add(k);
+    // A dynamic import() runs when the module calls it, not while it loads.
+    for (const i of inputs[k]?.imports ?? []) if (i.kind !== 'dynamic-import' && !i.external) visit(i.path);
+    const t = listed.get(k);
+    if (t !== undefined) order.push(t);
+  };
+  for (const t of tasks) visit(key(t));
+  return order;
 }

@@ -2,11 +2,13 @@
  * Which tasks a Lambda worker answers with a task module's load failure (sdk/worker/load-failure.ts),
  * as the handler's executeTask asks: those the failed module registered, and tasks no module
  * registered; never the other modules' tasks, nor a task not found while no module failed (a
- * TaskNotFoundError, as always), nor a task that failed for another reason. The whole sandbox is
- * in test/emulator/init-error.test.ts; this file's process starts with no failure recorded.
+ * TaskNotFoundError, as always), nor a task that failed for another reason; and the bundle's
+ * load order, which keeps a listed module's tasks its own. The whole sandbox is in
+ * test/emulator/init-error.test.ts; this file's process starts with no failure recorded.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { dependencyOrder } from '../../infra/bundle.js';
 import { ProtocolError, TaskNotFoundError } from '../../sdk/errors.js';
 import { moduleFailureResult, recordBundleFailure } from '../../sdk/worker/load-failure.js';
 
@@ -48,5 +50,28 @@ describe('the tasks a Lambda worker answers with a module load failure', () => {
           "no task of those modules can run in this sandbox (the bundle's other modules load and run); fix them and deploy again (npx volley deploy, or restart the emulators))",
       );
     }
+  });
+});
+
+describe('the order a Lambda bundle loads its task modules in', () => {
+  const imports = (...paths: string[]) => ({ imports: paths.map((path) => ({ path, kind: 'import-statement' })) });
+  const key = (t: string) => t.replace(/^\.\//, '');
+
+  it('as listed, but a listed module that another imports (directly or not) before it', () => {
+    const inputs = {
+      'src/main.ts': imports('src/util.ts', 'volley'),
+      'src/util.ts': imports('src/tasks.ts', 'node_modules/lib/index.js'),
+      'src/tasks.ts': imports('volley'),
+      'src/other.ts': { imports: [{ path: 'src/late.ts', kind: 'dynamic-import' }] },
+      'src/late.ts': imports(),
+      volley: imports(),
+    };
+    assert.deepEqual(dependencyOrder(['src/main.ts', 'src/other.ts', './src/tasks.ts', 'src/late.ts'], inputs, key), ['./src/tasks.ts', 'src/main.ts', 'src/other.ts', 'src/late.ts']);
+    assert.deepEqual(dependencyOrder(['src/other.ts', 'src/late.ts'], inputs, key), ['src/other.ts', 'src/late.ts'], 'a dynamic import() does not run at load');
+  });
+
+  it('a cycle of listed modules: each once, in the order first reached', () => {
+    const inputs = { 'a.ts': imports('b.ts'), 'b.ts': imports('a.ts') };
+    assert.deepEqual(dependencyOrder(['a.ts', 'b.ts'], inputs, key), ['b.ts', 'a.ts']);
   });
 });
