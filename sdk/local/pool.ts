@@ -6,7 +6,9 @@
  *   there are cores (starting a thread costs tens of ms of CPU; starting them all at once
  *   makes the first one ready later); past a worker per core, only for a task that waited
  *   SPAWN_AFTER_MS, counted from when a worker was ready to take it, while the workers were not
- *   cycling through tasks; the `minWorkers` started at init, before
+ *   cycling through tasks (no worker that could have answered did, and none has finished a
+ *   task whose result waits unread), and never for short tasks while a worker runs batches of
+ *   them; the `minWorkers` started at init, before
  *   any task, are paced the same way; an idle worker is stopped after `idleTimeoutMs`;
  * - a task past its timeout is stopped with its worker and reported as a TaskTimeoutError;
  * - a worker that dies (process.exit, uncaught error, out of memory) is replaced and its
@@ -71,13 +73,15 @@ interface Slot {
   /** The worker as results name it (timelines: one track per thread). */
   info: { id: string };
   ready: boolean;
+  /** When it became ready (the pool's clock). */
+  readyAt: number;
   /** Tasks handed to this worker whose results have not arrived, in the order it runs them. */
   jobs: Job[];
   /** Running a batch of short tasks (counted in shortRunning). */
   short: boolean;
   /** Results received from this worker since it started: the sequence number of jobs[0]. */
   completed: number;
-  /** The worker writes here the sequence number of the task it is running. */
+  /** The worker writes here the sequence number of the task it is running ([0]) and how many it has finished ([1]). */
   progress: Int32Array;
   timer?: LongTimer;
   idleTimer?: NodeJS.Timeout;
@@ -331,7 +335,12 @@ export class WorkerPool implements Invoker {
     let demand = 0;
     if (this.queueHead < this.queue.length) {
       const head = this.queue[this.queueHead]!;
-      demand = this.isShort(head) ? this.spawnConcurrency - this.shortRunning - this.idle.length : this.queued();
+      // Short tasks take a worker per core at most; past that, none while any worker runs batches
+      // of them: it drains the queue (a batch ends within milliseconds and the worker takes the
+      // next), and another thread would only take turns with it for the cores. (Its answers may
+      // wait unread while the driver is busy, so they are no sign of it here.)
+      if (this.isShort(head)) demand = this.shortRunning > 0 && this.slots.size >= this.spawnConcurrency ? 0 : this.spawnConcurrency - this.shortRunning - this.idle.length;
+      else demand = this.queued();
       // Past a worker per core, a new thread is started only for a task that waited SPAWN_AFTER_MS
       // while the workers were not cycling through tasks (about one answer each per window):
       // workers that keep answering drain the queue sooner than a thread starts (tens of ms of
@@ -344,7 +353,9 @@ export class WorkerPool implements Invoker {
         // Workers running batches of short tasks on every core count as answering: each batch ends
         // soon, and then a worker takes the head (a task of a new function made ready among them).
         const answering =
-          this.shortRunning >= this.spawnConcurrency || (now - a.since < 2 * SPAWN_AFTER_MS && a.now + (now - a.since < SPAWN_AFTER_MS ? a.before : 0) >= this.slots.size - this.blockedSlots);
+          this.shortRunning >= this.spawnConcurrency ||
+          this.unreadResults() ||
+          (now - a.since < 2 * SPAWN_AFTER_MS && a.now + (now - a.since < SPAWN_AFTER_MS ? a.before : 0) >= this.settledWorkers(now));
         // The wait counts from when a worker could take the task: while the first threads start,
         // nothing answers, whether tasks are long or short.
         const wait = answering ? SPAWN_AFTER_MS : SPAWN_AFTER_MS - (now - Math.max(head.queuedAt, this.readySince));
@@ -425,7 +436,7 @@ export class WorkerPool implements Invoker {
   }
 
   private spawn(): Slot {
-    const progress = new Int32Array(new SharedArrayBuffer(4));
+    const progress = new Int32Array(new SharedArrayBuffer(8));
     // No execArgv option: by default a worker gets the driver's (loader flags such as --import
     // tsx or --experimental-strip-types; Node leaves out the per-process ones, which an explicit
     // list would have to), so it loads task modules the way the driver did. `preload`: the
@@ -434,7 +445,7 @@ export class WorkerPool implements Invoker {
     const preload = this.queue[this.queueHead]?.env.module;
     const maxTaskDepth = this.options.maxTaskDepth ?? optionTable.init.maxTaskDepth.default;
     const worker = new Worker(this.entry, { workerData: { progress, preload, maxTaskDepth } });
-    const slot: Slot = { worker, info: { id: `thread-${worker.threadId}` }, ready: false, jobs: [], short: false, completed: 0, progress, blocked: 0 };
+    const slot: Slot = { worker, info: { id: `thread-${worker.threadId}` }, ready: false, readyAt: 0, jobs: [], short: false, completed: 0, progress, blocked: 0 };
     this.slots.add(slot);
     this.starting++;
     this.startedTotal++;
@@ -452,6 +463,7 @@ export class WorkerPool implements Invoker {
       case 'ready':
         if (!this.anyReady()) this.readySince = this.now();
         slot.ready = true;
+        slot.readyAt = this.now();
         this.starting--;
         this.release(slot);
         return;
@@ -529,6 +541,28 @@ export class WorkerPool implements Invoker {
         if (this.runs(slot, m.parent)) this.host?.cancel(m.parent, m.id, m.force, m.recursive);
         return;
     }
+  }
+
+  /**
+   * The workers expected to answer about once per SPAWN_AFTER_MS window when they cycle through
+   * tasks: those ready for a window at least and not blocked in get/wait (one that just started
+   * is still running its first, cold task); at least one.
+   */
+  private settledWorkers(now: number): number {
+    let n = 0;
+    for (const s of this.slots) if (s.ready && !s.stopping && s.blocked === 0 && now - s.readyAt >= SPAWN_AFTER_MS) n++;
+    return Math.max(1, n);
+  }
+
+  /**
+   * Whether a worker has finished a task whose result the driver has not taken in yet: it is
+   * cycling through its tasks, and its answer waits in the port while the driver is busy (as
+   * when it submits or chains a large DAG). Read from the worker's shared counters, which do not
+   * wait for the driver.
+   */
+  private unreadResults(): boolean {
+    for (const s of this.slots) if (s.jobs.length > 0 && !s.stopping && Atomics.load(s.progress, 1) > s.completed) return true;
+    return false;
   }
 
   private anyReady(): boolean {

@@ -169,6 +169,7 @@ async function runQueue(): Promise<void> {
     unwant(t);
     if (res.kind !== 'notStarted' && wanted.has(env.taskId)) answers.set(env.taskId, res);
     pending.push(res);
+    Atomics.store(progress, 1, seq);
     const now = performance.now();
     if (queue.length === 0 || now - started >= FLUSH_MS / 2 || now - lastFlush >= FLUSH_MS) {
       flushResults();

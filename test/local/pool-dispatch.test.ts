@@ -51,6 +51,25 @@ function answering(runMs: number, delayMs = 0): URL {
   `);
 }
 
+/**
+ * A thread that answers every message of tasks at once (run time 0: short), except a message
+ * holding a task named h-*: it takes that one and never answers, and says so on `channel`.
+ */
+function holding(channel: string): URL {
+  return entry(`
+    import { parentPort } from 'node:worker_threads';
+    import { packResults, unpackTasks } from '${wire}';
+    const chan = new BroadcastChannel('${channel}');
+    parentPort.on('message', (m) => {
+      if (m.kind !== 'tasks') return;
+      const envs = unpackTasks(m.batch).map((t) => t.env);
+      if (envs.some((e) => e.taskId.startsWith('h-'))) { chan.postMessage('took'); return; }
+      parentPort.postMessage({ kind: 'results', batch: packResults(envs.map((e) => ({ v: ${PROTOCOL_VERSION}, kind: 'value', taskId: e.taskId, bytes: new Uint8Array([0]), timing: { fetchMs: 0, runMs: 0, storeMs: 0, startedAt: 0 } }))) });
+    });
+    parentPort.postMessage({ kind: 'ready' });
+  `);
+}
+
 /** A thread that answers each task at once, in order: a result's timing.startedAt is the task's place in the order this thread ran them (from 0). */
 const ordering = entry(`
   import { parentPort } from 'node:worker_threads';
@@ -252,19 +271,7 @@ describe('worker pool dispatch', () => {
     const chan = new BroadcastChannel('pool-dispatch-held');
     const { took, tasksTaken } = takenCount();
     chan.onmessage = took;
-    const holding = entry(`
-      import { parentPort } from 'node:worker_threads';
-      import { packResults, unpackTasks } from '${wire}';
-      const chan = new BroadcastChannel('pool-dispatch-held');
-      parentPort.on('message', (m) => {
-        if (m.kind !== 'tasks') return;
-        const envs = unpackTasks(m.batch).map((t) => t.env);
-        if (envs.some((e) => e.taskId.startsWith('h-'))) { chan.postMessage('took'); return; }
-        parentPort.postMessage({ kind: 'results', batch: packResults(envs.map((e) => ({ v: ${PROTOCOL_VERSION}, kind: 'value', taskId: e.taskId, bytes: new Uint8Array([0]), timing: { fetchMs: 0, runMs: 0, storeMs: 0, startedAt: 0 } }))) });
-      });
-      parentPort.postMessage({ kind: 'ready' });
-    `);
-    const pool = new WorkerPool({ maxWorkers: cores + 2, minWorkers: cores, idleTimeoutMs: 60_000, now: () => clock }, new MemoryStore(), holding);
+    const pool = new WorkerPool({ maxWorkers: cores + 2, minWorkers: cores, idleTimeoutMs: 60_000, now: () => clock }, new MemoryStore(), holding('pool-dispatch-held'));
     try {
       // Every thread up and the function known to be short.
       for (let seen = new Set<string>(), round = 0; seen.size < cores; round++) {
@@ -288,6 +295,138 @@ describe('worker pool dispatch', () => {
       assert.equal(pool.stats().started, cores, 'no thread started: a core frees up when its batch ends');
       void held;
       void fresh;
+    } finally {
+      chan.close();
+      await pool.close();
+    }
+  });
+  it('does not start a thread past one per core for short tasks while a worker runs batches of them, however long they wait', { timeout: 60_000 }, async () => {
+    const cores = availableParallelism();
+    let clock = 0;
+    const chan = new BroadcastChannel('pool-dispatch-short');
+    const { took, tasksTaken } = takenCount();
+    chan.onmessage = took;
+    const pool = new WorkerPool({ maxWorkers: cores + 2, minWorkers: cores, idleTimeoutMs: 60_000, now: () => clock }, new MemoryStore(), holding('pool-dispatch-short'));
+    const hold = (id: string, fn: string) => new Promise<unknown>((resolve) => pool.invokeThen(envelope(id, fn), opts, (res, err) => resolve(res ?? err)));
+    try {
+      // Every thread up and the function known to be short.
+      for (let seen = new Set<string>(), round = 0; seen.size < cores; round++) {
+        const some = await Promise.all(Array.from({ length: 64 }, (_, i) => run(pool, `warm-${round}-${i}`)));
+        seen = new Set(some.map((r) => r.worker!.id));
+      }
+      // Every thread but one holds a task of a function never seen (not short: one per thread)...
+      const held = Array.from({ length: cores - 1 }, (_, i) => hold(`h-long-${i}`, 'never-seen'));
+      await tasksTaken(cores - 1);
+      // ...and the last one a batch of short tasks, which it holds too.
+      held.push(hold('h-short', 'work'));
+      await tasksTaken(cores);
+      // Short tasks wait behind them, far longer than SPAWN_AFTER_MS, with no answer meanwhile.
+      clock = 100 * SPAWN_AFTER_MS;
+      const queued = Array.from({ length: 8 }, (_, i) => run(pool, `q-${i}`).catch(() => undefined));
+      clock += 20 * SPAWN_AFTER_MS;
+      for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(pool.stats().queued, 8);
+      assert.equal(pool.stats().started, cores, 'no thread started: the worker running short tasks drains them when its batch ends');
+      void held;
+      void queued;
+    } finally {
+      chan.close();
+      await pool.close();
+    }
+  });
+
+  it('does not start threads past one per core while a worker has finished a task whose result the pool has not read yet', { timeout: 60_000 }, async () => {
+    const cores = availableParallelism();
+    let clock = 0;
+    // Threads that take their task and never answer; a task named f-* they mark finished in the
+    // worker's shared counters, as a worker does before its result is read.
+    const took = new BroadcastChannel('pool-dispatch-unread');
+    const { took: onTook, tasksTaken } = takenCount();
+    took.onmessage = onTook;
+    const finishing = entry(`
+      import { parentPort, workerData } from 'node:worker_threads';
+      import { unpackTasks } from '${wire}';
+      const took = new BroadcastChannel('pool-dispatch-unread');
+      parentPort.on('message', (m) => {
+        if (m.kind !== 'tasks') return;
+        if (unpackTasks(m.batch).some((t) => t.env.taskId.startsWith('f-'))) Atomics.store(workerData.progress, 1, 1);
+        took.postMessage(1);
+      });
+      parentPort.postMessage({ kind: 'ready' });
+    `);
+    const pool = new WorkerPool({ maxWorkers: cores + 4, minWorkers: 0, idleTimeoutMs: 60_000, now: () => clock }, new MemoryStore(), finishing);
+    try {
+      const pending = Array.from({ length: cores + 2 }, (_, i) => run(pool, i === 0 ? 'f-0' : `s-${i}`).catch(() => undefined));
+      await tasksTaken(cores);
+      assert.equal(pool.stats().queued, 2);
+      // The two queued tasks waited SPAWN_AFTER_MS and more with no answer read; one worker is done with its task.
+      clock = 4 * SPAWN_AFTER_MS;
+      for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(pool.stats().started, cores, 'no thread started: a worker is about to take the next task');
+      assert.equal(pool.stats().queued, 2);
+      void pending;
+    } finally {
+      took.close();
+      await pool.close();
+    }
+  });
+  it('expects no answer yet from a worker that became ready less than SPAWN_AFTER_MS ago', { timeout: 60_000 }, async () => {
+    const cores = availableParallelism();
+    let clock = 0;
+    // Threads that become ready when the test lets each of them; they answer a task named a-* at
+    // once (run time 3 ms: not short) and take any other and never answer.
+    const chan = new BroadcastChannel('pool-dispatch-settled');
+    const { took, tasksTaken } = takenCount();
+    const hellos: number[] = [];
+    let first: ((id: number) => void) | undefined;
+    chan.onmessage = (m: MessageEvent) => {
+      if (m.data === 'took') took();
+      else if (typeof m.data === 'number') {
+        hellos.push(m.data);
+        first?.(m.data);
+      }
+    };
+    const gated = entry(`
+      import { parentPort, threadId } from 'node:worker_threads';
+      import { packResults, unpackTasks } from '${wire}';
+      const chan = new BroadcastChannel('pool-dispatch-settled');
+      let ready = false;
+      chan.onmessage = (m) => { if (m.data === 'go-' + threadId && !ready) { ready = true; parentPort.postMessage({ kind: 'ready' }); } };
+      parentPort.on('message', (m) => {
+        if (m.kind !== 'tasks') return;
+        const envs = unpackTasks(m.batch).map((t) => t.env);
+        if (!envs[0].taskId.startsWith('a-')) { chan.postMessage('took'); return; }
+        parentPort.postMessage({ kind: 'results', batch: packResults(envs.map((e) => ({ v: ${PROTOCOL_VERSION}, kind: 'value', taskId: e.taskId, bytes: new Uint8Array([0]), timing: { fetchMs: 0, runMs: 3, storeMs: 0, startedAt: 0 } }))) });
+      });
+      chan.postMessage(threadId);
+    `);
+    const pool = new WorkerPool({ maxWorkers: cores + 4, minWorkers: 0, idleTimeoutMs: 60_000, now: () => clock }, new MemoryStore(), gated);
+    try {
+      const firstThread = new Promise<number>((resolve) => {
+        first = resolve;
+      });
+      const answered = run(pool, 'a-0');
+      const pending = Array.from({ length: cores + 2 }, (_, i) => run(pool, `h-${i}`).catch(() => undefined));
+      // One thread ready at 0: it answers a-0 at once, then holds h-0.
+      chan.postMessage(`go-${await firstThread}`);
+      await answered;
+      await tasksTaken(1);
+      // The others become ready just before SPAWN_AFTER_MS and hold a task each; two tasks wait.
+      clock = SPAWN_AFTER_MS - 1;
+      while (hellos.length < cores) await new Promise((r) => setTimeout(r, 5));
+      for (const id of hellos.slice(1)) chan.postMessage(`go-${id}`);
+      await tasksTaken(cores);
+      assert.equal(pool.stats().queued, 2);
+      // Past SPAWN_AFTER_MS: the one worker ready that long answered in this window, the others
+      // just started. No thread yet.
+      clock = SPAWN_AFTER_MS + 1;
+      for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(pool.stats().started, cores, 'no thread started while the workers that could have answered did');
+      // A window later, no answer from any: a thread for each waiting task.
+      clock = 3 * SPAWN_AFTER_MS;
+      for (let i = 0; i < 5 && pool.stats().started < cores + 2; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(pool.stats().started, cores + 2);
+      void pending;
     } finally {
       chan.close();
       await pool.close();
