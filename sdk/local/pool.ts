@@ -6,8 +6,9 @@
  *   there are cores (starting a thread costs tens of ms of CPU; starting them all at once
  *   makes the first one ready later); past a worker per core, only for a task that waited
  *   SPAWN_AFTER_MS, counted from when a worker was ready to take it, while the workers were not
- *   cycling through tasks (no worker that could have answered did, and none has finished a
- *   task whose result waits unread), and never for short tasks while a worker runs batches of
+ *   cycling through tasks (no worker that could have answered did, none has finished a task
+ *   whose result waits unread or is late to start the task it was handed), once a worker per
+ *   core is ready, and never for short tasks while a worker runs batches of
  *   them; the `minWorkers` started at init, before
  *   any task, are paced the same way; an idle worker is stopped after `idleTimeoutMs`;
  * - a task past its timeout is stopped with its worker and reported as a TaskTimeoutError;
@@ -60,6 +61,9 @@ interface Job {
  * `reject` of an invokeThen job: its callback (`resolve`) is told on a later microtask. Shared
  * by every such job rather than a closure per task (the dispatch path runs once per task).
  */
+/** A worker that has not started the task it was handed this long after is behind (waits for a core), not held up by a long task (see `workerBehind`). */
+const BEHIND_MS = 1;
+
 /** Most tasks in one batch with the followers that join it past its limit (see `takeBatch`). */
 const MAX_CHAINED_BATCH = 4 * MAX_BATCH;
 
@@ -81,9 +85,11 @@ interface Slot {
   short: boolean;
   /** Results received from this worker since it started: the sequence number of jobs[0]. */
   completed: number;
-  /** The worker writes here the sequence number of the task it is running ([0]) and how many it has finished ([1]). */
+  /** The worker writes here the sequence number of the task it is running ([0]; -1 before its first) and how many it has finished ([1]). */
   progress: Int32Array;
   timer?: LongTimer;
+  /** When jobs[0] became the first of its tasks (the pool's clock). */
+  firstSince: number;
   idleTimer?: NodeJS.Timeout;
   /** Why the pool is stopping this worker, so its exit is not reported as a crash. */
   stopping?: 'timeout' | 'idle' | 'close' | 'cancel' | 'release';
@@ -347,6 +353,9 @@ export class WorkerPool implements Invoker {
       // CPU), as in a DAG of short tasks whose function is new.
       // Decided after the event loop has taken in what the workers sent (setImmediate runs after
       // I/O): while the driver is busy (submitting a large DAG), answers wait unread in the port.
+      // Not before a worker per core is ready: a thread started meanwhile shares the cores with
+      // the ones still starting (a worker that becomes ready looks at the queue again).
+      if (demand > 0 && this.slots.size >= this.spawnConcurrency && this.slots.size - this.starting < this.spawnConcurrency) demand = 0;
       if (demand > 0 && this.slots.size >= this.spawnConcurrency) {
         const now = this.now();
         const a = this.answers;
@@ -354,7 +363,7 @@ export class WorkerPool implements Invoker {
         // soon, and then a worker takes the head (a task of a new function made ready among them).
         const answering =
           this.shortRunning >= this.spawnConcurrency ||
-          this.unreadResults() ||
+          this.workerBehind(now) ||
           (now - a.since < 2 * SPAWN_AFTER_MS && a.now + (now - a.since < SPAWN_AFTER_MS ? a.before : 0) >= this.settledWorkers(now));
         // The wait counts from when a worker could take the task: while the first threads start,
         // nothing answers, whether tasks are long or short.
@@ -437,6 +446,8 @@ export class WorkerPool implements Invoker {
 
   private spawn(): Slot {
     const progress = new Int32Array(new SharedArrayBuffer(8));
+    // No task started yet (the worker writes each one's sequence number from 0 on).
+    progress[0] = -1;
     // No execArgv option: by default a worker gets the driver's (loader flags such as --import
     // tsx or --experimental-strip-types; Node leaves out the per-process ones, which an explicit
     // list would have to), so it loads task modules the way the driver did. `preload`: the
@@ -445,7 +456,7 @@ export class WorkerPool implements Invoker {
     const preload = this.queue[this.queueHead]?.env.module;
     const maxTaskDepth = this.options.maxTaskDepth ?? optionTable.init.maxTaskDepth.default;
     const worker = new Worker(this.entry, { workerData: { progress, preload, maxTaskDepth } });
-    const slot: Slot = { worker, info: { id: `thread-${worker.threadId}` }, ready: false, readyAt: 0, jobs: [], short: false, completed: 0, progress, blocked: 0 };
+    const slot: Slot = { worker, info: { id: `thread-${worker.threadId}` }, ready: false, readyAt: 0, firstSince: 0, jobs: [], short: false, completed: 0, progress, blocked: 0 };
     this.slots.add(slot);
     this.starting++;
     this.startedTotal++;
@@ -555,13 +566,18 @@ export class WorkerPool implements Invoker {
   }
 
   /**
-   * Whether a worker has finished a task whose result the driver has not taken in yet: it is
-   * cycling through its tasks, and its answer waits in the port while the driver is busy (as
-   * when it submits or chains a large DAG). Read from the worker's shared counters, which do not
-   * wait for the driver.
+   * Whether a worker is not held up by a long task but behind: it has finished a task whose
+   * result the driver has not taken in yet (its answer waits in the port while the driver is
+   * busy, as when it submits or chains a large DAG), or has not started the task it was handed
+   * a while ago (BEHIND_MS: it waits for a core, or reads its messages late). Either way it takes
+   * the next task soon, and a new thread would only compete with it for the cores. Read from
+   * the worker's shared counters, which do not wait for the driver.
    */
-  private unreadResults(): boolean {
-    for (const s of this.slots) if (s.jobs.length > 0 && !s.stopping && Atomics.load(s.progress, 1) > s.completed) return true;
+  private workerBehind(now: number): boolean {
+    for (const s of this.slots) {
+      if (s.jobs.length === 0 || s.stopping || s.blocked > 0) continue;
+      if (Atomics.load(s.progress, 1) > s.completed || (Atomics.load(s.progress, 0) < s.completed && now - s.firstSince >= BEHIND_MS)) return true;
+    }
     return false;
   }
 
@@ -624,6 +640,7 @@ export class WorkerPool implements Invoker {
 
   /** The timer always belongs to the worker's running task, the first of its jobs. */
   private startTimer(slot: Slot): void {
+    slot.firstSince = this.now();
     slot.timer = setLongTimeout(() => this.onTimeout(slot), slot.jobs[0]!.timeoutMs);
   }
 

@@ -17,6 +17,18 @@ import { PROTOCOL_VERSION, type ResultEnvelope, type TaskEnvelope } from '../../
 const wire = new URL('../../sdk/local/wire.js', import.meta.url).href;
 const entry = (code: string) => new URL(`data:text/javascript,${encodeURIComponent(code)}`);
 
+/**
+ * The worker's shared progress counters, as sdk/local/worker-thread.ts keeps them, for the
+ * scripted threads: `started()` as a task starts (its sequence number in [0]), `finished()` as
+ * it ends (the count of tasks finished in [1]).
+ */
+const counters = `
+  import { workerData as counterData } from 'node:worker_threads';
+  let seq = 0;
+  const started = () => Atomics.store(counterData.progress, 0, seq);
+  const finished = () => Atomics.store(counterData.progress, 1, ++seq);
+`;
+
 /** A count of the tasks the test's threads said they took (`took`), and a wait until it reaches k. */
 function takenCount(): { took: () => void; tasksTaken: (k: number) => Promise<void> } {
   let taken = 0;
@@ -40,9 +52,11 @@ function answering(runMs: number, delayMs = 0): URL {
   return entry(`
     import { parentPort } from 'node:worker_threads';
     import { packResults, unpackTasks } from '${wire}';
+    ${counters}
     parentPort.on('message', (m) => {
       if (m.kind !== 'tasks') return;
       const envs = unpackTasks(m.batch).map((t) => t.env);
+      for (const e of envs) { started(); finished(); }
       const batch = packResults(envs.map((e) => ({ v: ${PROTOCOL_VERSION}, kind: 'value', taskId: e.taskId, bytes: new Uint8Array([envs.length]), timing: { fetchMs: 0, runMs: ${runMs}, storeMs: 0, startedAt: 0 } })));
       if (${delayMs} > 0) setTimeout(() => parentPort.postMessage({ kind: 'results', batch }), ${delayMs});
       else parentPort.postMessage({ kind: 'results', batch });
@@ -59,11 +73,13 @@ function holding(channel: string): URL {
   return entry(`
     import { parentPort } from 'node:worker_threads';
     import { packResults, unpackTasks } from '${wire}';
+    ${counters}
     const chan = new BroadcastChannel('${channel}');
     parentPort.on('message', (m) => {
       if (m.kind !== 'tasks') return;
       const envs = unpackTasks(m.batch).map((t) => t.env);
-      if (envs.some((e) => e.taskId.startsWith('h-'))) { chan.postMessage('took'); return; }
+      if (envs.some((e) => e.taskId.startsWith('h-'))) { started(); chan.postMessage('took'); return; }
+      for (const e of envs) { started(); finished(); }
       parentPort.postMessage({ kind: 'results', batch: packResults(envs.map((e) => ({ v: ${PROTOCOL_VERSION}, kind: 'value', taskId: e.taskId, bytes: new Uint8Array([0]), timing: { fetchMs: 0, runMs: 0, storeMs: 0, startedAt: 0 } }))) });
     });
     parentPort.postMessage({ kind: 'ready' });
@@ -201,8 +217,9 @@ describe('worker pool dispatch', () => {
     took.onmessage = count.took;
     const silent = entry(`
       import { parentPort } from 'node:worker_threads';
+      ${counters}
       const took = new BroadcastChannel('pool-dispatch-took');
-      parentPort.on('message', (m) => { if (m.kind === 'tasks') took.postMessage(1); });
+      parentPort.on('message', (m) => { if (m.kind === 'tasks') { started(); took.postMessage(1); } });
       parentPort.postMessage({ kind: 'ready' });
     `);
     const pool = new WorkerPool({ maxWorkers: cores + 4, minWorkers: 0, idleTimeoutMs: 60_000, now: () => clock }, new MemoryStore(), silent);
@@ -239,7 +256,8 @@ describe('worker pool dispatch', () => {
       const chan = new BroadcastChannel('pool-dispatch-start');
       let ready = false;
       chan.onmessage = (m) => { if (m.data === 'go' && !ready) { ready = true; parentPort.postMessage({ kind: 'ready' }); } };
-      parentPort.on('message', (m) => { if (m.kind === 'tasks') chan.postMessage('took'); });
+      ${counters}
+      parentPort.on('message', (m) => { if (m.kind === 'tasks') { started(); chan.postMessage('took'); } });
       chan.postMessage('hello');
     `);
     const pool = new WorkerPool({ maxWorkers: cores + 4, minWorkers: 0, idleTimeoutMs: 60_000, now: () => clock }, new MemoryStore(), gated);
@@ -344,12 +362,14 @@ describe('worker pool dispatch', () => {
     const { took: onTook, tasksTaken } = takenCount();
     took.onmessage = onTook;
     const finishing = entry(`
-      import { parentPort, workerData } from 'node:worker_threads';
+      import { parentPort } from 'node:worker_threads';
       import { unpackTasks } from '${wire}';
+      ${counters}
       const took = new BroadcastChannel('pool-dispatch-unread');
       parentPort.on('message', (m) => {
         if (m.kind !== 'tasks') return;
-        if (unpackTasks(m.batch).some((t) => t.env.taskId.startsWith('f-'))) Atomics.store(workerData.progress, 1, 1);
+        started();
+        if (unpackTasks(m.batch).some((t) => t.env.taskId.startsWith('f-'))) finished();
         took.postMessage(1);
       });
       parentPort.postMessage({ kind: 'ready' });
@@ -389,13 +409,16 @@ describe('worker pool dispatch', () => {
     const gated = entry(`
       import { parentPort, threadId } from 'node:worker_threads';
       import { packResults, unpackTasks } from '${wire}';
+      ${counters}
       const chan = new BroadcastChannel('pool-dispatch-settled');
       let ready = false;
       chan.onmessage = (m) => { if (m.data === 'go-' + threadId && !ready) { ready = true; parentPort.postMessage({ kind: 'ready' }); } };
       parentPort.on('message', (m) => {
         if (m.kind !== 'tasks') return;
         const envs = unpackTasks(m.batch).map((t) => t.env);
+        started();
         if (!envs[0].taskId.startsWith('a-')) { chan.postMessage('took'); return; }
+        finished();
         parentPort.postMessage({ kind: 'results', batch: packResults(envs.map((e) => ({ v: ${PROTOCOL_VERSION}, kind: 'value', taskId: e.taskId, bytes: new Uint8Array([0]), timing: { fetchMs: 0, runMs: 3, storeMs: 0, startedAt: 0 } }))) });
       });
       chan.postMessage(threadId);
@@ -426,6 +449,70 @@ describe('worker pool dispatch', () => {
       clock = 3 * SPAWN_AFTER_MS;
       for (let i = 0; i < 5 && pool.stats().started < cores + 2; i++) await new Promise((r) => setTimeout(r, 10));
       assert.equal(pool.stats().started, cores + 2);
+      void pending;
+    } finally {
+      chan.close();
+      await pool.close();
+    }
+  });
+  it('does not start threads past one per core while a worker has not started the task it was handed', { timeout: 60_000 }, async () => {
+    const cores = availableParallelism();
+    let clock = 0;
+    // Threads that take their task but do not start it (as a thread waiting for a core) and never answer.
+    const took = new BroadcastChannel('pool-dispatch-unstarted');
+    const { took: onTook, tasksTaken } = takenCount();
+    took.onmessage = onTook;
+    const waiting = entry(`
+      import { parentPort } from 'node:worker_threads';
+      const took = new BroadcastChannel('pool-dispatch-unstarted');
+      parentPort.on('message', (m) => { if (m.kind === 'tasks') took.postMessage(1); });
+      parentPort.postMessage({ kind: 'ready' });
+    `);
+    const pool = new WorkerPool({ maxWorkers: cores + 4, minWorkers: 0, idleTimeoutMs: 60_000, now: () => clock }, new MemoryStore(), waiting);
+    try {
+      const pending = Array.from({ length: cores + 2 }, (_, i) => run(pool, `s-${i}`).catch(() => undefined));
+      await tasksTaken(cores);
+      assert.equal(pool.stats().queued, 2);
+      clock = 4 * SPAWN_AFTER_MS;
+      for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(pool.stats().started, cores, 'no thread started: the workers are behind, not held up by long tasks');
+      void pending;
+    } finally {
+      took.close();
+      await pool.close();
+    }
+  });
+  it('does not start threads past one per core while the first ones are still starting', { timeout: 60_000 }, async () => {
+    const cores = availableParallelism();
+    let clock = 0;
+    // Threads of which only the first to say hello becomes ready; it takes its task and holds it (started).
+    const chan = new BroadcastChannel('pool-dispatch-first');
+    const { took, tasksTaken } = takenCount();
+    let firstId: number | undefined;
+    chan.onmessage = (m: MessageEvent) => {
+      if (m.data === 'took') took();
+      else if (typeof m.data === 'number' && firstId === undefined) {
+        firstId = m.data;
+        chan.postMessage(`go-${firstId}`);
+      }
+    };
+    const gated = entry(`
+      import { parentPort, threadId } from 'node:worker_threads';
+      ${counters}
+      const chan = new BroadcastChannel('pool-dispatch-first');
+      let ready = false;
+      chan.onmessage = (m) => { if (m.data === 'go-' + threadId && !ready) { ready = true; parentPort.postMessage({ kind: 'ready' }); } };
+      parentPort.on('message', (m) => { if (m.kind === 'tasks') { started(); chan.postMessage('took'); } });
+      chan.postMessage(threadId);
+    `);
+    const pool = new WorkerPool({ maxWorkers: cores + 4, minWorkers: 0, idleTimeoutMs: 60_000, now: () => clock }, new MemoryStore(), gated);
+    try {
+      const pending = Array.from({ length: cores + 2 }, (_, i) => run(pool, `s-${i}`).catch(() => undefined));
+      await tasksTaken(1);
+      // The ready one is held up by its task long past SPAWN_AFTER_MS; the others are still starting.
+      clock = 20 * SPAWN_AFTER_MS;
+      for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(pool.stats().started, cores, 'no thread started before a worker per core is ready');
       void pending;
     } finally {
       chan.close();
