@@ -9,6 +9,7 @@
  *    - node:   a bare worker thread (CommonJS, eval'd), Node's own bootstrap;
  *    - esm:    the same importing an empty ES module file: Node's ESM loader (with its file reading:
  *              node:fs/promises and what it loads), which any ESM task module needs;
+ *    - library: the same importing volley's ES module entry (dist/esm/index.js and its chunks) alone;
  *    - tasks:  the same importing the bench's task module, which imports 'volley';
  *    - volley: volley's thread entry, loading that task module before it reports ready (what the pool starts).
  *    Then what W1 would take if thread starts were all it cost (w1Model): the least for bare
@@ -25,12 +26,14 @@ import * as t from './tasks/volley-tasks.js';
 
 const taskModule = new URL('./tasks/volley-tasks.js', import.meta.url).href;
 const emptyModule = new URL('./tasks/empty-module.js', import.meta.url).href;
+const libraryModule = new URL('../esm/index.js', import.meta.url).href;
 const threadEntry = new URL('../esm/worker-thread.js', import.meta.url);
 
 const answer = (body: string) => `require('node:worker_threads').parentPort.postMessage({ kind: 'ready' }); ${body}`;
 const layers: Record<string, () => Worker> = {
   node: () => new Worker(answer(''), { eval: true }),
   esm: () => new Worker(`import(${JSON.stringify(emptyModule)}).then(() => { ${answer('')} })`, { eval: true }),
+  library: () => new Worker(`import(${JSON.stringify(libraryModule)}).then(() => { ${answer('')} })`, { eval: true }),
   tasks: () => new Worker(`import(${JSON.stringify(taskModule)}).then(() => { ${answer('')} })`, { eval: true }),
   volley: () => new Worker(threadEntry, { workerData: { progress: new Int32Array(new SharedArrayBuffer(4)), preload: taskModule, maxTaskDepth: 16 } }),
 };
@@ -63,7 +66,7 @@ async function measureLayers(rounds: number): Promise<Record<string, number>> {
     const cpu = median(r.map((x) => x.cpuMs));
     cpuMs[name] = cpu;
     console.log(
-      `  ${name.padEnd(7)} CPU ${cpu.toFixed(1).padStart(5)} ms (+${(cpu - prev).toFixed(1).padStart(4)})   wall ${median(r.map((x) => x.wallMs))
+      `  ${name.padEnd(8)} CPU ${cpu.toFixed(1).padStart(5)} ms (+${(cpu - prev).toFixed(1).padStart(4)})   wall ${median(r.map((x) => x.wallMs))
         .toFixed(1)
         .padStart(5)} ms`,
     );
