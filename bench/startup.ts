@@ -35,7 +35,7 @@ const layers: Record<string, () => Worker> = {
   esm: () => new Worker(`import(${JSON.stringify(emptyModule)}).then(() => { ${answer('')} })`, { eval: true }),
   library: () => new Worker(`import(${JSON.stringify(libraryModule)}).then(() => { ${answer('')} })`, { eval: true }),
   tasks: () => new Worker(`import(${JSON.stringify(taskModule)}).then(() => { ${answer('')} })`, { eval: true }),
-  volley: () => new Worker(threadEntry, { workerData: { progress: new Int32Array(new SharedArrayBuffer(4)), preload: taskModule, maxTaskDepth: 16 } }),
+  volley: () => new Worker(threadEntry, { workerData: { progress: new Int32Array(new SharedArrayBuffer(8)), preload: taskModule, maxTaskDepth: 16 } }),
 };
 
 async function startOne(make: () => Worker): Promise<{ cpuMs: number; wallMs: number }> {
