@@ -125,6 +125,17 @@ function onlyFields(x: Record<string, unknown>, allowed: readonly string[], what
   }
 }
 
+/**
+ * `onlyFields` for the fields of an envelope every task carries: a `for...in` over the object
+ * (no array of its keys made per call) against a Set. `for...in` lists inherited enumerable keys
+ * too, which `isObj` already ruled out (its prototype is Object.prototype or none); an own
+ * non-enumerable key cannot come from JSON, fromWire or structured clone, and the full check
+ * (`onlyFields`) runs on anything this one rejects so that the error is the same.
+ */
+function onlyFieldsOf(x: Record<string, unknown>, allowed: ReadonlySet<string>, list: readonly string[], what: string): void {
+  for (const k in x) if (!allowed.has(k)) onlyFields(x, list, what);
+}
+
 /** Longest INIT phase a worker may report: Lambda's function timeout at most. */
 const MAX_INIT_MS = 900_000;
 
@@ -153,16 +164,21 @@ function checkSize(v: unknown, what: string): number {
   return v;
 }
 
+const INLINE_FIELDS = ['kind', 'bytes'] as const;
+const INLINE_FIELD_SET: ReadonlySet<string> = new Set(INLINE_FIELDS);
+const STORED_FIELDS = ['kind', 'key', 'size'] as const;
+const STORED_FIELD_SET: ReadonlySet<string> = new Set(STORED_FIELDS);
+
 function checkPayload(p: unknown, where: string): Payload {
   if (!isObj(p)) throw new ProtocolError(`${where} must be a payload object`);
   const kind = own(p, 'kind');
   if (kind === 'inline') {
-    onlyFields(p, ['kind', 'bytes'], where);
+    onlyFieldsOf(p, INLINE_FIELD_SET, INLINE_FIELDS, where);
     if (!(p.bytes instanceof Uint8Array)) throw new ProtocolError(`${where}.bytes must be bytes`);
     return p as Payload;
   }
   if (kind === 'stored') {
-    onlyFields(p, ['kind', 'key', 'size'], where);
+    onlyFieldsOf(p, STORED_FIELD_SET, STORED_FIELDS, where);
     checkKey(p.key, `${where}.key`);
     checkSize(p.size, `${where}.size`);
     return p as Payload;
@@ -171,6 +187,13 @@ function checkPayload(p: unknown, where: string): Payload {
 }
 
 const TASK_FIELDS = ['v', 'kind', 'job', 'taskId', 'fn', 'module', 'args', 'deps', 'resultKey', 'inlineLimit', 'depth', 'attempt'] as const;
+const TASK_FIELD_SET: ReadonlySet<string> = new Set(TASK_FIELDS);
+
+/**
+ * The last job scope that passed `JOB_SCOPE`: the tasks a worker gets in a row are mostly of one
+ * run, and a string equal to one checked passes the same check.
+ */
+let lastJob = '';
 
 /** Validates an incoming task envelope; throws ProtocolError saying what is wrong. */
 export function validateTaskEnvelope(x: unknown): TaskEnvelope {
@@ -179,9 +202,12 @@ export function validateTaskEnvelope(x: unknown): TaskEnvelope {
     throw new ProtocolError(`task envelope has protocol version ${JSON.stringify(own(x, 'v'))}, this worker speaks ${PROTOCOL_VERSION}: deploy the worker from the same volley version as the driver`);
   }
   if (own(x, 'kind') !== 'task') throw new ProtocolError(`envelope kind must be 'task', got ${JSON.stringify(own(x, 'kind'))}`);
-  onlyFields(x, TASK_FIELDS, 'task envelope');
-  for (const f of ['taskId', 'fn'] as const) checkName(x[f], `task envelope field ${f}`);
-  if (typeof x.job !== 'string' || !JOB_SCOPE.test(x.job)) throw new ProtocolError("task envelope field job must be '<jobId>/<runId>' (letters, digits, '.', '_', '-')");
+  onlyFieldsOf(x, TASK_FIELD_SET, TASK_FIELDS, 'task envelope');
+  checkName(x.taskId, 'task envelope field taskId');
+  checkName(x.fn, 'task envelope field fn');
+  const job = x.job;
+  if (typeof job !== 'string' || (job !== lastJob && !JOB_SCOPE.test(job))) throw new ProtocolError("task envelope field job must be '<jobId>/<runId>' (letters, digits, '.', '_', '-')");
+  lastJob = job;
   checkKey(x.resultKey, 'task envelope field resultKey');
   if (x.module !== undefined && (typeof x.module !== 'string' || x.module.length > 4096)) throw new ProtocolError('task envelope field module must be a string (a module URL)');
   checkSize(x.inlineLimit, 'task envelope field inlineLimit');
@@ -189,10 +215,11 @@ export function validateTaskEnvelope(x: unknown): TaskEnvelope {
     throw new ProtocolError('task envelope field depth must be an integer from 1 to 1000');
   if (x.attempt !== undefined && !(Number.isInteger(x.attempt) && (x.attempt as number) >= 1)) throw new ProtocolError('task envelope field attempt must be an integer >= 1');
   checkPayload(x.args, 'args');
-  if (!isObj(x.deps)) throw new ProtocolError('task envelope field deps must be an object');
-  for (const id of Object.keys(x.deps)) {
+  const deps = x.deps;
+  if (!isObj(deps)) throw new ProtocolError('task envelope field deps must be an object');
+  for (const id of Object.keys(deps)) {
     checkName(id, 'a dependency id');
-    checkPayload(x.deps[id], `deps.${id}`);
+    checkPayload(deps[id], `deps.${id}`);
   }
   return x as unknown as TaskEnvelope;
 }

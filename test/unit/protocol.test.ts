@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { ProtocolError } from 'volley';
 import { errorResult, fromWire, PROTOCOL_VERSION, toWire, validateResultEnvelope, validateTaskEnvelope, type TaskEnvelope } from '../../sdk/protocol.js';
 
@@ -79,6 +80,70 @@ describe('task envelope validation', () => {
     refused(() => validateTaskEnvelope(task({ args: { kind: 'url' } })), /^args\.kind must be 'inline' or 'stored', got "url"$/);
     refused(() => validateTaskEnvelope(task({ deps: { 'd-9': { kind: 'stored', key: 'k' } } })), /^deps\.d-9\.size must be an integer >= 0, got undefined$/);
     refused(() => validateTaskEnvelope(task({ deps: { ok: { kind: 'inline', bytes: new Uint8Array() }, bad: null } })), /^deps\.bad must be a payload object$/);
+  });
+});
+
+describe('task envelope validation, envelope after envelope', () => {
+  /** What the full check says of one envelope: the ProtocolError's message, or undefined when it passes. */
+  const verdict = (env: unknown): string | undefined => {
+    try {
+      validateTaskEnvelope(env);
+      return undefined;
+    } catch (err) {
+      assert.ok(err instanceof ProtocolError, String(err));
+      return err.message;
+    }
+  };
+  const JOB = /^[A-Za-z0-9._-]{1,64}\/[A-Za-z0-9_-]{16,64}$/;
+  const jobs = fc.oneof(
+    fc.constantFrom(job, `a.b_c-d/${'x'.repeat(64)}`, 'j/short', `j/${'A'.repeat(65)}`, 'a b/AAAAAAAAAAAAAAAA', `${job}/x`, `${job}\n`, ''),
+    fc.stringMatching(/^[A-Za-z0-9._ -]{0,3}\/[A-Za-z0-9_=-]{14,18}$/),
+    fc.string({ maxLength: 24 }),
+  );
+
+  it('judges each job scope by itself, whatever was accepted before it (the last accepted one is remembered)', () => {
+    fc.assert(
+      fc.property(fc.array(jobs, { minLength: 1, maxLength: 12 }), (seq) => {
+        for (const j of seq) {
+          const v = verdict(task({ job: j }));
+          if (JOB.test(j)) assert.equal(v, undefined, j);
+          else assert.match(v ?? '', /^task envelope field job must be '<jobId>\/<runId>'/, j);
+        }
+      }),
+    );
+  });
+
+  it('refuses a field outside the protocol as the full check does, and ignores inherited enumerable keys as it does', () => {
+    const allowed = ['v', 'kind', 'job', 'taskId', 'fn', 'module', 'args', 'deps', 'resultKey', 'inlineLimit', 'depth', 'attempt'];
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom('__proto__', 'constructor', 'toString', 'bytes', 'key', 'extra'), fc.string({ minLength: 1, maxLength: 8 })), { maxLength: 3 }), (extra) => {
+        const env = task();
+        for (const k of extra) if (!Object.hasOwn(env, k)) Object.defineProperty(env, k, { value: 1, enumerable: true, writable: true, configurable: true });
+        const first = Object.keys(env).find((k) => !allowed.includes(k));
+        const v = verdict(env);
+        if (first === undefined) assert.equal(v, undefined);
+        else assert.equal(v, `task envelope has a field ${JSON.stringify(first)} outside the protocol (allowed: ${allowed.join(', ')})`);
+        // The same for a payload's fields.
+        const args = { kind: 'inline', bytes: new Uint8Array(1) } as Record<string, unknown>;
+        for (const k of extra) if (!Object.hasOwn(args, k)) Object.defineProperty(args, k, { value: 1, enumerable: true, writable: true, configurable: true });
+        const bad = Object.keys(args).find((k) => k !== 'kind' && k !== 'bytes');
+        const w = verdict(task({ args }));
+        if (bad === undefined) assert.equal(w, undefined);
+        else assert.equal(w, `args has a field ${JSON.stringify(bad)} outside the protocol (allowed: kind, bytes)`);
+      }),
+    );
+    // A non-enumerable own field is not listed by either check; an enumerable one on Object.prototype is inherited, not the envelope's.
+    const hidden = task();
+    Object.defineProperty(hidden, 'extra', { value: 1, enumerable: false });
+    assert.equal(verdict(hidden), undefined);
+    const proto = Object.prototype as Record<string, unknown>;
+    proto.polluted = 1;
+    try {
+      assert.equal(verdict(task()), undefined);
+      assert.equal(verdict(task({ args: { kind: 'stored', key: `jobs/${job}/a`, size: 1 } })), undefined);
+    } finally {
+      delete proto.polluted;
+    }
   });
 });
 
