@@ -127,10 +127,10 @@ function onlyFields(x: Record<string, unknown>, allowed: readonly string[], what
 
 /**
  * `onlyFields` for the fields of an envelope every task carries: a `for...in` over the object
- * (no array of its keys made per call) against a Set. `for...in` lists inherited enumerable keys
- * too, which `isObj` already ruled out (its prototype is Object.prototype or none); an own
- * non-enumerable key cannot come from JSON, fromWire or structured clone, and the full check
- * (`onlyFields`) runs on anything this one rejects so that the error is the same.
+ * (no array of its keys made per call) against a Set. A key not in the set goes to the full
+ * check, whose verdict and error stand: `for...in` also lists enumerable keys inherited from
+ * Object.prototype (none unless a program added one), which the full check, over own keys,
+ * lets pass as before.
  */
 function onlyFieldsOf(x: Record<string, unknown>, allowed: ReadonlySet<string>, list: readonly string[], what: string): void {
   for (const k in x) if (!allowed.has(k)) onlyFields(x, list, what);
