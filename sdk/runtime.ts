@@ -119,8 +119,12 @@ interface Task {
   submittedAt?: number;
   dispatchedAt?: number;
   hooks?: TaskHooks;
-  /** The orchestrator's turn in which it was last handed to the invoker (chaining: see `chainFrom`). */
-  turn?: number;
+  /**
+   * The orchestrator's turn in which it was last handed to the invoker (chaining: see
+   * `chainFrom`); -1 before that. A number from the start, not undefined: the field keeps one
+   * representation, and the first chain does not throw away addTask's optimised code.
+   */
+  turn: number;
   /**
    * A follower's dispatched event, held until its invoker answers (only while events are
    * listened to): a follower handed back NOT_CHAINED was not a run and shows no event.
@@ -356,7 +360,7 @@ export class Runtime {
       runs: 0,
       inFlight: false,
       hooks,
-      turn: undefined,
+      turn: -1,
     };
     this.objects.add(id).producer = task;
     const emit = this.hub.emit;
