@@ -57,16 +57,16 @@ interface Job {
   after?: readonly string[];
 }
 
-/**
- * `reject` of an invokeThen job: its callback (`resolve`) is told on a later microtask. Shared
- * by every such job rather than a closure per task (the dispatch path runs once per task).
- */
 /** A worker that has not started the task it was handed this long after is behind (waits for a core), not held up by a long task (see `workerBehind`). */
 const BEHIND_MS = 1;
 
 /** Most tasks in one batch with the followers that join it past its limit (see `takeBatch`). */
 const MAX_CHAINED_BATCH = 4 * MAX_BATCH;
 
+/**
+ * `reject` of an invokeThen job: its callback (`resolve`) is told on a later microtask. Shared
+ * by every such job rather than a closure per task (the dispatch path runs once per task).
+ */
 function rejectLater(this: Job, err: Error): void {
   const done = this.resolve as InvokeCallback;
   queueMicrotask(() => done(undefined, err));
