@@ -8,7 +8,7 @@ import { PROTOCOL_VERSION, checkKeysConfined, errorResult, validateTaskEnvelope,
 import type { ObjectRef } from '../ref.js';
 import { lookupTask } from '../registry.js';
 import { decode, encode, type RefSink } from '../serialize.js';
-import { resolverOf, runInTask, type SessionFactory, type TaskSession } from './nested.js';
+import { InTaskPending, callInTask, resolverOf, type SessionFactory, type TaskSession } from './nested.js';
 import { RunningTask, setRunningTask } from './task-context.js';
 import { moduleFailureResult } from './load-failure.js';
 
@@ -95,19 +95,90 @@ export function currentTask(): CurrentTask | undefined {
  * exception, an unserializable result or an unreadable argument all become an `error` result.
  */
 export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<ResultEnvelope> {
+  return runTask(raw, ctx);
+}
+
+/**
+ * `executeTask` without a promise where there is nothing to wait for: a task whose function is
+ * registered, whose arguments are all inline, that returns a value (not a promise) without using
+ * its session, and whose result is answered inline is answered here at once. Throws what
+ * `executeTask` rejects with (a malformed envelope).
+ *
+ * A worker thread runs this for every task, and each isolate compiles it for itself: the common
+ * case is kept to small synchronous functions, with whatever waits (a module loaded on first use,
+ * stored arguments, a promise returned, nested tasks, a stored result) in separate async
+ * functions that only such tasks make hot.
+ */
+export function runTask(raw: unknown, ctx: WorkerContext): ResultEnvelope | Promise<ResultEnvelope> {
   const env = validateTaskEnvelope(raw);
   checkKeysConfined(env, ctx.keyPrefix);
   const inlineLimit = Math.min(env.inlineLimit, ctx.maxInlineBytes ?? Infinity);
-  let t0 = performance.now();
+  const t0 = performance.now();
   const timing: Timing = { fetchMs: 0, runMs: 0, storeMs: 0, startedAt: TIME_ORIGIN + t0 };
   // Its module threw while this worker loaded it: the task fails with that error, even where remote() ran before the throw.
   const failed = moduleFailureResult(env, timing);
   if (failed) return failed;
+  // Most tasks have their function registered and every input inline: nothing to wait for then.
+  const registered = lookupTask(env.fn);
+  if (!registered || env.args.kind !== 'inline' || !inlineDeps(env.deps)) return fetchAndRun(env, ctx, inlineLimit, timing, t0);
+  let args: unknown[];
+  try {
+    args = argumentList(decodeInline(env));
+  } catch (err) {
+    return fetchFailed(env, timing, t0, err);
+  }
+  return run(env, ctx, registered.fn as (...args: unknown[]) => unknown, args, inlineLimit, timing, t0);
+}
 
+/** Whether every dependency came inline (none to read from the store). */
+function inlineDeps(deps: TaskEnvelope['deps']): boolean {
+  for (const id in deps) if (deps[id]!.kind !== 'inline') return false;
+  return true;
+}
+
+/** The arguments of a task whose every input is inline. */
+function decodeInline(env: TaskEnvelope): unknown {
+  const argBytes = (env.args as { bytes: Uint8Array }).bytes;
+  // No dependencies (a DAG's leaves, most fan-outs): nothing to resolve.
+  let any = false;
+  for (const _ in env.deps) {
+    any = true;
+    break;
+  }
+  if (!any) return decode(argBytes, missingDep);
+  const bytes = new Map<string, Uint8Array>();
+  for (const id in env.deps) bytes.set(id, (env.deps[id] as { bytes: Uint8Array }).bytes);
+  return decodeWithDeps(argBytes, bytes);
+}
+
+/** Decodes arguments whose refs are resolved from their objects' bytes. */
+function decodeWithDeps(argBytes: Uint8Array, bytes: Map<string, Uint8Array>): unknown {
+  // A dependency's value may hold refs of its own (a task that returned refs): their objects came in deps too.
+  const resolve = resolverOf(bytes);
+  return decode(argBytes, (id) => {
+    if (!bytes.has(id)) missingDep(id);
+    return resolve(id);
+  });
+}
+
+/** The driver always sends a list; anything else is a malformed envelope, not the task's fault. */
+function argumentList(decoded: unknown): unknown[] {
+  if (!Array.isArray(decoded)) throw new ProtocolError(`the task's arguments decode to ${decoded === null ? 'null' : typeof decoded}, not an argument list`);
+  return decoded;
+}
+
+/** Reading or decoding the arguments failed (or loading the task's module). */
+function fetchFailed(env: TaskEnvelope, timing: Timing, t0: number, err: unknown): ResultEnvelope {
+  timing.fetchMs = performance.now() - t0;
+  // Loading its module (on first use) threw, or no module registered it while a bundle module threw: answered as above.
+  return moduleFailureResult(env, timing, err) ?? errorResult(env.taskId, err, 'infrastructure', timing);
+}
+
+/** The rare start: the task's module is loaded on first use, or an input is in the store. */
+async function fetchAndRun(env: TaskEnvelope, ctx: WorkerContext, inlineLimit: number, timing: Timing, t0: number): Promise<ResultEnvelope> {
   let fn: (...args: unknown[]) => unknown;
   let args: unknown[];
   try {
-    // Most tasks have their function registered and every input inline: nothing to wait for then.
     const registered = lookupTask(env.fn);
     fn = registered ? (registered.fn as (...args: unknown[]) => unknown) : await resolveFunction(env, ctx);
     // A module loaded on first use is a cold start, not part of this task's fetch time.
@@ -116,7 +187,6 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
     const ids = Object.keys(env.deps);
     let decoded: unknown;
     if (ids.length === 0) {
-      // No dependencies (a DAG's leaves, most fan-outs): nothing to read or resolve.
       decoded = decode(env.args.kind === 'inline' ? env.args.bytes : await ctx.store.get(env.args.key), missingDep);
     } else {
       const bytes = new Map<string, Uint8Array>();
@@ -131,33 +201,50 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
         for (let i = 0; i < ids.length; i++) bytes.set(ids[i]!, read[i]!);
       }
       const argBytes = env.args.kind === 'inline' ? env.args.bytes : await ctx.store.get(env.args.key);
-      // A dependency's value may hold refs of its own (a task that returned refs): their objects came in deps too.
-      const resolve = resolverOf(bytes);
-      decoded = decode(argBytes, (id) => {
-        if (!bytes.has(id)) missingDep(id);
-        return resolve(id);
-      });
+      decoded = decodeWithDeps(argBytes, bytes);
     }
-    // The driver always sends a list; anything else is a malformed envelope, not the task's fault.
-    if (!Array.isArray(decoded)) throw new ProtocolError(`the task's arguments decode to ${decoded === null ? 'null' : typeof decoded}, not an argument list`);
-    args = decoded;
+    args = argumentList(decoded);
   } catch (err) {
-    timing.fetchMs = performance.now() - t0;
-    // Loading its module (on first use) threw, or no module registered it while a bundle module threw: answered as above.
-    return moduleFailureResult(env, timing, err) ?? errorResult(env.taskId, err, 'infrastructure', timing);
+    return fetchFailed(env, timing, t0, err);
   }
+  return run(env, ctx, fn, args, inlineLimit, timing, t0);
+}
+
+/** Runs the task's function; answers at once when it returned a value without using its session. */
+function run(env: TaskEnvelope, ctx: WorkerContext, fn: (...args: unknown[]) => unknown, args: unknown[], inlineLimit: number, timing: Timing, t0: number): ResultEnvelope | Promise<ResultEnvelope> {
   const t1 = performance.now();
   timing.fetchMs = t1 - t0;
-
-  let value: unknown;
-  let session: TaskSession | undefined;
   const running = new RunningTask(env.taskId, env.fn, env.attempt ?? 1);
   ctx.onStart?.(running);
   setRunningTask(running);
+  let out: unknown;
   try {
     setCurrentTask({ store: ctx.store, taskId: env.taskId, resultKey: env.resultKey });
-    if (ctx.session) ({ value, session } = await runInTask(env, ctx.session, () => fn(...args)));
-    else value = await fn(...args);
+    out = ctx.session ? callInTask(env, ctx.session, fn, args) : fn(...args);
+  } catch (err) {
+    setRunningTask(undefined);
+    timing.runMs = performance.now() - t1;
+    return errorResult(env.taskId, err, 'user', timing);
+  }
+  if (out instanceof InTaskPending) return runLonger(env, ctx, out.result, inlineLimit, timing, t1);
+  if (!ctx.session && out !== null && (typeof out === 'object' || typeof out === 'function')) return runLonger(env, ctx, plainAwait(out), inlineLimit, timing, t1);
+  setRunningTask(undefined);
+  const t2 = performance.now();
+  timing.runMs = t2 - t1;
+  return answer(env, ctx, out, undefined, inlineLimit, timing, t2);
+}
+
+/** A value as `await` answers it (without a session, every object goes this way: it may be a thenable). */
+async function plainAwait(v: unknown): Promise<{ value: unknown; session?: TaskSession }> {
+  return { value: await v };
+}
+
+/** The task returned a promise or used its session: waits for it as `executeTask` always did. */
+async function runLonger(env: TaskEnvelope, ctx: WorkerContext, result: Promise<{ value: unknown; session?: TaskSession }>, inlineLimit: number, timing: Timing, t1: number): Promise<ResultEnvelope> {
+  let value: unknown;
+  let session: TaskSession | undefined;
+  try {
+    ({ value, session } = await result);
   } catch (err) {
     timing.runMs = performance.now() - t1;
     return errorResult(env.taskId, err, 'user', timing);
@@ -166,14 +253,50 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
   }
   const t2 = performance.now();
   timing.runMs = t2 - t1;
+  return answer(env, ctx, value, session, inlineLimit, timing, t2);
+}
 
+/** Encodes the task's value as its result: inline at once, else (stored, or holding refs) in `answerLater`. */
+function answer(env: TaskEnvelope, ctx: WorkerContext, value: unknown, session: TaskSession | undefined, inlineLimit: number, timing: Timing, t2: number): ResultEnvelope | Promise<ResultEnvelope> {
+  let bytes: Uint8Array;
+  let refs: ObjectRef<unknown>[] | undefined;
   try {
     const store = ctx.store;
-    const refs: ObjectRef<unknown>[] = [];
-    const onRef: RefSink | undefined = ctx.session && ((ref) => refs.push(ref));
-    const bytes = encode(value, `result of ${env.fn}`, (n) => (n > inlineLimit && store.allocate ? store.allocate(n) : new Uint8Array(n)), onRef);
+    const onRef: RefSink | undefined = ctx.session && ((ref) => (refs ??= []).push(ref));
+    bytes = encode(value, `result of ${env.fn}`, (n) => (n > inlineLimit && store.allocate ? store.allocate(n) : new Uint8Array(n)), onRef);
+    if (refs === undefined && bytes.length <= inlineLimit) {
+      session?.end();
+      timing.storeMs = performance.now() - t2;
+      return { v: PROTOCOL_VERSION, kind: 'value', taskId: env.taskId, bytes, timing };
+    }
+  } catch (err) {
+    session?.end();
+    return answerFailed(env, timing, t2, err);
+  }
+  return answerLater(env, ctx, bytes, refs, session, inlineLimit, timing, t2);
+}
+
+function answerFailed(env: TaskEnvelope, timing: Timing, t2: number, err: unknown): ResultEnvelope {
+  timing.storeMs = performance.now() - t2;
+  // An unserializable result is the task's own doing; a store failure is not.
+  const fault = err instanceof SerializationError ? 'user' : 'infrastructure';
+  return errorResult(env.taskId, err, fault, timing);
+}
+
+/** A result that holds refs (their objects must be ready) or is too large to answer inline (stored). */
+async function answerLater(
+  env: TaskEnvelope,
+  ctx: WorkerContext,
+  bytes: Uint8Array,
+  refs: ObjectRef<unknown>[] | undefined,
+  session: TaskSession | undefined,
+  inlineLimit: number,
+  timing: Timing,
+  t2: number,
+): Promise<ResultEnvelope> {
+  try {
     let contained: ContainedRefs | undefined;
-    if (refs.length > 0) {
+    if (refs !== undefined) {
       for (const r of refs) {
         if (r.owner !== session) {
           throw new SerializationError(`the result of ${env.fn} holds ref ${r.id}, which this run of the task did not make: a task returns only refs it made while it ran`, `result of ${env.fn}`);
@@ -198,10 +321,7 @@ export async function executeTask(raw: unknown, ctx: WorkerContext): Promise<Res
     timing.storeMs = performance.now() - t2;
     return res;
   } catch (err) {
-    timing.storeMs = performance.now() - t2;
-    // An unserializable result is the task's own doing; a store failure is not.
-    const fault = err instanceof SerializationError ? 'user' : 'infrastructure';
-    return errorResult(env.taskId, err, fault, timing);
+    return answerFailed(env, timing, t2, err);
   } finally {
     session?.end();
   }

@@ -97,6 +97,66 @@ export async function runInTask<T>(env: TaskEnvelope, make: SessionFactory, fn: 
 }
 
 /**
+ * Calls a task's function in its scope as `runInTask` does, without awaiting when there is
+ * nothing to wait for: the value itself when the function returned one that is not a thenable
+ * and did not use its session (most tasks), else what `runInTask` answers. A worker thread runs
+ * this per task, so it is kept small and synchronous for V8 to compile cheaply; the rest is in
+ * `finishInTask`. Not with an async-context scope (the Lambda handler's): that takes `runInTask`.
+ */
+export function callInTask(env: TaskEnvelope, make: SessionFactory, fn: (...args: unknown[]) => unknown, args: unknown[]): unknown {
+  if (holder[ASYNC_SCOPE]) return new InTaskPending(runInTask(env, make, () => fn(...args)));
+  const scope: Scope = { env, make };
+  holder[SCOPE] = scope;
+  let value: unknown;
+  try {
+    value = fn(...args);
+  } catch (err) {
+    holder[SCOPE] = undefined;
+    scope.session?.end();
+    throw err;
+  }
+  const pending = awaitable(value);
+  if (pending === undefined && scope.session === undefined) {
+    holder[SCOPE] = undefined;
+    return value;
+  }
+  return finishInTask(scope, pending === undefined ? value : pending);
+}
+
+/** What `callInTask` answers when there is something to wait for (a class of this module: never a task's own value). */
+export class InTaskPending {
+  constructor(readonly result: Promise<{ value: unknown; session?: TaskSession }>) {}
+}
+
+/**
+ * A thenable `value` as `await` would take it, its `then` read once (a native promise as it is);
+ * undefined for a value that `await` would answer as it is.
+ */
+function awaitable(value: unknown): PromiseLike<unknown> | undefined {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return undefined;
+  if (value instanceof Promise) return value;
+  const then = (value as { then?: unknown }).then;
+  if (typeof then !== 'function') return undefined;
+  return { then: (ok, fail) => then.call(value, ok, fail) };
+}
+
+/** The rest of `callInTask` when the task returned a thenable or used its session: as `runInTask`. */
+function finishInTask(scope: Scope, value: unknown): InTaskPending {
+  return new InTaskPending(settleInTask(scope, value));
+}
+
+async function settleInTask(scope: Scope, value: unknown): Promise<{ value: unknown; session?: TaskSession }> {
+  try {
+    return await settled(scope, await value);
+  } catch (err) {
+    scope.session?.end();
+    throw err;
+  } finally {
+    holder[SCOPE] = undefined;
+  }
+}
+
+/**
  * What `runInTask` answers: the task's value, once what its session still has in flight that
  * must not be abandoned (actor calls on Lambda) has ended. A function of the module, not a
  * closure made per task (the library's build names each named closure as it is made).
