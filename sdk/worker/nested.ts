@@ -108,14 +108,16 @@ export function callInTask(env: TaskEnvelope, make: SessionFactory, fn: (...args
   const scope: Scope = { env, make };
   holder[SCOPE] = scope;
   let value: unknown;
+  let pending: PromiseLike<unknown> | undefined;
   try {
     value = fn(...args);
+    // Reading a returned object's `then` runs the user's code too (a getter): a throw there is the task's.
+    pending = awaitable(value);
   } catch (err) {
     holder[SCOPE] = undefined;
     scope.session?.end();
     throw err;
   }
-  const pending = awaitable(value);
   if (pending === undefined && scope.session === undefined) {
     holder[SCOPE] = undefined;
     return value;
@@ -137,7 +139,7 @@ function awaitable(value: unknown): PromiseLike<unknown> | undefined {
   if (value instanceof Promise) return value;
   const then = (value as { then?: unknown }).then;
   if (typeof then !== 'function') return undefined;
-  return { then: (ok, fail) => then.call(value, ok, fail) };
+  return new Promise((ok, fail) => then.call(value, ok, fail));
 }
 
 /** The rest of `callInTask` when the task returned a thenable or used its session: as `runInTask`. */
