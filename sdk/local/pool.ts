@@ -240,8 +240,8 @@ export class WorkerPool implements Invoker {
         const { job, again } = this.takeFailed(slot);
         slot.stopping = 'cancel';
         void slot.worker.terminate();
+        this.requeue(job, again);
         job?.reject(new TaskCancelledError(job.env.fn, taskId, 'and its worker stopped'));
-        this.requeue(again);
       } else {
         slot.worker.postMessage({ kind: 'cancel', taskId } satisfies ToWorker);
       }
@@ -608,7 +608,7 @@ export class WorkerPool implements Invoker {
       const behind = slot.jobs.splice(at + 1);
       if (behind.length > 0) {
         slot.worker.postMessage({ kind: 'drop', taskIds: behind.map((j) => j.env.taskId) } satisfies ToWorker);
-        this.requeue(behind);
+        this.requeue(undefined, behind);
       }
       this.schedule();
     }
@@ -691,10 +691,28 @@ export class WorkerPool implements Invoker {
     this.toHead(jobs);
   }
 
-  /** Tasks of a stopped worker that had not started go back to the front of the queue. */
-  private requeue(jobs: Job[]): void {
+  /**
+   * Tasks of a stopped worker that had not started go back to the front of the queue, except the
+   * followers of its failed task (and of those followers): they go back NOT_CHAINED at once. A
+   * follower can only run behind its producer in one batch, and the failed producer will go again
+   * as a new task (a retry), or not at all. Handed back now, they wait at the orchestrator, which
+   * can make them followers of the retry when it dispatches it; left in the queue until a worker
+   * frees up (after the retry's timer, when the crashed worker was the only one), they would be
+   * handed back only then, and run one round trip after the retry instead of in its batch.
+   * Called before the failed task is rejected, so the orchestrator has them back first.
+   */
+  private requeue(failed: Job | undefined, jobs: Job[]): void {
     if (jobs.length === 0) return;
-    this.toHead(jobs);
+    const gone = new Set(failed ? [failed.env.taskId] : []);
+    const again: Job[] = [];
+    for (const job of jobs) {
+      if (job.after?.some((id) => gone.has(id))) {
+        gone.add(job.env.taskId);
+        job.reject(NOT_CHAINED);
+      } else again.push(job);
+    }
+    if (again.length === 0) return;
+    this.toHead(again);
     this.schedule();
   }
 
@@ -765,8 +783,8 @@ export class WorkerPool implements Invoker {
     // An actor's instance goes with its worker: its next call (a restart) needs another.
     if (slot.actor !== undefined && this.dedicated.get(slot.actor) === slot) this.dedicated.delete(slot.actor);
     void slot.worker.terminate();
+    this.requeue(job, again);
     job.reject(new TaskTimeoutError(job.env.fn, job.env.taskId, job.timeoutMs));
-    this.requeue(again);
   }
 
   private onExit(slot: Slot, code: number): void {
@@ -786,7 +804,7 @@ export class WorkerPool implements Invoker {
     if (slot.idleTimer) clearTimeout(slot.idleTimer);
     const { job, again } = this.takeFailed(slot);
     if (job) {
-      this.requeue(again);
+      this.requeue(job, again);
       const e = slot.error as (Error & { code?: string }) | undefined;
       const detail = e ? (e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? 'out of memory' : `uncaught ${e.name}: ${e.message}`) : `the worker exited with code ${code} while the task ran`;
       job.reject(new WorkerCrashedError(job.env.fn, job.env.taskId, detail, { cause: e }));

@@ -53,40 +53,48 @@ describe('chaining on the embedded runtime', () => {
     }
   });
 
-  it('a producer that crashes its worker sends its followers back: they run once, after its retry, on its result', { timeout: 60_000 }, async () => {
-    const rt = await new Runtime({ retryBaseDelayMs: 1, retryMaxDelayMs: 5, local: { maxWorkers: 2 } }).ready();
-    try {
-      // Chaining needs dagNode measured short (its runs' moving average under 1 ms): a few runs
-      // do it on a quiet machine, more on a loaded one, where a cold run can take longer.
-      const pool = await poolOf(rt);
-      for (let i = 0; i < 200 && (i < 3 || !pool.chains('dagNode')); i++) await rt.get([rt.remote(dagNode, { id: 100 + i, size: 0 })]);
-      assert.ok(pool.chains('dagNode'), 'dagNode is measured short, so the pool chains its tasks');
-      const events: VolleyEvent[] = [];
-      rt.onEvent((e) => events.push(e));
-      const specs: NodeSpec[] = [
-        { id: 1, size: 0, faults: { 1: 'crash' } },
-        { id: 2, size: 0 },
-        { id: 3, size: 0 },
-      ];
-      // Submitted together: b and c go to the worker in a's batch, as followers.
-      const a = rt.remote(dagNode, specs[0]!);
-      const b = rt.remote(dagNode, specs[1]!, a);
-      const c = rt.remote(dagNode, specs[2]!, b, a);
-      const va = nodeValue(specs[0]!, []);
-      const vb = nodeValue(specs[1]!, [va]);
-      assert.deepEqual(await rt.get([a, b, c]), [va, vb, nodeValue(specs[2]!, [vb, va])]);
-      assert.equal(rt.faultCounts.retries, 1, 'only a ran again');
-      const of = (ref: ObjectRef<unknown>, type: VolleyEvent['type']) => events.filter((e) => e.type === type && 'taskId' in e && e.taskId === ref.id);
-      assert.equal(of(a, 'dispatched').length, 2);
-      assert.equal(of(b, 'dispatched').length, 1, 'b ran once: handed back, not failed');
-      assert.equal(of(c, 'dispatched').length, 1);
-      assert.deepEqual(
-        [b, c].map((r) => of(r, 'finished').map((e) => (e as { outcome: string }).outcome)),
-        [['ok'], ['ok']],
-      );
-      assert.ok(pool.stats().chained > 0, 'after the retry, b and c followed a again');
-    } finally {
-      await rt.shutdown();
-    }
-  });
+  // With one worker, none is free when it crashes: the followers must still be back at the
+  // orchestrator before the retry goes out (its timer is shorter than a thread's start), not
+  // left queued in the pool until the new worker is ready.
+  for (const maxWorkers of [2, 1]) {
+    it(`a producer that crashes its worker sends its followers back: they run once, after its retry, on its result (${maxWorkers} worker${maxWorkers > 1 ? 's' : ''})`, {
+      timeout: 60_000,
+    }, async () => {
+      const rt = await new Runtime({ retryBaseDelayMs: 1, retryMaxDelayMs: 5, local: { maxWorkers } }).ready();
+      try {
+        // Chaining needs dagNode measured short (its runs' moving average under 1 ms): a few runs
+        // do it on a quiet machine, more on a loaded one, where a cold run can take longer.
+        const pool = await poolOf(rt);
+        for (let i = 0; i < 200 && (i < 3 || !pool.chains('dagNode')); i++) await rt.get([rt.remote(dagNode, { id: 100 + i, size: 0 })]);
+        assert.ok(pool.chains('dagNode'), 'dagNode is measured short, so the pool chains its tasks');
+        const chainedBefore = pool.stats().chained;
+        const events: VolleyEvent[] = [];
+        rt.onEvent((e) => events.push(e));
+        const specs: NodeSpec[] = [
+          { id: 1, size: 0, faults: { 1: 'crash' } },
+          { id: 2, size: 0 },
+          { id: 3, size: 0 },
+        ];
+        // Submitted together: b and c go to the worker in a's batch, as followers.
+        const a = rt.remote(dagNode, specs[0]!);
+        const b = rt.remote(dagNode, specs[1]!, a);
+        const c = rt.remote(dagNode, specs[2]!, b, a);
+        const va = nodeValue(specs[0]!, []);
+        const vb = nodeValue(specs[1]!, [va]);
+        assert.deepEqual(await rt.get([a, b, c]), [va, vb, nodeValue(specs[2]!, [vb, va])]);
+        assert.equal(rt.faultCounts.retries, 1, 'only a ran again');
+        const of = (ref: ObjectRef<unknown>, type: VolleyEvent['type']) => events.filter((e) => e.type === type && 'taskId' in e && e.taskId === ref.id);
+        assert.equal(of(a, 'dispatched').length, 2);
+        assert.equal(of(b, 'dispatched').length, 1, 'b ran once: handed back, not failed');
+        assert.equal(of(c, 'dispatched').length, 1);
+        assert.deepEqual(
+          [b, c].map((r) => of(r, 'finished').map((e) => (e as { outcome: string }).outcome)),
+          [['ok'], ['ok']],
+        );
+        assert.equal(pool.stats().chained - chainedBefore, 2, 'after the retry, b and c followed a again: both ran in its batch');
+      } finally {
+        await rt.shutdown();
+      }
+    });
+  }
 });
