@@ -18,6 +18,7 @@
  * TaskNotFoundError (execute.ts), as always. Either way the driver sees the same error as on
  * the embedded runtime, not a crashed worker retried, nor a task run without its module.
  */
+import { fileURLToPath } from 'node:url';
 import { TaskNotFoundError, toRemoteErrorInfo } from '../errors.js';
 import { PROTOCOL_VERSION, type ResultEnvelope, type TaskEnvelope, type Timing } from '../protocol.js';
 
@@ -52,12 +53,21 @@ export function recordBundleFailure(module: string, error: unknown, tasks: Itera
   bundleFailures.push({ module, error, consequence: BUNDLE_CONSEQUENCE, tasks: new Set(tasks) });
 }
 
-/** A path's segments without the last one's extension: `file:///p/dist/src/a.js` and `src/a.ts` both end in `src`, `a`. */
+/**
+ * A path's segments without the last one's extension: `file:///p/dist/src/a.js` and `src/a.ts`
+ * both end in `src`, `a`. A file URL is decoded first (`my%20jobs` is the folder `my jobs`); one
+ * that is not a local file's URL is compared as written.
+ */
 function stemSegments(path: string): string[] {
-  const segs = path
-    .replace(/^file:\/\//, '')
-    .split(/[\\/]+/)
-    .filter(Boolean);
+  let local = path;
+  if (path.startsWith('file:')) {
+    try {
+      local = fileURLToPath(path);
+    } catch {
+      local = path.replace(/^file:\/\//, '');
+    }
+  }
+  const segs = local.split(/[\\/]+/).filter(Boolean);
   if (segs.length) segs[segs.length - 1] = segs.at(-1)!.replace(/\.[cm]?[jt]sx?$/, '');
   return segs;
 }

@@ -51,6 +51,14 @@ describe('the tasks a Lambda worker answers with a module load failure', () => {
       );
     }
   });
+
+  it("matches the driver's module by its decoded path: a folder with a space in its name", () => {
+    recordBundleFailure('src/my jobs/d.ts', new TypeError('D in my jobs broke'), ['fromD1']);
+    recordBundleFailure('src/other/d.ts', new SyntaxError('D in other broke'), ['fromD2']);
+    // The driver's URL spells the space %20; the bundle's path has it as it is.
+    assert.match(message(moduleFailureResult(env('later', 'file:///home/me/my%20app/dist/my%20jobs/d.js'), timing, notFound))!, /^TypeError: D in my jobs broke/);
+    assert.match(message(moduleFailureResult(env('later', 'file:///home/me/my%20app/dist/other/d.js'), timing, notFound))!, /^SyntaxError: D in other broke/);
+  });
 });
 
 describe('the order a Lambda bundle loads its task modules in', () => {
