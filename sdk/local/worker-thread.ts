@@ -144,47 +144,92 @@ let seq = 0;
 
 /** The context every task of this thread runs with; the embedded runtime's store has no key prefix (local/backend.ts). */
 const context = { store, loadModule, onStart, keyPrefix: '', session };
+/** When the running task started, and when results last went out (see FLUSH_MS). */
+let started = 0;
+let lastFlush = 0;
 
 /**
- * Runs queued tasks one after another; see FLUSH_MS for when results go out. It awaits each
- * task's answer even where runTask gave it at once: a queue loop that ran such tasks without
- * a turn of the microtask queue between them changed when the pool chained a retried
- * producer's followers (test/local/chain.test.ts), so it is left as it was.
+ * Runs queued tasks one after another; see FLUSH_MS for when results go out. Synchronous while
+ * tasks answer at once (runTask): a task that waits continues the queue in `resume` once it
+ * has answered.
+ *
+ * Each worker thread compiles this code for itself, and a tree of tiny tasks is over before
+ * compiling it pays: the loop is kept tiny, and a task's turn is split in small functions
+ * (`drain`, `step`, `finish`) that are not hot enough to be compiled in the first thousand tasks, nor
+ * large once they are; the rare turns (a task cancelled before it started, a follower not
+ * started, a malformed envelope, a task that waits) are in functions of their own.
  */
-async function runQueue(): Promise<void> {
+function runQueue(): void {
   running = true;
-  let lastFlush = performance.now();
+  lastFlush = performance.now();
+  drain();
+}
+
+function drain(): void {
   while (queue.length > 0) {
     const t = queue.shift()!;
-    const env = t.env;
-    Atomics.store(progress, 0, seq++);
-    const started = performance.now();
-    let res: ResultEnvelope | NotStarted;
-    if (cancelled.size > 0 && cancelled.delete(env.taskId)) {
-      res = errorResult(env.taskId, new TaskCancelledError(env.fn, env.taskId, 'before it started'), 'user');
-    } else if (t.after && !follow(env, t.after)) {
-      res = { kind: 'notStarted', taskId: env.taskId };
-    } else {
-      try {
-        // The embedded runtime's store has no key prefix (local/backend.ts).
-        res = await runTask(env, context);
-      } catch (err) {
-        // Only a malformed envelope gets here; report it as the task's failure.
-        res = errorResult(typeof env?.taskId === 'string' ? env.taskId : '?', err, 'infrastructure');
-      }
-      current = undefined;
+    const res = step(t);
+    if (res instanceof Promise) {
+      void resume(t, res);
+      return;
     }
-    unwant(t);
-    if (res.kind !== 'notStarted' && wanted.has(env.taskId)) answers.set(env.taskId, res);
-    pending.push(res);
-    Atomics.store(progress, 1, seq);
-    const now = performance.now();
-    if (queue.length === 0 || now - started >= FLUSH_MS / 2 || now - lastFlush >= FLUSH_MS) {
-      flushResults();
-      lastFlush = now;
-    }
+    finish(t, res);
   }
   running = false;
+}
+
+/** Starts a task: its answer, or a promise of it when the task waits. */
+function step(t: ThreadTask): ResultEnvelope | NotStarted | Promise<ResultEnvelope> {
+  const env = t.env;
+  Atomics.store(progress, 0, seq++);
+  started = performance.now();
+  if (cancelled.size > 0 && cancelled.delete(env.taskId)) return cancelledBefore(env);
+  if (t.after !== undefined && !follow(env, t.after)) return { kind: 'notStarted', taskId: env.taskId };
+  try {
+    return runTask(env, context);
+  } catch (err) {
+    return malformed(env, err);
+  }
+}
+
+function cancelledBefore(env: TaskEnvelope): ResultEnvelope {
+  return errorResult(env.taskId, new TaskCancelledError(env.fn, env.taskId, 'before it started'), 'user');
+}
+
+/** Only a malformed envelope gets here; report it as the task's failure. */
+function malformed(env: TaskEnvelope, err: unknown): ResultEnvelope {
+  return errorResult(typeof env?.taskId === 'string' ? env.taskId : '?', err, 'infrastructure');
+}
+
+/** A task that waited: its answer goes out as any other, and the queue goes on. */
+async function resume(t: ThreadTask, p: Promise<ResultEnvelope>): Promise<void> {
+  let res: ResultEnvelope;
+  try {
+    res = await p;
+  } catch (err) {
+    res = malformed(t.env, err);
+  }
+  finish(t, res);
+  drain();
+}
+
+/** A task's answer joins the results to send; they go out at once when the queue is empty or time is up. */
+function finish(t: ThreadTask, res: ResultEnvelope | NotStarted): void {
+  current = undefined;
+  if (t.after !== undefined) unwant(t);
+  if (wanted.size > 0) keepAnswer(t.env.taskId, res);
+  pending.push(res);
+  Atomics.store(progress, 1, seq);
+  const now = performance.now();
+  if (queue.length === 0 || now - started >= FLUSH_MS / 2 || now - lastFlush >= FLUSH_MS) {
+    flushResults();
+    lastFlush = now;
+  }
+}
+
+/** Keeps a task's answer while queued followers take it as an argument. */
+function keepAnswer(taskId: string, res: ResultEnvelope | NotStarted): void {
+  if (res.kind !== 'notStarted' && wanted.has(taskId)) answers.set(taskId, res);
 }
 
 port.on('message', (m: ToWorker) => {
@@ -194,7 +239,7 @@ port.on('message', (m: ToWorker) => {
         want(t);
         queue.push(t);
       }
-      if (!running) void runQueue();
+      if (!running) runQueue();
       break;
     case 'cancel':
       if (current?.taskId === m.taskId) current.abort(new TaskCancelledError(current.functionName, m.taskId, 'while it ran'));
