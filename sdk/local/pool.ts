@@ -43,7 +43,7 @@ import { optionTable, type ResolvedLocalOptions } from '../options.js';
 import type { FromWorker, ToWorker } from './messages.js';
 import { MAX_BATCH, RunTimes, SPAWN_AFTER_MS, batchLimit } from './policy.js';
 import { answerStoreRequest } from './store-channel.js';
-import { packTasks, unpackResults, type ThreadTask } from './wire.js';
+import { packTasks, unpackResults } from './wire.js';
 
 interface Job {
   env: TaskEnvelope;
@@ -172,7 +172,8 @@ export class WorkerPool implements Invoker {
     private readonly store: ObjectStore,
     private readonly entry: URL = new URL('./worker-thread.js', import.meta.url),
   ) {
-    this.now = options.now ?? (() => performance.now());
+    // A bound builtin: no function of the pool's own to compile for a clock read once per task.
+    this.now = options.now ?? performance.now.bind(performance);
     this.prestart = options.minWorkers;
     this.grow();
   }
@@ -483,7 +484,7 @@ export class WorkerPool implements Invoker {
         if (slot.stopping) return;
         slot.timer?.clear();
         slot.timer = undefined;
-        const results = unpackResults(m.batch);
+        const results = unpackResults(m.batch, slot.info);
         this.countAnswers(results.length);
         // Every result first, then scheduling once: the tasks the results make ready (handed to
         // invokeThen synchronously by the orchestrator) go out together, in batches when short.
@@ -634,7 +635,8 @@ export class WorkerPool implements Invoker {
     slot.jobs.push(...jobs);
     slot.worker.ref();
     if (wasIdle) this.startTimer(slot);
-    const batch = packTasks(jobs.map((j): ThreadTask => (j.after ? { env: j.env, after: j.after } : { env: j.env })));
+    // A job is a ThreadTask (its envelope, and for a follower its producers' ids).
+    const batch = packTasks(jobs);
     slot.worker.postMessage({ kind: 'tasks', batch } satisfies ToWorker, batch.bytes ? [batch.bytes] : undefined);
   }
 

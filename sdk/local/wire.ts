@@ -43,39 +43,43 @@ class Bytes {
     return b.byteLength;
   }
 
-  done(): ArrayBuffer | undefined {
-    if (this.parts.length === 0) return undefined;
+  /** The batch: the fields, and the small payloads' bytes in one buffer when there are any. */
+  packed(f: Packed['f']): Packed {
+    if (this.parts.length === 0) return { f };
     const out = new Uint8Array(this.total);
     let at = 0;
     for (const p of this.parts) {
       out.set(p, at);
       at += p.byteLength;
     }
-    return out.buffer;
+    return { f, bytes: out.buffer };
   }
 }
 
-/** Reads packed fields in order. */
+/**
+ * Reads packed fields in order. The common records (a task, a packed value result) are read
+ * with one check of all their fields; a record that fails it is read again field by field, which
+ * says which field is wrong (the rare path).
+ */
 class Reader {
-  private i = 0;
+  i = 0;
   private at = 0;
+  readonly f: Packed['f'];
   private readonly view: Uint8Array;
 
-  constructor(
-    private readonly p: Packed,
-    what: string,
-  ) {
+  constructor(p: Packed, what: string) {
     if (!Array.isArray(p?.f)) throw new ProtocolError(`${what}: not a packed batch`);
+    this.f = p.f;
     this.view = p.bytes instanceof ArrayBuffer ? new Uint8Array(p.bytes) : new Uint8Array(0);
   }
 
   get more(): boolean {
-    return this.i < this.p.f.length;
+    return this.i < this.f.length;
   }
 
   next(): unknown {
-    if (this.i >= this.p.f.length) throw new ProtocolError('packed batch: fields end early');
-    return this.p.f[this.i++];
+    if (this.i >= this.f.length) throw new ProtocolError('packed batch: fields end early');
+    return this.f[this.i++];
   }
 
   str(): string {
@@ -90,13 +94,35 @@ class Reader {
     return v;
   }
 
+  /** A packed value result's timing: fetchMs, runMs, storeMs, startedAt (-1: none). */
+  timing(): Timing {
+    const f = this.f;
+    const i = this.i;
+    const fetchMs = f[i];
+    const runMs = f[i + 1];
+    const storeMs = f[i + 2];
+    const startedAt = f[i + 3];
+    // One check of the four (past the end, a field reads as undefined and fails it); field by field to say which does not fit.
+    if (typeof fetchMs !== 'number' || typeof runMs !== 'number' || typeof storeMs !== 'number' || typeof startedAt !== 'number') return this.badFields(4);
+    this.i = i + 4;
+    return startedAt === -1 ? { fetchMs, runMs, storeMs } : { fetchMs, runMs, storeMs, startedAt };
+  }
+
+  /** Reads the next `n` numbers one by one, for the ProtocolError of the first that is not one. */
+  private badFields(n: number): never {
+    for (let k = 0; k < n; k++) this.num();
+    throw new ProtocolError('packed batch: fields that do not fit the layout');
+  }
+
   /** A payload's bytes: the next `n` of the shared buffer, or a Uint8Array of its own. */
   bytes(v: unknown): Uint8Array {
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= this.view.length - this.at) {
+      const b = this.view.subarray(this.at, this.at + v);
+      this.at += v;
+      return b;
+    }
     if (v instanceof Uint8Array) return v;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > this.view.length - this.at) throw new ProtocolError('packed batch: a payload outside its buffer');
-    const b = this.view.subarray(this.at, this.at + v);
-    this.at += v;
-    return b;
+    throw new ProtocolError('packed batch: a payload outside its buffer');
   }
 
   /** A payload: inline (a length or bytes), or stored (its key, then its size). */
@@ -130,68 +156,126 @@ export interface ThreadTask {
  * Tasks as one packed batch. Per task: taskId, fn, module (0: none), job, resultKey,
  * inlineLimit, depth (0: none), attempt (0: none), args, the number of deps, then each dep's
  * id and payload, then the number of `after` ids and the ids.
+ *
+ * The driver packs every task it hands a worker, and the worker unpacks it: the per-task code
+ * is kept small (one function a task, the rarer parts - deps, after - in their own) so that
+ * compiling it does not cost more than it saves in a short run.
  */
 export function packTasks(tasks: readonly ThreadTask[]): Packed {
   const f: Packed['f'] = [];
   const b = new Bytes();
-  for (const t of tasks) {
-    const e = t.env;
-    f.push(e.taskId, e.fn, e.module ?? 0, e.job, e.resultKey, e.inlineLimit, e.depth ?? 0, e.attempt ?? 0);
-    addPayload(f, b, e.args);
-    const at = f.length;
-    f.push(0);
-    let n = 0;
-    for (const id in e.deps) {
-      f.push(id);
-      addPayload(f, b, e.deps[id]!);
-      n++;
-    }
-    f[at] = n;
-    const after = t.after;
-    f.push(after ? after.length : 0);
-    if (after) for (const id of after) f.push(id);
+  for (let i = 0; i < tasks.length; i++) packTask(f, b, tasks[i]!);
+  return b.packed(f);
+}
+
+function packTask(f: Packed['f'], b: Bytes, t: ThreadTask): void {
+  const e = t.env;
+  f.push(e.taskId, e.fn, e.module ?? 0, e.job, e.resultKey, e.inlineLimit, e.depth ?? 0, e.attempt ?? 0);
+  addPayload(f, b, e.args);
+  if (e.deps === NO_DEPS) f.push(0);
+  else packDeps(f, b, e.deps);
+  if (t.after === undefined) f.push(0);
+  else packAfter(f, t.after);
+}
+
+function packDeps(f: Packed['f'], b: Bytes, deps: TaskEnvelope['deps']): void {
+  const at = f.length;
+  f.push(0);
+  let n = 0;
+  for (const id in deps) {
+    f.push(id);
+    addPayload(f, b, deps[id]!);
+    n++;
   }
-  const bytes = b.done();
-  return bytes ? { f, bytes } : { f };
+  f[at] = n;
+}
+
+function packAfter(f: Packed['f'], after: readonly string[]): void {
+  f.push(after.length);
+  for (const id of after) f.push(id);
 }
 
 /** The tasks of a packed batch (their envelopes are validated later, by executeTask, as every envelope is). */
 export function unpackTasks(p: Packed): ThreadTask[] {
   const r = new Reader(p, 'tasks');
   const out: ThreadTask[] = [];
-  while (r.more) {
-    const taskId = r.str();
-    const fn = r.str();
-    const module = r.next();
-    const env: TaskEnvelope = { v: PROTOCOL_VERSION, kind: 'task', job: '', taskId, fn, args: undefined as never, deps: NO_DEPS as TaskEnvelope['deps'], resultKey: '', inlineLimit: 0 };
-    if (module !== 0) env.module = module as string;
-    env.job = r.str();
-    env.resultKey = r.str();
-    env.inlineLimit = r.num();
-    const depth = r.num();
-    const attempt = r.num();
-    if (depth !== 0) env.depth = depth;
-    if (attempt !== 0) env.attempt = attempt;
-    env.args = r.payload();
-    const n = r.num();
-    // deps: keyed by ids from the wire, so no prototype (an id '__proto__' is only a key). A
-    // task with none shares one empty object, unless it is a follower, whose worker fills them.
-    if (n > 0) env.deps = Object.create(null) as TaskEnvelope['deps'];
-    for (let i = 0; i < n; i++) {
-      const id = r.str();
-      env.deps[id] = r.payload();
-    }
-    const k = r.num();
-    if (k > 0 && n === 0) env.deps = Object.create(null) as TaskEnvelope['deps'];
-    if (k === 0) out.push({ env });
-    else {
-      const after: string[] = [];
-      for (let i = 0; i < k; i++) after.push(r.str());
-      out.push({ env, after });
-    }
-  }
+  while (r.more) out.push(unpackTask(r));
   r.end();
   return out;
+}
+
+function unpackTask(r: Reader): ThreadTask {
+  const f = r.f;
+  const i = r.i;
+  const taskId = f[i];
+  const fn = f[i + 1];
+  const module = f[i + 2];
+  const job = f[i + 3];
+  const resultKey = f[i + 4];
+  const inlineLimit = f[i + 5];
+  const depth = f[i + 6];
+  const attempt = f[i + 7];
+  // One check of the fixed fields (past the end, a field reads as undefined and fails it).
+  if (
+    typeof taskId !== 'string' ||
+    typeof fn !== 'string' ||
+    typeof job !== 'string' ||
+    typeof resultKey !== 'string' ||
+    typeof inlineLimit !== 'number' ||
+    typeof depth !== 'number' ||
+    typeof attempt !== 'number'
+  )
+    return unpackTaskByField(r);
+  r.i = i + 8;
+  const env: TaskEnvelope = { v: PROTOCOL_VERSION, kind: 'task', job, taskId, fn, args: r.payload(), deps: NO_DEPS as TaskEnvelope['deps'], resultKey, inlineLimit };
+  if (module !== 0) env.module = module as string;
+  if (depth !== 0) env.depth = depth;
+  if (attempt !== 0) env.attempt = attempt;
+  return taskRest(r, env);
+}
+
+/** A task's fixed fields read one by one: the one that does not fit its layout is the ProtocolError. */
+function unpackTaskByField(r: Reader): ThreadTask {
+  const taskId = r.str();
+  const fn = r.str();
+  const module = r.next();
+  const env: TaskEnvelope = { v: PROTOCOL_VERSION, kind: 'task', job: '', taskId, fn, args: undefined as never, deps: NO_DEPS as TaskEnvelope['deps'], resultKey: '', inlineLimit: 0 };
+  if (module !== 0) env.module = module as string;
+  env.job = r.str();
+  env.resultKey = r.str();
+  env.inlineLimit = r.num();
+  const depth = r.num();
+  const attempt = r.num();
+  if (depth !== 0) env.depth = depth;
+  if (attempt !== 0) env.attempt = attempt;
+  env.args = r.payload();
+  return taskRest(r, env);
+}
+
+/** A task's deps and `after` ids. */
+function taskRest(r: Reader, env: TaskEnvelope): ThreadTask {
+  const n = r.num();
+  if (n > 0) unpackDeps(r, env, n);
+  const k = r.num();
+  if (k === 0) return { env };
+  // A follower's worker fills its deps: it gets an object of its own.
+  if (n === 0) env.deps = Object.create(null) as TaskEnvelope['deps'];
+  const after: string[] = [];
+  for (let i = 0; i < k; i++) after.push(r.str());
+  return { env, after };
+}
+
+/**
+ * deps: keyed by ids from the wire, so no prototype (an id '__proto__' is only a key). A task
+ * with none shares one empty object, unless it is a follower, whose worker fills them.
+ */
+function unpackDeps(r: Reader, env: TaskEnvelope, n: number): void {
+  const deps = Object.create(null) as TaskEnvelope['deps'];
+  for (let i = 0; i < n; i++) {
+    const id = r.str();
+    deps[id] = r.payload();
+  }
+  env.deps = deps;
 }
 
 /** A worker's answer for a follower it did not start: a producer's result was not a value it could pass on. */
@@ -208,39 +292,44 @@ export interface NotStarted {
 export function packResults(results: ReadonlyArray<ResultEnvelope | NotStarted>): Packed {
   const f: Packed['f'] = [];
   const b = new Bytes();
-  for (const r of results) {
-    if (r.kind === 'notStarted') f.push(0, r.taskId);
-    else if (r.kind === 'value' && r.refs === undefined && r.worker === undefined) {
-      const t = r.timing;
-      f.push(r.taskId, t.fetchMs, t.runMs, t.storeMs, t.startedAt ?? -1, b.add(r.bytes));
-    } else f.push(r);
-  }
-  const bytes = b.done();
-  return bytes ? { f, bytes } : { f };
+  for (let i = 0; i < results.length; i++) packResult(f, b, results[i]!);
+  return b.packed(f);
 }
 
-/** The results of a packed batch. */
-export function unpackResults(p: Packed): Array<ResultEnvelope | NotStarted> {
+function packResult(f: Packed['f'], b: Bytes, r: ResultEnvelope | NotStarted): void {
+  if (r.kind === 'value' && r.refs === undefined && r.worker === undefined) {
+    const t = r.timing;
+    f.push(r.taskId, t.fetchMs, t.runMs, t.storeMs, t.startedAt ?? -1, b.add(r.bytes));
+  } else if (r.kind === 'notStarted') f.push(0, r.taskId);
+  else f.push(r);
+}
+
+/**
+ * The results of a packed batch. `worker`, when given, is set on each packed value result (the
+ * pool names the thread the results came from).
+ */
+export function unpackResults(p: Packed, worker?: { id: string }): Array<ResultEnvelope | NotStarted> {
   const r = new Reader(p, 'results');
   const out: Array<ResultEnvelope | NotStarted> = [];
-  while (r.more) {
-    const v = r.next();
-    if (v === 0) {
-      out.push({ kind: 'notStarted', taskId: r.str() });
-      continue;
-    }
-    if (typeof v !== 'string') {
-      if (typeof v !== 'object' || v === null || v instanceof Uint8Array) throw new ProtocolError('packed batch: a result that is neither packed nor an envelope');
-      out.push(v as ResultEnvelope);
-      continue;
-    }
-    const fetchMs = r.num();
-    const runMs = r.num();
-    const storeMs = r.num();
-    const startedAt = r.num();
-    const timing: Timing = startedAt === -1 ? { fetchMs, runMs, storeMs } : { fetchMs, runMs, storeMs, startedAt };
-    out.push({ v: PROTOCOL_VERSION, kind: 'value', taskId: v, timing, bytes: r.bytes(r.next()) });
-  }
+  while (r.more) out.push(unpackResult(r, worker));
   r.end();
   return out;
+}
+
+function unpackResult(r: Reader, worker: { id: string } | undefined): ResultEnvelope | NotStarted {
+  const taskId = r.f[r.i];
+  if (typeof taskId !== 'string') return otherResult(r);
+  r.i++;
+  const timing = r.timing();
+  const bytes = r.bytes(r.next());
+  if (worker === undefined) return { v: PROTOCOL_VERSION, kind: 'value', taskId, timing, bytes };
+  return { v: PROTOCOL_VERSION, kind: 'value', taskId, timing, bytes, worker };
+}
+
+/** A result not packed as a value: a follower not started, or an envelope as it is. */
+function otherResult(r: Reader): ResultEnvelope | NotStarted {
+  const v = r.next();
+  if (v === 0) return { kind: 'notStarted', taskId: r.str() };
+  if (typeof v !== 'object' || v === null || v instanceof Uint8Array) throw new ProtocolError('packed batch: a result that is neither packed nor an envelope');
+  return v as ResultEnvelope;
 }
