@@ -4,10 +4,10 @@
  */
 import { ProtocolError, SerializationError, TaskNotFoundError } from '../errors.js';
 import type { ObjectStore } from '../backend.js';
-import { PROTOCOL_VERSION, checkKeysConfined, errorResult, validateTaskEnvelope, type ContainedRefs, type Payload, type ResultEnvelope, type TaskEnvelope, type Timing } from '../protocol.js';
+import { NO_DEPS, PROTOCOL_VERSION, checkKeysConfined, errorResult, validateTaskEnvelope, type ContainedRefs, type Payload, type ResultEnvelope, type TaskEnvelope, type Timing } from '../protocol.js';
 import type { ObjectRef } from '../ref.js';
 import { lookupTask } from '../registry.js';
-import { decode, encode, type RefSink } from '../serialize.js';
+import { decode, encode } from '../serialize.js';
 import { InTaskPending, callInTask, resolverOf, type SessionFactory, type TaskSession } from './nested.js';
 import { RunningTask, setRunningTask } from './task-context.js';
 import { moduleFailureResult } from './load-failure.js';
@@ -140,15 +140,47 @@ function inlineDeps(deps: TaskEnvelope['deps']): boolean {
 function decodeInline(env: TaskEnvelope): unknown {
   const argBytes = (env.args as { bytes: Uint8Array }).bytes;
   // No dependencies (a DAG's leaves, most fan-outs): nothing to resolve.
-  let any = false;
-  for (const _ in env.deps) {
-    any = true;
-    break;
+  if (env.deps === NO_DEPS || !anyDep(env.deps)) return decode(argBytes, missingDep);
+  refDeps = env.deps;
+  try {
+    return decode(argBytes, argRef);
+  } finally {
+    refDeps = NO_DEPS;
+    refValues = undefined;
   }
-  if (!any) return decode(argBytes, missingDep);
-  const bytes = new Map<string, Uint8Array>();
-  for (const id in env.deps) bytes.set(id, (env.deps[id] as { bytes: Uint8Array }).bytes);
-  return decodeWithDeps(argBytes, bytes);
+}
+
+function anyDep(deps: TaskEnvelope['deps']): boolean {
+  for (const _ in deps) return true;
+  return false;
+}
+
+/**
+ * The inline deps whose objects the refs of the arguments being decoded resolve to, and the
+ * values decoded from them so far (each object is decoded once, its own refs through the same
+ * deps). Module state rather than closures made per task: a task's arguments are decoded
+ * synchronously, one task at a time.
+ */
+let refDeps: TaskEnvelope['deps'] = NO_DEPS;
+let refValues: Map<string, unknown> | undefined;
+
+/** A ref of the arguments themselves. */
+function argRef(id: string): unknown {
+  if (!Object.hasOwn(refDeps, id)) missingDep(id);
+  return depValue(id);
+}
+
+/** A ref inside a dependency's value (a task that returned refs: their objects came in deps too). */
+function innerRef(id: string): unknown {
+  if (!Object.hasOwn(refDeps, id)) throw new ProtocolError(`ref ${id} is inside a value but its object was not sent with it`);
+  return depValue(id);
+}
+
+function depValue(id: string): unknown {
+  if (refValues?.has(id)) return refValues.get(id);
+  const v = decode((refDeps[id] as { bytes: Uint8Array }).bytes, innerRef);
+  (refValues ??= new Map()).set(id, v);
+  return v;
 }
 
 /** Decodes arguments whose refs are resolved from their objects' bytes. */
@@ -256,14 +288,40 @@ async function runLonger(env: TaskEnvelope, ctx: WorkerContext, result: Promise<
   return answer(env, ctx, value, session, inlineLimit, timing, t2);
 }
 
+/**
+ * Where the result being encoded goes: its bytes (see `resultBytes`) and the refs found in it
+ * (see `collectRef`). Module state rather than closures made per task (a closure that captures
+ * a local makes every call of its function allocate a context): a result is encoded
+ * synchronously, one task at a time.
+ */
+let resultStore: ObjectStore | undefined;
+let resultLimit = 0;
+let resultRefs: ObjectRef<unknown>[] | undefined;
+
+/** A result too large to answer inline is encoded where the store keeps it without a copy (shared memory), when it can. */
+function resultBytes(n: number): Uint8Array {
+  return n > resultLimit && resultStore?.allocate ? resultStore.allocate(n) : new Uint8Array(n);
+}
+
+function collectRef(ref: ObjectRef<unknown>): void {
+  (resultRefs ??= []).push(ref);
+}
+
 /** Encodes the task's value as its result: inline at once, else (stored, or holding refs) in `answerLater`. */
 function answer(env: TaskEnvelope, ctx: WorkerContext, value: unknown, session: TaskSession | undefined, inlineLimit: number, timing: Timing, t2: number): ResultEnvelope | Promise<ResultEnvelope> {
   let bytes: Uint8Array;
   let refs: ObjectRef<unknown>[] | undefined;
   try {
-    const store = ctx.store;
-    const onRef: RefSink | undefined = ctx.session && ((ref) => (refs ??= []).push(ref));
-    bytes = encode(value, `result of ${env.fn}`, (n) => (n > inlineLimit && store.allocate ? store.allocate(n) : new Uint8Array(n)), onRef);
+    resultStore = ctx.store;
+    resultLimit = inlineLimit;
+    resultRefs = undefined;
+    try {
+      bytes = encode(value, `result of ${env.fn}`, resultBytes, ctx.session ? collectRef : undefined);
+      refs = resultRefs;
+    } finally {
+      resultStore = undefined;
+      resultRefs = undefined;
+    }
     if (refs === undefined && bytes.length <= inlineLimit) {
       session?.end();
       timing.storeMs = performance.now() - t2;

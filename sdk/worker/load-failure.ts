@@ -108,6 +108,12 @@ function failureForUnregistered(env: Pick<TaskEnvelope, 'fn' | 'module'>): LoadF
  * TaskNotFoundError is answered with a Lambda bundle module's failure, if one failed.
  */
 export function moduleFailureResult(env: Pick<TaskEnvelope, 'taskId' | 'fn' | 'module'>, timing: Timing, err?: unknown): ResultEnvelope | undefined {
+  // Every task asks: when no module failed to load here (the common case), nothing stands in its way.
+  if (byUrl.size === 0 && bundleFailures.length === 0) return undefined;
+  return failureResult(env, timing, err);
+}
+
+function failureResult(env: Pick<TaskEnvelope, 'taskId' | 'fn' | 'module'>, timing: Timing, err: unknown): ResultEnvelope | undefined {
   const f =
     (byUrl.size > 0 && env.module !== undefined ? byUrl.get(env.module) : undefined) ??
     bundleFailures.find((b) => b.tasks.has(env.fn)) ??

@@ -104,7 +104,7 @@ export async function runInTask<T>(env: TaskEnvelope, make: SessionFactory, fn: 
  * `finishInTask`. Not with an async-context scope (the Lambda handler's): that takes `runInTask`.
  */
 export function callInTask(env: TaskEnvelope, make: SessionFactory, fn: (...args: unknown[]) => unknown, args: unknown[]): unknown {
-  if (holder[ASYNC_SCOPE]) return new InTaskPending(runInTask(env, make, () => fn(...args)));
+  if (holder[ASYNC_SCOPE]) return inAsyncScope(env, make, fn, args);
   const scope: Scope = { env, make };
   holder[SCOPE] = scope;
   let value: unknown;
@@ -123,6 +123,11 @@ export function callInTask(env: TaskEnvelope, make: SessionFactory, fn: (...args
     return value;
   }
   return finishInTask(scope, pending === undefined ? value : pending);
+}
+
+/** `callInTask` under an async-context scope; out of line, so that the closure it makes costs `callInTask` nothing. */
+function inAsyncScope(env: TaskEnvelope, make: SessionFactory, fn: (...args: unknown[]) => unknown, args: unknown[]): InTaskPending {
+  return new InTaskPending(runInTask(env, make, () => fn(...args)));
 }
 
 /** What `callInTask` answers when there is something to wait for (a class of this module: never a task's own value). */
