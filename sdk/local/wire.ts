@@ -32,8 +32,8 @@ export interface Packed {
 
 /** Collects small payloads into one buffer. */
 class Bytes {
-  private parts: Uint8Array[] = [];
-  private total = 0;
+  readonly parts: Uint8Array[] = [];
+  total = 0;
 
   /** A payload's field: its length (it goes in the shared buffer), or the payload itself when large. */
   add(b: Uint8Array): number | Uint8Array {
@@ -42,18 +42,40 @@ class Bytes {
     this.total += b.byteLength;
     return b.byteLength;
   }
+}
 
-  /** The batch: the fields, and the small payloads' bytes in one buffer when there are any. */
-  packed(f: Packed['f']): Packed {
-    if (this.parts.length === 0) return { f };
-    const out = new Uint8Array(this.total);
-    let at = 0;
-    for (const p of this.parts) {
-      out.set(p, at);
-      at += p.byteLength;
-    }
-    return { f, bytes: out.buffer };
+/**
+ * A batch: each item's fields (`one`), then the small payloads in one buffer. The driver packs
+ * every task it hands a worker, and the worker every result: the per-item code is kept small,
+ * one function an item with its rarer parts in their own, and the loop in a function large
+ * enough that V8 does not compile it (with all it would inline) in the first few thousand items.
+ */
+function packAll<T>(items: readonly T[], one: (f: Packed['f'], b: Bytes, item: T) => void): Packed {
+  const f: Packed['f'] = [];
+  const b = new Bytes();
+  for (let i = 0; i < items.length; i++) one(f, b, items[i]!);
+  const parts = b.parts;
+  if (parts.length === 0) return { f };
+  const out = new Uint8Array(b.total);
+  let at = 0;
+  for (let i = 0; i < parts.length; i++) {
+    out.set(parts[i]!, at);
+    at += parts[i]!.byteLength;
   }
+  return { f, bytes: out.buffer };
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/** The items of a batch, read one by one (`one`); see `packAll`. */
+function unpackAll<T, A>(p: Packed, what: string, one: (r: Reader, a: A) => T, a: A): T[] {
+  if (!Array.isArray(p?.f)) throw new ProtocolError(`${what}: not a packed batch`);
+  const r = new Reader(p.f, p.bytes instanceof ArrayBuffer ? new Uint8Array(p.bytes) : NO_BYTES);
+  const out: T[] = [];
+  const n = p.f.length;
+  while (r.i < n) out.push(one(r, a));
+  if (r.at !== r.view.length) throw new ProtocolError('packed batch: bytes left after the last payload');
+  return out;
 }
 
 /**
@@ -63,19 +85,12 @@ class Bytes {
  */
 class Reader {
   i = 0;
-  private at = 0;
-  readonly f: Packed['f'];
-  private readonly view: Uint8Array;
+  at = 0;
 
-  constructor(p: Packed, what: string) {
-    if (!Array.isArray(p?.f)) throw new ProtocolError(`${what}: not a packed batch`);
-    this.f = p.f;
-    this.view = p.bytes instanceof ArrayBuffer ? new Uint8Array(p.bytes) : new Uint8Array(0);
-  }
-
-  get more(): boolean {
-    return this.i < this.f.length;
-  }
+  constructor(
+    readonly f: Packed['f'],
+    readonly view: Uint8Array,
+  ) {}
 
   next(): unknown {
     if (this.i >= this.f.length) throw new ProtocolError('packed batch: fields end early');
@@ -125,15 +140,20 @@ class Reader {
     throw new ProtocolError('packed batch: a payload outside its buffer');
   }
 
-  /** A payload: inline (a length or bytes), or stored (its key, then its size). */
-  payload(): Payload {
-    const v = this.next();
-    if (typeof v === 'string') return { kind: 'stored', key: v, size: this.num() };
-    return { kind: 'inline', bytes: this.bytes(v) };
+  /** The next field as a payload's bytes. */
+  inlineBytes(): Uint8Array {
+    const i = this.i;
+    if (i >= this.f.length) throw new ProtocolError('packed batch: fields end early');
+    this.i = i + 1;
+    return this.bytes(this.f[i]);
   }
 
-  end(): void {
-    if (this.at !== this.view.length) throw new ProtocolError('packed batch: bytes left after the last payload');
+  /** A payload: inline (a length or bytes), or stored (its key, then its size). */
+  payload(): Payload {
+    const v = this.f[this.i];
+    if (typeof v !== 'string') return { kind: 'inline', bytes: this.inlineBytes() };
+    this.i++;
+    return { kind: 'stored', key: v, size: this.num() };
   }
 }
 
@@ -162,10 +182,7 @@ export interface ThreadTask {
  * compiling it does not cost more than it saves in a short run.
  */
 export function packTasks(tasks: readonly ThreadTask[]): Packed {
-  const f: Packed['f'] = [];
-  const b = new Bytes();
-  for (let i = 0; i < tasks.length; i++) packTask(f, b, tasks[i]!);
-  return b.packed(f);
+  return packAll(tasks, packTask);
 }
 
 function packTask(f: Packed['f'], b: Bytes, t: ThreadTask): void {
@@ -197,11 +214,7 @@ function packAfter(f: Packed['f'], after: readonly string[]): void {
 
 /** The tasks of a packed batch (their envelopes are validated later, by executeTask, as every envelope is). */
 export function unpackTasks(p: Packed): ThreadTask[] {
-  const r = new Reader(p, 'tasks');
-  const out: ThreadTask[] = [];
-  while (r.more) out.push(unpackTask(r));
-  r.end();
-  return out;
+  return unpackAll(p, 'tasks', unpackTask, undefined);
 }
 
 function unpackTask(r: Reader): ThreadTask {
@@ -290,10 +303,7 @@ export interface NotStarted {
  * started is 0 and its task id; any other result travels as the object it is.
  */
 export function packResults(results: ReadonlyArray<ResultEnvelope | NotStarted>): Packed {
-  const f: Packed['f'] = [];
-  const b = new Bytes();
-  for (let i = 0; i < results.length; i++) packResult(f, b, results[i]!);
-  return b.packed(f);
+  return packAll(results, packResult);
 }
 
 function packResult(f: Packed['f'], b: Bytes, r: ResultEnvelope | NotStarted): void {
@@ -309,11 +319,7 @@ function packResult(f: Packed['f'], b: Bytes, r: ResultEnvelope | NotStarted): v
  * pool names the thread the results came from).
  */
 export function unpackResults(p: Packed, worker?: { id: string }): Array<ResultEnvelope | NotStarted> {
-  const r = new Reader(p, 'results');
-  const out: Array<ResultEnvelope | NotStarted> = [];
-  while (r.more) out.push(unpackResult(r, worker));
-  r.end();
-  return out;
+  return unpackAll(p, 'results', unpackResult, worker);
 }
 
 function unpackResult(r: Reader, worker: { id: string } | undefined): ResultEnvelope | NotStarted {
@@ -321,7 +327,7 @@ function unpackResult(r: Reader, worker: { id: string } | undefined): ResultEnve
   if (typeof taskId !== 'string') return otherResult(r);
   r.i++;
   const timing = r.timing();
-  const bytes = r.bytes(r.next());
+  const bytes = r.inlineBytes();
   if (worker === undefined) return { v: PROTOCOL_VERSION, kind: 'value', taskId, timing, bytes };
   return { v: PROTOCOL_VERSION, kind: 'value', taskId, timing, bytes, worker };
 }
