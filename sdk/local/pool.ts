@@ -53,8 +53,12 @@ interface Job {
   resolve: (r: ResultEnvelope) => void;
   /** Always called as `job.reject(err)`. */
   reject: (this: Job, e: Error) => void;
-  /** A follower (chaining): the tasks whose results are its missing arguments, which must go before it in its worker's batch. */
-  after?: readonly string[];
+  /**
+   * A follower (chaining): the tasks whose results are its missing arguments, which must go
+   * before it in its worker's batch. Set (undefined or not) when the job is made: every job has
+   * one shape.
+   */
+  after: readonly string[] | undefined;
 }
 
 /** A worker that has not started the task it was handed this long after is behind (waits for a core), not held up by a long task (see `workerBehind`). */
@@ -68,8 +72,25 @@ const MAX_CHAINED_BATCH = 4 * MAX_BATCH;
  * by every such job rather than a closure per task (the dispatch path runs once per task).
  */
 function rejectLater(this: Job, err: Error): void {
-  const done = this.resolve as InvokeCallback;
+  failLater(this.resolve as InvokeCallback, err);
+}
+
+/** Tells a callback of a failure on a later microtask. */
+function failLater(done: InvokeCallback, err: Error): void {
   queueMicrotask(() => done(undefined, err));
+}
+
+/** The ids of jobs' tasks. (Helpers rather than closures in `takeBatch`: a closure over its locals would make it allocate a context on every call.) */
+function taskIds(jobs: readonly Job[]): Set<string> {
+  const ids = new Set<string>();
+  for (const j of jobs) ids.add(j.env.taskId);
+  return ids;
+}
+
+/** Whether every id is in the set. */
+function allIn(ids: readonly string[], set: ReadonlySet<string>): boolean {
+  for (const id of ids) if (!set.has(id)) return false;
+  return true;
 }
 
 interface Slot {
@@ -88,6 +109,8 @@ interface Slot {
   /** The worker writes here the sequence number of the task it is running ([0]; -1 before its first) and how many it has finished ([1]). */
   progress: Int32Array;
   timer?: LongTimer;
+  /** Calls the pool's onTimeout for this worker (made once, not per timer). */
+  onTimeout: () => void;
   /** When jobs[0] became the first of its tasks (the pool's clock). */
   firstSince: number;
   idleTimer?: NodeJS.Timeout;
@@ -180,17 +203,25 @@ export class WorkerPool implements Invoker {
 
   invoke(env: TaskEnvelope, options: InvokeOptions): Promise<ResultEnvelope> {
     if (this.closed) return Promise.reject(shutDownBeforeRun(env));
-    return new Promise((resolve, reject) => this.enter({ env, timeoutMs: options.timeoutMs, queuedAt: this.now(), resolve, reject }, options));
+    return new Promise((resolve, reject) => this.enter({ env, timeoutMs: options.timeoutMs, queuedAt: this.now(), resolve, reject, after: options.after }, options));
   }
 
   /** `invoke` with a callback: results are handed over synchronously (see `Invoker.invokeThen`), failures on a later microtask. */
   invokeThen(env: TaskEnvelope, options: InvokeOptions, done: InvokeCallback): void {
-    if (this.closed) queueMicrotask(() => done(undefined, shutDownBeforeRun(env)));
-    else this.enter({ env, timeoutMs: options.timeoutMs, queuedAt: this.now(), resolve: done, reject: rejectLater }, options);
+    if (this.closed) failLater(done, shutDownBeforeRun(env));
+    else this.enter({ env, timeoutMs: options.timeoutMs, queuedAt: this.now(), resolve: done, reject: rejectLater, after: options.after }, options);
   }
 
+  /**
+   * The queued schedule() of `enter`: made once, since an arrow function made in `enter` would
+   * make every call of it (once per task) allocate a context for its `this`.
+   */
+  private readonly scheduleQueued = (): void => {
+    this.scheduling = false;
+    this.schedule();
+  };
+
   private enter(job: Job, options: InvokeOptions): void {
-    if (options.after) job.after = options.after;
     if (options.affinity !== undefined) this.invokeDedicated(options.affinity, job);
     else if (this.delivering) this.front.push(job);
     else {
@@ -201,10 +232,7 @@ export class WorkerPool implements Invoker {
       if (!this.isShort(job)) this.schedule();
       else if (!this.scheduling) {
         this.scheduling = true;
-        queueMicrotask(() => {
-          this.scheduling = false;
-          this.schedule();
-        });
+        queueMicrotask(this.scheduleQueued);
       }
     }
   }
@@ -457,7 +485,19 @@ export class WorkerPool implements Invoker {
     const preload = this.queue[this.queueHead]?.env.module;
     const maxTaskDepth = this.options.maxTaskDepth ?? optionTable.init.maxTaskDepth.default;
     const worker = new Worker(this.entry, { workerData: { progress, preload, maxTaskDepth } });
-    const slot: Slot = { worker, info: { id: `thread-${worker.threadId}` }, ready: false, readyAt: 0, firstSince: 0, jobs: [], short: false, completed: 0, progress, blocked: 0 };
+    const slot: Slot = {
+      worker,
+      info: { id: `thread-${worker.threadId}` },
+      ready: false,
+      readyAt: 0,
+      firstSince: 0,
+      jobs: [],
+      short: false,
+      completed: 0,
+      progress,
+      blocked: 0,
+      onTimeout: () => this.onTimeout(slot),
+    };
     this.slots.add(slot);
     this.starting++;
     this.startedTotal++;
@@ -531,15 +571,9 @@ export class WorkerPool implements Invoker {
         return;
       }
       case 'get':
-      case 'put': {
-        if (this.closed) return;
-        const answer = answerStoreRequest(this.store, m).then((reply) => {
-          this.storeRequests.delete(answer);
-          if (!slot.stopping) slot.worker.postMessage(reply);
-        });
-        this.storeRequests.add(answer);
+      case 'put':
+        this.onStoreRequest(slot, m);
         return;
-      }
       case 'submit':
         if (this.runs(slot, m.parent)) this.host?.submit(m.parent, m.task);
         return;
@@ -553,6 +587,16 @@ export class WorkerPool implements Invoker {
         if (this.runs(slot, m.parent)) this.host?.cancel(m.parent, m.id, m.force, m.recursive);
         return;
     }
+  }
+
+  /** A worker's store request. (Out of `onMessage`: its closure over the slot would make every message allocate a context.) */
+  private onStoreRequest(slot: Slot, m: Extract<FromWorker, { kind: 'get' | 'put' }>): void {
+    if (this.closed) return;
+    const answer = answerStoreRequest(this.store, m).then((reply) => {
+      this.storeRequests.delete(answer);
+      if (!slot.stopping) slot.worker.postMessage(reply);
+    });
+    this.storeRequests.add(answer);
   }
 
   /**
@@ -643,7 +687,7 @@ export class WorkerPool implements Invoker {
   /** The timer always belongs to the worker's running task, the first of its jobs. */
   private startTimer(slot: Slot): void {
     slot.firstSince = this.now();
-    slot.timer = setLongTimeout(() => this.onTimeout(slot), slot.jobs[0]!.timeoutMs);
+    slot.timer = setLongTimeout(slot.onTimeout, slot.jobs[0]!.timeoutMs);
   }
 
   private isShort(job: Job): boolean {
@@ -669,8 +713,8 @@ export class WorkerPool implements Invoker {
       if (!job.after && independent >= limit) break;
       this.queue[this.queueHead++] = undefined as never;
       if (job.after) {
-        ids ??= new Set(batch.map((j) => j.env.taskId));
-        if (!job.after.every((id) => ids!.has(id))) {
+        ids ??= taskIds(batch);
+        if (!allIn(job.after, ids)) {
           job.reject(NOT_CHAINED);
           continue;
         }

@@ -151,21 +151,19 @@ let lastFlush = 0;
 /**
  * Runs queued tasks one after another; see FLUSH_MS for when results go out. Synchronous while
  * tasks answer at once (runTask): a task that waits continues the queue in `resume` once it
- * has answered.
+ * has answered (the queue is then still running).
  *
  * Each worker thread compiles this code for itself, and a tree of tiny tasks is over before
  * compiling it pays: the loop is kept tiny, and a task's turn is split in small functions
- * (`drain`, `step`, `finish`) that are not hot enough to be compiled in the first thousand tasks, nor
+ * (`step`, `finish`) that are not hot enough to be compiled in the first thousand tasks, nor
  * large once they are; the rare turns (a task cancelled before it started, a follower not
  * started, a malformed envelope, a task that waits) are in functions of their own.
  */
 function runQueue(): void {
-  running = true;
-  lastFlush = performance.now();
-  drain();
-}
-
-function drain(): void {
+  if (!running) {
+    running = true;
+    lastFlush = performance.now();
+  }
   while (queue.length > 0) {
     const t = queue.shift()!;
     const res = step(t);
@@ -210,7 +208,7 @@ async function resume(t: ThreadTask, p: Promise<ResultEnvelope>): Promise<void> 
     res = malformed(t.env, err);
   }
   finish(t, res);
-  drain();
+  runQueue();
 }
 
 /** A task's answer joins the results to send; they go out at once when the queue is empty or time is up. */
