@@ -80,19 +80,6 @@ function failLater(done: InvokeCallback, err: Error): void {
   queueMicrotask(() => done(undefined, err));
 }
 
-/** The ids of jobs' tasks. (Helpers rather than closures in `takeBatch`: a closure over its locals would make it allocate a context on every call.) */
-function taskIds(jobs: readonly Job[]): Set<string> {
-  const ids = new Set<string>();
-  for (const j of jobs) ids.add(j.env.taskId);
-  return ids;
-}
-
-/** Whether every id is in the set. */
-function allIn(ids: readonly string[], set: ReadonlySet<string>): boolean {
-  for (const id of ids) if (!set.has(id)) return false;
-  return true;
-}
-
 interface Slot {
   worker: Worker;
   /** The worker as results name it (timelines: one track per thread). */
@@ -713,8 +700,8 @@ export class WorkerPool implements Invoker {
       if (!job.after && independent >= limit) break;
       this.queue[this.queueHead++] = undefined as never;
       if (job.after) {
-        ids ??= taskIds(batch);
-        if (!allIn(job.after, ids)) {
+        ids ??= new Set(batch.map((j) => j.env.taskId));
+        if (!job.after.every((id) => ids!.has(id))) {
           job.reject(NOT_CHAINED);
           continue;
         }
