@@ -187,12 +187,17 @@ export function packTasks(tasks: readonly ThreadTask[]): Packed {
 
 function packTask(f: Packed['f'], b: Bytes, t: ThreadTask): void {
   const e = t.env;
-  f.push(e.taskId, e.fn, e.module ?? 0, e.job, e.resultKey, e.inlineLimit, e.depth ?? 0, e.attempt ?? 0);
+  packFixed(f, e);
   addPayload(f, b, e.args);
   if (e.deps === NO_DEPS) f.push(0);
   else packDeps(f, b, e.deps);
   if (t.after === undefined) f.push(0);
   else packAfter(f, t.after);
+}
+
+/** A task's fixed fields. (Apart from `packTask`: a small function per task stays interpreted in a short run, as one twice its size would not.) */
+function packFixed(f: Packed['f'], e: TaskEnvelope): void {
+  f.push(e.taskId, e.fn, e.module ?? 0, e.job, e.resultKey, e.inlineLimit, e.depth ?? 0, e.attempt ?? 0);
 }
 
 function packDeps(f: Packed['f'], b: Bytes, deps: TaskEnvelope['deps']): void {
@@ -220,31 +225,41 @@ export function unpackTasks(p: Packed): ThreadTask[] {
 function unpackTask(r: Reader): ThreadTask {
   const f = r.f;
   const i = r.i;
-  const taskId = f[i];
-  const fn = f[i + 1];
-  const module = f[i + 2];
-  const job = f[i + 3];
-  const resultKey = f[i + 4];
-  const inlineLimit = f[i + 5];
-  const depth = f[i + 6];
-  const attempt = f[i + 7];
   // One check of the fixed fields (past the end, a field reads as undefined and fails it).
   if (
-    typeof taskId !== 'string' ||
-    typeof fn !== 'string' ||
-    typeof job !== 'string' ||
-    typeof resultKey !== 'string' ||
-    typeof inlineLimit !== 'number' ||
-    typeof depth !== 'number' ||
-    typeof attempt !== 'number'
+    typeof f[i] !== 'string' ||
+    typeof f[i + 1] !== 'string' ||
+    typeof f[i + 3] !== 'string' ||
+    typeof f[i + 4] !== 'string' ||
+    typeof f[i + 5] !== 'number' ||
+    typeof f[i + 6] !== 'number' ||
+    typeof f[i + 7] !== 'number'
   )
     return unpackTaskByField(r);
   r.i = i + 8;
-  const env: TaskEnvelope = { v: PROTOCOL_VERSION, kind: 'task', job, taskId, fn, args: r.payload(), deps: NO_DEPS as TaskEnvelope['deps'], resultKey, inlineLimit };
+  return taskRest(r, taskEnvelope(f, i, r.payload()));
+}
+
+/** The envelope of the task whose fixed fields, checked, start at `i`. (Apart from `unpackTask`: see `packFixed`.) */
+function taskEnvelope(f: Packed['f'], i: number, args: Payload): TaskEnvelope {
+  const env: TaskEnvelope = {
+    v: PROTOCOL_VERSION,
+    kind: 'task',
+    job: f[i + 3] as string,
+    taskId: f[i] as string,
+    fn: f[i + 1] as string,
+    args,
+    deps: NO_DEPS as TaskEnvelope['deps'],
+    resultKey: f[i + 4] as string,
+    inlineLimit: f[i + 5] as number,
+  };
+  const module = f[i + 2];
+  const depth = f[i + 6] as number;
+  const attempt = f[i + 7] as number;
   if (module !== 0) env.module = module as string;
   if (depth !== 0) env.depth = depth;
   if (attempt !== 0) env.attempt = attempt;
-  return taskRest(r, env);
+  return env;
 }
 
 /** A task's fixed fields read one by one: the one that does not fit its layout is the ProtocolError. */
