@@ -64,6 +64,14 @@ describe('packed thread messages', () => {
       { kind: 'notStarted', taskId: 'f' },
     ];
     assert.deepEqual(unpackResults(cross(packResults(results))), results);
+    // The pool names the thread in the value results it unpacks; the others travel as they are.
+    const worker = { id: 'thread-1' };
+    const named = unpackResults(cross(packResults(results)), worker);
+    assert.deepEqual(named.slice(0, 2), [
+      { ...results[0]!, worker },
+      { ...results[1]!, worker },
+    ]);
+    assert.deepEqual(named.slice(2), results.slice(2));
   });
 
   it('refuses a batch that does not fit its layout', () => {
@@ -78,5 +86,11 @@ describe('packed thread messages', () => {
     for (const p of bad) assert.throws(() => unpackTasks(p as never), ProtocolError);
     assert.throws(() => unpackResults({ f: [null] } as never), ProtocolError);
     assert.throws(() => unpackResults({ f: ['a', 0, 0, 0, -1, 3] }), ProtocolError, 'a payload past the end of its buffer');
+    // A field of the wrong type, or missing, in a task's fixed fields or a result's timing: the first such field is named.
+    assert.throws(() => unpackTasks({ f: [good.f[0]!, 7, ...good.f.slice(2)], bytes: good.bytes }), /expected a string, got number/);
+    assert.throws(() => unpackTasks({ f: [...good.f.slice(0, 6), 'x', ...good.f.slice(7)], bytes: good.bytes }), /expected a number, got string/);
+    assert.throws(() => unpackResults({ f: ['a', 0, 'x', 0, -1, 0] }), /expected a number, got string/);
+    assert.throws(() => unpackResults({ f: ['a', 0, 0, 0] }), /fields end early/);
+    assert.throws(() => unpackResults({ f: ['a', 0, 0, 0, -1] }), /fields end early/);
   });
 });
