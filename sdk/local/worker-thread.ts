@@ -22,6 +22,8 @@ markWorker();
 const port = parentPort!;
 /** Where this worker marks the position in its batch of the task it is running. */
 const { progress, maxTaskDepth } = workerData as { progress: Int32Array; maxTaskDepth: number };
+/** The global `performance`, read once: on Node it is a lazy global, whose getter runs on every read. */
+const clock = performance;
 /** Results are sent together at most this far apart, and at once after a slower task. */
 const FLUSH_MS = 2;
 const send = (m: FromWorker) => port.postMessage(m);
@@ -162,7 +164,7 @@ let lastFlush = 0;
 function runQueue(): void {
   if (!running) {
     running = true;
-    lastFlush = performance.now();
+    lastFlush = clock.now();
   }
   while (queue.length > 0) {
     const t = queue.shift()!;
@@ -180,7 +182,7 @@ function runQueue(): void {
 function step(t: ThreadTask): ResultEnvelope | NotStarted | Promise<ResultEnvelope> {
   const env = t.env;
   Atomics.store(progress, 0, seq++);
-  started = performance.now();
+  started = clock.now();
   if (cancelled.size > 0 && cancelled.delete(env.taskId)) return cancelledBefore(env);
   if (t.after !== undefined && !follow(env, t.after)) return { kind: 'notStarted', taskId: env.taskId };
   try {
@@ -218,7 +220,7 @@ function finish(t: ThreadTask, res: ResultEnvelope | NotStarted): void {
   if (wanted.size > 0) keepAnswer(t.env.taskId, res);
   pending.push(res);
   Atomics.store(progress, 1, seq);
-  const now = performance.now();
+  const now = clock.now();
   if (queue.length === 0 || now - started >= FLUSH_MS / 2 || now - lastFlush >= FLUSH_MS) {
     flushResults();
     lastFlush = now;

@@ -34,6 +34,8 @@ export interface WorkerContext {
  * runtime each time (a few µs, twice per task), and it does not change while the thread lives.
  */
 const TIME_ORIGIN = performance.timeOrigin;
+/** The global `performance`, read once: on Node it is a lazy global, whose getter runs on every read (several times per task). */
+const clock = performance;
 
 /** A ref among a task's arguments whose object the envelope's deps do not hold. */
 function missingDep(id: string): never {
@@ -113,7 +115,7 @@ export function runTask(raw: unknown, ctx: WorkerContext): ResultEnvelope | Prom
   const env = validateTaskEnvelope(raw);
   checkKeysConfined(env, ctx.keyPrefix);
   const inlineLimit = Math.min(env.inlineLimit, ctx.maxInlineBytes ?? Infinity);
-  const t0 = performance.now();
+  const t0 = clock.now();
   const timing: Timing = { fetchMs: 0, runMs: 0, storeMs: 0, startedAt: TIME_ORIGIN + t0 };
   // Its module threw while this worker loaded it: the task fails with that error, even where remote() ran before the throw.
   const failed = moduleFailureResult(env, timing);
@@ -201,7 +203,7 @@ function argumentList(decoded: unknown): unknown[] {
 
 /** Reading or decoding the arguments failed (or loading the task's module). */
 function fetchFailed(env: TaskEnvelope, timing: Timing, t0: number, err: unknown): ResultEnvelope {
-  timing.fetchMs = performance.now() - t0;
+  timing.fetchMs = clock.now() - t0;
   // Loading its module (on first use) threw, or no module registered it while a bundle module threw: answered as above.
   return moduleFailureResult(env, timing, err) ?? errorResult(env.taskId, err, 'infrastructure', timing);
 }
@@ -214,7 +216,7 @@ async function fetchAndRun(env: TaskEnvelope, ctx: WorkerContext, inlineLimit: n
     const registered = lookupTask(env.fn);
     fn = registered ? (registered.fn as (...args: unknown[]) => unknown) : await resolveFunction(env, ctx);
     // A module loaded on first use is a cold start, not part of this task's fetch time.
-    t0 = performance.now();
+    t0 = clock.now();
     timing.startedAt = TIME_ORIGIN + t0;
     const ids = Object.keys(env.deps);
     let decoded: unknown;
@@ -244,7 +246,7 @@ async function fetchAndRun(env: TaskEnvelope, ctx: WorkerContext, inlineLimit: n
 
 /** Runs the task's function; answers at once when it returned a value without using its session. */
 function run(env: TaskEnvelope, ctx: WorkerContext, fn: (...args: unknown[]) => unknown, args: unknown[], inlineLimit: number, timing: Timing, t0: number): ResultEnvelope | Promise<ResultEnvelope> {
-  const t1 = performance.now();
+  const t1 = clock.now();
   timing.fetchMs = t1 - t0;
   const running = new RunningTask(env.taskId, env.fn, env.attempt ?? 1);
   ctx.onStart?.(running);
@@ -255,13 +257,13 @@ function run(env: TaskEnvelope, ctx: WorkerContext, fn: (...args: unknown[]) => 
     out = ctx.session ? callInTask(env, ctx.session, fn, args) : fn(...args);
   } catch (err) {
     setRunningTask(undefined);
-    timing.runMs = performance.now() - t1;
+    timing.runMs = clock.now() - t1;
     return errorResult(env.taskId, err, 'user', timing);
   }
   if (out instanceof InTaskPending) return runLonger(env, ctx, out.result, inlineLimit, timing, t1);
   if (!ctx.session && out !== null && (typeof out === 'object' || typeof out === 'function')) return runLonger(env, ctx, plainAwait(out), inlineLimit, timing, t1);
   setRunningTask(undefined);
-  const t2 = performance.now();
+  const t2 = clock.now();
   timing.runMs = t2 - t1;
   return answer(env, ctx, out, undefined, inlineLimit, timing, t2);
 }
@@ -278,12 +280,12 @@ async function runLonger(env: TaskEnvelope, ctx: WorkerContext, result: Promise<
   try {
     ({ value, session } = await result);
   } catch (err) {
-    timing.runMs = performance.now() - t1;
+    timing.runMs = clock.now() - t1;
     return errorResult(env.taskId, err, 'user', timing);
   } finally {
     setRunningTask(undefined);
   }
-  const t2 = performance.now();
+  const t2 = clock.now();
   timing.runMs = t2 - t1;
   return answer(env, ctx, value, session, inlineLimit, timing, t2);
 }
@@ -324,7 +326,7 @@ function answer(env: TaskEnvelope, ctx: WorkerContext, value: unknown, session: 
     }
     if (refs === undefined && bytes.length <= inlineLimit) {
       session?.end();
-      timing.storeMs = performance.now() - t2;
+      timing.storeMs = clock.now() - t2;
       return { v: PROTOCOL_VERSION, kind: 'value', taskId: env.taskId, bytes, timing };
     }
   } catch (err) {
@@ -335,7 +337,7 @@ function answer(env: TaskEnvelope, ctx: WorkerContext, value: unknown, session: 
 }
 
 function answerFailed(env: TaskEnvelope, timing: Timing, t2: number, err: unknown): ResultEnvelope {
-  timing.storeMs = performance.now() - t2;
+  timing.storeMs = clock.now() - t2;
   // An unserializable result is the task's own doing; a store failure is not.
   const fault = err instanceof SerializationError ? 'user' : 'infrastructure';
   return errorResult(env.taskId, err, fault, timing);
@@ -364,7 +366,7 @@ async function answerLater(
         // The objects of returned refs must be ready: the caller reads them as values.
         contained = await session!.contained(refs.map((r) => r.id));
       } catch (err) {
-        timing.storeMs = performance.now() - t2;
+        timing.storeMs = clock.now() - t2;
         return errorResult(env.taskId, err, 'user', timing);
       }
     }
@@ -376,7 +378,7 @@ async function answerLater(
       res = { v: PROTOCOL_VERSION, kind: 'stored', taskId: env.taskId, key: env.resultKey, size: bytes.length, timing };
     }
     if (contained) res.refs = contained;
-    timing.storeMs = performance.now() - t2;
+    timing.storeMs = clock.now() - t2;
     return res;
   } catch (err) {
     return answerFailed(env, timing, t2, err);
