@@ -129,8 +129,12 @@ class Reader {
     throw new ProtocolError('packed batch: fields that do not fit the layout');
   }
 
-  /** A payload's bytes: the next `n` of the shared buffer, or a Uint8Array of its own. */
-  bytes(v: unknown): Uint8Array {
+  /** The next field as a payload's bytes: its length `n` (the next `n` bytes of the shared buffer), or a Uint8Array of its own. */
+  inlineBytes(): Uint8Array {
+    const i = this.i;
+    if (i >= this.f.length) throw new ProtocolError('packed batch: fields end early');
+    const v = this.f[i];
+    this.i = i + 1;
     if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= this.view.length - this.at) {
       const b = this.view.subarray(this.at, this.at + v);
       this.at += v;
@@ -138,14 +142,6 @@ class Reader {
     }
     if (v instanceof Uint8Array) return v;
     throw new ProtocolError('packed batch: a payload outside its buffer');
-  }
-
-  /** The next field as a payload's bytes. */
-  inlineBytes(): Uint8Array {
-    const i = this.i;
-    if (i >= this.f.length) throw new ProtocolError('packed batch: fields end early');
-    this.i = i + 1;
-    return this.bytes(this.f[i]);
   }
 
   /** A payload: inline (a length or bytes), or stored (its key, then its size). */
