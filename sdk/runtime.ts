@@ -83,7 +83,7 @@ interface Task {
   readonly options: Readonly<ResolvedTaskOptions>;
   /** The options it was submitted with; retry settings are read from them when a run fails. */
   readonly taskOptions: Readonly<TaskOptions>;
-  readonly deps: Entry[];
+  readonly deps: readonly Entry[];
   args?: Payload;
   /** Ref arguments not ready yet, plus a pending upload of large arguments. */
   missing: number;
@@ -149,6 +149,47 @@ type Entry = ObjectEntry<Task>;
 /** No entries (a list no one adds to). */
 const NO_ENTRIES: Entry[] = [];
 
+/**
+ * The invoke options of one run. `place` (where an envelope's inline values go when it has no
+ * room for them) is made only when an invoker asks for it, which few runs need: not a closure
+ * per run. A ref's value goes under its object's key, written once and freed with the object;
+ * the argument list under the task's key, freed when the task is done.
+ */
+class RunOptions implements InvokeOptions {
+  readonly timeoutMs: number;
+  readonly memoryMB: number;
+  readonly affinity: string | undefined;
+  readonly after: readonly string[] | undefined;
+
+  constructor(
+    private readonly task: Task,
+    private readonly backend: Backend,
+    /** The job's key prefix in the backend's store. */
+    private readonly prefix: string,
+    private readonly objects: ObjectTable<Task>,
+    after: readonly string[] | undefined,
+  ) {
+    this.timeoutMs = task.options.timeoutMs;
+    this.memoryMB = task.options.memoryMB;
+    this.affinity = task.hooks?.affinity;
+    this.after = after;
+  }
+
+  get place(): Place {
+    const { task, backend, prefix, objects } = this;
+    return (dep, bytes) => {
+      if (dep === undefined) {
+        const key = `${prefix}${task.id}.args`;
+        return backend.store.put(key, bytes).then((): Payload => (task.args = { kind: 'stored', key, size: bytes.length }));
+      }
+      const entry = objects.get(dep)!;
+      const key = `${prefix}${dep}`;
+      entry.spilledKey = key;
+      return (entry.spilled ??= backend.store.put(key, bytes).then((): Payload => ({ kind: 'stored', key, size: bytes.length })));
+    };
+  }
+}
+
 /** Where a running task's actor operations go (sdk/actor.ts sets it when it loads). */
 let actorOps: ((rt: Runtime, parentId: string, sub: NestedSubmit) => void) | undefined;
 /** @internal */
@@ -168,6 +209,8 @@ export class Runtime {
   readonly runId: string;
   /** @internal the resolved options (defaults filled in). */
   readonly options: ResolvedInitOptions;
+  /** The run's scope in the store, `<jobId>/<runId>`; envelopes carry it as their `job`. */
+  private readonly storeScope: string;
   /** The run options of a task submitted without any (most are): one object for all of them. */
   private readonly defaultRun: Readonly<ResolvedTaskOptions>;
   private backend?: Backend;
@@ -196,10 +239,20 @@ export class Runtime {
   private readyHead = 0;
   /** A pump of the queue's other tasks is due on a microtask (see `pump`). */
   private pumping = false;
+  /** The pump that `pumping` says is due (one function for the runtime, not a closure per pump). */
+  private readonly pumpLater = (): void => {
+    this.pumping = false;
+    this.pump();
+  };
   private running = 0;
   /** Counts the event loop's turns while tasks are chained: a follower's producers must have been handed over in this one. */
   private turn = 0;
   private turnTicking = false;
+  /** Ends a turn of `turn` (one function for the runtime, not a closure per chain). */
+  private readonly nextTurn = (): void => {
+    this.turn++;
+    this.turnTicking = false;
+  };
   /** Tasks handed over this turn whose dependents may follow them (see `chainFrom`); set while chaining. */
   private chainWork?: Task[];
   private readonly statsByFn = new Map<string, TaskStats>();
@@ -232,6 +285,7 @@ export class Runtime {
     this.nest = internals?.nest;
     // A task's session on Lambda works in the run of the task that made it.
     this.runId = internals?.nest?.runId ?? randomRunId();
+    this.storeScope = `${this.jobId}/${this.runId}`;
     if (this.options.observe.any) this.observing = this.startObservers();
     const made = internals?.backend ? Promise.resolve(internals.backend) : createBackend(this.options);
     this.starting = made.then((b) => {
@@ -281,6 +335,17 @@ export class Runtime {
    * @internal
    */
   submit(def: TaskDefinition, taskOptions: Readonly<TaskOptions>, args: unknown[], hooks?: TaskHooks, at?: { id: string; parentId: string }): ObjectRef<unknown> {
+    // The program's own task without a timeout of its own (most are): depth 0, nothing more to
+    // check. The rest takes `submitChecked`, so this path stays small (it runs once per task).
+    if (this.closed || at !== undefined || this.nest !== undefined || taskOptions.timeoutMs !== undefined) return this.submitChecked(def, taskOptions, args, hooks, at);
+    const bytes = this.encodeArgs(args);
+    const id = this.newId(def.name);
+    this.addTask(id, def.name, def.module, taskOptions, this.encodedDeps, bytes, 0, undefined, hooks);
+    return this.newRef(id);
+  }
+
+  /** `submit` of a task that is not the program's own plain one: a running task's call, a nested session's, a timeout to check; or after shutdown. */
+  private submitChecked(def: TaskDefinition, taskOptions: Readonly<TaskOptions>, args: unknown[], hooks: TaskHooks | undefined, at: { id: string; parentId: string } | undefined): ObjectRef<unknown> {
     if (this.closed) this.checkOpen(`${def.name}.remote()`);
     if (taskOptions.timeoutMs !== undefined) checkTaskTimeoutForTarget(this.options.target, `${def.name}: timeoutMs`, taskOptions.timeoutMs);
     // `at`: a running task's call (an actor call sent over its thread's channel), under the id the task made.
@@ -288,34 +353,41 @@ export class Runtime {
     if (at && (!parent || this.objects.has(at.id))) throw new UsageError(`${def.name}.remote(): the task ${at.parentId} that made this call is not running`);
     const depth = parent ? parent.depth + 1 : this.nest ? this.nest.depth + 1 : 0;
     if (depth > this.options.maxTaskDepth) throw new TaskDepthError(def.name, this.options.maxTaskDepth);
-    // Kept as a stack: a getter among the arguments may submit a task of its own.
-    const outer = this.argDeps;
-    const outerSet = this.argDepSet;
-    this.argDeps = [];
-    this.argDepSet = undefined;
-    let bytes: Uint8Array;
-    let deps: Entry[];
-    try {
-      bytes = encodeArgs(args, this.collectRef, this.allocator);
-    } finally {
-      deps = this.argDeps;
-      this.argDeps = outer;
-      this.argDepSet = outerSet;
-    }
+    const bytes = this.encodeArgs(args);
     const id = at ? at.id : this.newId(def.name);
     if (parent) (parent.children ??= []).push(id);
-    this.addTask(id, def.name, def.module, taskOptions, deps, bytes, depth, parent, hooks);
+    this.addTask(id, def.name, def.module, taskOptions, this.encodedDeps, bytes, depth, parent, hooks);
     return this.newRef(id);
   }
 
-  /** The entries of the refs among the arguments `submit` is encoding, each once, in order. */
+  /** Encodes a task's argument list; the entries of the refs among them are left in `encodedDeps`. */
+  private encodeArgs(args: unknown[]): Uint8Array {
+    // Kept as a stack: a getter among the arguments may submit a task of its own.
+    const outer = this.argDeps;
+    const outerSet = this.argDepSet;
+    this.argDeps = NO_ENTRIES;
+    this.argDepSet = undefined;
+    try {
+      return encodeArgs(args, this.collectRef, this.allocator);
+    } finally {
+      this.encodedDeps = this.argDeps;
+      this.argDeps = outer;
+      this.argDepSet = outerSet;
+    }
+  }
+
+  /** The entries of the refs among the arguments `encodeArgs` encoded last, each once, in order (NO_ENTRIES when none: the task's own list from then on). */
+  private encodedDeps: readonly Entry[] = NO_ENTRIES;
+
+  /** The entries of the refs among the arguments `encodeArgs` is encoding, each once, in order; NO_ENTRIES until the first. */
   private argDeps: Entry[] = NO_ENTRIES;
 
   /** Where `encodeArgs` reports the refs of `submit`'s arguments (one function for every call: this runs once per task). */
   private readonly collectRef = (ref: ObjectRef<unknown>, path: string): void => {
     const e = ref.owner === (this as unknown) ? this.objects.get(ref.id) : undefined;
     if (!e) throw new UsageError(`${path} is a ref from another runtime (${ref.id}); refs can only be used on the runtime that made them`);
-    const deps = this.argDeps;
+    let deps = this.argDeps;
+    if (deps === NO_ENTRIES) deps = this.argDeps = [];
     // Two ref objects with one id are one dependency. Lists are short; a long one is searched
     // through a Set (made once it is long).
     if (deps.length < 16 ? !deps.includes(e) : !(this.argDepSet ??= new Set(deps)).has(e)) {
@@ -325,7 +397,12 @@ export class Runtime {
   };
   private argDepSet?: Set<Entry>;
 
-  /** Enters an encoded task into the DAG: it runs once its ref arguments are ready. */
+  /**
+   * Enters an encoded task into the DAG: it runs once its ref arguments are ready. `deps`
+   * becomes the task's own list. This runs once per task: what most tasks do not need (hooks,
+   * events, large arguments, a failed argument) is done out of line, in functions that create
+   * the closures it needs, so that this one creates none.
+   */
   private addTask(
     id: string,
     fn: string,
@@ -336,20 +413,14 @@ export class Runtime {
     depth: number,
     parent: Task | undefined,
     hooks?: TaskHooks,
-  ): Task {
+  ): void {
     const task: Task = {
       id,
       fn,
       module,
-      options:
-        taskOptions.timeoutMs === undefined && taskOptions.memoryMB === undefined
-          ? this.defaultRun
-          : {
-              timeoutMs: taskOptions.timeoutMs ?? this.options.taskTimeoutMs,
-              memoryMB: taskOptions.memoryMB ?? this.options.taskMemoryMB,
-            },
+      options: taskOptions.timeoutMs === undefined && taskOptions.memoryMB === undefined ? this.defaultRun : this.runOptions(taskOptions),
       taskOptions,
-      deps: [],
+      deps,
       args: undefined,
       missing: 0,
       done: false,
@@ -363,36 +434,57 @@ export class Runtime {
       turn: -1,
     };
     this.objects.add(id).producer = task;
-    const emit = this.hub.emit;
-    if (emit) emit({ type: 'submitted', time: (task.submittedAt = performance.now()), taskId: id, fn: task.fn });
-    if (hooks?.after) {
-      task.missing++;
-      hooks.after.then(
-        () => this.depReady(task),
-        (err: unknown) => this.failTask(task, err as Error),
-      );
-    }
-
-    let failedDep: Entry | undefined;
-    for (const dep of deps) {
-      task.deps.push(dep);
+    if (this.hub.emit) this.emitSubmitted(task);
+    if (hooks?.after) this.awaitHook(task, hooks.after);
+    let failed = false;
+    for (let i = 0; i < deps.length; i++) {
+      const dep = deps[i]!;
       dep.uses++;
-      if (dep.state === FAILED) failedDep ??= dep;
-      else if (dep.state === PENDING) {
+      if (dep.state === PENDING) {
         (dep.dependents ??= []).push(task);
         task.missing++;
-      }
+      } else if (dep.state === FAILED) failed = true;
     }
+    if (failed || this.startFailure || bytes.length > this.options.inlineThresholdBytes) {
+      this.addTaskAside(task, bytes);
+      return;
+    }
+    task.args = { kind: 'inline', bytes };
+    if (task.missing === 0) this.enqueue(task);
+    else this.followNow(task);
+  }
+
+  /** The run options of a task submitted with a memory size or timeout of its own. */
+  private runOptions(taskOptions: Readonly<TaskOptions>): Readonly<ResolvedTaskOptions> {
+    return { timeoutMs: taskOptions.timeoutMs ?? this.options.taskTimeoutMs, memoryMB: taskOptions.memoryMB ?? this.options.taskMemoryMB };
+  }
+
+  private emitSubmitted(task: Task): void {
+    this.hub.emit?.({ type: 'submitted', time: (task.submittedAt = performance.now()), taskId: task.id, fn: task.fn });
+  }
+
+  /** An actor's call waits for `after` (see TaskHooks) as for an argument. */
+  private awaitHook(task: Task, after: Promise<unknown>): void {
+    task.missing++;
+    after.then(
+      () => this.depReady(task),
+      (err: unknown) => this.failTask(task, err as Error),
+    );
+  }
+
+  /** `addTask` of a task with a failed argument, of any task once the backend failed to start, or of large arguments. */
+  private addTaskAside(task: Task, bytes: Uint8Array): void {
+    const failedDep = task.deps.find((dep) => dep.state === FAILED);
     if (failedDep) {
       this.failTask(task, new DependencyError(task.fn, task.id, failedDep.error!));
     } else if (this.startFailure) {
       this.failUnrun(task, this.startFailure);
-    } else if (bytes.length > this.options.inlineThresholdBytes) {
+    } else {
       // Large arguments are uploaded once by the driver and reach the worker as a store key.
       task.missing++;
       let key = '';
       this.starting
-        .then((b) => this.storeCall(() => b.store.put((key = `${this.jobPrefix(b)}${id}.args`), bytes)))
+        .then((b) => this.storeCall(() => b.store.put((key = `${this.jobPrefix(b)}${task.id}.args`), bytes)))
         .then(
           () => {
             task.args = { kind: 'stored', key, size: bytes.length };
@@ -400,12 +492,7 @@ export class Runtime {
           },
           (err: unknown) => this.failTask(task, err as Error),
         );
-    } else {
-      task.args = { kind: 'inline', bytes };
-      if (task.missing === 0) this.enqueue(task);
-      else this.followNow(task);
     }
-    return task;
   }
 
   /** Stores a value once and returns a ref to pass to many tasks (Ray's `put`). */
@@ -881,6 +968,14 @@ export class Runtime {
   /** A task ran (or failed): its arguments are no longer needed for it. */
   private taskDone(task: Task): void {
     task.done = true;
+    if (task.retryTimer || task.children) this.endRunState(task);
+    const deps = task.deps;
+    for (let i = 0; i < deps.length; i++) this.objects.release(deps[i]!);
+    if (task.args?.kind === 'stored') void this.backend?.store.delete?.([task.args.key]).catch(() => undefined);
+  }
+
+  /** `taskDone` of a task waiting out a retry's backoff, or that made tasks or objects while it ran. */
+  private endRunState(task: Task): void {
     if (task.retryTimer) {
       clearTimeout(task.retryTimer);
       task.retryTimer = undefined;
@@ -898,8 +993,6 @@ export class Runtime {
         }
       }
     }
-    for (const e of task.deps) this.objects.release(e);
-    if (task.args?.kind === 'stored') void this.backend?.store.delete?.([task.args.key]).catch(() => undefined);
   }
 
   /** Large encodings go straight into the store's own memory when it offers any. */
@@ -917,11 +1010,6 @@ export class Runtime {
     return prefix;
   }
   private prefixOf?: [string, string];
-
-  /** The run's scope in the store, `<jobId>/<runId>`; envelopes carry it as their `job`. */
-  private get storeScope(): string {
-    return `${this.jobId}/${this.runId}`;
-  }
 
   private newId(label: string): string {
     if (this.nest) return `${this.nest.idPrefix}${(++this.seq).toString(36)}`;
@@ -1027,10 +1115,7 @@ export class Runtime {
     if (!fresh) {
       if (this.running < limit && this.queueHead < this.queue.length && !this.pumping) {
         this.pumping = true;
-        queueMicrotask(() => {
-          this.pumping = false;
-          this.pump();
-        });
+        queueMicrotask(this.pumpLater);
       }
       return;
     }
@@ -1048,30 +1133,17 @@ export class Runtime {
 
   /**
    * Hands a task to the invoker. `after`: the task is a follower (see `chainFrom`), these
-   * arguments are its producers' results, still pending, which the invoker fills in.
+   * arguments are its producers' results, still pending, which the invoker fills in. This runs
+   * once per task: the rare cases (an argument not ready or failed, an envelope too large,
+   * events listened to) are out of line, and it creates no closure but the invoker's callback.
    */
   private dispatch(task: Task, backend: Backend, after?: string[]): void {
-    // Keyed by object ids, unique in the run: a dictionary from the start, not a hidden class per
-    // key. A task without ref arguments shares one empty one (envelopes are not written to).
-    const deps = task.deps.length === 0 ? (NO_DEPS as Record<string, Payload>) : (Object.create(null) as Record<string, Payload>);
-    for (const e of task.deps) {
-      // A follower's producers' results are not ready yet: its invoker fills them in.
-      if (after && e.state !== READY) continue;
-      // An argument being rebuilt (its object was lost) is waited for again.
-      if (e.state !== READY) {
-        if (e.state === FAILED) {
-          this.failTask(task, new DependencyError(task.fn, task.id, e.error!));
-          return;
-        }
-        task.missing++;
-        (e.dependents ??= []).push(task);
-        continue;
-      }
-      this.addPayloads(deps, e);
-    }
-    if (!after && task.missing > 0) return;
+    // A task without ref arguments shares one empty record (envelopes are not written to).
+    const deps = task.deps.length === 0 ? (NO_DEPS as Record<string, Payload>) : this.depPayloads(task, after);
+    if (deps === undefined || (!after && task.missing > 0)) return;
     const run = ++task.runs;
     task.inFlight = true;
+    const prefix = this.jobPrefix(backend);
     const envelope = buildEnvelope({
       job: this.storeScope,
       taskId: task.id,
@@ -1079,39 +1151,67 @@ export class Runtime {
       module: task.module,
       args: task.args!,
       deps,
-      resultKey: `${this.jobPrefix(backend)}${task.id}`,
+      resultKey: `${prefix}${task.id}`,
       inlineLimit: this.options.inlineThresholdBytes,
       depth: task.depth,
       attempt: run,
     });
     this.running++;
     task.phase = 1;
-    const place = this.placer(task, backend);
-    const options: InvokeOptions = { timeoutMs: task.options.timeoutMs, memoryMB: task.options.memoryMB, place, affinity: task.hooks?.affinity };
-    if (after) options.after = after;
-    const budget = inlineBudget(backend.payloadLimitBytes ?? DEFAULT_PAYLOAD_LIMIT_BYTES);
-    // Most envelopes fit as they are: invoke them now, without waiting a turn for fitEnvelope
-    // (and without the closures that wait needs: this runs once per task).
-    if (inlineBytes(envelope) <= budget) {
+    const options = new RunOptions(task, backend, prefix, this.objects, after);
+    // Most envelopes fit as they are: invoked now, without waiting a turn for fitEnvelope.
+    if (inlineBytes(envelope) <= inlineBudget(backend.payloadLimitBytes ?? DEFAULT_PAYLOAD_LIMIT_BYTES)) {
       this.invoke(task, run, envelope, options, backend, after);
       if (backend.invoker.chains) this.chainFrom(task, backend);
-    } else
-      fitEnvelope(envelope, budget, place).then(
-        (env) => this.invoke(task, run, env, options, backend, after),
-        (err: unknown) => this.finished(task, run, err),
-      );
+    } else this.fitAndInvoke(task, run, envelope, options, backend, after);
+  }
+
+  /**
+   * The payloads of a task's ready arguments, by object id: a dictionary from the start, not a
+   * hidden class per key (ids are unique in the run). A follower's producers' results are left
+   * out (its invoker fills them in). Undefined when an argument is not ready: one being rebuilt
+   * (its object was lost) is waited for again; a failed one fails the task.
+   */
+  private depPayloads(task: Task, after: string[] | undefined): Record<string, Payload> | undefined {
+    const out = Object.create(null) as Record<string, Payload>;
+    const deps = task.deps;
+    for (let i = 0; i < deps.length; i++) {
+      const e = deps[i]!;
+      if (e.state === READY) {
+        out[e.id] = e.payload!;
+        if (e.contains) this.addPayloads(out, e, false);
+      } else if (!after) {
+        this.awaitArgsAgain(task);
+        return undefined;
+      }
+    }
+    return out;
+  }
+
+  /** A task to dispatch has arguments that are not ready: it waits for them again, or fails with the first that failed. */
+  private awaitArgsAgain(task: Task): void {
+    for (const e of task.deps) {
+      if (e.state === READY) continue;
+      if (e.state === FAILED) {
+        this.failTask(task, new DependencyError(task.fn, task.id, e.error!));
+        return;
+      }
+      task.missing++;
+      (e.dependents ??= []).push(task);
+    }
+  }
+
+  /** `dispatch` of an envelope with more inline bytes than the invoker takes: they are placed in the store first. */
+  private fitAndInvoke(task: Task, run: number, envelope: TaskEnvelope, options: InvokeOptions, backend: Backend, after: string[] | undefined): void {
+    fitEnvelope(envelope, inlineBudget(backend.payloadLimitBytes ?? DEFAULT_PAYLOAD_LIMIT_BYTES), options.place!).then(
+      (env) => this.invoke(task, run, env, options, backend, after),
+      (err: unknown) => this.finished(task, run, err),
+    );
   }
 
   /** Hands run `run` of a task, as `env`, to the invoker (see `dispatch`). */
   private invoke(task: Task, run: number, env: TaskEnvelope, options: InvokeOptions, backend: Backend, after: string[] | undefined): void {
-    const emit = this.hub.emit;
-    if (emit) {
-      const time = performance.now();
-      const e = { type: 'dispatched', time, taskId: task.id, fn: task.fn, attempt: run, memoryMB: task.options.memoryMB, deps: task.deps.map((e) => e.id), ...storedInputs(env) } as const;
-      if (after) task.heldDispatch = e;
-      else emit(e);
-      if (!after) task.dispatchedAt = time;
-    }
+    if (this.hub.emit) this.emitDispatched(task, run, env, after);
     const invoker = backend.invoker;
     if (invoker.invokeThen) invoker.invokeThen(env, options, (res, err) => this.finished(task, run, err, res));
     else
@@ -1119,6 +1219,19 @@ export class Runtime {
         (res) => this.finished(task, run, undefined, res),
         (err: unknown) => this.finished(task, run, err),
       );
+  }
+
+  /** A run's dispatched event (only called while someone listens); a follower's is held until its invoker answers. */
+  private emitDispatched(task: Task, run: number, env: TaskEnvelope, after: string[] | undefined): void {
+    const emit = this.hub.emit;
+    if (!emit) return;
+    const time = performance.now();
+    const e = { type: 'dispatched', time, taskId: task.id, fn: task.fn, attempt: run, memoryMB: task.options.memoryMB, deps: task.deps.map((e) => e.id), ...storedInputs(env) } as const;
+    if (after) task.heldDispatch = e;
+    else {
+      emit(e);
+      task.dispatchedAt = time;
+    }
   }
 
   /**
@@ -1135,10 +1248,7 @@ export class Runtime {
     first.turn = this.turn;
     if (!this.turnTicking) {
       this.turnTicking = true;
-      setImmediate(() => {
-        this.turn++;
-        this.turnTicking = false;
-      });
+      setImmediate(this.nextTurn);
     }
     if (this.chainWork) {
       this.chainWork.push(first);
@@ -1174,7 +1284,9 @@ export class Runtime {
   private followerArgs(d: Task, backend: Backend): string[] | undefined {
     if (d.done || d.inFlight || d.missing === 0 || d.hooks || d.args === undefined || d.retryTimer || !backend.invoker.chains!(d.fn)) return undefined;
     let after: string[] | undefined;
-    for (const e of d.deps) {
+    const deps = d.deps;
+    for (let i = 0; i < deps.length; i++) {
+      const e = deps[i]!;
       if (e.state === READY) continue;
       const p = e.producer;
       if (e.state !== PENDING || !p || !p.inFlight || p.phase !== 1 || p.turn !== this.turn) return undefined;
@@ -1206,29 +1318,26 @@ export class Runtime {
   }
 
   /**
-   * Where an envelope's inline values go when it has no room for them: a ref's value under its
-   * object's key, written once and freed with the object; the argument list under the task's
-   * key, freed when the task is done.
-   */
-  private placer(task: Task, backend: Backend): Place {
-    return (dep, bytes) => {
-      if (dep === undefined) {
-        const key = `${this.jobPrefix(backend)}${task.id}.args`;
-        return backend.store.put(key, bytes).then((): Payload => (task.args = { kind: 'stored', key, size: bytes.length }));
-      }
-      const entry = this.objects.get(dep)!;
-      const key = `${this.jobPrefix(backend)}${dep}`;
-      entry.spilledKey = key;
-      return (entry.spilled ??= backend.store.put(key, bytes).then((): Payload => ({ kind: 'stored', key, size: bytes.length })));
-    };
-  }
-
-  /**
    * Run number `run` of a task came back with a result envelope, or could not be run at all.
    * Only the latest run of an unfinished task counts: a late answer of an earlier run (the task
    * was retried, rebuilt or cancelled meanwhile) is ignored.
    */
   private finished(task: Task, run: number, err: unknown, res?: ResultEnvelope): void {
+    // Most answers: the latest run of an unfinished task returned a value, nothing held for it.
+    if (err !== undefined || res === undefined || res.kind === 'error' || run !== task.runs || task.done || task.heldDispatch) {
+      this.finishedAside(task, run, err, res);
+      return;
+    }
+    // A run blocked in get/wait (phase 2) already left the running count.
+    if (task.phase === 1) this.running--;
+    task.inFlight = false;
+    task.phase = 3;
+    this.complete(task, res);
+    this.pump(false);
+  }
+
+  /** `finished` of any other answer: a failure, a follower not chained, a late answer, a held event. */
+  private finishedAside(task: Task, run: number, err: unknown, res: ResultEnvelope | undefined): void {
     if (isNotChained(err)) {
       this.unchained(task, run);
       return;
@@ -1265,30 +1374,34 @@ export class Runtime {
     this.pump(false);
   }
 
-  private complete(task: Task, res: ResultEnvelope): void {
+  /** A task's run returned a value (`res` is not an error): its ref settles, its dependents may run. */
+  private complete(task: Task, res: ResultEnvelope & { kind: 'value' | 'stored' }): void {
     const entry = this.objects.get(task.id);
     // After shutdown() the table is gone; a late result has nowhere to go.
     if (task.done || !entry) return;
     addTiming(this.statsByFn, task.fn, res.timing);
-    const outcome = outcomeOf(task.fn, task.id, res);
-    if ('payload' in outcome && res.kind !== 'error' && res.refs) {
-      try {
-        this.adopt(entry, res.refs);
-      } catch (err) {
-        this.failTask(task, invokeFailure(task.fn, task.id, err));
-        return;
-      }
-    }
+    if (res.refs && !this.adoptRefs(task, entry, res.refs)) return;
     this.taskDone(task);
-    if ('payload' in outcome) {
-      const emit = this.hub.emit;
-      if (emit) this.emitFinished(emit, task, 'ok', res);
-      task.hooks?.onEnd?.(undefined);
-      this.settle(entry, outcome.payload);
+    const emit = this.hub.emit;
+    if (emit) this.emitFinished(emit, task, 'ok', res);
+    task.hooks?.onEnd?.(undefined);
+    if (res.kind === 'value') {
+      this.settle(entry, { kind: 'inline', bytes: res.bytes });
       // Only a stored object can be lost; an inline one needs no lineage to rebuild it. (Not
       // before it is settled: a pending entry without a producer is a put() still uploading.)
-      if (outcome.payload.kind === 'inline') entry.producer = undefined;
-    } else this.settleFailed(entry, this.ended(task, outcome.error));
+      entry.producer = undefined;
+    } else this.settle(entry, { kind: 'stored', key: res.key, size: res.size });
+  }
+
+  /** A result holds refs: they join the table (see `adopt`); false when they cannot, and the task failed. */
+  private adoptRefs(task: Task, entry: Entry, refs: ContainedRefs): boolean {
+    try {
+      this.adopt(entry, refs);
+      return true;
+    } catch (err) {
+      this.failTask(task, invokeFailure(task.fn, task.id, err));
+      return false;
+    }
   }
 
   /**
@@ -1405,7 +1518,7 @@ export class Runtime {
   private settle(entry: Entry, payload: Payload): void {
     if (entry.state !== PENDING) return;
     const deps = this.objects.markReady(entry, payload);
-    if (deps) for (const t of deps) this.depReady(t);
+    if (deps) for (let i = 0; i < deps.length; i++) this.depReady(deps[i]!);
     this.objects.maybeFree(entry);
   }
 
