@@ -441,7 +441,9 @@ export class Runtime {
       const dep = deps[i]!;
       dep.uses++;
       if (dep.state === PENDING) {
-        (dep.dependents ??= []).push(task);
+        // Made with its first element: `[].push` would give it room for 16.
+        if (dep.dependents) dep.dependents.push(task);
+        else dep.dependents = [task];
         task.missing++;
       } else if (dep.state === FAILED) failed = true;
     }

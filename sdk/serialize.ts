@@ -109,8 +109,18 @@ function compactRefs(args: readonly unknown[], onRef: RefSink): Uint8Array | und
     else if (!jsonExact(x)) return undefined;
   }
   if (refs === 0 || Object.keys(args).length !== n) return undefined;
+  return compactRefList(args, refs, onRef);
+}
+
+/** Error paths of the arguments a compact list can hold, made once (a ref's path is named only if it is refused). */
+const ARG_PATHS: readonly string[] = Array.from({ length: COMPACT_MAX_ITEMS }, (_, i) => `args[${i}]`);
+
+/** `compactRefs` of a list it accepts, holding `refs` refs (indexed loops: this runs once per task). */
+function compactRefList(args: readonly unknown[], refs: number, onRef: RefSink): Uint8Array | undefined {
+  const n = args.length;
   const a = new Array<unknown>(n);
-  const r: number[] = [];
+  const r = new Array<number>(refs);
+  let k = 0;
   for (let i = 0; i < n; i++) {
     const x = args[i];
     if (!(x instanceof ObjectRef)) {
@@ -118,13 +128,14 @@ function compactRefs(args: readonly unknown[], onRef: RefSink): Uint8Array | und
       continue;
     }
     const id = x.id;
-    for (const j of r) if (a[j] === id && args[j] !== x) return undefined;
+    for (let j = 0; j < k; j++) if (a[r[j]!] === id && args[r[j]!] !== x) return undefined;
     a[i] = id;
-    r.push(i);
+    r[k++] = i;
   }
-  for (const i of r) {
+  for (let j = 0; j < k; j++) {
+    const i = r[j]!;
     const x = args[i] as ObjectRef<unknown>;
-    if (args.indexOf(x) === i) onRef(x, `args[${i}]`);
+    if (args.indexOf(x) === i) onRef(x, ARG_PATHS[i]!);
   }
   return compact({ a, r }, COMPACT_REFS);
 }
