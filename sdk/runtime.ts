@@ -338,7 +338,7 @@ export class Runtime {
     // The program's own task without a timeout of its own (most are): depth 0, nothing more to
     // check. The rest takes `submitChecked`, so this path stays small (it runs once per task).
     if (this.closed || at !== undefined || this.nest !== undefined || taskOptions.timeoutMs !== undefined) return this.submitChecked(def, taskOptions, args, hooks, at);
-    const bytes = this.encodeArgs(args);
+    const bytes = this.encodeTaskArgs(args);
     const id = this.newId(def.name);
     this.addTask(id, def.name, def.module, taskOptions, this.encodedDeps, bytes, 0, undefined, hooks);
     return this.newRef(id);
@@ -353,7 +353,7 @@ export class Runtime {
     if (at && (!parent || this.objects.has(at.id))) throw new UsageError(`${def.name}.remote(): the task ${at.parentId} that made this call is not running`);
     const depth = parent ? parent.depth + 1 : this.nest ? this.nest.depth + 1 : 0;
     if (depth > this.options.maxTaskDepth) throw new TaskDepthError(def.name, this.options.maxTaskDepth);
-    const bytes = this.encodeArgs(args);
+    const bytes = this.encodeTaskArgs(args);
     const id = at ? at.id : this.newId(def.name);
     if (parent) (parent.children ??= []).push(id);
     this.addTask(id, def.name, def.module, taskOptions, this.encodedDeps, bytes, depth, parent, hooks);
@@ -361,7 +361,7 @@ export class Runtime {
   }
 
   /** Encodes a task's argument list; the entries of the refs among them are left in `encodedDeps`. */
-  private encodeArgs(args: unknown[]): Uint8Array {
+  private encodeTaskArgs(args: unknown[]): Uint8Array {
     // Kept as a stack: a getter among the arguments may submit a task of its own.
     const outer = this.argDeps;
     const outerSet = this.argDepSet;
@@ -376,10 +376,10 @@ export class Runtime {
     }
   }
 
-  /** The entries of the refs among the arguments `encodeArgs` encoded last, each once, in order (NO_ENTRIES when none: the task's own list from then on). */
+  /** The entries of the refs among the arguments `encodeTaskArgs` encoded last, each once, in order (NO_ENTRIES when none: the task's own list from then on). */
   private encodedDeps: readonly Entry[] = NO_ENTRIES;
 
-  /** The entries of the refs among the arguments `encodeArgs` is encoding, each once, in order; NO_ENTRIES until the first. */
+  /** The entries of the refs among the arguments `encodeTaskArgs` is encoding, each once, in order; NO_ENTRIES until the first. */
   private argDeps: Entry[] = NO_ENTRIES;
 
   /** Where `encodeArgs` reports the refs of `submit`'s arguments (one function for every call: this runs once per task). */
