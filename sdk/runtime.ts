@@ -1110,22 +1110,28 @@ export class Runtime {
     if (this.readyHead === first.length) {
       first.length = 0;
       this.readyHead = 0;
-    } else if (this.readyHead > 1024 && this.readyHead * 2 > first.length) {
-      first.splice(0, this.readyHead);
-      this.readyHead = 0;
     }
+    const queue = this.queue;
     if (!fresh) {
-      if (this.running < limit && this.queueHead < this.queue.length && !this.pumping) {
+      if (this.running < limit && this.queueHead < queue.length && !this.pumping) {
         this.pumping = true;
         queueMicrotask(this.pumpLater);
       }
-      return;
+    } else {
+      while (this.running < limit && this.queueHead < queue.length) {
+        const task = queue[this.queueHead]!;
+        queue[this.queueHead++] = undefined as never;
+        if (!task.done) this.dispatch(task, backend);
+      }
     }
-    while (this.running < limit && this.queueHead < this.queue.length) {
-      const task = this.queue[this.queueHead]!;
-      this.queue[this.queueHead++] = undefined as never;
-      if (task.done) continue;
-      this.dispatch(task, backend);
+    if (this.readyHead > 1024 || this.queueHead > 1024) this.trimQueues();
+  }
+
+  /** Drops the dispatched heads of the queues once they are most of them (a long DAG's queue stays as long as what waits in it). */
+  private trimQueues(): void {
+    if (this.readyHead > 1024 && this.readyHead * 2 > this.readyFirst.length) {
+      this.readyFirst.splice(0, this.readyHead);
+      this.readyHead = 0;
     }
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue.splice(0, this.queueHead);
