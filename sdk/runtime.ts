@@ -1123,6 +1123,11 @@ export class Runtime {
         queue[this.queueHead++] = undefined as never;
         if (!task.done) this.dispatch(task, backend);
       }
+      // Emptied: it starts again from the front (most pumps of a large DAG end here).
+      if (this.queueHead !== 0 && this.queueHead === queue.length) {
+        queue.length = 0;
+        this.queueHead = 0;
+      }
     }
     if (this.readyHead > 1024 || this.queueHead > 1024) this.trimQueues();
   }

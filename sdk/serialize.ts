@@ -109,15 +109,7 @@ function compactRefs(args: readonly unknown[], onRef: RefSink): Uint8Array | und
     else if (!jsonExact(x)) return undefined;
   }
   if (refs === 0 || Object.keys(args).length !== n) return undefined;
-  return compactRefList(args, refs, onRef);
-}
-
-/** Error paths of the arguments a compact list can hold, made once (a ref's path is named only if it is refused). */
-const ARG_PATHS: readonly string[] = Array.from({ length: COMPACT_MAX_ITEMS }, (_, i) => `args[${i}]`);
-
-/** `compactRefs` of a list it accepts, holding `refs` refs (indexed loops: this runs once per task). */
-function compactRefList(args: readonly unknown[], refs: number, onRef: RefSink): Uint8Array | undefined {
-  const n = args.length;
+  // Indexed loops: this runs once per task.
   const a = new Array<unknown>(n);
   const r = new Array<number>(refs);
   let k = 0;
@@ -139,6 +131,9 @@ function compactRefList(args: readonly unknown[], refs: number, onRef: RefSink):
   }
   return compact({ a, r }, COMPACT_REFS);
 }
+
+/** Error paths of the arguments a compact list can hold, made once (a ref's path is named only if it is refused). */
+const ARG_PATHS: readonly string[] = Array.from({ length: COMPACT_MAX_ITEMS }, (_, i) => `args[${i}]`);
 
 /** The JSON text after a compact payload's first byte (either compact form), parsed. */
 function parseCompact(bytes: Uint8Array): unknown {
