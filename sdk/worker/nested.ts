@@ -78,33 +78,16 @@ export function useAsyncTaskScope(): void {
 }
 
 /**
- * Runs a task's function in its scope, where `.remote()`, `put`, `get` and `wait` reach the
- * task's session; resolves to its value and the session, if it used one.
- */
-export async function runInTask<T>(env: TaskEnvelope, make: SessionFactory, fn: () => T | Promise<T>): Promise<{ value: T; session?: TaskSession }> {
-  const scope: Scope = { env, make };
-  const als = holder[ASYNC_SCOPE];
-  try {
-    if (als) return await settled(scope, await als.run(scope, fn));
-    holder[SCOPE] = scope;
-    return await settled(scope, await fn());
-  } catch (err) {
-    scope.session?.end();
-    throw err;
-  } finally {
-    if (!als) holder[SCOPE] = undefined;
-  }
-}
-
-/**
- * Calls a task's function in its scope as `runInTask` does, without awaiting when there is
- * nothing to wait for: the value itself when the function returned one that is not a thenable
- * and did not use its session (most tasks), else what `runInTask` answers. A worker thread runs
- * this per task, so it is kept small and synchronous for V8 to compile cheaply; the rest is in
- * `finishInTask`. Not with an async-context scope (the Lambda handler's): that takes `runInTask`.
+ * Calls a task's function in its scope, where `.remote()`, `put`, `get` and `wait` reach the
+ * task's session, without awaiting when there is nothing to wait for: the value itself when the
+ * function returned one that is not a thenable and did not use its session (most tasks), else an
+ * InTaskPending of its value and the session, if it used one. A worker thread runs this per
+ * task, so it is kept small and synchronous for V8 to compile cheaply; the rest is in
+ * `finishInTask`, and under an async-context scope (the Lambda handler's) in `inAsyncScope`.
  */
 export function callInTask(env: TaskEnvelope, make: SessionFactory, fn: (...args: unknown[]) => unknown, args: unknown[]): unknown {
-  if (holder[ASYNC_SCOPE]) return inAsyncScope(env, make, fn, args);
+  const als = holder[ASYNC_SCOPE];
+  if (als) return new InTaskPending(inAsyncScope({ env, make }, als, fn, args));
   const scope: Scope = { env, make };
   holder[SCOPE] = scope;
   let value: unknown;
@@ -125,9 +108,14 @@ export function callInTask(env: TaskEnvelope, make: SessionFactory, fn: (...args
   return finishInTask(scope, pending === undefined ? value : pending);
 }
 
-/** `callInTask` under an async-context scope; out of line, so that the closure it makes costs `callInTask` nothing. */
-function inAsyncScope(env: TaskEnvelope, make: SessionFactory, fn: (...args: unknown[]) => unknown, args: unknown[]): InTaskPending {
-  return new InTaskPending(runInTask(env, make, () => fn(...args)));
+/** `callInTask` under an async-context scope, which carries the task's scope; out of line, so that the closure it makes costs `callInTask` nothing. */
+async function inAsyncScope(scope: Scope, als: AsyncLocalStorage<Scope>, fn: (...args: unknown[]) => unknown, args: unknown[]): Promise<{ value: unknown; session?: TaskSession }> {
+  try {
+    return await settled(scope, await als.run(scope, () => fn(...args)));
+  } catch (err) {
+    scope.session?.end();
+    throw err;
+  }
 }
 
 /** What `callInTask` answers when there is something to wait for (a class of this module: never a task's own value). */
@@ -147,7 +135,7 @@ function awaitable(value: unknown): PromiseLike<unknown> | undefined {
   return new Promise((ok, fail) => then.call(value, ok, fail));
 }
 
-/** The rest of `callInTask` when the task returned a thenable or used its session: as `runInTask`. */
+/** The rest of `callInTask` when the task returned a thenable or used its session: its value once settled (see `settled`), its scope cleared. */
 function finishInTask(scope: Scope, value: unknown): InTaskPending {
   return new InTaskPending(settleInTask(scope, value));
 }
@@ -164,7 +152,7 @@ async function settleInTask(scope: Scope, value: unknown): Promise<{ value: unkn
 }
 
 /**
- * What `runInTask` answers: the task's value, once what its session still has in flight that
+ * What a task that waited answers (`callInTask`): its value, once what its session still has in flight that
  * must not be abandoned (actor calls on Lambda) has ended. A function of the module, not a
  * closure made per task (the library's build names each named closure as it is made).
  */
