@@ -8,7 +8,7 @@ import { NO_DEPS, PROTOCOL_VERSION, checkKeysConfined, errorResult, validateTask
 import type { ObjectRef } from '../ref.js';
 import { lookupTask } from '../registry.js';
 import { decode, encode } from '../serialize.js';
-import { InTaskPending, callInTask, resolverOf, type SessionFactory, type TaskSession } from './nested.js';
+import { InTaskPending, callInTask, type SessionFactory, type TaskSession } from './nested.js';
 import { RunningTask, setRunningTask } from './task-context.js';
 import { moduleFailureResult } from './load-failure.js';
 
@@ -125,7 +125,7 @@ export function runTask(raw: unknown, ctx: WorkerContext): ResultEnvelope | Prom
   if (!registered || env.args.kind !== 'inline' || !inlineDeps(env.deps)) return fetchAndRun(env, ctx, inlineLimit, timing, t0);
   let args: unknown[];
   try {
-    args = argumentList(decodeInline(env));
+    args = argumentList(decodeArgs((env.args as { bytes: Uint8Array }).bytes, env.deps));
   } catch (err) {
     return fetchFailed(env, timing, t0, err);
   }
@@ -138,12 +138,11 @@ function inlineDeps(deps: TaskEnvelope['deps']): boolean {
   return true;
 }
 
-/** The arguments of a task whose every input is inline. */
-function decodeInline(env: TaskEnvelope): unknown {
-  const argBytes = (env.args as { bytes: Uint8Array }).bytes;
+/** A task's arguments, their refs resolved from `deps`, whose every payload is inline. */
+function decodeArgs(argBytes: Uint8Array, deps: TaskEnvelope['deps']): unknown {
   // No dependencies (a DAG's leaves, most fan-outs): nothing to resolve.
-  if (env.deps === NO_DEPS || !anyDep(env.deps)) return decode(argBytes, missingDep);
-  refDeps = env.deps;
+  if (deps === NO_DEPS || !anyDep(deps)) return decode(argBytes, missingDep);
+  refDeps = deps;
   try {
     return decode(argBytes, argRef);
   } finally {
@@ -185,14 +184,13 @@ function depValue(id: string): unknown {
   return v;
 }
 
-/** Decodes arguments whose refs are resolved from their objects' bytes. */
-function decodeWithDeps(argBytes: Uint8Array, bytes: Map<string, Uint8Array>): unknown {
-  // A dependency's value may hold refs of its own (a task that returned refs): their objects came in deps too.
-  const resolve = resolverOf(bytes);
-  return decode(argBytes, (id) => {
-    if (!bytes.has(id)) missingDep(id);
-    return resolve(id);
-  });
+/** `deps` with the objects in the store read: every payload inline (keyed by ids from the wire, so no prototype). */
+async function readDeps(deps: TaskEnvelope['deps'], store: ObjectStore): Promise<TaskEnvelope['deps']> {
+  const ids = Object.keys(deps);
+  const read = await Promise.all(ids.map((id) => payloadBytes(deps[id]!, store)));
+  const out = Object.create(null) as TaskEnvelope['deps'];
+  for (let i = 0; i < ids.length; i++) out[ids[i]!] = { kind: 'inline', bytes: read[i]! };
+  return out;
 }
 
 /** The driver always sends a list; anything else is a malformed envelope, not the task's fault. */
@@ -218,26 +216,9 @@ async function fetchAndRun(env: TaskEnvelope, ctx: WorkerContext, inlineLimit: n
     // A module loaded on first use is a cold start, not part of this task's fetch time.
     t0 = clock.now();
     timing.startedAt = TIME_ORIGIN + t0;
-    const ids = Object.keys(env.deps);
-    let decoded: unknown;
-    if (ids.length === 0) {
-      decoded = decode(env.args.kind === 'inline' ? env.args.bytes : await ctx.store.get(env.args.key), missingDep);
-    } else {
-      const bytes = new Map<string, Uint8Array>();
-      let stored = false;
-      for (const id of ids) {
-        const p = env.deps[id]!;
-        if (p.kind === 'inline') bytes.set(id, p.bytes);
-        else stored = true;
-      }
-      if (stored) {
-        const read = await Promise.all(ids.map((id) => payloadBytes(env.deps[id]!, ctx.store)));
-        for (let i = 0; i < ids.length; i++) bytes.set(ids[i]!, read[i]!);
-      }
-      const argBytes = env.args.kind === 'inline' ? env.args.bytes : await ctx.store.get(env.args.key);
-      decoded = decodeWithDeps(argBytes, bytes);
-    }
-    args = argumentList(decoded);
+    const deps = inlineDeps(env.deps) ? env.deps : await readDeps(env.deps, ctx.store);
+    const argBytes = env.args.kind === 'inline' ? env.args.bytes : await ctx.store.get(env.args.key);
+    args = argumentList(decodeArgs(argBytes, deps));
   } catch (err) {
     return fetchFailed(env, timing, t0, err);
   }
