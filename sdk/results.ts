@@ -15,14 +15,13 @@ export interface TaskStats {
 
 /** The payload of a task's result, or the error that settles its ref. */
 export function outcomeOf(fn: string, taskId: string, res: ResultEnvelope): { payload: Payload } | { error: TaskError } {
-  switch (res.kind) {
-    case 'value':
-      return { payload: { kind: 'inline', bytes: res.bytes } };
-    case 'stored':
-      return { payload: { kind: 'stored', key: res.key, size: res.size } };
-    case 'error':
-      return { error: TaskError.fromRemote(fn, taskId, res.error, res.fault, res.logs) };
-  }
+  if (res.kind === 'error') return { error: TaskError.fromRemote(fn, taskId, res.error, res.fault, res.logs) };
+  return { payload: payloadOf(res) };
+}
+
+/** Where the value a task returned is: in the result itself, or in the store. */
+export function payloadOf(res: ResultEnvelope & { kind: 'value' | 'stored' }): Payload {
+  return res.kind === 'value' ? { kind: 'inline', bytes: res.bytes } : { kind: 'stored', key: res.key, size: res.size };
 }
 
 /** The error of a task that could not be run at all (the invoker rejected). */

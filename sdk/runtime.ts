@@ -47,7 +47,7 @@ import { FAILED, ObjectTable, PENDING, READY, type ObjectEntry } from './object-
 import { ACTOR_OP_TASK, NO_DEPS, type ContainedRefs, type Payload, type ResultEnvelope, type TaskEnvelope } from './protocol.js';
 import { ObjectRef } from './ref.js';
 import type { TaskDefinition } from './registry.js';
-import { addTiming, invokeFailure, outcomeOf, type TaskStats } from './results.js';
+import { addTiming, invokeFailure, outcomeOf, payloadOf, type TaskStats } from './results.js';
 import { attemptFailure, retryDelay, shouldRetry, withAttempts } from './retry.js';
 import { decode, encode, encodeArgs } from './serialize.js';
 import type { AnyFunction, RemoteArgs, RemoteFunction, Resolved } from './task-types.js';
@@ -1398,12 +1398,10 @@ export class Runtime {
     const emit = this.hub.emit;
     if (emit) this.emitFinished(emit, task, 'ok', res);
     task.hooks?.onEnd?.(undefined);
-    if (res.kind === 'value') {
-      this.settle(entry, { kind: 'inline', bytes: res.bytes });
-      // Only a stored object can be lost; an inline one needs no lineage to rebuild it. (Not
-      // before it is settled: a pending entry without a producer is a put() still uploading.)
-      entry.producer = undefined;
-    } else this.settle(entry, { kind: 'stored', key: res.key, size: res.size });
+    this.settle(entry, payloadOf(res));
+    // Only a stored object can be lost; an inline one needs no lineage to rebuild it. (Not
+    // before it is settled: a pending entry without a producer is a put() still uploading.)
+    if (res.kind === 'value') entry.producer = undefined;
   }
 
   /** A result holds refs: they join the table (see `adopt`); false when they cannot, and the task failed. */
