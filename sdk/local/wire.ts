@@ -258,22 +258,21 @@ function taskEnvelope(f: Packed['f'], i: number, args: Payload): TaskEnvelope {
   return env;
 }
 
-/** A task's fixed fields read one by one: the one that does not fit its layout is the ProtocolError. */
+/**
+ * A task whose fixed fields do not fit the layout (see `unpackTask`): they are read one by one,
+ * and the first that does not fit is the ProtocolError.
+ */
 function unpackTaskByField(r: Reader): ThreadTask {
-  const taskId = r.str();
-  const fn = r.str();
-  const module = r.next();
-  const env: TaskEnvelope = { v: PROTOCOL_VERSION, kind: 'task', job: '', taskId, fn, args: undefined as never, deps: NO_DEPS as TaskEnvelope['deps'], resultKey: '', inlineLimit: 0 };
-  if (module !== 0) env.module = module as string;
-  env.job = r.str();
-  env.resultKey = r.str();
-  env.inlineLimit = r.num();
-  const depth = r.num();
-  const attempt = r.num();
-  if (depth !== 0) env.depth = depth;
-  if (attempt !== 0) env.attempt = attempt;
-  env.args = r.payload();
-  return taskRest(r, env);
+  const i = r.i;
+  r.str();
+  r.str();
+  r.next();
+  r.str();
+  r.str();
+  r.num();
+  r.num();
+  r.num();
+  return taskRest(r, taskEnvelope(r.f, i, r.payload()));
 }
 
 /** A task's deps and `after` ids. */
