@@ -21,7 +21,7 @@ import { fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Runtime, isWorker, type TaskFinishedEvent } from 'volley';
-import { W1_DURATIONS } from './lib/workloads.js';
+import { W1_DURATIONS, w1Model } from './lib/workloads.js';
 import * as t from './tasks/volley-tasks.js';
 
 const taskModule = new URL('./tasks/volley-tasks.js', import.meta.url).href;
@@ -73,30 +73,6 @@ async function measureLayers(rounds: number): Promise<Record<string, number>> {
     prev = cpu;
   }
   return cpuMs;
-}
-
-/**
- * When W1 would end, counted from the first thread's start, if starting a thread cost `threadMs`
- * of CPU and nothing else took any: `cores` threads start at a time (the pool's policy), so the
- * k-th (from 0) is ready at (floor(k / cores) + 1) x threadMs; each task goes, in submit order, to
- * the first thread free (one just ready, or one whose task ended).
- */
-export function w1Model(threadMs: number, cores: number, durations: readonly number[] = W1_DURATIONS): { endMs: number; longestStartMs: number } {
-  const free = durations.map((_, k) => (Math.floor(k / cores) + 1) * threadMs);
-  let endMs = 0;
-  let longestStartMs = 0;
-  let longest = 0;
-  for (const d of durations) {
-    free.sort((a, b) => a - b);
-    const at = free.shift()!;
-    free.push(at + d * 1000);
-    endMs = Math.max(endMs, at + d * 1000);
-    if (d > longest) {
-      longest = d;
-      longestStartMs = at;
-    }
-  }
-  return { endMs, longestStartMs };
 }
 
 /** W1's cold run, in this (fresh) process. */

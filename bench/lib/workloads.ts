@@ -9,6 +9,30 @@ import type { System } from '../systems/types.js';
 /** W1 of the seed: 16 sleep tasks, 9.9 s of sleep in all, 1.5 s the longest. */
 export const W1_DURATIONS = [0.1, 0.2, 0.1, 0.5, 0.7, 0.9, 0.5, 0.4, 1.5, 1.3, 1.0, 0.3, 0.7, 0.6, 0.3, 0.8];
 
+/**
+ * When W1 would end, counted from the first thread's start, if starting a thread cost `threadMs`
+ * of CPU and nothing else took any: `cores` threads start at a time (the pool's policy), so the
+ * k-th (from 0) is ready at (floor(k / cores) + 1) x threadMs; each task goes, in submit order, to
+ * the first thread free (one just ready, or one whose task ended).
+ */
+export function w1Model(threadMs: number, cores: number, durations: readonly number[] = W1_DURATIONS): { endMs: number; longestStartMs: number } {
+  const free = durations.map((_, k) => (Math.floor(k / cores) + 1) * threadMs);
+  let endMs = 0;
+  let longestStartMs = 0;
+  let longest = 0;
+  for (const d of durations) {
+    free.sort((a, b) => a - b);
+    const at = free.shift()!;
+    free.push(at + d * 1000);
+    endMs = Math.max(endMs, at + d * 1000);
+    if (d > longest) {
+      longest = d;
+      longestStartMs = at;
+    }
+  }
+  return { endMs, longestStartMs };
+}
+
 export type WorkloadName = 'w1' | 'w2' | 'w3' | 'hop' | 'scale-noop' | 'scale-tree' | 'kernel';
 
 export interface WorkloadParams {
