@@ -11,7 +11,7 @@ import { inspect } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { DependencyError, ObjectLostError, Runtime, TaskCancelledError, TaskError, TaskTimeoutError, UsageError, WorkerCrashedError, cancel, taskContext, type InitOptions } from 'volley';
 import { add, failIfNegative, filled, inc, nap } from '../fixtures/tasks.js';
-import { failOn, mark, runStamp, spinUntilKilled, untilCancelled } from '../fixtures/failure-tasks.js';
+import { failOn, firstOf, mark, runStamp, scaled, spinUntilKilled, untilCancelled } from '../fixtures/failure-tasks.js';
 import { scaleInside } from '../fixtures/inner-task.js';
 
 const runtimes: Runtime[] = [];
@@ -117,7 +117,7 @@ describe('retries', () => {
   it('the first committed result wins: a rebuilt or repeated run cannot change what dependents saw', async () => {
     const rt = start();
     const ref = rt.remote(runStamp, 20_000);
-    const [a, b] = await rt.get([rt.remote(filledSum, ref), rt.remote(filledSum, ref)]);
+    const [a, b] = await rt.get([rt.remote(firstOf, ref), rt.remote(firstOf, ref)]);
     const direct = await rt.get(ref);
     assert.equal(a, b);
     assert.equal(a, direct[0]);
@@ -127,12 +127,6 @@ describe('retries', () => {
     await (store as unknown as { put(k: string, b: Uint8Array): Promise<void> }).put(key, new Uint8Array(8));
     assert.equal((await rt.get(ref))[0], direct[0]);
   });
-});
-
-/** Sums nothing: returns the first element, so two dependents can compare what they saw. */
-import { remote } from 'volley';
-const filledSum = remote(function filledSum(x: Float64Array): number {
-  return x[0]!;
 });
 
 describe('errors of dependency chains', () => {
@@ -233,7 +227,7 @@ describe('lineage reconstruction', () => {
     await rt.get(big);
     const key = store.keys().find((k) => k.endsWith(big.id))!;
     await store.delete([key]);
-    assert.equal(await rt.get(rt.remote(filledSum, big)), 3, 'a dependent made it rebuild');
+    assert.equal(await rt.get(rt.remote(firstOf, big)), 3, 'a dependent made it rebuild');
     await store.delete([key]);
     assert.equal((await rt.get(big))[19_999], 3, 'get made it rebuild');
     assert.equal(rt.faultCounts.rebuilds, 2);
@@ -263,7 +257,7 @@ describe('lineage reconstruction', () => {
     await store.delete(store.keys());
     const err = await rt.get(x).catch((e: unknown) => e);
     assert.ok(err instanceof ObjectLostError && /stored by put\(\)/.test(err.message), String(err));
-    const dep = await rt.get(rt.remote(filledSum, x)).catch((e: unknown) => e);
+    const dep = await rt.get(rt.remote(firstOf, x)).catch((e: unknown) => e);
     assert.ok(dep instanceof DependencyError && dep.cause instanceof ObjectLostError, String(dep));
   });
 
@@ -278,10 +272,6 @@ describe('lineage reconstruction', () => {
     await lose();
     await assert.rejects(rt.get(big), (e: unknown) => e instanceof ObjectLostError && /rebuilt 1 time/.test(e.message));
   });
-});
-
-const scaled = remote(function scaled(x: Float64Array, k: number): Float64Array {
-  return x.map((v) => v * k);
 });
 
 async function waitFor(cond: () => boolean, ms: number): Promise<void> {

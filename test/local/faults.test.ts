@@ -8,15 +8,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { runStamp } from '../fixtures/failure-tasks.js';
+import { firstOf, runStamp } from '../fixtures/failure-tasks.js';
 import { dagArbitrary, runFaultyDag } from '../dag.js';
 import { faultyLocalRuntime } from '../fault-harness.js';
 import { noFaults } from '../faults.js';
-import { remote } from 'volley';
-
-const firstOf = remote(function firstOf(x: Float64Array): number {
-  return x[0]!;
-});
 
 const NO_STORE_FAULTS = { store503: 0, noSuchKey: 0, slow: 0, slowMs: 0 };
 
