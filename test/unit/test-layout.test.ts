@@ -17,9 +17,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const THREAD_TIERS = ['local', 'emulator', 'browser'];
 
 function testFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? testFiles(join(dir, e.name)) : e.name.endsWith('.test.ts') ? [join(dir, e.name)] : [],
-  );
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? testFiles(join(dir, e.name)) : e.name.endsWith('.test.ts') ? [join(dir, e.name)] : []));
 }
 
 /** Whether `node` is a call of `remote(...)`, also as `remote(...).options(...)`. */
@@ -48,7 +46,7 @@ describe('test files of the thread tiers', () => {
       "import { remote } from 'volley';",
       'const a = remote(function a() { return 1; });',
       'export const b = remote(function b() { return 2; }).options({ maxRetries: 0 });',
-      "remote(function c() { return 3; });",
+      'remote(function c() { return 3; });',
       'const src = `const d = remote(function d() { return 4; });`;',
       'function inner() { const e = remote(function e() { return 5; }); return e; }',
     ].join('\n');
