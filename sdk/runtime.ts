@@ -1190,10 +1190,8 @@ export class Runtime {
     const deps = task.deps;
     for (let i = 0; i < deps.length; i++) {
       const e = deps[i]!;
-      if (e.state === READY) {
-        out[e.id] = e.payload!;
-        if (e.contains) this.addPayloads(out, e, false);
-      } else if (!after) {
+      if (e.state === READY) this.addPayloads(out, e);
+      else if (!after) {
         this.awaitArgsAgain(task);
         return undefined;
       }

@@ -131,10 +131,7 @@ class Reader {
 
   /** The next field as a payload's bytes: its length `n` (the next `n` bytes of the shared buffer), or a Uint8Array of its own. */
   inlineBytes(): Uint8Array {
-    const i = this.i;
-    if (i >= this.f.length) throw new ProtocolError('packed batch: fields end early');
-    const v = this.f[i];
-    this.i = i + 1;
+    const v = this.next();
     if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= this.view.length - this.at) {
       const b = this.view.subarray(this.at, this.at + v);
       this.at += v;
